@@ -1,0 +1,55 @@
+/* api: droverd's HTTP status/control API (SPEC 4), the Prometheus metrics,
+   the Server-Sent Events stream and the dashboard page, served by
+   libmicrohttpd in external-loop mode on the owner's ev_t loop: the API
+   reads the process core directly, in the same thread, so there is no
+   snapshot to copy and no lock. Requests never block the loop. */
+#ifndef DROVER_API_H
+#define DROVER_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "conf.h"
+#include "ev.h"
+#include "proc.h"
+
+typedef struct api api_t;
+
+/* What droverd provides beyond the process core. Every hook is optional;
+   a missing list hook means an empty list. Returned json_t are owned by the
+   caller (the API). */
+typedef struct {
+	/* Re-reads the config file. 0 on success; else -1 and *errors set to a
+	   malloc'd text, one problem per line (the API frees it). */
+	int (*reload)(void *ctx, char **errors);
+	/* Array of queue objects {name,size,capacity,in_flight,durable,put_total,
+	   get_total,consumers}. */
+	json_t *(*queues)(void *ctx);
+	/* Array of agent objects {name,address,labels,state,last_seen,processes}. */
+	json_t *(*agents)(void *ctx);
+	/* Extra Prometheus text appended to /metrics (e.g. queue metrics);
+	   malloc'd, the API frees it. */
+	char *(*metrics)(void *ctx);
+} api_hooks_t;
+
+typedef struct {
+	const char *listen;		/* "HOST:PORT"; IPv4, IPv6 "[::1]:9170" or "localhost:9170" */
+	const char *token;		/* bearer token for mutating calls; NULL = none (loopback only) */
+	const char *config_file;	/* shown in /status */
+	const char *name;		/* supervisor name */
+} api_config_t;
+
+/* Binds and starts serving on ev. Refuses a non-loopback listen address
+   without a token. Returns NULL and sets *err (malloc'd, caller frees) on
+   failure. The API keeps pointers to core and hooks ctx; cfg strings are copied. */
+api_t *api_new(ev_t *ev, proc_core_t *core, const api_config_t *cfg, const api_hooks_t *hooks,
+	       void *ctx, char **err);
+void api_destroy(api_t **apip);
+
+/* Sends an event to every /api/v1/events subscriber: type is "process",
+   "group", "agent", "queue" or "config"; takes ownership of data. */
+void api_publish(api_t *api, const char *type, json_t *data);
+/* The JSON object of one process, as /api/v1/processes shows it (caller owns). */
+json_t *api_process_json(proc_t *p);
+
+#endif

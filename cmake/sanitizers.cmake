@@ -1,0 +1,6 @@
+# -DDROVER_SANITIZE=ON: AddressSanitizer + UndefinedBehaviorSanitizer for all targets.
+if(DROVER_SANITIZE)
+	add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
+			    -fno-sanitize-recover=undefined)
+	add_link_options(-fsanitize=address,undefined)
+endif()

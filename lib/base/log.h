@@ -1,0 +1,22 @@
+/* log: one line per event on stderr, with time and level. Never give it a secret. */
+#ifndef DROVER_LOG_H
+#define DROVER_LOG_H
+
+#include <stdarg.h>
+
+typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
+
+void log_set_level(log_level_t level);
+void log_set_ident(const char *ident);	/* e.g. "droverd"; not copied */
+void log_msg(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_vmsg(log_level_t level, const char *fmt, va_list ap);
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+/* Logs the message and exits with code; only before the event loop runs. */
+void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+#endif

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package drover needs to build, test and benchmark.
+# Nothing is downloaded from anywhere but the Debian archive (and, for the
+# benchmarks against PM2 only, the npm registry, done by bench/ itself).
+set -euo pipefail
+
+packages=(
+	build-essential cmake pkg-config git clang
+	libzmq3-dev libczmq-dev libyaml-dev libcurl4-openssl-dev libcriterion-dev
+	libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev
+	python3 python3-zmq curl sqlite3 procps iproute2 psmisc
+	supervisor prometheus wrk hyperfine valgrind
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# The Debian supervisor package starts a system supervisord; the benchmarks
+# run their own, so keep the system one out of the way.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet supervisor 2>/dev/null; then
+	systemctl stop supervisor || true
+fi
