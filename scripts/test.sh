@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what drover needs, then builds and runs every test twice: a gcc
+# build with warnings as errors, and a clang build under AddressSanitizer and
+# UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+
+echo "== gcc build, -Wall -Wextra -Werror"
+CC=gcc bash scripts/build.sh build -DDROVER_WERROR=ON
+echo "== tests (gcc build)"
+(cd build && ctest --output-on-failure --timeout 900)
+
+echo "== clang build with ASan+UBSan, -Wall -Wextra -Werror"
+CC=clang bash scripts/build.sh build-asan -DDROVER_WERROR=ON -DDROVER_SANITIZE=ON
+echo "== tests (clang ASan+UBSan build)"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+(cd build-asan && ctest --output-on-failure --timeout 900)

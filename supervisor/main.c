@@ -1,0 +1,370 @@
+/* droverd: reads the configuration, then runs the process core, the HTTP
+   API and the queue host on one event loop (the queue host has its own actor
+   thread). Signals arrive as fds: SIGTERM/SIGINT stop everything in reverse
+   dependency order and exit 0; SIGHUP reloads by difference. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "clock.h"
+#include "conf.h"
+#include "ev.h"
+#include "log.h"
+#include "proc.h"
+#ifdef DROVER_HAVE_QUEUE
+#include <czmq.h>
+
+#include "queue_host.h"
+#endif
+
+typedef struct {
+	const char *conf_path;
+	conf_t *conf;
+	ev_t *ev;
+	proc_core_t *core;
+	api_t *api;
+#ifdef DROVER_HAVE_QUEUE
+	queue_host_t *queues;
+#endif
+	int sigfd;
+	ev_io_t sig_io;
+	bool stopping;
+	char hostname[256];
+} sup_t;
+
+static void
+s_usage(FILE *f)
+{
+	fprintf(f, "usage: droverd [-c FILE] [--check] [-v]\n"
+		   "  -c, --config FILE  configuration (default: ./drover.yaml)\n"
+		   "  -n, --check        validate the configuration and exit 0 or 1\n"
+		   "  -v, --verbose      log state changes too\n"
+		   "  -V, --version      print the version\n");
+}
+
+/* Reads a secret from a file: the first line, surrounding whitespace
+   trimmed. Never logged. Returns NULL and sets *why on failure. */
+static char *
+s_read_secret(const char *path, const char **why)
+{
+	char buf[4096], *s, *e;
+	FILE *f;
+	size_t n;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		*why = strerror(errno);
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (s = buf; *s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'; s++)
+		;
+	e = s + strcspn(s, "\r\n");
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	*e = '\0';
+	if (*s == '\0') {
+		*why = "empty";
+		return NULL;
+	}
+	s = strdup(s);
+	explicit_bzero(buf, sizeof(buf));
+	return s;
+}
+
+static int
+s_mkdirs(const char *path)
+{
+	char buf[PATH_MAX], *p;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) == -1 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* ---- core events -> API events ---- */
+
+static void
+s_on_change(void *ctx, const proc_t *p)
+{
+	sup_t *s = ctx;
+
+	if (s->api != NULL)
+		api_publish(s->api, "process", api_process_json((proc_t *)p));
+}
+
+static void
+s_on_group(void *ctx, const char *group, const char *what)
+{
+	sup_t *s = ctx;
+
+	log_info("group %s: %s", group, what);
+	if (s->api != NULL)
+		api_publish(s->api, "group", json_pack("{s:s, s:s}", "group", group, "event", what));
+}
+
+static void
+s_on_stopped(void *ctx)
+{
+	sup_t *s = ctx;
+
+	if (s->stopping) {
+		log_info("all processes stopped");
+		ev_break(s->ev);
+	}
+}
+
+/* ---- reload ---- */
+
+static void
+s_publish_config(sup_t *s, bool ok, const char *errors)
+{
+	json_t *ev;
+
+	if (s->api == NULL)
+		return;
+	ev = json_pack("{s:b, s:s}", "ok", ok, "config_file", s->conf->path);
+	if (errors != NULL)
+		json_object_set_new(ev, "errors", json_string(errors));
+	api_publish(s->api, "config", ev);
+}
+
+/* Re-reads the config file: an invalid one keeps the running config and
+   returns its errors; a valid one is applied by difference. */
+static int
+s_reload(void *ctx, char **errors)
+{
+	sup_t *s = ctx;
+	conf_t *next = NULL, *old;
+	char *errs = NULL;
+	int rc;
+
+	log_info("reloading %s", s->conf_path);
+	if (conf_load(s->conf_path, &next, &errs) != 0) {
+		log_error("reload: %s is invalid, keeping the running configuration:\n%s",
+			  s->conf_path, errs ? errs : "");
+		s_publish_config(s, false, errs);
+		if (errors != NULL)
+			*errors = errs;
+		else
+			free(errs);
+		return -1;
+	}
+	if (strcmp(next->http_listen, s->conf->http_listen) != 0)
+		log_warn("reload: http.listen changed; it takes effect when droverd restarts");
+	rc = proc_core_apply(s->core, next);
+	if (rc != 0) {
+		log_error("reload: applying the new configuration: %s", strerror(-rc));
+		if (errors != NULL && asprintf(errors, "apply: %s\n", strerror(-rc)) < 0)
+			*errors = NULL;
+		conf_free(&next);
+		return -1;
+	}
+#ifdef DROVER_HAVE_QUEUE
+	if (s->queues != NULL && queue_host_apply(s->queues, next) != 0)
+		log_error("reload: the queue changes could not all be applied");
+#endif
+	old = s->conf;
+	s->conf = next;
+	conf_free(&old);
+	log_info("reloaded %s", s->conf_path);
+	s_publish_config(s, true, NULL);
+	return 0;
+}
+
+/* ---- hooks for the API ---- */
+
+#ifdef DROVER_HAVE_QUEUE
+static json_t *
+s_queues(void *ctx)
+{
+	sup_t *s = ctx;
+
+	return s->queues ? queue_host_stats(s->queues) : json_array();
+}
+
+static char *
+s_metrics(void *ctx)
+{
+	sup_t *s = ctx;
+
+	return s->queues ? queue_host_metrics(s->queues) : NULL;
+}
+#endif
+
+/* ---- signals ---- */
+
+static void
+s_on_signal(ev_t *ev, ev_io_t *io, uint32_t events)
+{
+	sup_t *s = io->arg;
+	struct signalfd_siginfo si;
+
+	while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			if (!s->stopping)
+				s_reload(s, NULL);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			if (s->stopping) {
+				log_warn("second stop signal: killing every process now");
+				ev_break(ev);
+				break;
+			}
+			log_info("received SIG%s: stopping all processes", si.ssi_signo == SIGTERM ? "TERM" : "INT");
+			s->stopping = true;
+			proc_core_shutdown(s->core);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"check", no_argument, NULL, 'n'},
+					     {"verbose", no_argument, NULL, 'v'},
+					     {"version", no_argument, NULL, 'V'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	sup_t sup = {.conf_path = "drover.yaml", .sigfd = -1};
+	proc_events_t pev = {s_on_change, s_on_group, s_on_stopped};
+	api_hooks_t hooks = {.reload = s_reload};
+	api_config_t acfg;
+	char *errs = NULL, *token = NULL, *aerr = NULL;
+	const char *why;
+	bool check = false;
+	sigset_t mask;
+	int c, rc;
+
+	log_set_ident("droverd");
+	while ((c = getopt_long(argc, argv, "c:nvVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			sup.conf_path = optarg;
+			break;
+		case 'n':
+			check = true;
+			break;
+		case 'v':
+			log_set_level(LOG_DEBUG);
+			break;
+		case 'V':
+			printf("droverd %s\n", DROVER_VERSION);
+			return 0;
+		case 'h':
+			s_usage(stdout);
+			return 0;
+		default:
+			s_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		s_usage(stderr);
+		return 2;
+	}
+	if (conf_load(sup.conf_path, &sup.conf, &errs) != 0) {
+		fputs(errs ? errs : "invalid configuration\n", stderr);
+		free(errs);
+		return 1;
+	}
+	if (check) {
+		printf("%s: OK (%zu groups, %zu queues)\n", sup.conf_path, sup.conf->n_groups,
+		       sup.conf->n_queues);
+		conf_free(&sup.conf);
+		return 0;
+	}
+
+	/* Signals become fds; block them before any thread exists. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((rc = s_mkdirs(sup.conf->state_dir)) != 0)
+		die(EX_CANTCREAT, "state_dir %s: %s", sup.conf->state_dir, strerror(-rc));
+	if ((rc = s_mkdirs(sup.conf->log_dir)) != 0)
+		die(EX_CANTCREAT, "log_dir %s: %s", sup.conf->log_dir, strerror(-rc));
+	if (sup.conf->http_token_file != NULL &&
+	    (token = s_read_secret(sup.conf->http_token_file, &why)) == NULL)
+		die(EX_CONFIG, "token_file %s: %s", sup.conf->http_token_file, why);
+	if (gethostname(sup.hostname, sizeof(sup.hostname) - 1) != 0)
+		strcpy(sup.hostname, "localhost");
+
+	if ((sup.ev = ev_new()) == NULL)
+		die(EX_OSERR, "event loop: %s", strerror(errno));
+	if ((sup.core = proc_core_new(sup.ev, sup.hostname, &pev, &sup)) == NULL)
+		die(EX_OSERR, "process core: %s", strerror(errno));
+	sigdelset(&mask, SIGCHLD);	/* the core reads its own SIGCHLD fd */
+	if ((sup.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
+	    ev_io_start(sup.ev, &sup.sig_io, sup.sigfd, EPOLLIN, s_on_signal, &sup) != 0)
+		die(EX_OSERR, "signalfd: %s", strerror(errno));
+
+#ifdef DROVER_HAVE_QUEUE
+	zsys_handler_set(NULL);	/* our signals are fds, not CZMQ's handlers */
+	if (sup.conf->n_queues > 0 || sup.conf->queues_authkey_file != NULL) {
+		if ((sup.queues = queue_host_new(sup.conf, &aerr)) == NULL)
+			die(EX_CONFIG, "queues: %s", aerr ? aerr : "cannot start");
+		hooks.queues = s_queues;
+		hooks.metrics = s_metrics;
+	}
+#endif
+	acfg = (api_config_t){.listen = sup.conf->http_listen, .token = token,
+			      .config_file = sup.conf->path, .name = sup.conf->name};
+	if ((sup.api = api_new(sup.ev, sup.core, &acfg, &hooks, &sup, &aerr)) == NULL)
+		die(EX_CONFIG, "http: %s", aerr ? aerr : "cannot start");
+	if (token != NULL) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+	}
+	log_info("droverd %s: %s, %zu groups, API on http://%s", DROVER_VERSION, sup.conf->path,
+		 sup.conf->n_groups, sup.conf->http_listen);
+	if ((rc = proc_core_apply(sup.core, sup.conf)) != 0)
+		die(EX_SOFTWARE, "apply configuration: %s", strerror(-rc));
+
+	rc = ev_run(sup.ev);
+	if (rc != 0)
+		log_error("event loop: %s", strerror(-rc));
+
+	api_destroy(&sup.api);
+#ifdef DROVER_HAVE_QUEUE
+	queue_host_destroy(&sup.queues);
+#endif
+	proc_core_destroy(&sup.core);
+	ev_io_stop(sup.ev, &sup.sig_io);
+	close(sup.sigfd);
+	ev_destroy(&sup.ev);
+	conf_free(&sup.conf);
+	log_info("exit");
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,338 @@
+/* The process lifecycle with real droverd and real workers: restarts and
+   backoff, flapping to FATAL, stop escalation to SIGKILL with grandchildren,
+   dependency order, readiness gating, exec failures, output capture, and
+   graceful shutdown. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static drv_t d;
+
+static void
+teardown(void)
+{
+	drv_cleanup(&d);
+}
+
+static char *
+slurp(const char *path)
+{
+	char *out = NULL, cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "cat '%s' 2>/dev/null", path);
+	drv_sh(cmd, &out);
+	return out;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long
+jint(json_t *o, const char *k)
+{
+	return (long)json_integer_value(json_object_get(o, k));
+}
+
+Test(lifecycle, crashed_worker_is_restarted_with_a_new_pid, .fini = teardown, .timeout = 30)
+{
+	json_t *p;
+	pid_t pid1, pid2;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				  "  crash:\n"
+				  "    command: [sleep, '1000']\n"
+				  "    start_timeout: 200ms\n"
+				  "    restart: on-failure\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "crash:0", "RUNNING", 5000));
+	pid1 = drv_pid(&d, "crash:0");
+	cr_assert_gt(pid1, 0);
+	kill(pid1, SIGKILL);
+	/* A worker that was up restarts at once, as a new process. */
+	for (int i = 0; i < 250 && ((pid2 = drv_pid(&d, "crash:0")) == pid1 || pid2 == 0); i++)
+		drv_sleep_ms(20);
+	cr_assert_neq(pid2, pid1);
+	cr_assert_gt(pid2, 0);
+	cr_assert(drv_wait_state(&d, "crash:0", "RUNNING", 5000));
+	p = drv_proc(&d, "crash:0");
+	cr_assert_eq(jint(p, "restarts"), 1);
+	cr_assert_str_eq(json_string_value(json_object_get(p, "state")), "RUNNING");
+	json_decref(p);
+}
+
+Test(lifecycle, failing_starts_back_off_with_growing_delays, .fini = teardown, .timeout = 30)
+{
+	char path[400], *text, *line;
+	double t[8];
+	int n = 0;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				  "  flaky:\n"
+				  "    command: \"date +%s.%N >> {DIR}/starts; exit 1\"\n"
+				  "    start_timeout: 1s\n"
+				  "    backoff: { initial: 200ms, max: 5s, factor: 2 }\n"
+				  "    max_restarts: { count: 10, within: 60s }\n"),
+		     0);
+	drv_sleep_ms(3500);
+	snprintf(path, sizeof(path), "%s/starts", d.dir);
+	text = slurp(path);
+	for (line = strtok(text, "\n"); line != NULL && n < 8; line = strtok(NULL, "\n"))
+		t[n++] = atof(line);
+	free(text);
+	/* 0, +200, +400, +800, +1600 ms (with +-10% jitter): 4 or 5 starts in 3.5 s. */
+	cr_assert_geq(n, 4, "only %d starts", n);
+	cr_assert_leq(n, 6, "%d starts: no backoff", n);
+	cr_assert_gt(t[1] - t[0], 0.15);
+	cr_assert_gt(t[2] - t[1], 1.5 * (t[1] - t[0]) * 0.8);
+	cr_assert_gt(t[3] - t[2], 1.5 * (t[2] - t[1]) * 0.8);
+	cr_assert(drv_wait_state(&d, "flaky:0", "BACKOFF", 3000));
+}
+
+Test(lifecycle, flapping_worker_goes_fatal_after_max_restarts, .fini = teardown, .timeout = 30)
+{
+	json_t *p;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				  "  flap:\n"
+				  "    command: [sh, -c, 'exit 7']\n"
+				  "    start_timeout: 500ms\n"
+				  "    backoff: { initial: 50ms, max: 100ms, factor: 2 }\n"
+				  "    max_restarts: { count: 3, within: 60s }\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "flap:0", "FATAL", 10000));
+	p = drv_proc(&d, "flap:0");
+	cr_assert_eq(jint(p, "restarts"), 3);
+	cr_assert_eq(jint(p, "exit_code"), 7);
+	cr_assert(json_is_null(json_object_get(p, "pid")));
+	json_decref(p);
+	/* FATAL means no more restarts. */
+	drv_sleep_ms(500);
+	p = drv_proc(&d, "flap:0");
+	cr_assert_eq(jint(p, "restarts"), 3);
+	json_decref(p);
+}
+
+Test(lifecycle, worker_ignoring_sigterm_is_killed_with_its_grandchildren, .fini = teardown,
+     .timeout = 30)
+{
+	char path[400], *text;
+	pid_t pid, gc;
+	double t0, dt;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				  "  stubborn:\n"
+				  "    command: \"trap '' TERM; sleep 1000 & echo $! > {DIR}/gc.pid; wait; wait\"\n"
+				  "    start_timeout: 100ms\n"
+				  "    stop: { signal: TERM, timeout: 700ms }\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "stubborn:0", "RUNNING", 5000));
+	pid = drv_pid(&d, "stubborn:0");
+	snprintf(path, sizeof(path), "%s/gc.pid", d.dir);
+	text = slurp(path);
+	gc = (pid_t)atoi(text);
+	free(text);
+	cr_assert_gt(gc, 0);
+	cr_assert(drv_alive(gc));
+	t0 = now_s();
+	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/stubborn:0/stop", NULL, true, NULL), 200);
+	cr_assert(drv_wait_state(&d, "stubborn:0", "STOPPED", 5000));
+	dt = now_s() - t0;
+	cr_assert_geq(dt, 0.6, "stopped after %.3f s: the TERM was not ignored?", dt);
+	drv_sleep_ms(100);
+	cr_assert_not(drv_alive(pid), "worker %d survived", pid);
+	cr_assert_not(drv_alive(gc), "grandchild %d survived", gc);
+}
+
+Test(lifecycle, dependencies_start_in_order_and_stop_in_reverse, .fini = teardown, .timeout = 40)
+{
+	char path[400], *text;
+	char *sa, *sb, *xa, *xb;
+	int status;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				  "  b:\n"
+				  "    command: \"echo start b $(date +%s%N) >> {DIR}/order; trap 'echo stop b >> {DIR}/order; exit 0' TERM; while :; do sleep 0.05; done\"\n"
+				  "    depends_on: [a]\n"
+				  "    start_timeout: 0s\n"
+				  "  a:\n"
+				  "    command: \"echo start a $(date +%s%N) >> {DIR}/order; trap 'sleep 0.3; echo stop a >> {DIR}/order; exit 0' TERM; while :; do sleep 0.05; done\"\n"
+				  "    start_timeout: 0s\n"
+				  "    ready: { delay: 600ms }\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "b:0", "RUNNING", 5000));
+	cr_assert(drv_wait_state(&d, "a:0", "RUNNING", 100));
+	status = drv_stop(&d, 10000);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "droverd exit status %d", status);
+	snprintf(path, sizeof(path), "%s/order", d.dir);
+	text = slurp(path);
+	sa = strstr(text, "start a");
+	sb = strstr(text, "start b");
+	xa = strstr(text, "stop a");
+	xb = strstr(text, "stop b");
+	cr_assert(sa && sb && xa && xb, "order file:\n%s", text);
+	cr_assert_lt(sa, sb, "b started before a:\n%s", text);
+	/* b waited for a to be ready (600 ms). */
+	cr_assert_geq(atof(sb + 8) - atof(sa + 8), 0.5e9, "%s", text);
+	cr_assert_lt(xb, xa, "a stopped before b:\n%s", text);
+	free(text);
+}
+
+Test(lifecycle, tcp_readiness_gates_dependents, .fini = teardown, .timeout = 30)
+{
+	char yaml[2048];
+	int port = drv_free_port();
+
+	snprintf(yaml, sizeof(yaml),
+		 "groups:\n"
+		 "  db:\n"
+		 "    command: [python3, -c, \"import socket,time; time.sleep(1.0); s=socket.socket(); "
+		 "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', %d)); "
+		 "s.listen(); time.sleep(1000)\"]\n"
+		 "    start_timeout: 0s\n"
+		 "    ready: { tcp: '127.0.0.1:%d', interval: 50ms }\n"
+		 "  app:\n"
+		 "    command: [sleep, '1000']\n"
+		 "    start_timeout: 0s\n"
+		 "    depends_on: [db]\n",
+		 port, port);
+	cr_assert_eq(drv_start(&d, yaml), 0);
+	drv_sleep_ms(300);
+	cr_assert(drv_wait_state(&d, "db:0", "STARTING", 10));
+	cr_assert(drv_wait_state(&d, "app:0", "STOPPED", 10), "app started before db was ready");
+	cr_assert(drv_wait_state(&d, "db:0", "RUNNING", 5000));
+	cr_assert(drv_wait_state(&d, "app:0", "RUNNING", 3000));
+}
+
+Test(lifecycle, notify_readiness_from_the_worker, .fini = teardown, .timeout = 30)
+{
+	json_t *p;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				  "  svc:\n"
+				  "    command: [python3, -c, \"import os,socket,time; time.sleep(0.8); "
+				  "a=os.environ['NOTIFY_SOCKET']; a='\\\\0'+a[1:] if a[0]=='@' else a; "
+				  "s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'READY=1', a); "
+				  "time.sleep(1000)\"]\n"
+				  "    start_timeout: 0s\n"
+				  "    ready: { notify: true }\n"
+				  "  after:\n"
+				  "    command: [sleep, '1000']\n"
+				  "    start_timeout: 0s\n"
+				  "    depends_on: [svc]\n"),
+		     0);
+	drv_sleep_ms(300);
+	p = drv_proc(&d, "svc:0");
+	cr_assert_str_eq(json_string_value(json_object_get(p, "state")), "STARTING");
+	cr_assert(json_is_false(json_object_get(p, "ready")));
+	json_decref(p);
+	cr_assert(drv_wait_state(&d, "after:0", "STOPPED", 10));
+	cr_assert(drv_wait_state(&d, "svc:0", "RUNNING", 5000));
+	p = drv_proc(&d, "svc:0");
+	cr_assert(json_is_true(json_object_get(p, "ready")));
+	json_decref(p);
+	cr_assert(drv_wait_state(&d, "after:0", "RUNNING", 3000));
+}
+
+Test(lifecycle, exec_failure_is_reported_not_crash_looped, .fini = teardown, .timeout = 30)
+{
+	json_t *p;
+	char *log;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				  "  missing:\n"
+				  "    command: [/nonexistent/drover-test-binary, --flag]\n"
+				  "  ok:\n"
+				  "    command: [sleep, '1000']\n"
+				  "    start_timeout: 0s\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "missing:0", "FATAL", 5000));
+	p = drv_proc(&d, "missing:0");
+	cr_assert_eq(jint(p, "restarts"), 0);
+	cr_assert(json_is_null(json_object_get(p, "pid")));
+	cr_assert(json_is_null(json_object_get(p, "exit_code")));
+	cr_assert_str_eq(json_string_value(json_object_get(p, "error")),
+			 "exec /nonexistent/drover-test-binary: No such file or directory");
+	json_decref(p);
+	log = slurp(d.log_path);
+	cr_assert(strstr(log, "missing:0: exec /nonexistent/drover-test-binary: No such file or directory"),
+		  "%s", log);
+	free(log);
+	cr_assert(drv_wait_state(&d, "ok:0", "RUNNING", 3000));
+}
+
+Test(lifecycle, burst_of_100MB_is_captured_byte_for_byte_across_rotations, .fini = teardown,
+     .timeout = 120)
+{
+	char cmd[1200], *out = NULL;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				  "  burst:\n"
+				  "    command: \"head -c 104857600 /dev/urandom | tee {DIR}/src.bin\"\n"
+				  "    restart: never\n"
+				  "    start_timeout: 0s\n"
+				  "    stdout: { file: auto, max_size: 8MB, keep: 20 }\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "burst:0", "EXITED", 60000));
+	/* Oldest rotated file first, the live file last. */
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s/var/log && ls burst:0.out* | wc -l && "
+		 "{ for i in $(seq 20 -1 1); do [ -f burst:0.out.$i ] && cat burst:0.out.$i; done; "
+		 "cat burst:0.out; } | sha256sum | cut -c1-64; sha256sum < %s/src.bin | cut -c1-64",
+		 d.dir, d.dir);
+	cr_assert_eq(drv_sh(cmd, &out), 0);
+	{
+		int files = atoi(out);
+		char *l1 = strchr(out, '\n') + 1, *l2 = strchr(l1, '\n') + 1;
+
+		cr_assert_geq(files, 13, "expected rotation into >= 13 files, got %d", files);
+		cr_assert_eq(strncmp(l1, l2, 64), 0, "captured output differs from what was written:\n%s", out);
+	}
+	free(out);
+}
+
+Test(lifecycle, sigterm_stops_everything_and_leaves_no_process, .fini = teardown, .timeout = 40)
+{
+	json_t *list;
+	pid_t pids[16];
+	size_t i, n = 0;
+	int status;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				  "  web:\n"
+				  "    command: \"sleep 987654 & sleep 987654 & wait\"\n"
+				  "    instances: 3\n"
+				  "    start_timeout: 0s\n"
+				  "  worker:\n"
+				  "    command: [sleep, '987654']\n"
+				  "    instances: 2\n"
+				  "    start_timeout: 0s\n"
+				  "    depends_on: [web]\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "worker:1", "RUNNING", 5000));
+	list = drv_get_json(&d, "/api/v1/processes");
+	cr_assert_eq(json_array_size(list), 5);
+	for (i = 0; i < json_array_size(list); i++)
+		pids[n++] = (pid_t)json_integer_value(json_object_get(json_array_get(list, i), "pid"));
+	json_decref(list);
+	status = drv_stop(&d, 15000);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d", status);
+	for (i = 0; i < n; i++)
+		cr_assert_not(drv_alive(pids[i]), "pid %d survived droverd", pids[i]);
+	/* Nor any grandchild. */
+	cr_assert_neq(drv_sh("pgrep -f '^sleep 987654$' >/dev/null", NULL), 0,
+		      "a 'sleep 987654' is still running");
+}

@@ -1,0 +1,128 @@
+/* Reload by difference: unchanged groups keep their processes, changed ones
+   restart, added ones start, removed ones stop, scaled ones only gain or lose
+   the instances that differ; an invalid file changes nothing. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static drv_t d;
+
+static void
+teardown(void)
+{
+	drv_cleanup(&d);
+}
+
+#define BASE_GROUPS                                                                               \
+	"  keep:\n    command: [sleep, '1001']\n    start_timeout: 0s\n"                         \
+	"  scale:\n    command: [sleep, '1002']\n    instances: 2\n    start_timeout: 0s\n"
+
+static const char *v1 = "groups:\n" BASE_GROUPS
+			"  change:\n    command: [sleep, '1003']\n    start_timeout: 0s\n"
+			"  gone:\n    command: [sleep, '1004']\n    start_timeout: 0s\n";
+
+static const char *v2 = "groups:\n"
+			"  keep:\n    command: [sleep, '1001']\n    start_timeout: 0s\n"
+			"  scale:\n    command: [sleep, '1002']\n    instances: 4\n    start_timeout: 0s\n"
+			"  change:\n    command: [sleep, '2003']\n    start_timeout: 0s\n"
+			"  added:\n    command: [sleep, '1005']\n    start_timeout: 0s\n";
+
+static bool
+wait_gone(const char *name, int timeout_ms)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/api/v1/processes/%s", name);
+	for (int i = 0; i < timeout_ms / 20; i++) {
+		if (drv_http(&d, "GET", path, NULL, false, NULL) == 404)
+			return true;
+		drv_sleep_ms(20);
+	}
+	return false;
+}
+
+static void
+start_v1(pid_t *keep, pid_t *s0, pid_t *s1, pid_t *change, pid_t *gone)
+{
+	cr_assert_eq(drv_start(&d, v1), 0);
+	cr_assert(drv_wait_state(&d, "gone:0", "RUNNING", 5000));
+	cr_assert(drv_wait_state(&d, "scale:1", "RUNNING", 5000));
+	cr_assert(drv_wait_state(&d, "change:0", "RUNNING", 5000));
+	*keep = drv_pid(&d, "keep:0");
+	*s0 = drv_pid(&d, "scale:0");
+	*s1 = drv_pid(&d, "scale:1");
+	*change = drv_pid(&d, "change:0");
+	*gone = drv_pid(&d, "gone:0");
+	cr_assert(*keep > 0 && *s0 > 0 && *s1 > 0 && *change > 0 && *gone > 0);
+}
+
+Test(reload, sighup_applies_only_the_difference, .fini = teardown, .timeout = 40)
+{
+	pid_t keep, s0, s1, change, gone;
+
+	start_v1(&keep, &s0, &s1, &change, &gone);
+	cr_assert_eq(drv_rewrite(&d, v2), 0);
+	kill(d.pid, SIGHUP);
+	cr_assert(drv_wait_state(&d, "added:0", "RUNNING", 5000));
+	cr_assert(drv_wait_state(&d, "scale:3", "RUNNING", 5000));
+	cr_assert(wait_gone("gone:0", 5000), "removed group still listed");
+	cr_assert(drv_wait_state(&d, "change:0", "RUNNING", 5000));
+	cr_assert_neq(drv_pid(&d, "change:0"), change, "changed group was not restarted");
+	cr_assert_eq(drv_pid(&d, "keep:0"), keep, "unchanged group was restarted");
+	cr_assert_eq(drv_pid(&d, "scale:0"), s0, "scaling up touched an existing instance");
+	cr_assert_eq(drv_pid(&d, "scale:1"), s1, "scaling up touched an existing instance");
+	cr_assert(drv_wait_state(&d, "scale:2", "RUNNING", 100));
+	cr_assert_not(drv_alive(gone), "process of the removed group still runs");
+	cr_assert_not(drv_alive(change), "old process of the changed group still runs");
+}
+
+Test(reload, scaling_down_removes_only_the_surplus, .fini = teardown, .timeout = 40)
+{
+	pid_t keep, s0, s1, change, gone;
+
+	start_v1(&keep, &s0, &s1, &change, &gone);
+	cr_assert_eq(drv_rewrite(&d, "groups:\n"
+				     "  keep:\n    command: [sleep, '1001']\n    start_timeout: 0s\n"
+				     "  scale:\n    command: [sleep, '1002']\n    instances: 1\n    start_timeout: 0s\n"
+				     "  change:\n    command: [sleep, '1003']\n    start_timeout: 0s\n"
+				     "  gone:\n    command: [sleep, '1004']\n    start_timeout: 0s\n"),
+		     0);
+	cr_assert_eq(drv_http(&d, "POST", "/api/v1/reload", NULL, true, NULL), 200);
+	cr_assert(wait_gone("scale:1", 5000));
+	cr_assert_not(drv_alive(s1));
+	cr_assert_eq(drv_pid(&d, "scale:0"), s0);
+	cr_assert_eq(drv_pid(&d, "change:0"), change);
+	cr_assert_eq(drv_pid(&d, "gone:0"), gone);
+	cr_assert_eq(drv_pid(&d, "keep:0"), keep);
+}
+
+Test(reload, invalid_file_changes_nothing, .fini = teardown, .timeout = 40)
+{
+	pid_t keep, s0, s1, change, gone;
+	char *body = NULL;
+	json_t *list;
+
+	start_v1(&keep, &s0, &s1, &change, &gone);
+	cr_assert_eq(drv_rewrite(&d, "groups:\n"
+				     "  keep:\n    command: [sleep, '1001']\n    restart: sometimes\n"
+				     "  change:\n    command: [sleep, '3003']\n"),
+		     0);
+	kill(d.pid, SIGHUP);
+	cr_assert_eq(drv_http(&d, "POST", "/api/v1/reload", NULL, true, &body), 422);
+	cr_assert(strstr(body, "groups.keep.restart") != NULL, "%s", body);
+	free(body);
+	drv_sleep_ms(300);
+	list = drv_get_json(&d, "/api/v1/processes");
+	cr_assert_eq(json_array_size(list), 5);
+	json_decref(list);
+	cr_assert_eq(drv_pid(&d, "keep:0"), keep);
+	cr_assert_eq(drv_pid(&d, "scale:0"), s0);
+	cr_assert_eq(drv_pid(&d, "scale:1"), s1);
+	cr_assert_eq(drv_pid(&d, "change:0"), change);
+	cr_assert_eq(drv_pid(&d, "gone:0"), gone);
+	cr_assert(drv_alive(keep) && drv_alive(change));
+}
