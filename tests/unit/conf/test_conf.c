@@ -1,0 +1,814 @@
+/* conf: every broken configuration gets its exact "FILE:LINE:COL: key.path:
+   message" line, all errors of a file come at once, the example is accepted,
+   defaults and paths are what the header promises, templates expand, and
+   conf_group_same ignores only instances and autostart. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+
+#define NAME "drover.yaml"
+#define DIR "/etc/drover"
+#define UNDEF "DROVER_TEST_SURELY_UNDEFINED"
+
+static void
+init(void)
+{
+	unsetenv(UNDEF);
+	setenv("DROVER_TEST_DEFINED", "yes", 1);
+}
+
+/* Parses text as NAME in DIR; returns the errors (caller frees) or NULL. */
+static char *
+errors_of(const char *text)
+{
+	conf_t *c = NULL;
+	char *errs = NULL;
+	int rc = conf_parse_string(text, strlen(text), NAME, DIR, &c, &errs);
+
+	if (rc == 0) {
+		cr_assert_not_null(c);
+		cr_assert_null(errs);
+		conf_free(&c);
+		return NULL;
+	}
+	cr_assert_eq(rc, -1);
+	cr_assert_null(c);
+	cr_assert_not_null(errs, "a failed parse must say why");
+	return errs;
+}
+
+static conf_t *
+parse_ok(const char *text)
+{
+	conf_t *c = NULL;
+	char *errs = NULL;
+
+	cr_assert_eq(conf_parse_string(text, strlen(text), NAME, DIR, &c, &errs), 0, "errors:\n%s",
+		     errs ? errs : "");
+	cr_assert_not_null(c);
+	return c;
+}
+
+#define G "groups:\n  web:\n    command: [a]\n"	/* lines 1-3; line 4 is free */
+
+static const struct {
+	const char *yaml;
+	const char *want;
+} broken[] = {
+	/* the example of SPEC 2 */
+	{G "    restart: sometimes\n",
+	 NAME ":4:14: groups.web.restart: expected always|on-failure|never, got \"sometimes\"\n"},
+	/* unknown keys, at the key */
+	{"grups:\n  web: {}\n", NAME ":1:1: grups: unknown key\n"},
+	{G "    restrat: always\n", NAME ":4:5: groups.web.restrat: unknown key\n"},
+	{"supervisor:\n  http:\n    port: 80\n", NAME ":3:5: supervisor.http.port: unknown key\n"},
+	/* YAML syntax */
+	{"groups:\n  web:\n    command: [a\n",
+	 NAME ":4:1: syntax error: did not find expected ',' or ']' (while parsing a flow sequence "
+	      "at line 3)\n"},
+	{"groups:\n  web:\n   command: a\n  restart: x\n y: 1\n",
+	 NAME ":5:2: syntax error: did not find expected key (while parsing a block mapping at line "
+	      "1)\n"},
+	{"a: \"\\x01\xff\"\n", NAME ":1:9: syntax error: invalid leading UTF-8 octet\n"},
+	{"---\ngroups: {}\n---\nqueues: {}\n",
+	 NAME ":3:1: syntax error: only one YAML document is allowed\n"},
+	/* wrong types */
+	{"groups: [web]\n", NAME ":1:9: groups: expected a mapping, got a list\n"},
+	{"supervisor:\n  name: [a]\n", NAME ":2:9: supervisor.name: expected a string, got a list\n"},
+	{G "    instances: two\n", NAME ":4:16: groups.web.instances: expected an integer, got \"two\"\n"},
+	{G "    autostart: maybe\n",
+	 NAME ":4:16: groups.web.autostart: expected a boolean (true or false), got \"maybe\"\n"},
+	{G "    depends_on: {db: 1}\n",
+	 NAME ":4:17: groups.web.depends_on: expected a list of group names, got a mapping\n"},
+	{"hello\n", NAME ":1:1: (top): expected a mapping, got \"hello\"\n"},
+	/* durations, sizes, signals, counts */
+	{G "    start_timeout: 10\n",
+	 NAME ":4:20: groups.web.start_timeout: expected a duration like 250ms, 10s, 5m or 1h, got "
+	      "\"10\"\n"},
+	{G "    stdout: { max_size: 50 MB }\n",
+	 NAME ":4:25: groups.web.stdout.max_size: expected a size like 512KB, 50MB or 1GB, got "
+	      "\"50 MB\"\n"},
+	{G "    stop: { signal: SIGFOO }\n", NAME ":4:21: groups.web.stop.signal: unknown signal \"SIGFOO\"\n"},
+	{G "    instances: -1\n", NAME ":4:16: groups.web.instances: must not be negative, got -1\n"},
+	{G "    instances: 100001\n",
+	 NAME ":4:16: groups.web.instances: must be at most 10000, got \"100001\"\n"},
+	{G "    stdout: { keep: 2.5 }\n", NAME ":4:21: groups.web.stdout.keep: expected an integer, got \"2.5\"\n"},
+	{G "    ready: { tcp: \"127.0.0.1:80\", interval: 0ms }\n",
+	 NAME ":4:45: groups.web.ready.interval: must be longer than 0\n"},
+	/* dependencies */
+	{G "    depends_on: [db]\n", NAME ":4:18: groups.web.depends_on[0]: unknown group \"db\"\n"},
+	{G "    depends_on: [api]\n  api:\n    command: [b]\n    depends_on: [web]\n",
+	 NAME ":7:18: groups.api.depends_on[0]: dependency cycle: web -> api -> web\n"},
+	{G "    depends_on: web\n", NAME ":4:17: groups.web.depends_on: dependency cycle: web -> web\n"},
+	{G "  db:\n    command: [b]\n  api:\n    command: [c]\n    depends_on: [db, db]\n",
+	 NAME ":8:22: groups.api.depends_on[1]: \"db\" is listed twice\n"},
+	/* duplicates */
+	{G "    command: [b]\n", NAME ":4:5: groups.web.command: duplicate key (first at line 3)\n"},
+	{G "  web:\n    command: [b]\n", NAME ":4:3: groups.web: duplicate group (first at line 2)\n"},
+	{"queues:\n  q: {}\n  q: {}\n", NAME ":3:3: queues.q: duplicate queue (first at line 2)\n"},
+	/* commands */
+	{"groups:\n  web:\n    command: []\n", NAME ":3:14: groups.web.command: empty command\n"},
+	{"groups:\n  web:\n    command: \"  \"\n", NAME ":3:14: groups.web.command: empty command\n"},
+	{"groups:\n  web:\n    restart: never\n", NAME ":2:3: groups.web: command is required\n"},
+	{"groups:\n  web:\n", NAME ":2:7: groups.web: expected a mapping with a command, got null\n"},
+	{"groups:\n  web:\n    command: [a, {b: c}]\n",
+	 NAME ":3:18: groups.web.command[1]: expected a string, got a mapping\n"},
+	/* names */
+	{"groups:\n  \"web:1\":\n    command: [a]\n",
+	 NAME ":2:3: groups.web:1: invalid group name: use 1 to 64 letters, digits, '_', '.' or '-'\n"},
+	{"queues:\n  my queue: {}\n",
+	 NAME ":2:3: queues.my queue: invalid queue name: use 1 to 64 letters, digits, '_', '.' or "
+	      "'-'\n"},
+	{G "    env: { 1PORT: \"80\" }\n",
+	 NAME ":4:12: groups.web.env.1PORT: invalid variable name: use letters, digits and '_'\n"},
+	/* ready */
+	{G "    ready: { tcp: \"127.0.0.1:80\", http: \"http://127.0.0.1/\" }\n",
+	 NAME ":4:35: groups.web.ready.http: more than one ready check (tcp and http)\n"},
+	{G "    ready: { http: \"127.0.0.1:80/\" }\n",
+	 NAME ":4:20: groups.web.ready.http: expected an http:// URL, got \"127.0.0.1:80/\"\n"},
+	{G "    ready: { tcp: localhost }\n",
+	 NAME ":4:19: groups.web.ready.tcp: expected HOST:PORT, got \"localhost\"\n"},
+	{G "    ready: { timeout: 5s }\n",
+	 NAME ":4:12: groups.web.ready: expected one of tcp, http, exec, notify or delay\n"},
+	/* backoff */
+	{G "    backoff: { factor: 0.5 }\n", NAME ":4:24: groups.web.backoff.factor: must be at least 1, got 0.5\n"},
+	{G "    backoff: { initial: 1m, max: 30s }\n",
+	 NAME ":4:25: groups.web.backoff.initial: initial (1m) is longer than max (30s)\n"},
+	/* listen addresses */
+	{"supervisor:\n  http:\n    listen: localhost\n",
+	 NAME ":3:13: supervisor.http.listen: expected HOST:PORT, got \"localhost\"\n"},
+	{"supervisor:\n  http:\n    listen: 127.0.0.1:70000\n",
+	 NAME ":3:13: supervisor.http.listen: expected HOST:PORT, got \"127.0.0.1:70000\"\n"},
+	{"supervisor:\n  queues:\n    listen: udp://127.0.0.1:9172\n",
+	 NAME ":3:13: supervisor.queues.listen: expected tcp://HOST:PORT, got "
+	      "\"udp://127.0.0.1:9172\"\n"},
+	{"supervisor:\n  agents:\n    listen: tcp://300.1.1.1:9171\n",
+	 NAME ":3:13: supervisor.agents.listen: expected tcp://HOST:PORT, got "
+	      "\"tcp://300.1.1.1:9171\"\n"},
+	/* variables */
+	{G "    env: { A: \"${" UNDEF "}\" }\n",
+	 NAME ":4:15: groups.web.env.A: undefined variable ${" UNDEF "}\n"},
+	{"groups:\n  web:\n    command: \"echo ${i}\"\n",
+	 NAME ":3:14: groups.web.command: undefined variable ${i} (write $${i} to leave it to the "
+	      "shell)\n"},
+	{"groups:\n  web:\n    command: [echo, \"${PORT\"]\n",
+	 NAME ":3:21: groups.web.command[1]: unterminated ${ (write $$ for a literal $)\n"},
+	/* output */
+	{G "    stdout: merge\n", NAME ":4:13: groups.web.stdout: merge is only for stderr\n"},
+	{G "    stderr: somewhere\n",
+	 NAME ":4:13: groups.web.stderr: expected {file, max_size, keep}, null, inherit or merge, "
+	      "got \"somewhere\"\n"},
+	/* the rest */
+	{G "    umask: 999\n", NAME ":4:12: groups.web.umask: expected an octal mode like \"022\", got \"999\"\n"},
+	{G "    hosts: []\n", NAME ":4:12: groups.web.hosts: empty host list\n"},
+	{G "    hosts: { labels: { role: worker }, per_host: 0 }\n",
+	 NAME ":4:50: groups.web.hosts.per_host: must be at least 1\n"},
+	{"queues:\n  q: { capacity: 0 }\n", NAME ":2:18: queues.q.capacity: must be at least 1\n"},
+	{"a: &x 1\nb: *x\n",
+	 NAME ":1:1: a: unknown key\n" NAME ":2:1: b: unknown key\n" NAME
+	      ":2:4: b: aliases (*x) are not supported; write the value out\n"},
+};
+
+Test(conf, every_broken_config_gets_its_exact_message, .init = init)
+{
+	size_t i;
+
+	cr_assert_geq(sizeof(broken) / sizeof(broken[0]), 30);
+	for (i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		char *errs = errors_of(broken[i].yaml);
+
+		cr_expect_not_null(errs, "case %zu was accepted:\n%s", i, broken[i].yaml);
+		if (errs != NULL)
+			cr_expect_str_eq(errs, broken[i].want, "case %zu:\n%sgot:  %swant: %s", i,
+					 broken[i].yaml, errs, broken[i].want);
+		free(errs);
+	}
+}
+
+Test(conf, all_errors_of_a_file_are_reported_at_once, .init = init)
+{
+	char *errs = errors_of("supervisor:\n"
+			       "  name: x\n"
+			       "  colour: blue\n"
+			       "groups:\n"
+			       "  web:\n"
+			       "    command: [a]\n"
+			       "    instances: -3\n"
+			       "    restart: sometimes\n"
+			       "    depends_on: [nothere]\n"
+			       "  worker:\n"
+			       "    command: []\n"
+			       "    stop: { signal: NOPE, timeout: soon }\n"
+			       "queues:\n"
+			       "  jobs: { lease: forever }\n");
+
+	cr_assert_not_null(errs);
+	cr_assert_str_eq(errs,
+			 NAME ":3:3: supervisor.colour: unknown key\n" NAME
+			      ":7:16: groups.web.instances: must not be negative, got -3\n" NAME
+			      ":8:14: groups.web.restart: expected always|on-failure|never, got "
+			      "\"sometimes\"\n" NAME
+			      ":9:18: groups.web.depends_on[0]: unknown group \"nothere\"\n" NAME
+			      ":11:14: groups.worker.command: empty command\n" NAME
+			      ":12:21: groups.worker.stop.signal: unknown signal \"NOPE\"\n" NAME
+			      ":12:36: groups.worker.stop.timeout: expected a duration like 250ms, "
+			      "10s, 5m or 1h, got \"soon\"\n" NAME
+			      ":14:18: queues.jobs.lease: expected a duration like 250ms, 10s, 5m or "
+			      "1h, got \"forever\"\n");
+	free(errs);
+}
+
+Test(conf, the_example_config_is_accepted, .init = init)
+{
+	const char *path = DROVER_SOURCE_DIR "/examples/drover.yaml";
+	const conf_group_t *db, *web, *worker, *hello;
+	const conf_queue_t *tasks;
+	char *errs = NULL, *dir = realpath(DROVER_SOURCE_DIR "/examples", NULL), want[PATH_MAX];
+	conf_t *c = NULL;
+
+	cr_assert_eq(conf_load(path, &c, &errs), 0, "%s", errs ? errs : "");
+	cr_assert_not_null(dir);
+	cr_assert_str_eq(c->dir, dir);
+	snprintf(want, sizeof(want), "%s/var", dir);
+	cr_assert_str_eq(c->state_dir, want);
+	snprintf(want, sizeof(want), "%s/secrets/api.token", dir);
+	cr_assert_str_eq(c->http_token_file, want);
+	snprintf(want, sizeof(want), "%s/secrets/queue.key", dir);
+	cr_assert_str_eq(c->queues_authkey_file, want);
+	cr_assert_str_eq(c->http_listen, "127.0.0.1:9170");
+	cr_assert_str_eq(c->agents_listen, "tcp://127.0.0.1:9171");
+	cr_assert_str_eq(c->queues_listen, "tcp://127.0.0.1:9172");
+	cr_assert_not_null(db = conf_group_find(c, "db"));
+	cr_assert_not_null(web = conf_group_find(c, "web"));
+	cr_assert_not_null(worker = conf_group_find(c, "worker"));
+	cr_assert_not_null(hello = conf_group_find(c, "hello"));
+	cr_assert_eq(db->ready.kind, CONF_READY_TCP);
+	cr_assert_geq(web->instances, 2);
+	cr_assert_leq(web->instances, 4);
+	cr_assert_eq(web->n_depends_on, 1);
+	cr_assert_str_eq(web->depends_on[0], "db");
+	cr_assert(worker->shell);
+	cr_assert_eq(hello->restart, CONF_RESTART_NEVER);
+	cr_assert_not_null(tasks = conf_queue_find(c, "tasks"));
+	cr_assert(tasks->durable);
+	cr_assert_not_null(conf_queue_find(c, "results"));
+	cr_assert_null(conf_queue_find(c, "nothere"));
+	free(dir);
+	conf_free(&c);
+	cr_assert_null(c);
+}
+
+Test(conf, an_example_secret_file_exists_for_each_reference, .init = init)
+{
+	struct stat st;
+
+	cr_assert_eq(stat(DROVER_SOURCE_DIR "/examples/secrets/api.token", &st), 0);
+	cr_assert_gt(st.st_size, 0);
+	cr_assert_eq(stat(DROVER_SOURCE_DIR "/examples/secrets/queue.key", &st), 0);
+	cr_assert_gt(st.st_size, 0);
+}
+
+Test(conf, defaults_fill_every_unset_field, .init = init)
+{
+	conf_t *c = parse_ok("groups:\n  a:\n    command: [run]\n");
+	const conf_group_t *g = &c->groups[0];
+	char host[256] = "";
+
+	gethostname(host, sizeof(host) - 1);
+	cr_assert_str_eq(c->name, host);
+	cr_assert_str_eq(c->path, DIR "/" NAME);
+	cr_assert_str_eq(c->dir, DIR);
+	cr_assert_str_eq(c->state_dir, DIR "/var");
+	cr_assert_str_eq(c->log_dir, DIR "/var/log");
+	cr_assert_str_eq(c->http_listen, "127.0.0.1:9170");
+	cr_assert_str_eq(c->agents_listen, "tcp://127.0.0.1:9171");
+	cr_assert_str_eq(c->queues_listen, "tcp://127.0.0.1:9172");
+	cr_assert_null(c->http_token_file);
+	cr_assert_null(c->agents_keys_dir);
+	cr_assert_null(c->queues_authkey_file);
+	cr_assert_eq(c->n_groups, 1);
+	cr_assert_str_eq(g->name, "a");
+	cr_assert_eq(g->line, 2);
+	cr_assert_eq(g->argc, 1);
+	cr_assert_str_eq(g->argv[0], "run");
+	cr_assert_null(g->argv[1]);
+	cr_assert_not(g->shell);
+	cr_assert_eq(g->instances, 1);
+	cr_assert_eq(g->n_env, 0);
+	cr_assert_null(g->cwd);
+	cr_assert_null(g->user);
+	cr_assert_eq(g->umask, -1);
+	cr_assert(g->autostart);
+	cr_assert_eq(g->restart, CONF_RESTART_ON_FAILURE);
+	cr_assert_eq(g->backoff_initial_ms, 100);
+	cr_assert_eq(g->backoff_max_ms, 30000);
+	cr_assert_float_eq(g->backoff_factor, 2.0, 1e-9);
+	cr_assert_eq(g->start_timeout_ms, 1000);
+	cr_assert_eq(g->max_restarts, 5);
+	cr_assert_eq(g->max_restarts_within_ms, 60000);
+	cr_assert_eq(g->ready.kind, CONF_READY_NONE);
+	cr_assert_eq(g->ready.timeout_ms, 60000);
+	cr_assert_eq(g->ready.interval_ms, 100);
+	cr_assert_eq(g->n_depends_on, 0);
+	cr_assert_eq(g->stop_signal, SIGTERM);
+	cr_assert_eq(g->stop_timeout_ms, 10000);
+	cr_assert_eq(g->out.mode, CONF_OUT_FILE);
+	cr_assert_null(g->out.file);
+	cr_assert_eq(g->out.max_size, 50LL * 1024 * 1024);
+	cr_assert_eq(g->out.keep, 5);
+	cr_assert_eq(g->err.mode, CONF_OUT_FILE);
+	cr_assert_null(g->err.file);
+	cr_assert_eq(g->err.max_size, 50LL * 1024 * 1024);
+	cr_assert_eq(g->err.keep, 5);
+	cr_assert_eq(g->limit_nofile, -1);
+	cr_assert_eq(g->limit_core, -1);
+	cr_assert_eq(g->limit_memory, -1);
+	cr_assert_eq(g->limit_nproc, -1);
+	cr_assert_eq(g->n_hosts, 1);
+	cr_assert_str_eq(g->hosts[0], "local");
+	cr_assert_eq(g->n_host_labels, 0);
+	cr_assert_eq(g->per_host, 0);
+	conf_free(&c);
+}
+
+Test(conf, an_empty_file_or_no_groups_is_a_valid_empty_config, .init = init)
+{
+	static const char *empty[] = {"", "\n", "# nothing\n", "---\n", "groups:\n", "queues: {}\n",
+				      "supervisor:\n  name: x\n"};
+	size_t i;
+
+	for (i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
+		conf_t *c = parse_ok(empty[i]);
+
+		cr_assert_eq(c->n_groups, 0);
+		cr_assert_eq(c->n_queues, 0);
+		cr_assert_str_eq(c->state_dir, DIR "/var");
+		conf_free(&c);
+	}
+}
+
+Test(conf, every_key_of_spec_2_is_read, .init = init)
+{
+	conf_t *c = parse_ok("supervisor:\n"
+			     "  name: master-1\n"
+			     "  state_dir: /srv/drover\n"
+			     "  log_dir: logs\n"
+			     "  http: { listen: '[::1]:8000', token_file: /run/api.token }\n"
+			     "  agents: { listen: '*:9171', keys_dir: keys }\n"
+			     "  queues: { listen: 'tcp://0.0.0.0:9172', authkey_file: q.key }\n"
+			     "groups:\n"
+			     "  db:\n"
+			     "    command: server --port 5432\n"
+			     "  web:\n"
+			     "    command: [python3, -m, http.server, '${PORT}']\n"
+			     "    instances: 4\n"
+			     "    env: { PORT: '80${INSTANCE}0', EMPTY: }\n"
+			     "    cwd: /srv/app\n"
+			     "    user: www-data\n"
+			     "    umask: '027'\n"
+			     "    autostart: no\n"
+			     "    restart: always\n"
+			     "    backoff: { initial: 250ms, max: 1m, factor: 1.5 }\n"
+			     "    start_timeout: 2s\n"
+			     "    max_restarts: { count: 3, within: 1h }\n"
+			     "    ready: { exec: [check, '${PORT}'], timeout: 5s, interval: 1s }\n"
+			     "    depends_on: [db]\n"
+			     "    stop: { signal: SIGINT, timeout: 0s }\n"
+			     "    stdout: { file: 'out/${NAME}.log', max_size: 1GB, keep: 0 }\n"
+			     "    stderr: inherit\n"
+			     "    limits: { nofile: 4096, core: 0, memory: 512MB, nproc: 64 }\n"
+			     "    hosts: { labels: { role: worker, zone: a }, per_host: 2 }\n"
+			     "  quiet:\n"
+			     "    command: [x]\n"
+			     "    stdout: ~\n"
+			     "    stderr: merge\n"
+			     "    ready: { notify: true }\n"
+			     "    hosts: [local, agent-1]\n"
+			     "  later:\n"
+			     "    command: [x]\n"
+			     "    ready: { delay: 2s }\n"
+			     "queues:\n"
+			     "  tasks: { capacity: 100000, durable: true, lease: 30s, max_message: 1MB }\n"
+			     "  results:\n");
+	const conf_group_t *db = conf_group_find(c, "db"), *w = conf_group_find(c, "web");
+	const conf_group_t *q = conf_group_find(c, "quiet"), *l = conf_group_find(c, "later");
+
+	cr_assert_str_eq(c->name, "master-1");
+	cr_assert_str_eq(c->state_dir, "/srv/drover");
+	cr_assert_str_eq(c->log_dir, DIR "/logs");
+	cr_assert_str_eq(c->http_listen, "[::1]:8000");
+	cr_assert_str_eq(c->http_token_file, "/run/api.token");
+	cr_assert_str_eq(c->agents_listen, "tcp://*:9171");
+	cr_assert_str_eq(c->agents_keys_dir, DIR "/keys");
+	cr_assert_str_eq(c->queues_listen, "tcp://0.0.0.0:9172");
+	cr_assert_str_eq(c->queues_authkey_file, DIR "/q.key");
+	cr_assert(db->shell);
+	cr_assert_eq(db->argc, 3);
+	cr_assert_str_eq(db->argv[0], "/bin/sh");
+	cr_assert_str_eq(db->argv[1], "-c");
+	cr_assert_str_eq(db->argv[2], "server --port 5432");
+	cr_assert_null(db->argv[3]);
+	cr_assert_eq(w->argc, 4);
+	cr_assert_str_eq(w->argv[3], "${PORT}");
+	cr_assert_eq(w->instances, 4);
+	cr_assert_eq(w->n_env, 2);
+	cr_assert_str_eq(w->env[0].key, "PORT");
+	cr_assert_str_eq(w->env[0].value, "80${INSTANCE}0");
+	cr_assert_str_eq(w->env[1].key, "EMPTY");
+	cr_assert_str_eq(w->env[1].value, "");
+	cr_assert_str_eq(w->cwd, "/srv/app");
+	cr_assert_str_eq(w->user, "www-data");
+	cr_assert_eq(w->umask, 027);
+	cr_assert_not(w->autostart);
+	cr_assert_eq(w->restart, CONF_RESTART_ALWAYS);
+	cr_assert_eq(w->backoff_initial_ms, 250);
+	cr_assert_eq(w->backoff_max_ms, 60000);
+	cr_assert_float_eq(w->backoff_factor, 1.5, 1e-9);
+	cr_assert_eq(w->start_timeout_ms, 2000);
+	cr_assert_eq(w->max_restarts, 3);
+	cr_assert_eq(w->max_restarts_within_ms, 3600000);
+	cr_assert_eq(w->ready.kind, CONF_READY_EXEC);
+	cr_assert_str_eq(w->ready.exec_argv[0], "check");
+	cr_assert_str_eq(w->ready.exec_argv[1], "${PORT}");
+	cr_assert_null(w->ready.exec_argv[2]);
+	cr_assert_eq(w->ready.timeout_ms, 5000);
+	cr_assert_eq(w->ready.interval_ms, 1000);
+	cr_assert_str_eq(w->depends_on[0], "db");
+	cr_assert_eq(w->stop_signal, SIGINT);
+	cr_assert_eq(w->stop_timeout_ms, 0);
+	cr_assert_eq(w->out.mode, CONF_OUT_FILE);
+	cr_assert_str_eq(w->out.file, DIR "/out/${NAME}.log");
+	cr_assert_eq(w->out.max_size, 1LL << 30);
+	cr_assert_eq(w->out.keep, 0);
+	cr_assert_eq(w->err.mode, CONF_OUT_INHERIT);
+	cr_assert_eq(w->limit_nofile, 4096);
+	cr_assert_eq(w->limit_core, 0);
+	cr_assert_eq(w->limit_memory, 512LL << 20);
+	cr_assert_eq(w->limit_nproc, 64);
+	cr_assert_eq(w->n_hosts, 0);
+	cr_assert_eq(w->n_host_labels, 2);
+	cr_assert_str_eq(w->host_labels[0].key, "role");
+	cr_assert_str_eq(w->host_labels[0].value, "worker");
+	cr_assert_str_eq(w->host_labels[1].key, "zone");
+	cr_assert_eq(w->per_host, 2);
+	cr_assert_eq(q->out.mode, CONF_OUT_NULL);
+	cr_assert_eq(q->err.mode, CONF_OUT_MERGE);
+	cr_assert_eq(q->ready.kind, CONF_READY_NOTIFY);
+	cr_assert_eq(q->n_hosts, 2);
+	cr_assert_str_eq(q->hosts[1], "agent-1");
+	cr_assert_eq(l->ready.kind, CONF_READY_DELAY);
+	cr_assert_eq(l->ready.delay_ms, 2000);
+	cr_assert_eq(c->n_queues, 2);
+	cr_assert_eq(c->queues[0].capacity, 100000);
+	cr_assert(c->queues[0].durable);
+	cr_assert_eq(c->queues[0].lease_ms, 30000);
+	cr_assert_eq(c->queues[0].max_message, 1 << 20);
+	cr_assert_str_eq(c->queues[1].name, "results");
+	cr_assert_eq(c->queues[1].line, 41);
+	cr_assert_eq(c->queues[1].capacity, 100000);
+	cr_assert_not(c->queues[1].durable);
+	cr_assert_eq(c->queues[1].lease_ms, 30000);
+	cr_assert_eq(c->queues[1].max_message, 1 << 20);
+	conf_free(&c);
+}
+
+Test(conf, relative_paths_resolve_against_the_config_directory, .init = init)
+{
+	conf_t *c = parse_ok("supervisor:\n"
+			     "  state_dir: ./state/../run/.\n"
+			     "  http: { token_file: ../secrets//api.token }\n"
+			     "  queues: { authkey_file: /abs/q.key }\n"
+			     "groups:\n"
+			     "  a:\n"
+			     "    command: [x]\n"
+			     "    cwd: ./app\n"
+			     "    stdout: { file: 'logs/${NAME}.out' }\n"
+			     "    stderr: { file: '${DROVER_TEST_DEFINED}/a.err' }\n"
+			     "  b:\n"
+			     "    command: [x]\n"
+			     "    cwd: ../../../..\n");
+
+	cr_assert_str_eq(c->state_dir, DIR "/run");
+	cr_assert_str_eq(c->log_dir, DIR "/run/log");
+	cr_assert_str_eq(c->http_token_file, "/etc/secrets/api.token");
+	cr_assert_str_eq(c->queues_authkey_file, "/abs/q.key");
+	cr_assert_str_eq(c->groups[0].cwd, DIR "/app");
+	cr_assert_str_eq(c->groups[0].out.file, DIR "/logs/${NAME}.out");
+	cr_assert_str_eq(c->groups[0].err.file, "${DROVER_TEST_DEFINED}/a.err",
+			 "a template that starts with a variable is kept as written");
+	cr_assert_str_eq(c->groups[1].cwd, "/");
+	conf_free(&c);
+}
+
+Test(conf, conf_load_names_the_file_as_given_and_records_where_it_is, .init = init)
+{
+	char tmpl[] = "/tmp/drover-conf-XXXXXX", *errs = NULL, want[PATH_MAX];
+	conf_t *c = NULL;
+	FILE *f;
+
+	cr_assert_not_null(mkdtemp(tmpl));
+	cr_assert_eq(chdir(tmpl), 0);
+	cr_assert_eq(mkdir("sub", 0755), 0);
+	cr_assert_not_null(f = fopen("sub/bad.yaml", "w"));
+	fputs("groups:\n  web:\n    command: [a]\n    restart: sometimes\n", f);
+	fclose(f);
+	cr_assert_eq(conf_load("./sub/bad.yaml", &c, &errs), -1);
+	cr_assert_str_eq(errs, "./sub/bad.yaml:4:14: groups.web.restart: expected "
+			       "always|on-failure|never, got \"sometimes\"\n");
+	free(errs);
+	cr_assert_not_null(f = fopen("sub/good.yaml", "w"));
+	fputs("supervisor:\n  state_dir: st\n", f);
+	fclose(f);
+	cr_assert_eq(conf_load("sub/good.yaml", &c, &errs), 0);
+	snprintf(want, sizeof(want), "%s/sub/good.yaml", tmpl);
+	cr_assert_str_eq(c->path, want);
+	snprintf(want, sizeof(want), "%s/sub", tmpl);
+	cr_assert_str_eq(c->dir, want);
+	snprintf(want, sizeof(want), "%s/sub/st", tmpl);
+	cr_assert_str_eq(c->state_dir, want);
+	conf_free(&c);
+	cr_assert_eq(conf_load("sub/missing.yaml", &c, &errs), -1);
+	cr_assert_str_eq(errs, "sub/missing.yaml: cannot read: No such file or directory\n");
+	cr_assert_null(c);
+	free(errs);
+	cr_assert_eq(conf_load("sub", &c, &errs), -1);
+	cr_assert_str_eq(errs, "sub: cannot read: Is a directory\n");
+	free(errs);
+	unlink("sub/bad.yaml");
+	unlink("sub/good.yaml");
+	rmdir("sub");
+	rmdir(tmpl);
+}
+
+Test(conf, variables_are_checked_against_builtins_env_and_environment, .init = init)
+{
+	conf_t *c = parse_ok("groups:\n"
+			     "  a:\n"
+			     "    command: [x, '${INSTANCE}', '${GROUP}', '${NAME}', '${HOST}', '${PORT}',\n"
+			     "              '${DROVER_TEST_DEFINED}', '$${NOT_A_REF}', '$PLAIN', 'a$']\n"
+			     "    env: { PORT: '9${INSTANCE}' }\n"
+			     "    ready: { tcp: '127.0.0.1:${PORT}' }\n");
+
+	cr_assert_str_eq(c->groups[0].ready.target, "127.0.0.1:${PORT}");
+	conf_free(&c);
+}
+
+Test(conf, expand_fills_builtins_then_env_then_the_environment, .init = init)
+{
+	conf_kv_t env[] = {{"PORT", "8042"}, {"GROUP", "shadowed"}};
+	conf_vars_t v = {"web", 3, "web:3", "box", env, 2};
+	char *s;
+
+	s = conf_expand("${GROUP}/${INSTANCE}/${NAME}@${HOST}:${PORT}", &v);
+	cr_assert_str_eq(s, "web/3/web:3@box:8042");
+	free(s);
+	s = conf_expand("${DROVER_TEST_DEFINED}-${" UNDEF "}-", &v);
+	cr_assert_str_eq(s, "yes--");
+	free(s);
+	s = conf_expand("cost: $$5 ${ unterminated $x $", &v);
+	cr_assert_str_eq(s, "cost: $5 ${ unterminated $x $");
+	free(s);
+	s = conf_expand("", &v);
+	cr_assert_str_eq(s, "");
+	free(s);
+	s = conf_expand("${DROVER_TEST_DEFINED}", NULL);
+	cr_assert_str_eq(s, "yes");
+	free(s);
+}
+
+Test(conf, expand_gives_the_argv_of_an_instance, .init = init)
+{
+	conf_t *c = parse_ok("groups:\n  web:\n    command: [srv, --port, '80${INSTANCE}0']\n");
+	conf_vars_t v = {"web", 2, "web:2", "h", NULL, 0};
+	char *s = conf_expand(c->groups[0].argv[2], &v);
+
+	cr_assert_str_eq(s, "8020");
+	free(s);
+	conf_free(&c);
+}
+
+/* Parses two versions of a one-group file and compares the group. */
+static bool
+same(const char *a, const char *b)
+{
+	conf_t *ca = parse_ok(a), *cb = parse_ok(b);
+	bool r;
+
+	cr_assert_eq(ca->n_groups, 1);
+	cr_assert_eq(cb->n_groups, 1);
+	r = conf_group_same(&ca->groups[0], &cb->groups[0]);
+	cr_assert_eq(r, conf_group_same(&cb->groups[0], &ca->groups[0]), "symmetric");
+	conf_free(&ca);
+	conf_free(&cb);
+	return r;
+}
+
+#define W "groups:\n  web:\n    command: [srv, '${PORT}']\n    env: { PORT: '80' }\n"
+
+Test(conf, group_same_ignores_only_instances_and_autostart, .init = init)
+{
+	cr_assert(same(W, W));
+	cr_assert(same(W, W "    instances: 7\n"));
+	cr_assert(same(W, W "    autostart: false\n"));
+	cr_assert(same(W, "# moved down\n\n" W), "the position in the file is not configuration");
+	cr_assert(same(W "    restart: on-failure\n", W), "a default written out is the same");
+	cr_assert_not(same(W, "groups:\n  web:\n    command: [srv, '81']\n    env: { PORT: '80' }\n"));
+	cr_assert_not(same(W, "groups:\n  web:\n    command: \"srv ${PORT}\"\n    env: { PORT: '80' }\n"));
+	cr_assert_not(same(W, "groups:\n  web:\n    command: [srv, '${PORT}']\n    env: { PORT: '81' }\n"));
+	cr_assert_not(same(W, W "    cwd: /tmp\n"));
+	cr_assert_not(same(W, W "    user: nobody\n"));
+	cr_assert_not(same(W, W "    umask: '077'\n"));
+	cr_assert_not(same(W, W "    restart: always\n"));
+	cr_assert_not(same(W, W "    backoff: { initial: 1s }\n"));
+	cr_assert_not(same(W, W "    backoff: { max: 1m }\n"));
+	cr_assert_not(same(W, W "    backoff: { factor: 3 }\n"));
+	cr_assert_not(same(W, W "    start_timeout: 5s\n"));
+	cr_assert_not(same(W, W "    max_restarts: { count: 9 }\n"));
+	cr_assert_not(same(W, W "    max_restarts: { within: 5m }\n"));
+	cr_assert_not(same(W, W "    ready: { tcp: '127.0.0.1:80' }\n"));
+	cr_assert_not(same(W "    ready: { exec: [a, b] }\n", W "    ready: { exec: [a, c] }\n"));
+	cr_assert_not(same(W "    ready: { delay: 1s }\n", W "    ready: { delay: 2s }\n"));
+	cr_assert_not(same(W, W "    ready: { notify: true, timeout: 1s }\n"));
+	cr_assert_not(same(W, W "    stop: { signal: INT }\n"));
+	cr_assert_not(same(W, W "    stop: { timeout: 1s }\n"));
+	cr_assert_not(same(W, W "    stdout: inherit\n"));
+	cr_assert_not(same(W, W "    stdout: { keep: 1 }\n"));
+	cr_assert_not(same(W, W "    stderr: { max_size: 1MB }\n"));
+	cr_assert_not(same(W, W "    stderr: { file: /tmp/x }\n"));
+	cr_assert_not(same(W, W "    limits: { nofile: 10 }\n"));
+	cr_assert_not(same(W, W "    limits: { core: 1MB }\n"));
+	cr_assert_not(same(W, W "    limits: { memory: 1GB }\n"));
+	cr_assert_not(same(W, W "    limits: { nproc: 10 }\n"));
+	cr_assert_not(same(W, W "    hosts: [agent-1]\n"));
+	cr_assert_not(same(W, W "    hosts: { labels: { a: b } }\n"));
+	cr_assert_not(same(W "    hosts: { labels: { a: b } }\n", W "    hosts: { labels: { a: c } }\n"));
+	cr_assert_not(same(W "    hosts: { labels: { a: b } }\n",
+			   W "    hosts: { labels: { a: b }, per_host: 3 }\n"));
+}
+
+Test(conf, group_same_sees_a_changed_dependency, .init = init)
+{
+	conf_t *a = parse_ok("groups:\n  x:\n    command: [a]\n  y:\n    command: [b]\n"),
+	       *b = parse_ok("groups:\n  x:\n    command: [a]\n    depends_on: [y]\n  y:\n"
+			     "    command: [b]\n");
+
+	cr_assert_not(conf_group_same(conf_group_find(a, "x"), conf_group_find(b, "x")));
+	cr_assert(conf_group_same(conf_group_find(a, "y"), conf_group_find(b, "y")));
+	conf_free(&a);
+	conf_free(&b);
+}
+
+Test(conf, user_is_accepted_when_not_root, .init = init)
+{
+	conf_t *c = parse_ok(G "    user: nobody-at-all\n");
+
+	cr_assert_str_eq(c->groups[0].user, "nobody-at-all");
+	conf_free(&c);
+}
+
+Test(conf, a_bare_zmq_listen_address_means_tcp, .init = init)
+{
+	conf_t *c = parse_ok("supervisor:\n  queues: { listen: '127.0.0.1:9999' }\n");
+
+	cr_assert_str_eq(c->queues_listen, "tcp://127.0.0.1:9999");
+	conf_free(&c);
+}
+
+Test(conf, a_long_cycle_is_named_by_its_ends, .init = init)
+{
+	char yaml[4096] = "groups:\n", *errs;
+	int i, n = 12;
+
+	for (i = 0; i < n; i++)
+		snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml),
+			 "  g%d:\n    command: [x]\n    depends_on: [g%d]\n", i, (i + 1) % n);
+	errs = errors_of(yaml);
+	cr_assert_str_eq(errs, NAME ":37:18: groups.g11.depends_on[0]: dependency cycle: g0 -> g1 -> "
+				    "g2 -> ... -> g9 -> g10 -> g11 -> g0 (12 groups)\n");
+	free(errs);
+}
+
+/* ---- inputs that must not crash, hang or leak ---- */
+
+Test(conf, garbage_is_refused_without_a_crash, .init = init, .timeout = 60)
+{
+	unsigned seed = 12345;
+	char buf[2048], *errs;
+	conf_t *c;
+	int i, k;
+
+	for (i = 0; i < 500; i++) {
+		int n = (int)(rand_r(&seed) % sizeof(buf));
+
+		for (k = 0; k < n; k++)
+			buf[k] = (char)(rand_r(&seed) & 0xff);
+		c = NULL;
+		errs = NULL;
+		if (conf_parse_string(buf, (size_t)n, NAME, DIR, &c, &errs) == 0)
+			conf_free(&c);
+		free(errs);
+	}
+}
+
+Test(conf, mutated_configs_never_crash, .init = init, .timeout = 60)
+{
+	static const char *base = G "    instances: 2\n    env: { A: '${INSTANCE}' }\n"
+				    "    ready: { tcp: '127.0.0.1:80' }\n    depends_on: [db]\n"
+				    "  db:\n    command: x\nqueues:\n  q: { capacity: 5 }\n";
+	static const char alphabet[] = "[]{}:-,&*!|>'\"#?$ \n\t~0a";
+	size_t len = strlen(base);
+	unsigned seed = 777;
+	char buf[512], *errs;
+	conf_t *c;
+	int i, m;
+
+	for (i = 0; i < 3000; i++) {
+		memcpy(buf, base, len + 1);
+		for (m = 0; m < 1 + (int)(rand_r(&seed) % 4); m++)
+			buf[rand_r(&seed) % len] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+		c = NULL;
+		errs = NULL;
+		if (conf_parse_string(buf, len, NAME, DIR, &c, &errs) == 0)
+			conf_free(&c);
+		else
+			cr_assert_not_null(errs);
+		free(errs);
+	}
+}
+
+Test(conf, deep_nesting_is_refused, .init = init)
+{
+	size_t n = 100000, i;
+	char *deep = malloc(2 * n + 1), *errs;
+
+	for (i = 0; i < n; i++) {
+		deep[i] = '[';
+		deep[n + i] = ']';
+	}
+	deep[2 * n] = '\0';
+	errs = errors_of(deep);
+	cr_assert_str_eq(errs, NAME ":1:65: syntax error: nested deeper than 64 levels\n");
+	free(errs);
+	free(deep);
+}
+
+Test(conf, a_huge_scalar_is_kept_whole, .init = init)
+{
+	size_t n = 4 << 20;
+	const char *pre = "groups:\n  big:\n    command: \"", *post = "\"\n";
+	char *yaml = malloc(strlen(pre) + n + strlen(post) + 1);
+	conf_t *c;
+
+	strcpy(yaml, pre);
+	memset(yaml + strlen(pre), 'x', n);
+	strcpy(yaml + strlen(pre) + n, post);
+	c = parse_ok(yaml);
+	cr_assert_eq(strlen(c->groups[0].argv[2]), n);
+	conf_free(&c);
+	free(yaml);
+}
+
+Test(conf, a_billion_laughs_is_one_error_per_alias, .init = init)
+{
+	char *errs = errors_of("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+			       "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+			       "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n");
+	size_t lines = 0;
+	const char *p;
+
+	for (p = errs; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
+	cr_assert_eq(lines, 3 + 20, "%s", errs);
+	cr_assert(strstr(errs, NAME ":2:8: b[0]: aliases (*a) are not supported; write the value "
+			       "out\n") != NULL,
+		  "%s", errs);
+	free(errs);
+}
+
+Test(conf, control_characters_in_names_do_not_reach_the_terminal, .init = init)
+{
+	char *errs = errors_of("groups:\n  \"we\\nb\\e[31m\":\n    command: [a]\n");
+
+	cr_assert_str_eq(errs, NAME ":2:3: groups.we?b?[31m: invalid group name: use 1 to 64 "
+				    "letters, digits, '_', '.' or '-'\n");
+	free(errs);
+}
+
+Test(conf, free_is_safe_on_null_and_nulls_the_handle)
+{
+	conf_t *c = NULL;
+
+	conf_free(NULL);
+	conf_free(&c);
+	cr_assert_null(c);
+	cr_assert_null(conf_group_find(NULL, "x"));
+	cr_assert(conf_group_same(NULL, NULL));
+}
