@@ -13,7 +13,7 @@
 
 #include "conf_internal.h"
 
-#define CONF_MAX_FILE (16 * 1024 * 1024)	/* no configuration is this large */
+#define CONF_MAX_FILE (16 * 1024 * 1024) /* no configuration is this large */
 
 static void
 s_argv_free(char **argv, size_t n)
@@ -137,7 +137,7 @@ s_parse(const char *text, size_t len, const char *name, char *path, char *dir, c
 		conf__build(&x, root, c);
 	conf__node_free(root);
 	if (x.n_errs == 0 && !x.oom) {
-		*out = c;	/* caller owns */
+		*out = c; /* caller owns */
 		c = NULL;
 		rc = 0;
 	}
@@ -156,8 +156,8 @@ done:
 }
 
 int
-conf_parse_string(const char *text, size_t len, const char *name, const char *dir,
-		  conf_t **out, char **errors)
+conf_parse_string(const char *text, size_t len, const char *name, const char *dir, conf_t **out,
+		  char **errors)
 {
 	char *adir, *path = NULL;
 

@@ -16,19 +16,19 @@ typedef enum { CONF__SCALAR, CONF__MAP, CONF__SEQ } conf__node_type_t;
 /* One YAML node. A mapping's kids alternate key, value, key, value. */
 typedef struct conf__node {
 	conf__node_type_t type;
-	int line, col;			/* 1-based, where the node starts */
-	char *str;			/* scalar: NUL-terminated text */
+	int line, col; /* 1-based, where the node starts */
+	char *str;     /* scalar: NUL-terminated text */
 	size_t len;
-	bool plain;			/* scalar written without quotes */
-	bool bad;			/* already reported (alias, NUL byte): skip quietly */
+	bool plain; /* scalar written without quotes */
+	bool bad;   /* already reported (alias, NUL byte): skip quietly */
 	struct conf__node **kids;
 	size_t n, cap;
 } conf__node_t;
 
 typedef struct {
 	int line, col;
-	size_t seq;			/* report order, to keep the sort stable */
-	char *text;			/* "FILE:LINE:COL: path: message" */
+	size_t seq; /* report order, to keep the sort stable */
+	char *text; /* "FILE:LINE:COL: path: message" */
 } conf__err_t;
 
 /* What every stage shares: the file name for messages, the errors so far, the
@@ -52,10 +52,10 @@ bool conf__node_is_null(const conf__node_t *n);
 
 /* Records "FILE:LINE:COL: path: message". */
 void conf__err_at(conf__ctx_t *x, int line, int col, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 /* The same at node n with the current key path. */
 void conf__err(conf__ctx_t *x, const conf__node_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Sorts the errors by position and joins them, one per line; caller frees.
    NULL when there are none (or no memory). */
 char *conf__err_join(conf__ctx_t *x);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEG_MAX 64	/* bytes of one key shown in a path */
+#define SEG_MAX 64 /* bytes of one key shown in a path */
 
 void
 conf__err_at(conf__ctx_t *x, int line, int col, const char *path, const char *fmt, ...)
@@ -21,9 +21,8 @@ conf__err_at(conf__ctx_t *x, int line, int col, const char *path, const char *fm
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
 	va_end(ap);
-	if (msg == NULL ||
-	    asprintf(&text, "%s:%d:%d: %s: %s", x->file, line, col, path && *path ? path : "(top)",
-		     msg) < 0)
+	if (msg == NULL || asprintf(&text, "%s:%d:%d: %s: %s", x->file, line, col,
+				    path && *path ? path : "(top)", msg) < 0)
 		text = NULL;
 	free(msg);
 	if (text == NULL) {

@@ -126,7 +126,7 @@ conf_expand(const char *tmpl, const conf_vars_t *vars)
 		end = d[1] == '{' ? strchr(d + 2, '}') : NULL;
 		n = end ? (size_t)(end - d - 2) : 0;
 		if (end == NULL || n >= sizeof(name)) {
-			s_put(&b, d, 1);	/* not a reference: copied as written */
+			s_put(&b, d, 1); /* not a reference: copied as written */
 			p = d + 1;
 			continue;
 		}

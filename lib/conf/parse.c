@@ -14,8 +14,8 @@
 
 #include "units.h"
 
-#define MAX_INSTANCES 10000	/* per group; beyond that it is a typo */
-#define MAX_NAME 64		/* group, queue and host names */
+#define MAX_INSTANCES 10000 /* per group; beyond that it is a typo */
+#define MAX_NAME 64	    /* group, queue and host names */
 #define NAME_RULE "use 1 to 64 letters, digits, '_', '.' or '-'"
 
 typedef struct s_parse s_parse_t;
@@ -29,12 +29,12 @@ typedef struct {
 /* What we remember of a group beyond its conf_group_t, for later checks. */
 typedef struct {
 	conf_group_t *g;
-	const conf__node_t *key;		/* the group's name in the file */
-	const conf__node_t *env;		/* its env mapping: known ${VAR}s */
-	const conf__node_t **deps;		/* depends_on entries, parallel to g->depends_on */
-	size_t *dep_pos;			/* their index in the list; SIZE_MAX: not a list */
-	size_t *dep_idx;			/* the groups they name; SIZE_MAX: none */
-	const conf__node_t *ready_kind;		/* the key of the ready check, once seen */
+	const conf__node_t *key;	/* the group's name in the file */
+	const conf__node_t *env;	/* its env mapping: known ${VAR}s */
+	const conf__node_t **deps;	/* depends_on entries, parallel to g->depends_on */
+	size_t *dep_pos;		/* their index in the list; SIZE_MAX: not a list */
+	size_t *dep_idx;		/* the groups they name; SIZE_MAX: none */
+	const conf__node_t *ready_kind; /* the key of the ready check, once seen */
 	const conf__node_t *backoff_initial, *backoff_max;
 	bool has_command;
 } s_grp_t;
@@ -42,7 +42,7 @@ typedef struct {
 struct s_parse {
 	conf__ctx_t *x;
 	conf_t *c;
-	s_grp_t *aux;				/* parallel to c->groups */
+	s_grp_t *aux; /* parallel to c->groups */
 };
 
 /* ---- helpers ---- */
@@ -170,9 +170,13 @@ s_dup_cmp(const void *a, const void *b, void *arg)
 	const conf__node_t *map = arg;
 	size_t i = *(const size_t *)a, j = *(const size_t *)b;
 	const conf__node_t *ki = map->kids[2 * i], *kj = map->kids[2 * j];
+	bool si = ki->type == CONF__SCALAR && !ki->bad, sj = kj->type == CONF__SCALAR && !kj->bad;
 	int r;
 
-	if (ki->type != kj->type || ki->type != CONF__SCALAR || ki->bad || kj->bad)
+	/* a total order (qsort needs one): string keys by text, then the rest */
+	if (si != sj)
+		return si ? -1 : 1;
+	if (!si)
 		return i < j ? -1 : (i > j);
 	if (ki->len != kj->len)
 		return ki->len < kj->len ? -1 : 1;
@@ -203,7 +207,8 @@ s_dups(s_parse_t *p, const conf__node_t *map)
 
 		if (a->type == CONF__SCALAR && b->type == CONF__SCALAR && !a->bad && !b->bad &&
 		    a->len == b->len && memcmp(a->str, b->str, a->len) == 0)
-			first[ord[i]] = first[ord[i - 1]] == SIZE_MAX ? ord[i - 1] : first[ord[i - 1]];
+			first[ord[i]] =
+			    first[ord[i - 1]] == SIZE_MAX ? ord[i - 1] : first[ord[i - 1]];
 	}
 	free(ord);
 	return first;
@@ -383,8 +388,9 @@ s_ref(const char *name, size_t len, void *arg)
 	if (s_env_has(r->a->env, name, len) || getenv(buf) != NULL)
 		return;
 	if (r->shell)
-		conf__err(r->p->x, r->n, "undefined variable ${%s} (write $${%s} to leave it to the shell)",
-			  buf, buf);
+		conf__err(r->p->x, r->n,
+			  "undefined variable ${%s} (write $${%s} to leave it to the shell)", buf,
+			  buf);
 	else
 		conf__err(r->p->x, r->n, "undefined variable ${%s}", buf);
 }
@@ -512,7 +518,7 @@ static void
 s_k_http(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
 	static const s_key_t keys[] = {
-		{"listen", s_k_http_listen}, {"token_file", s_k_token_file}, {NULL, NULL}};
+	    {"listen", s_k_http_listen}, {"token_file", s_k_token_file}, {NULL, NULL}};
 
 	s_walk(p, v, keys, NULL);
 }
@@ -521,7 +527,7 @@ static void
 s_k_agents(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
 	static const s_key_t keys[] = {
-		{"listen", s_k_agents_listen}, {"keys_dir", s_k_keys_dir}, {NULL, NULL}};
+	    {"listen", s_k_agents_listen}, {"keys_dir", s_k_keys_dir}, {NULL, NULL}};
 
 	s_walk(p, v, keys, NULL);
 }
@@ -530,7 +536,7 @@ static void
 s_k_queues_sec(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
 	static const s_key_t keys[] = {
-		{"listen", s_k_queues_listen}, {"authkey_file", s_k_authkey_file}, {NULL, NULL}};
+	    {"listen", s_k_queues_listen}, {"authkey_file", s_k_authkey_file}, {NULL, NULL}};
 
 	s_walk(p, v, keys, NULL);
 }
@@ -538,10 +544,10 @@ s_k_queues_sec(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void 
 static void
 s_k_supervisor(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
-	static const s_key_t keys[] = {{"name", s_k_name},	 {"state_dir", s_k_state_dir},
-				       {"log_dir", s_k_log_dir}, {"http", s_k_http},
-				       {"agents", s_k_agents},	 {"queues", s_k_queues_sec},
-				       {NULL, NULL}};
+	static const s_key_t keys[] = {
+	    {"name", s_k_name}, {"state_dir", s_k_state_dir}, {"log_dir", s_k_log_dir},
+	    {"http", s_k_http}, {"agents", s_k_agents},	      {"queues", s_k_queues_sec},
+	    {NULL, NULL}};
 
 	s_walk(p, v, keys, NULL);
 }
@@ -589,7 +595,8 @@ s_argv(s_parse_t *p, s_grp_t *a, const conf__node_t *v, char ***argv_out, size_t
 		return;
 	}
 	if (v->type != CONF__SEQ) {
-		conf__err(p->x, v, "expected a list or a string, got %s", conf__what(v, q, sizeof(q)));
+		conf__err(p->x, v, "expected a list or a string, got %s",
+			  conf__what(v, q, sizeof(q)));
 		return;
 	}
 	if ((argv = s_alloc(p, v->n + 1, sizeof(*argv))) == NULL)
@@ -656,7 +663,7 @@ s_env_one(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 		return;
 	kv = &g->env[g->n_env++];
 	kv->key = strdup(k->str);
-	kv->value = strdup(conf__node_is_null(v) ? "" : v->str);	/* FOO: (nothing) is "" */
+	kv->value = strdup(conf__node_is_null(v) ? "" : v->str); /* FOO: (nothing) is "" */
 	if (kv->key == NULL || kv->value == NULL)
 		p->x->oom = true;
 	s_refs(p, a, v, false);
@@ -776,7 +783,7 @@ static void
 s_g_backoff(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
 	static const s_key_t keys[] = {
-		{"initial", s_b_initial}, {"max", s_b_max}, {"factor", s_b_factor}, {NULL, NULL}};
+	    {"initial", s_b_initial}, {"max", s_b_max}, {"factor", s_b_factor}, {NULL, NULL}};
 	s_grp_t *a = o;
 	char b1[32], b2[32];
 	size_t old;
@@ -926,9 +933,9 @@ s_r_interval(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o
 static void
 s_g_ready(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
-	static const s_key_t keys[] = {{"tcp", s_r_tcp},	 {"http", s_r_http},
-				       {"exec", s_r_exec},	 {"notify", s_r_notify},
-				       {"delay", s_r_delay},	 {"timeout", s_r_timeout},
+	static const s_key_t keys[] = {{"tcp", s_r_tcp},	   {"http", s_r_http},
+				       {"exec", s_r_exec},	   {"notify", s_r_notify},
+				       {"delay", s_r_delay},	   {"timeout", s_r_timeout},
 				       {"interval", s_r_interval}, {NULL, NULL}};
 	s_grp_t *a = o;
 
@@ -966,7 +973,8 @@ s_g_depends_on(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void 
 	for (i = 0; i < n; i++) {
 		old = v->type == CONF__SEQ ? conf__path_push_index(p->x, i) : p->x->path_len;
 		for (j = 0; j < g->n_depends_on; j++)
-			if (items[i]->type == CONF__SCALAR && strcmp(g->depends_on[j], items[i]->str) == 0)
+			if (items[i]->type == CONF__SCALAR &&
+			    strcmp(g->depends_on[j], items[i]->str) == 0)
 				break;
 		if (j < g->n_depends_on)
 			conf__err(p->x, items[i], "%s is listed twice",
@@ -1007,7 +1015,7 @@ static void
 s_g_stop(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
 	static const s_key_t keys[] = {
-		{"signal", s_s_signal}, {"timeout", s_s_timeout}, {NULL, NULL}};
+	    {"signal", s_s_signal}, {"timeout", s_s_timeout}, {NULL, NULL}};
 
 	s_walk(p, v, keys, o);
 }
@@ -1056,7 +1064,7 @@ static void
 s_output(s_parse_t *p, s_grp_t *a, const conf__node_t *v, conf_output_t *o, bool is_err)
 {
 	static const s_key_t keys[] = {
-		{"file", s_o_file}, {"max_size", s_o_max_size}, {"keep", s_o_keep}, {NULL, NULL}};
+	    {"file", s_o_file}, {"max_size", s_o_max_size}, {"keep", s_o_keep}, {NULL, NULL}};
 	s_out_t w = {a, o};
 	char q[96];
 
@@ -1132,8 +1140,10 @@ s_l_nproc(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 static void
 s_g_limits(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
-	static const s_key_t keys[] = {{"nofile", s_l_nofile}, {"core", s_l_core},
-				       {"memory", s_l_memory}, {"nproc", s_l_nproc},
+	static const s_key_t keys[] = {{"nofile", s_l_nofile},
+				       {"core", s_l_core},
+				       {"memory", s_l_memory},
+				       {"nproc", s_l_nproc},
 				       {NULL, NULL}};
 
 	s_walk(p, v, keys, o);
@@ -1214,7 +1224,7 @@ static void
 s_g_hosts(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
 	static const s_key_t keys[] = {
-		{"labels", s_h_labels}, {"per_host", s_h_per_host}, {NULL, NULL}};
+	    {"labels", s_h_labels}, {"per_host", s_h_per_host}, {NULL, NULL}};
 	s_grp_t *a = o;
 	conf_group_t *g = a->g;
 	char q[96];
@@ -1281,17 +1291,25 @@ s_group_defaults(s_parse_t *p, conf_group_t *g)
 static void
 s_group(s_parse_t *p, const conf__node_t *key, const conf__node_t *val, void *o)
 {
-	static const s_key_t keys[] = {
-		{"command", s_g_command},	{"instances", s_g_instances},
-		{"env", s_g_env},		{"cwd", s_g_cwd},
-		{"user", s_g_user},		{"umask", s_g_umask},
-		{"autostart", s_g_autostart},	{"restart", s_g_restart},
-		{"backoff", s_g_backoff},	{"start_timeout", s_g_start_timeout},
-		{"max_restarts", s_g_max_restarts}, {"ready", s_g_ready},
-		{"depends_on", s_g_depends_on}, {"stop", s_g_stop},
-		{"stdout", s_g_stdout},		{"stderr", s_g_stderr},
-		{"limits", s_g_limits},		{"hosts", s_g_hosts},
-		{NULL, NULL}};
+	static const s_key_t keys[] = {{"command", s_g_command},
+				       {"instances", s_g_instances},
+				       {"env", s_g_env},
+				       {"cwd", s_g_cwd},
+				       {"user", s_g_user},
+				       {"umask", s_g_umask},
+				       {"autostart", s_g_autostart},
+				       {"restart", s_g_restart},
+				       {"backoff", s_g_backoff},
+				       {"start_timeout", s_g_start_timeout},
+				       {"max_restarts", s_g_max_restarts},
+				       {"ready", s_g_ready},
+				       {"depends_on", s_g_depends_on},
+				       {"stop", s_g_stop},
+				       {"stdout", s_g_stdout},
+				       {"stderr", s_g_stderr},
+				       {"limits", s_g_limits},
+				       {"hosts", s_g_hosts},
+				       {NULL, NULL}};
 	conf_t *c = p->c;
 	conf_group_t *g;
 	s_grp_t a = {0};
@@ -1397,7 +1415,7 @@ s_queue(s_parse_t *p, const conf__node_t *key, const conf__node_t *val, void *o)
 			    .max_message = 1024 * 1024};
 	if ((q->name = strdup(key->str)) == NULL)
 		p->x->oom = true;
-	s_walk(p, val, keys, q);	/* null: all defaults */
+	s_walk(p, val, keys, q); /* null: all defaults */
 }
 
 static void
@@ -1540,7 +1558,8 @@ s_check_cycles(s_parse_t *p)
 		color[s] = 1;
 		for (;;) {
 			u = stack[top];
-			if (p->aux[u].dep_idx == NULL || edge[top] >= p->c->groups[u].n_depends_on) {
+			if (p->aux[u].dep_idx == NULL ||
+			    edge[top] >= p->c->groups[u].n_depends_on) {
 				color[u] = 2;
 				if (top-- == 0)
 					break;

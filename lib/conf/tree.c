@@ -79,7 +79,7 @@ s_attach(s_tree_t *t, conf__node_t *n)
 			t->root = n;
 			return 0;
 		}
-		conf__node_free(n);	/* cannot happen: one node per document */
+		conf__node_free(n); /* cannot happen: one node per document */
 		return 0;
 	}
 	parent = t->stack[t->depth - 1];
@@ -154,8 +154,9 @@ s_open(s_tree_t *t, const yaml_event_t *ev, conf__node_type_t type)
 	conf__node_t *n;
 
 	if (t->depth == CONF__MAX_DEPTH) {
-		conf__err_at(t->x, s_mark_int(ev->start_mark.line), s_mark_int(ev->start_mark.column),
-			     "syntax error", "nested deeper than %d levels", CONF__MAX_DEPTH);
+		conf__err_at(t->x, s_mark_int(ev->start_mark.line),
+			     s_mark_int(ev->start_mark.column), "syntax error",
+			     "nested deeper than %d levels", CONF__MAX_DEPTH);
 		return -1;
 	}
 	if ((n = s_node_new(t, type, &ev->start_mark)) == NULL || s_attach(t, n) != 0)
@@ -222,8 +223,8 @@ s_syntax_error(s_tree_t *t, const yaml_parser_t *p)
 	line = s_mark_int(p->problem_mark.line);
 	col = s_mark_int(p->problem_mark.column);
 	if (p->context != NULL)
-		conf__err_at(t->x, line, col, "syntax error", "%s (%s at line %d)", problem, p->context,
-			     s_mark_int(p->context_mark.line));
+		conf__err_at(t->x, line, col, "syntax error", "%s (%s at line %d)", problem,
+			     p->context, s_mark_int(p->context_mark.line));
 	else
 		conf__err_at(t->x, line, col, "syntax error", "%s", problem);
 }

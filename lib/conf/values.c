@@ -30,7 +30,9 @@ conf__is(conf__ctx_t *x, const conf__node_t *n, conf__node_type_t t)
 		return true;
 	if (n == NULL || !n->bad)
 		conf__err(x, n, "expected %s, got %s",
-			  t == CONF__MAP ? "a mapping" : t == CONF__SEQ ? "a list" : "a string",
+			  t == CONF__MAP   ? "a mapping"
+			  : t == CONF__SEQ ? "a list"
+					   : "a string",
 			  conf__what(n, q, sizeof(q)));
 	return false;
 }

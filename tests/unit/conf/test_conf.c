@@ -57,124 +57,132 @@ parse_ok(const char *text)
 	return c;
 }
 
-#define G "groups:\n  web:\n    command: [a]\n"	/* lines 1-3; line 4 is free */
+#define G "groups:\n  web:\n    command: [a]\n" /* lines 1-3; line 4 is free */
 
 static const struct {
 	const char *yaml;
 	const char *want;
 } broken[] = {
-	/* the example of SPEC 2 */
-	{G "    restart: sometimes\n",
-	 NAME ":4:14: groups.web.restart: expected always|on-failure|never, got \"sometimes\"\n"},
-	/* unknown keys, at the key */
-	{"grups:\n  web: {}\n", NAME ":1:1: grups: unknown key\n"},
-	{G "    restrat: always\n", NAME ":4:5: groups.web.restrat: unknown key\n"},
-	{"supervisor:\n  http:\n    port: 80\n", NAME ":3:5: supervisor.http.port: unknown key\n"},
-	/* YAML syntax */
-	{"groups:\n  web:\n    command: [a\n",
-	 NAME ":4:1: syntax error: did not find expected ',' or ']' (while parsing a flow sequence "
-	      "at line 3)\n"},
-	{"groups:\n  web:\n   command: a\n  restart: x\n y: 1\n",
-	 NAME ":5:2: syntax error: did not find expected key (while parsing a block mapping at line "
-	      "1)\n"},
-	{"a: \"\\x01\xff\"\n", NAME ":1:9: syntax error: invalid leading UTF-8 octet\n"},
-	{"---\ngroups: {}\n---\nqueues: {}\n",
-	 NAME ":3:1: syntax error: only one YAML document is allowed\n"},
-	/* wrong types */
-	{"groups: [web]\n", NAME ":1:9: groups: expected a mapping, got a list\n"},
-	{"supervisor:\n  name: [a]\n", NAME ":2:9: supervisor.name: expected a string, got a list\n"},
-	{G "    instances: two\n", NAME ":4:16: groups.web.instances: expected an integer, got \"two\"\n"},
-	{G "    autostart: maybe\n",
-	 NAME ":4:16: groups.web.autostart: expected a boolean (true or false), got \"maybe\"\n"},
-	{G "    depends_on: {db: 1}\n",
-	 NAME ":4:17: groups.web.depends_on: expected a list of group names, got a mapping\n"},
-	{"hello\n", NAME ":1:1: (top): expected a mapping, got \"hello\"\n"},
-	/* durations, sizes, signals, counts */
-	{G "    start_timeout: 10\n",
-	 NAME ":4:20: groups.web.start_timeout: expected a duration like 250ms, 10s, 5m or 1h, got "
-	      "\"10\"\n"},
-	{G "    stdout: { max_size: 50 MB }\n",
-	 NAME ":4:25: groups.web.stdout.max_size: expected a size like 512KB, 50MB or 1GB, got "
-	      "\"50 MB\"\n"},
-	{G "    stop: { signal: SIGFOO }\n", NAME ":4:21: groups.web.stop.signal: unknown signal \"SIGFOO\"\n"},
-	{G "    instances: -1\n", NAME ":4:16: groups.web.instances: must not be negative, got -1\n"},
-	{G "    instances: 100001\n",
-	 NAME ":4:16: groups.web.instances: must be at most 10000, got \"100001\"\n"},
-	{G "    stdout: { keep: 2.5 }\n", NAME ":4:21: groups.web.stdout.keep: expected an integer, got \"2.5\"\n"},
-	{G "    ready: { tcp: \"127.0.0.1:80\", interval: 0ms }\n",
-	 NAME ":4:45: groups.web.ready.interval: must be longer than 0\n"},
-	/* dependencies */
-	{G "    depends_on: [db]\n", NAME ":4:18: groups.web.depends_on[0]: unknown group \"db\"\n"},
-	{G "    depends_on: [api]\n  api:\n    command: [b]\n    depends_on: [web]\n",
-	 NAME ":7:18: groups.api.depends_on[0]: dependency cycle: web -> api -> web\n"},
-	{G "    depends_on: web\n", NAME ":4:17: groups.web.depends_on: dependency cycle: web -> web\n"},
-	{G "  db:\n    command: [b]\n  api:\n    command: [c]\n    depends_on: [db, db]\n",
-	 NAME ":8:22: groups.api.depends_on[1]: \"db\" is listed twice\n"},
-	/* duplicates */
-	{G "    command: [b]\n", NAME ":4:5: groups.web.command: duplicate key (first at line 3)\n"},
-	{G "  web:\n    command: [b]\n", NAME ":4:3: groups.web: duplicate group (first at line 2)\n"},
-	{"queues:\n  q: {}\n  q: {}\n", NAME ":3:3: queues.q: duplicate queue (first at line 2)\n"},
-	/* commands */
-	{"groups:\n  web:\n    command: []\n", NAME ":3:14: groups.web.command: empty command\n"},
-	{"groups:\n  web:\n    command: \"  \"\n", NAME ":3:14: groups.web.command: empty command\n"},
-	{"groups:\n  web:\n    restart: never\n", NAME ":2:3: groups.web: command is required\n"},
-	{"groups:\n  web:\n", NAME ":2:7: groups.web: expected a mapping with a command, got null\n"},
-	{"groups:\n  web:\n    command: [a, {b: c}]\n",
-	 NAME ":3:18: groups.web.command[1]: expected a string, got a mapping\n"},
-	/* names */
-	{"groups:\n  \"web:1\":\n    command: [a]\n",
-	 NAME ":2:3: groups.web:1: invalid group name: use 1 to 64 letters, digits, '_', '.' or '-'\n"},
-	{"queues:\n  my queue: {}\n",
-	 NAME ":2:3: queues.my queue: invalid queue name: use 1 to 64 letters, digits, '_', '.' or "
-	      "'-'\n"},
-	{G "    env: { 1PORT: \"80\" }\n",
-	 NAME ":4:12: groups.web.env.1PORT: invalid variable name: use letters, digits and '_'\n"},
-	/* ready */
-	{G "    ready: { tcp: \"127.0.0.1:80\", http: \"http://127.0.0.1/\" }\n",
-	 NAME ":4:35: groups.web.ready.http: more than one ready check (tcp and http)\n"},
-	{G "    ready: { http: \"127.0.0.1:80/\" }\n",
-	 NAME ":4:20: groups.web.ready.http: expected an http:// URL, got \"127.0.0.1:80/\"\n"},
-	{G "    ready: { tcp: localhost }\n",
-	 NAME ":4:19: groups.web.ready.tcp: expected HOST:PORT, got \"localhost\"\n"},
-	{G "    ready: { timeout: 5s }\n",
-	 NAME ":4:12: groups.web.ready: expected one of tcp, http, exec, notify or delay\n"},
-	/* backoff */
-	{G "    backoff: { factor: 0.5 }\n", NAME ":4:24: groups.web.backoff.factor: must be at least 1, got 0.5\n"},
-	{G "    backoff: { initial: 1m, max: 30s }\n",
-	 NAME ":4:25: groups.web.backoff.initial: initial (1m) is longer than max (30s)\n"},
-	/* listen addresses */
-	{"supervisor:\n  http:\n    listen: localhost\n",
-	 NAME ":3:13: supervisor.http.listen: expected HOST:PORT, got \"localhost\"\n"},
-	{"supervisor:\n  http:\n    listen: 127.0.0.1:70000\n",
-	 NAME ":3:13: supervisor.http.listen: expected HOST:PORT, got \"127.0.0.1:70000\"\n"},
-	{"supervisor:\n  queues:\n    listen: udp://127.0.0.1:9172\n",
-	 NAME ":3:13: supervisor.queues.listen: expected tcp://HOST:PORT, got "
-	      "\"udp://127.0.0.1:9172\"\n"},
-	{"supervisor:\n  agents:\n    listen: tcp://300.1.1.1:9171\n",
-	 NAME ":3:13: supervisor.agents.listen: expected tcp://HOST:PORT, got "
-	      "\"tcp://300.1.1.1:9171\"\n"},
-	/* variables */
-	{G "    env: { A: \"${" UNDEF "}\" }\n",
-	 NAME ":4:15: groups.web.env.A: undefined variable ${" UNDEF "}\n"},
-	{"groups:\n  web:\n    command: \"echo ${i}\"\n",
-	 NAME ":3:14: groups.web.command: undefined variable ${i} (write $${i} to leave it to the "
-	      "shell)\n"},
-	{"groups:\n  web:\n    command: [echo, \"${PORT\"]\n",
-	 NAME ":3:21: groups.web.command[1]: unterminated ${ (write $$ for a literal $)\n"},
-	/* output */
-	{G "    stdout: merge\n", NAME ":4:13: groups.web.stdout: merge is only for stderr\n"},
-	{G "    stderr: somewhere\n",
-	 NAME ":4:13: groups.web.stderr: expected {file, max_size, keep}, null, inherit or merge, "
-	      "got \"somewhere\"\n"},
-	/* the rest */
-	{G "    umask: 999\n", NAME ":4:12: groups.web.umask: expected an octal mode like \"022\", got \"999\"\n"},
-	{G "    hosts: []\n", NAME ":4:12: groups.web.hosts: empty host list\n"},
-	{G "    hosts: { labels: { role: worker }, per_host: 0 }\n",
-	 NAME ":4:50: groups.web.hosts.per_host: must be at least 1\n"},
-	{"queues:\n  q: { capacity: 0 }\n", NAME ":2:18: queues.q.capacity: must be at least 1\n"},
-	{"a: &x 1\nb: *x\n",
-	 NAME ":1:1: a: unknown key\n" NAME ":2:1: b: unknown key\n" NAME
-	      ":2:4: b: aliases (*x) are not supported; write the value out\n"},
+    /* the example of SPEC 2 */
+    {G "    restart: sometimes\n",
+     NAME ":4:14: groups.web.restart: expected always|on-failure|never, got \"sometimes\"\n"},
+    /* unknown keys, at the key */
+    {"grups:\n  web: {}\n", NAME ":1:1: grups: unknown key\n"},
+    {G "    restrat: always\n", NAME ":4:5: groups.web.restrat: unknown key\n"},
+    {"supervisor:\n  http:\n    port: 80\n", NAME ":3:5: supervisor.http.port: unknown key\n"},
+    /* YAML syntax */
+    {"groups:\n  web:\n    command: [a\n",
+     NAME ":4:1: syntax error: did not find expected ',' or ']' (while parsing a flow sequence "
+	  "at line 3)\n"},
+    {"groups:\n  web:\n   command: a\n  restart: x\n y: 1\n",
+     NAME ":5:2: syntax error: did not find expected key (while parsing a block mapping at line "
+	  "1)\n"},
+    {"a: \"\\x01\xff\"\n", NAME ":1:9: syntax error: invalid leading UTF-8 octet\n"},
+    {"---\ngroups: {}\n---\nqueues: {}\n",
+     NAME ":3:1: syntax error: only one YAML document is allowed\n"},
+    /* wrong types */
+    {"groups: [web]\n", NAME ":1:9: groups: expected a mapping, got a list\n"},
+    {"supervisor:\n  name: [a]\n", NAME ":2:9: supervisor.name: expected a string, got a list\n"},
+    {G "    instances: two\n",
+     NAME ":4:16: groups.web.instances: expected an integer, got \"two\"\n"},
+    {G "    autostart: maybe\n",
+     NAME ":4:16: groups.web.autostart: expected a boolean (true or false), got \"maybe\"\n"},
+    {G "    depends_on: {db: 1}\n",
+     NAME ":4:17: groups.web.depends_on: expected a list of group names, got a mapping\n"},
+    {"hello\n", NAME ":1:1: (top): expected a mapping, got \"hello\"\n"},
+    /* durations, sizes, signals, counts */
+    {G "    start_timeout: 10\n",
+     NAME ":4:20: groups.web.start_timeout: expected a duration like 250ms, 10s, 5m or 1h, got "
+	  "\"10\"\n"},
+    {G "    stdout: { max_size: 50 MB }\n",
+     NAME ":4:25: groups.web.stdout.max_size: expected a size like 512KB, 50MB or 1GB, got "
+	  "\"50 MB\"\n"},
+    {G "    stop: { signal: SIGFOO }\n",
+     NAME ":4:21: groups.web.stop.signal: unknown signal \"SIGFOO\"\n"},
+    {G "    instances: -1\n", NAME ":4:16: groups.web.instances: must not be negative, got -1\n"},
+    {G "    instances: 100001\n",
+     NAME ":4:16: groups.web.instances: must be at most 10000, got \"100001\"\n"},
+    {G "    stdout: { keep: 2.5 }\n",
+     NAME ":4:21: groups.web.stdout.keep: expected an integer, got \"2.5\"\n"},
+    {G "    ready: { tcp: \"127.0.0.1:80\", interval: 0ms }\n",
+     NAME ":4:45: groups.web.ready.interval: must be longer than 0\n"},
+    /* dependencies */
+    {G "    depends_on: [db]\n", NAME ":4:18: groups.web.depends_on[0]: unknown group \"db\"\n"},
+    {G "    depends_on: [api]\n  api:\n    command: [b]\n    depends_on: [web]\n",
+     NAME ":7:18: groups.api.depends_on[0]: dependency cycle: web -> api -> web\n"},
+    {G "    depends_on: web\n",
+     NAME ":4:17: groups.web.depends_on: dependency cycle: web -> web\n"},
+    {G "  db:\n    command: [b]\n  api:\n    command: [c]\n    depends_on: [db, db]\n",
+     NAME ":8:22: groups.api.depends_on[1]: \"db\" is listed twice\n"},
+    /* duplicates */
+    {G "    command: [b]\n", NAME ":4:5: groups.web.command: duplicate key (first at line 3)\n"},
+    {G "  web:\n    command: [b]\n", NAME ":4:3: groups.web: duplicate group (first at line 2)\n"},
+    {"queues:\n  q: {}\n  q: {}\n", NAME ":3:3: queues.q: duplicate queue (first at line 2)\n"},
+    {"? [a]\n: 1\ngroups: {}\ngroups: {}\n",
+     NAME ":1:3: (top): expected a string key, got a list\n" NAME
+	  ":4:1: groups: duplicate key (first at line 3)\n"},
+    /* commands */
+    {"groups:\n  web:\n    command: []\n", NAME ":3:14: groups.web.command: empty command\n"},
+    {"groups:\n  web:\n    command: \"  \"\n", NAME ":3:14: groups.web.command: empty command\n"},
+    {"groups:\n  web:\n    restart: never\n", NAME ":2:3: groups.web: command is required\n"},
+    {"groups:\n  web:\n", NAME ":2:7: groups.web: expected a mapping with a command, got null\n"},
+    {"groups:\n  web:\n    command: [a, {b: c}]\n",
+     NAME ":3:18: groups.web.command[1]: expected a string, got a mapping\n"},
+    /* names */
+    {"groups:\n  \"web:1\":\n    command: [a]\n",
+     NAME ":2:3: groups.web:1: invalid group name: use 1 to 64 letters, digits, '_', '.' or '-'\n"},
+    {"queues:\n  my queue: {}\n",
+     NAME ":2:3: queues.my queue: invalid queue name: use 1 to 64 letters, digits, '_', '.' or "
+	  "'-'\n"},
+    {G "    env: { 1PORT: \"80\" }\n",
+     NAME ":4:12: groups.web.env.1PORT: invalid variable name: use letters, digits and '_'\n"},
+    /* ready */
+    {G "    ready: { tcp: \"127.0.0.1:80\", http: \"http://127.0.0.1/\" }\n",
+     NAME ":4:35: groups.web.ready.http: more than one ready check (tcp and http)\n"},
+    {G "    ready: { http: \"127.0.0.1:80/\" }\n",
+     NAME ":4:20: groups.web.ready.http: expected an http:// URL, got \"127.0.0.1:80/\"\n"},
+    {G "    ready: { tcp: localhost }\n",
+     NAME ":4:19: groups.web.ready.tcp: expected HOST:PORT, got \"localhost\"\n"},
+    {G "    ready: { timeout: 5s }\n",
+     NAME ":4:12: groups.web.ready: expected one of tcp, http, exec, notify or delay\n"},
+    /* backoff */
+    {G "    backoff: { factor: 0.5 }\n",
+     NAME ":4:24: groups.web.backoff.factor: must be at least 1, got 0.5\n"},
+    {G "    backoff: { initial: 1m, max: 30s }\n",
+     NAME ":4:25: groups.web.backoff.initial: initial (1m) is longer than max (30s)\n"},
+    /* listen addresses */
+    {"supervisor:\n  http:\n    listen: localhost\n",
+     NAME ":3:13: supervisor.http.listen: expected HOST:PORT, got \"localhost\"\n"},
+    {"supervisor:\n  http:\n    listen: 127.0.0.1:70000\n",
+     NAME ":3:13: supervisor.http.listen: expected HOST:PORT, got \"127.0.0.1:70000\"\n"},
+    {"supervisor:\n  queues:\n    listen: udp://127.0.0.1:9172\n",
+     NAME ":3:13: supervisor.queues.listen: expected tcp://HOST:PORT, got "
+	  "\"udp://127.0.0.1:9172\"\n"},
+    {"supervisor:\n  agents:\n    listen: tcp://300.1.1.1:9171\n",
+     NAME ":3:13: supervisor.agents.listen: expected tcp://HOST:PORT, got "
+	  "\"tcp://300.1.1.1:9171\"\n"},
+    /* variables */
+    {G "    env: { A: \"${" UNDEF "}\" }\n",
+     NAME ":4:15: groups.web.env.A: undefined variable ${" UNDEF "}\n"},
+    {"groups:\n  web:\n    command: \"echo ${i}\"\n",
+     NAME ":3:14: groups.web.command: undefined variable ${i} (write $${i} to leave it to the "
+	  "shell)\n"},
+    {"groups:\n  web:\n    command: [echo, \"${PORT\"]\n",
+     NAME ":3:21: groups.web.command[1]: unterminated ${ (write $$ for a literal $)\n"},
+    /* output */
+    {G "    stdout: merge\n", NAME ":4:13: groups.web.stdout: merge is only for stderr\n"},
+    {G "    stderr: somewhere\n",
+     NAME ":4:13: groups.web.stderr: expected {file, max_size, keep}, null, inherit or merge, "
+	  "got \"somewhere\"\n"},
+    /* the rest */
+    {G "    umask: 999\n",
+     NAME ":4:12: groups.web.umask: expected an octal mode like \"022\", got \"999\"\n"},
+    {G "    hosts: []\n", NAME ":4:12: groups.web.hosts: empty host list\n"},
+    {G "    hosts: { labels: { role: worker }, per_host: 0 }\n",
+     NAME ":4:50: groups.web.hosts.per_host: must be at least 1\n"},
+    {"queues:\n  q: { capacity: 0 }\n", NAME ":2:18: queues.q.capacity: must be at least 1\n"},
+    {"a: &x 1\nb: *x\n", NAME ":1:1: a: unknown key\n" NAME ":2:1: b: unknown key\n" NAME
+			      ":2:4: b: aliases (*x) are not supported; write the value out\n"},
 };
 
 Test(conf, every_broken_config_gets_its_exact_message, .init = init)
@@ -211,18 +219,18 @@ Test(conf, all_errors_of_a_file_are_reported_at_once, .init = init)
 			       "  jobs: { lease: forever }\n");
 
 	cr_assert_not_null(errs);
-	cr_assert_str_eq(errs,
-			 NAME ":3:3: supervisor.colour: unknown key\n" NAME
-			      ":7:16: groups.web.instances: must not be negative, got -3\n" NAME
-			      ":8:14: groups.web.restart: expected always|on-failure|never, got "
-			      "\"sometimes\"\n" NAME
-			      ":9:18: groups.web.depends_on[0]: unknown group \"nothere\"\n" NAME
-			      ":11:14: groups.worker.command: empty command\n" NAME
-			      ":12:21: groups.worker.stop.signal: unknown signal \"NOPE\"\n" NAME
-			      ":12:36: groups.worker.stop.timeout: expected a duration like 250ms, "
-			      "10s, 5m or 1h, got \"soon\"\n" NAME
-			      ":14:18: queues.jobs.lease: expected a duration like 250ms, 10s, 5m or "
-			      "1h, got \"forever\"\n");
+	cr_assert_str_eq(errs, NAME
+			 ":3:3: supervisor.colour: unknown key\n" NAME
+			 ":7:16: groups.web.instances: must not be negative, got -3\n" NAME
+			 ":8:14: groups.web.restart: expected always|on-failure|never, got "
+			 "\"sometimes\"\n" NAME
+			 ":9:18: groups.web.depends_on[0]: unknown group \"nothere\"\n" NAME
+			 ":11:14: groups.worker.command: empty command\n" NAME
+			 ":12:21: groups.worker.stop.signal: unknown signal \"NOPE\"\n" NAME
+			 ":12:36: groups.worker.stop.timeout: expected a duration like 250ms, "
+			 "10s, 5m or 1h, got \"soon\"\n" NAME
+			 ":14:18: queues.jobs.lease: expected a duration like 250ms, 10s, 5m or "
+			 "1h, got \"forever\"\n");
 	free(errs);
 }
 
@@ -341,7 +349,12 @@ Test(conf, defaults_fill_every_unset_field, .init = init)
 
 Test(conf, an_empty_file_or_no_groups_is_a_valid_empty_config, .init = init)
 {
-	static const char *empty[] = {"", "\n", "# nothing\n", "---\n", "groups:\n", "queues: {}\n",
+	static const char *empty[] = {"",
+				      "\n",
+				      "# nothing\n",
+				      "---\n",
+				      "groups:\n",
+				      "queues: {}\n",
 				      "supervisor:\n  name: x\n"};
 	size_t i;
 
@@ -357,47 +370,48 @@ Test(conf, an_empty_file_or_no_groups_is_a_valid_empty_config, .init = init)
 
 Test(conf, every_key_of_spec_2_is_read, .init = init)
 {
-	conf_t *c = parse_ok("supervisor:\n"
-			     "  name: master-1\n"
-			     "  state_dir: /srv/drover\n"
-			     "  log_dir: logs\n"
-			     "  http: { listen: '[::1]:8000', token_file: /run/api.token }\n"
-			     "  agents: { listen: '*:9171', keys_dir: keys }\n"
-			     "  queues: { listen: 'tcp://0.0.0.0:9172', authkey_file: q.key }\n"
-			     "groups:\n"
-			     "  db:\n"
-			     "    command: server --port 5432\n"
-			     "  web:\n"
-			     "    command: [python3, -m, http.server, '${PORT}']\n"
-			     "    instances: 4\n"
-			     "    env: { PORT: '80${INSTANCE}0', EMPTY: }\n"
-			     "    cwd: /srv/app\n"
-			     "    user: www-data\n"
-			     "    umask: '027'\n"
-			     "    autostart: no\n"
-			     "    restart: always\n"
-			     "    backoff: { initial: 250ms, max: 1m, factor: 1.5 }\n"
-			     "    start_timeout: 2s\n"
-			     "    max_restarts: { count: 3, within: 1h }\n"
-			     "    ready: { exec: [check, '${PORT}'], timeout: 5s, interval: 1s }\n"
-			     "    depends_on: [db]\n"
-			     "    stop: { signal: SIGINT, timeout: 0s }\n"
-			     "    stdout: { file: 'out/${NAME}.log', max_size: 1GB, keep: 0 }\n"
-			     "    stderr: inherit\n"
-			     "    limits: { nofile: 4096, core: 0, memory: 512MB, nproc: 64 }\n"
-			     "    hosts: { labels: { role: worker, zone: a }, per_host: 2 }\n"
-			     "  quiet:\n"
-			     "    command: [x]\n"
-			     "    stdout: ~\n"
-			     "    stderr: merge\n"
-			     "    ready: { notify: true }\n"
-			     "    hosts: [local, agent-1]\n"
-			     "  later:\n"
-			     "    command: [x]\n"
-			     "    ready: { delay: 2s }\n"
-			     "queues:\n"
-			     "  tasks: { capacity: 100000, durable: true, lease: 30s, max_message: 1MB }\n"
-			     "  results:\n");
+	conf_t *c =
+	    parse_ok("supervisor:\n"
+		     "  name: master-1\n"
+		     "  state_dir: /srv/drover\n"
+		     "  log_dir: logs\n"
+		     "  http: { listen: '[::1]:8000', token_file: /run/api.token }\n"
+		     "  agents: { listen: '*:9171', keys_dir: keys }\n"
+		     "  queues: { listen: 'tcp://0.0.0.0:9172', authkey_file: q.key }\n"
+		     "groups:\n"
+		     "  db:\n"
+		     "    command: server --port 5432\n"
+		     "  web:\n"
+		     "    command: [python3, -m, http.server, '${PORT}']\n"
+		     "    instances: 4\n"
+		     "    env: { PORT: '80${INSTANCE}0', EMPTY: }\n"
+		     "    cwd: /srv/app\n"
+		     "    user: www-data\n"
+		     "    umask: '027'\n"
+		     "    autostart: no\n"
+		     "    restart: always\n"
+		     "    backoff: { initial: 250ms, max: 1m, factor: 1.5 }\n"
+		     "    start_timeout: 2s\n"
+		     "    max_restarts: { count: 3, within: 1h }\n"
+		     "    ready: { exec: [check, '${PORT}'], timeout: 5s, interval: 1s }\n"
+		     "    depends_on: [db]\n"
+		     "    stop: { signal: SIGINT, timeout: 0s }\n"
+		     "    stdout: { file: 'out/${NAME}.log', max_size: 1GB, keep: 0 }\n"
+		     "    stderr: inherit\n"
+		     "    limits: { nofile: 4096, core: 0, memory: 512MB, nproc: 64 }\n"
+		     "    hosts: { labels: { role: worker, zone: a }, per_host: 2 }\n"
+		     "  quiet:\n"
+		     "    command: [x]\n"
+		     "    stdout: ~\n"
+		     "    stderr: merge\n"
+		     "    ready: { notify: true }\n"
+		     "    hosts: [local, agent-1]\n"
+		     "  later:\n"
+		     "    command: [x]\n"
+		     "    ready: { delay: 2s }\n"
+		     "queues:\n"
+		     "  tasks: { capacity: 100000, durable: true, lease: 30s, max_message: 1MB }\n"
+		     "  results:\n");
 	const conf_group_t *db = conf_group_find(c, "db"), *w = conf_group_find(c, "web");
 	const conf_group_t *q = conf_group_find(c, "quiet"), *l = conf_group_find(c, "later");
 
@@ -550,12 +564,13 @@ Test(conf, conf_load_names_the_file_as_given_and_records_where_it_is, .init = in
 
 Test(conf, variables_are_checked_against_builtins_env_and_environment, .init = init)
 {
-	conf_t *c = parse_ok("groups:\n"
-			     "  a:\n"
-			     "    command: [x, '${INSTANCE}', '${GROUP}', '${NAME}', '${HOST}', '${PORT}',\n"
-			     "              '${DROVER_TEST_DEFINED}', '$${NOT_A_REF}', '$PLAIN', 'a$']\n"
-			     "    env: { PORT: '9${INSTANCE}' }\n"
-			     "    ready: { tcp: '127.0.0.1:${PORT}' }\n");
+	conf_t *c = parse_ok(
+	    "groups:\n"
+	    "  a:\n"
+	    "    command: [x, '${INSTANCE}', '${GROUP}', '${NAME}', '${HOST}', '${PORT}',\n"
+	    "              '${DROVER_TEST_DEFINED}', '$${NOT_A_REF}', '$PLAIN', 'a$']\n"
+	    "    env: { PORT: '9${INSTANCE}' }\n"
+	    "    ready: { tcp: '127.0.0.1:${PORT}' }\n");
 
 	cr_assert_str_eq(c->groups[0].ready.target, "127.0.0.1:${PORT}");
 	conf_free(&c);
@@ -620,9 +635,12 @@ Test(conf, group_same_ignores_only_instances_and_autostart, .init = init)
 	cr_assert(same(W, W "    autostart: false\n"));
 	cr_assert(same(W, "# moved down\n\n" W), "the position in the file is not configuration");
 	cr_assert(same(W "    restart: on-failure\n", W), "a default written out is the same");
-	cr_assert_not(same(W, "groups:\n  web:\n    command: [srv, '81']\n    env: { PORT: '80' }\n"));
-	cr_assert_not(same(W, "groups:\n  web:\n    command: \"srv ${PORT}\"\n    env: { PORT: '80' }\n"));
-	cr_assert_not(same(W, "groups:\n  web:\n    command: [srv, '${PORT}']\n    env: { PORT: '81' }\n"));
+	cr_assert_not(
+	    same(W, "groups:\n  web:\n    command: [srv, '81']\n    env: { PORT: '80' }\n"));
+	cr_assert_not(
+	    same(W, "groups:\n  web:\n    command: \"srv ${PORT}\"\n    env: { PORT: '80' }\n"));
+	cr_assert_not(
+	    same(W, "groups:\n  web:\n    command: [srv, '${PORT}']\n    env: { PORT: '81' }\n"));
 	cr_assert_not(same(W, W "    cwd: /tmp\n"));
 	cr_assert_not(same(W, W "    user: nobody\n"));
 	cr_assert_not(same(W, W "    umask: '077'\n"));
@@ -649,7 +667,8 @@ Test(conf, group_same_ignores_only_instances_and_autostart, .init = init)
 	cr_assert_not(same(W, W "    limits: { nproc: 10 }\n"));
 	cr_assert_not(same(W, W "    hosts: [agent-1]\n"));
 	cr_assert_not(same(W, W "    hosts: { labels: { a: b } }\n"));
-	cr_assert_not(same(W "    hosts: { labels: { a: b } }\n", W "    hosts: { labels: { a: c } }\n"));
+	cr_assert_not(
+	    same(W "    hosts: { labels: { a: b } }\n", W "    hosts: { labels: { a: c } }\n"));
 	cr_assert_not(same(W "    hosts: { labels: { a: b } }\n",
 			   W "    hosts: { labels: { a: b }, per_host: 3 }\n"));
 }
@@ -691,8 +710,9 @@ Test(conf, a_long_cycle_is_named_by_its_ends, .init = init)
 		snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml),
 			 "  g%d:\n    command: [x]\n    depends_on: [g%d]\n", i, (i + 1) % n);
 	errs = errors_of(yaml);
-	cr_assert_str_eq(errs, NAME ":37:18: groups.g11.depends_on[0]: dependency cycle: g0 -> g1 -> "
-				    "g2 -> ... -> g9 -> g10 -> g11 -> g0 (12 groups)\n");
+	cr_assert_str_eq(errs,
+			 NAME ":37:18: groups.g11.depends_on[0]: dependency cycle: g0 -> g1 -> "
+			      "g2 -> ... -> g9 -> g10 -> g11 -> g0 (12 groups)\n");
 	free(errs);
 }
 
@@ -788,7 +808,7 @@ Test(conf, a_billion_laughs_is_one_error_per_alias, .init = init)
 		lines++;
 	cr_assert_eq(lines, 3 + 20, "%s", errs);
 	cr_assert(strstr(errs, NAME ":2:8: b[0]: aliases (*a) are not supported; write the value "
-			       "out\n") != NULL,
+				    "out\n") != NULL,
 		  "%s", errs);
 	free(errs);
 }
