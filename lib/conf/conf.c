@@ -227,7 +227,14 @@ conf_load(const char *path, conf_t **out, char **errors)
 			*errors = NULL;
 		return -1;
 	}
-	if ((real = realpath(path, NULL)) != NULL && (dir = strdup(real)) != NULL) {
+	if ((real = realpath(path, NULL)) == NULL) {
+		/* gone since it was read */
+		if (asprintf(errors, "%s: cannot read: %s\n", path, strerror(errno)) < 0)
+			*errors = NULL;
+		free(text);
+		return -1;
+	}
+	if ((dir = strdup(real)) != NULL) {
 		slash = strrchr(dir, '/');
 		if (slash == dir)
 			slash[1] = '\0';
