@@ -928,6 +928,9 @@ def table(h, res):
         row("start %d workers until RUNNING (s)" % n, d, s, f, 3, "<= 1.2x floor",
             judge(ok) + (" (%.2fx)" % (d / f) if d and f else ""))
     for n in (h.small, h.big):
+        row("  floor with 2 pipes per child, %d (s)" % n, None, None,
+            get(F, "spawn_%d_pipes" % n, "median_s"), 3)
+    for n in (h.small, h.big):
         d, s = get(D, "rss_%d" % n, "rss_mib"), get(S, "rss_%d" % n, "rss_mib")
         lim = 4 if n <= 100 else 8
         row("resident memory, %d workers (MiB)" % n, d, s, None, 1, "<= %d MiB" % lim,
