@@ -1,0 +1,113 @@
+/* drover.h: the C client of drover's network work queues (SPEC 6).
+
+   #include <drover.h>, link with `pkg-config --libs drover`.
+
+   A client is one encrypted connection (ZeroMQ DEALER, CURVE keys derived
+   from the authkey) to droverd's queue endpoint. See docs/queue-protocol.md
+   for the wire protocol.
+
+   Thread-safety: a drover_client and the drover_msg it returned belong to
+   one thread at a time; use one client per thread (clients are independent
+   of each other and may be used from different threads at the same time).
+   Moving a client to another thread between calls is fine. All clients of a
+   process share one ZeroMQ context, created on first use; after fork(), a
+   child must connect its own clients (the library notices the new pid and
+   makes a fresh context).
+
+   Delivery is at-least-once: a message whose lease runs out, or whose client
+   disconnects or dies before acking it, is delivered again. */
+#ifndef DROVER_H
+#define DROVER_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct drover_client drover_client;
+typedef struct drover_msg drover_msg;
+
+enum { DROVER_OK = 0, DROVER_EEMPTY = -1, DROVER_EFULL = -2, DROVER_EAUTH = -3, DROVER_ECONN = -4,
+       DROVER_ETOOBIG = -5, DROVER_ENOQUEUE = -6, DROVER_EINVAL = -7, DROVER_ETIMEOUT = -8 };
+
+/* Connects to droverd's queue endpoint; NULL on failure with *rc set (DROVER_EAUTH for a wrong key,
+   within a few seconds). The authkey is raw bytes. */
+drover_client *drover_connect(const char *endpoint, const void *authkey, size_t authkey_len,
+                              int timeout_ms, int *rc);
+
+/* Appends one message (copied) to the tail of queue; waits up to timeout_ms
+   (-1: forever, 0: not at all) while the queue is full. Returns DROVER_OK
+   once droverd has it (for a durable queue: once it is committed to disk),
+   or DROVER_EFULL, DROVER_ETOOBIG, DROVER_ENOQUEUE, DROVER_ECONN,
+   DROVER_ETIMEOUT, DROVER_EINVAL. */
+int  drover_put(drover_client *c, const char *queue, const void *data, size_t size, int timeout_ms);
+
+/* Waits up to timeout_ms (-1: forever) for a message; NULL with *rc = DROVER_EEMPTY on timeout.
+   The message is leased to this client: ack it when done, or nack it. Caller
+   owns the result (drover_ack, drover_nack or drover_msg_free frees it). */
+drover_msg *drover_get(drover_client *c, const char *queue, int timeout_ms, int *rc);
+const void *drover_msg_data(const drover_msg *m);
+size_t      drover_msg_size(const drover_msg *m);
+int  drover_ack(drover_client *c, drover_msg *m);    /* done with it; frees m */
+int  drover_nack(drover_client *c, drover_msg *m);   /* back to the queue now; frees m */
+
+/* Number of messages ready in queue (not counting leased ones). */
+int  drover_queue_size(drover_client *c, const char *queue, size_t *size);
+const char *drover_strerror(int rc);
+/* Closes the connection (acks already sent still reach droverd); messages
+   still leased to it go back to their queues. Frees c; NULL is fine. */
+void drover_close(drover_client *c);
+
+/* ---- beyond SPEC 6: batches, prefetch, statistics ---- */
+
+/* Appends n messages (data[i], sizes[i]) in order, in as few round trips as
+   possible, waiting up to timeout_ms for room as drover_put does (the
+   timeout applies to each batch of up to 4096 messages). *done, if not NULL,
+   receives how many of the first messages were appended (all of them when
+   DROVER_OK; fewer on DROVER_EFULL and other errors). */
+int  drover_put_many(drover_client *c, const char *queue, const void *const *data,
+                     const size_t *sizes, size_t n, int timeout_ms, size_t *done);
+
+/* Waits up to timeout_ms for at least one message, then returns up to max
+   messages at once in msgs[0..*n-1] (each owned by the caller as from
+   drover_get). Returns DROVER_OK with *n >= 1, or an error with *n = 0
+   (DROVER_EEMPTY on timeout). */
+int  drover_get_many(drover_client *c, const char *queue, drover_msg **msgs, size_t max,
+                     int timeout_ms, size_t *n);
+
+/* Acks or nacks n messages of this client with one message to droverd, and
+   frees them. msgs may mix queues. */
+int  drover_ack_many(drover_client *c, drover_msg **msgs, size_t n);
+int  drover_nack_many(drover_client *c, drover_msg **msgs, size_t n);
+
+/* Frees a message without acking or nacking it: it stays leased until its
+   lease runs out or the client closes, then goes back to the queue. */
+void drover_msg_free(drover_msg *m);
+
+/* Prefetch: drover_get fetches up to n messages per round trip (default 1,
+   at most 65536) and hands out the extras on the next drover_get calls on
+   the same queue. They are leased to this client meanwhile, so keep n small
+   beside the lease time and the work per message. Messages held back when
+   the client closes go back to the queue. Returns DROVER_OK or
+   DROVER_EINVAL. */
+int  drover_set_prefetch(drover_client *c, unsigned n);
+
+typedef struct {
+	size_t size;		/* messages ready */
+	size_t capacity;
+	size_t in_flight;	/* leased, not yet acked */
+	size_t consumers;	/* connected clients that have read from it */
+	unsigned long long put_total;	/* since droverd started */
+	unsigned long long get_total;	/* deliveries, redeliveries included */
+	int durable;		/* 0 or 1 */
+} drover_stats_t;
+
+/* The queue's numbers, as in GET /api/v1/queues. */
+int  drover_stats(drover_client *c, const char *queue, drover_stats_t *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
