@@ -109,12 +109,14 @@ s_write(const char *path, const char *text)
 int
 drv_rewrite(drv_t *d, const char *yaml)
 {
-	char *body = s_subst(d, yaml), *full;
+	char *body = s_subst(d, yaml), *full, authkey[400] = "";
 	int rc;
 
 	if (strncmp(yaml, "supervisor:", 11) == 0 || strstr(yaml, "\nsupervisor:") != NULL) {
 		full = body;
 	} else {
+		if (strncmp(yaml, "queues:", 7) == 0 || strstr(yaml, "\nqueues:") != NULL)
+			snprintf(authkey, sizeof(authkey), "    authkey_file: %s\n", d->authkey_path);
 		if (asprintf(&full,
 			     "supervisor:\n"
 			     "  name: test\n"
@@ -124,8 +126,9 @@ drv_rewrite(drv_t *d, const char *yaml)
 			     "    token_file: %s\n"
 			     "  queues:\n"
 			     "    listen: tcp://127.0.0.1:%d\n"
+			     "%s"
 			     "%s",
-			     d->dir, d->port, d->token_path, d->qport, body) < 0)
+			     d->dir, d->port, d->token_path, d->qport, authkey, body) < 0)
 			return -1;
 		free(body);
 	}
@@ -143,13 +146,15 @@ drv_prepare(drv_t *d, const char *yaml)
 		return -1;
 	snprintf(d->conf_path, sizeof(d->conf_path), "%s/drover.yaml", d->dir);
 	snprintf(d->token_path, sizeof(d->token_path), "%s/api.token", d->dir);
+	snprintf(d->authkey_path, sizeof(d->authkey_path), "%s/queue.key", d->dir);
 	snprintf(d->log_path, sizeof(d->log_path), "%s/droverd.log", d->dir);
 	d->port = drv_free_port();
 	do
 		d->qport = drv_free_port();
 	while (d->qport == d->port);
 	snprintf(d->base, sizeof(d->base), "http://127.0.0.1:%d", d->port);
-	if (s_write(d->token_path, DRV_TOKEN "\n") != 0)
+	if (s_write(d->token_path, DRV_TOKEN "\n") != 0 ||
+	    s_write(d->authkey_path, DRV_AUTHKEY "\n") != 0)
 		return -1;
 	return drv_rewrite(d, yaml);
 }

@@ -8,11 +8,14 @@
 #include <sys/types.h>
 
 #define DRV_TOKEN "test-token-0123456789"
+/* The queue authkey the harness writes to authkey_path (without the newline). */
+#define DRV_AUTHKEY "test-authkey-0123456789"
 
 typedef struct {
 	char dir[256];		/* temporary directory: drover.yaml, var/, secrets */
 	char conf_path[320];
 	char token_path[320];
+	char authkey_path[320];	/* {DIR}/queue.key, holding DRV_AUTHKEY */
 	char log_path[320];	/* droverd's own stderr */
 	int port;		/* HTTP port */
 	int qport;		/* queue port */
@@ -24,7 +27,8 @@ typedef struct {
    then waits until /api/v1/status answers. In yaml, "{PORT}", "{QPORT}" and
    "{DIR}" are replaced; unless yaml has its own "supervisor:" section, one is
    prepended with the HTTP listener on {PORT}, queues on {QPORT}, the token
-   file and state_dir {DIR}/var. Returns 0, or -1 (and droverd's log is
+   file and state_dir {DIR}/var, and, when yaml declares "queues:", the
+   authkey file {DIR}/queue.key (DRV_AUTHKEY). Returns 0, or -1 (and droverd's log is
    printed) when droverd did not come up within 10 s. */
 int drv_start(drv_t *d, const char *yaml);
 /* Only creates the directory and writes the config (for --check tests). */
