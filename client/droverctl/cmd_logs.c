@@ -1,0 +1,143 @@
+/* logs: the last lines of a process's captured output, and -f to follow.
+
+   Following polls GET /processes/NAME/logs?offset=O every 200 ms: droverd
+   answers the complete lines written since byte O of the capture file and
+   the offset to ask from next. Nothing is lost or shown twice between polls,
+   droverd keeps no state per follower, and a droverd restart or a rotation
+   cannot leave the client stuck (a rotated file is read from its start). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+
+#define CTL_FOLLOW_MS 200
+
+static void
+s_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* GET the logs of name; on success *out holds the answer (caller owns). */
+static int
+s_fetch(ctl_t *c, const char *esc, const char *name, const char *query, json_t **out)
+{
+	char *path;
+	int rc;
+
+	if (asprintf(&path, "/api/v1/processes/%s/logs?stream=%s&%s", esc,
+		     c->stderr_stream ? "stderr" : "stdout", query) < 0)
+		return -1;
+	rc = ctl_call(c, "GET", path, NULL, name, out, NULL);
+	free(path);
+	if (rc == 0 && !json_is_array(json_object_get(*out, "lines"))) {
+		ctl_err("%s: droverd's answer has no lines", name);
+		json_decref(*out);
+		*out = NULL;
+		return -1;
+	}
+	return rc;
+}
+
+/* Prints the lines of an answer; returns how many. */
+static size_t
+s_print_lines(ctl_t *c, json_t *o)
+{
+	json_t *lines = json_object_get(o, "lines"), *l;
+	size_t i;
+
+	json_array_foreach(lines, i, l)
+	{
+		if (c->json) {
+			json_dumpf(l, stdout, JSON_ENCODE_ANY);
+			fputc('\n', stdout);
+		} else {
+			fputs(json_string_value(l) ? json_string_value(l) : "", stdout);
+			fputc('\n', stdout);
+		}
+	}
+	fflush(stdout);
+	return json_array_size(lines);
+}
+
+/* A bare group name means its only instance. */
+static char *
+s_resolve(ctl_t *c, const char *target)
+{
+	json_t *all, *p, *one = NULL;
+	size_t i, n = 0;
+	char *name = NULL;
+
+	if (strchr(target, ':') != NULL)
+		return strdup(target);
+	if (ctl_call(c, "GET", "/api/v1/processes", NULL, NULL, &all, NULL) != 0)
+		return NULL;
+	json_array_foreach(all, i, p)
+	{
+		const char *g = json_string_value(json_object_get(p, "group"));
+
+		if (g != NULL && strcmp(g, target) == 0) {
+			one = p;
+			n++;
+		}
+	}
+	if (n == 1)
+		name = strdup(json_string_value(json_object_get(one, "name")));
+	else if (n == 0)
+		ctl_err("no such process or group: %s", target);
+	else
+		ctl_err("%s has %zu instances: name one, e.g. %s:0", target, n, target);
+	json_decref(all);
+	return name;
+}
+
+int
+cmd_logs(ctl_t *c, int argc, char **argv)
+{
+	json_t *o = NULL;
+	char *name, *esc = NULL, query[64];
+	json_int_t offset;
+	int rc = CTL_FAILED;
+
+	if (argc != 1)
+		return ctl_usage("logs");
+	if ((name = s_resolve(c, argv[0])) == NULL)
+		return CTL_FAILED;
+	if ((esc = ctl_escape(name)) == NULL)
+		goto out;
+	snprintf(query, sizeof(query), "tail=%ld", c->tail);
+	if (s_fetch(c, esc, name, query, &o) != 0)
+		goto out;
+	if (c->json && !c->follow)
+		ctl_print_json(o);
+	else
+		s_print_lines(c, o);
+	rc = CTL_OK;
+	if (!c->follow)
+		goto out;
+	for (;;) {
+		offset = json_integer_value(json_object_get(o, "offset"));
+		json_decref(o);
+		o = NULL;
+		s_sleep_ms(CTL_FOLLOW_MS);
+		snprintf(query, sizeof(query), "offset=%lld", (long long)offset);
+		if (s_fetch(c, esc, name, query, &o) != 0) {
+			rc = CTL_FAILED;
+			break;
+		}
+		s_print_lines(c, o);
+		if (ferror(stdout)) {
+			rc = CTL_FAILED;
+			break;
+		}
+	}
+out:
+	json_decref(o);
+	free(esc);
+	free(name);
+	return rc;
+}
