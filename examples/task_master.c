@@ -1,0 +1,89 @@
+/*
+ * task_master: the master half of multiprocessing's task_master/task_worker
+ * example over drover's queues. Puts N numbers into "tasks", collects their
+ * squares from "results" (put there by task_worker, on this host or another)
+ * and checks the sum.
+ *
+ *   task_master [-n N] [ENDPOINT [AUTHKEY_FILE]]
+ *
+ * ENDPOINT defaults to $DROVER_QUEUE_URL or tcp://127.0.0.1:9172, AUTHKEY_FILE
+ * to $DROVER_AUTHKEY_FILE or examples/secrets/queue.key: the settings of
+ * examples/drover.yaml.
+ */
+#include <drover.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef EXAMPLE_AUTHKEY_FILE
+#define EXAMPLE_AUTHKEY_FILE "examples/secrets/queue.key"
+#endif
+
+/* The authkey as droverd reads it: the file's first line without leading
+   and trailing white space. Points into a static buffer; NULL on error. */
+static char *
+read_key(const char *path, size_t *len)
+{
+	static char buf[4096];
+	FILE *f = fopen(path, "r");
+	char *k;
+
+	if (f == NULL)
+		return NULL;
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	for (k = buf; *k == ' ' || *k == '\t'; k++)
+		;
+	*len = strcspn(k, "\r\n");
+	while (*len > 0 && (k[*len - 1] == ' ' || k[*len - 1] == '\t'))
+		(*len)--;
+	return k;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *endpoint = getenv("DROVER_QUEUE_URL"), *keyfile = getenv("DROVER_AUTHKEY_FILE");
+	long long total = 0, want = 0;
+	drover_client *c;
+	drover_msg *m;
+	size_t key_len;
+	char buf[32], *key;
+	int rc, i, n = 100, opt;
+
+	while ((opt = getopt(argc, argv, "n:")) != -1)
+		if (opt == 'n')
+			n = atoi(optarg);
+		else
+			return fprintf(stderr, "usage: task_master [-n N] [ENDPOINT [AUTHKEY_FILE]]\n"), 2;
+	endpoint = optind < argc ? argv[optind++] : endpoint ? endpoint : "tcp://127.0.0.1:9172";
+	keyfile = optind < argc ? argv[optind++] : keyfile ? keyfile : EXAMPLE_AUTHKEY_FILE;
+	if ((key = read_key(keyfile, &key_len)) == NULL)
+		return fprintf(stderr, "task_master: %s: %s\n", keyfile, strerror(errno)), 1;
+
+	if ((c = drover_connect(endpoint, key, key_len, 5000, &rc)) == NULL)
+		return fprintf(stderr, "task_master: %s: %s\n", endpoint, drover_strerror(rc)), 1;
+	for (i = 0; i < n; i++) {	/* hand out the work */
+		snprintf(buf, sizeof(buf), "%d", i);
+		if ((rc = drover_put(c, "tasks", buf, strlen(buf), 10000)) != DROVER_OK)
+			break;
+		want += (long long)i * i;
+	}
+	printf("task_master: put %d tasks, waiting for the results\n", i);
+	for (i = 0; rc == DROVER_OK && i < n; i++) {	/* collect, ack each one */
+		if ((m = drover_get(c, "results", 30000, &rc)) == NULL)
+			break;
+		snprintf(buf, sizeof(buf), "%.*s", (int)drover_msg_size(m), (const char *)drover_msg_data(m));
+		total += strtoll(buf, NULL, 10);
+		rc = drover_ack(c, m);
+	}
+	drover_close(c);
+	if (rc != DROVER_OK)
+		return fprintf(stderr, "task_master: %s\n", drover_strerror(rc)), 1;
+	printf("task_master: %d results, sum of squares %lld: %s\n", n, total, total == want ? "ok" : "WRONG");
+	return total == want ? 0 : 1;
+}

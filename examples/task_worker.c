@@ -1,0 +1,87 @@
+/*
+ * task_worker: the worker half of multiprocessing's task_master/task_worker
+ * example over drover's queues. Takes numbers from "tasks", puts their
+ * squares into "results" and acks each task once its result is in; stops
+ * when no task came for -i SECONDS (default 10). A worker killed while it
+ * holds a task loses nothing: droverd hands the task to another worker.
+ *
+ *   task_worker [-i SECONDS] [ENDPOINT [AUTHKEY_FILE]]
+ *
+ * ENDPOINT defaults to $DROVER_QUEUE_URL or tcp://127.0.0.1:9172, AUTHKEY_FILE
+ * to $DROVER_AUTHKEY_FILE or examples/secrets/queue.key.
+ */
+#include <drover.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef EXAMPLE_AUTHKEY_FILE
+#define EXAMPLE_AUTHKEY_FILE "examples/secrets/queue.key"
+#endif
+
+/* The authkey as droverd reads it: the file's first line without leading
+   and trailing white space. Points into a static buffer; NULL on error. */
+static char *
+read_key(const char *path, size_t *len)
+{
+	static char buf[4096];
+	FILE *f = fopen(path, "r");
+	char *k;
+
+	if (f == NULL)
+		return NULL;
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	for (k = buf; *k == ' ' || *k == '\t'; k++)
+		;
+	*len = strcspn(k, "\r\n");
+	while (*len > 0 && (k[*len - 1] == ' ' || k[*len - 1] == '\t'))
+		(*len)--;
+	return k;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *endpoint = getenv("DROVER_QUEUE_URL"), *keyfile = getenv("DROVER_AUTHKEY_FILE");
+	drover_client *c;
+	drover_msg *m;
+	size_t key_len;
+	char buf[32], *key;
+	long long x;
+	int rc, done = 0, idle_s = 10, opt;
+
+	while ((opt = getopt(argc, argv, "i:")) != -1)
+		if (opt == 'i')
+			idle_s = atoi(optarg);
+		else
+			return fprintf(stderr, "usage: task_worker [-i SECONDS] [ENDPOINT [AUTHKEY_FILE]]\n"), 2;
+	endpoint = optind < argc ? argv[optind++] : endpoint ? endpoint : "tcp://127.0.0.1:9172";
+	keyfile = optind < argc ? argv[optind++] : keyfile ? keyfile : EXAMPLE_AUTHKEY_FILE;
+	if ((key = read_key(keyfile, &key_len)) == NULL)
+		return fprintf(stderr, "task_worker: %s: %s\n", keyfile, strerror(errno)), 1;
+
+	if ((c = drover_connect(endpoint, key, key_len, 5000, &rc)) == NULL)
+		return fprintf(stderr, "task_worker: %s: %s\n", endpoint, drover_strerror(rc)), 1;
+	while ((m = drover_get(c, "tasks", idle_s * 1000, &rc)) != NULL) {
+		snprintf(buf, sizeof(buf), "%.*s", (int)drover_msg_size(m), (const char *)drover_msg_data(m));
+		x = strtoll(buf, NULL, 10);
+		snprintf(buf, sizeof(buf), "%lld", x * x);
+		if ((rc = drover_put(c, "results", buf, strlen(buf), 10000)) != DROVER_OK) {
+			drover_nack(c, m);	/* back to the queue for another worker */
+			break;
+		}
+		if ((rc = drover_ack(c, m)) != DROVER_OK)
+			break;
+		done++;
+	}
+	drover_close(c);
+	printf("task_worker %d: %d tasks done\n", (int)getpid(), done);
+	if (rc != DROVER_EEMPTY)
+		return fprintf(stderr, "task_worker: %s\n", drover_strerror(rc)), 1;
+	return 0;
+}

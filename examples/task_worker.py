@@ -1,0 +1,40 @@
+#!/usr/bin/python3
+"""task_worker: the worker half of multiprocessing's task_master/task_worker
+example over drover's queues. Takes numbers from "tasks", puts their squares
+into "results" and acks each task once its result is in; stops when no task
+came for -i SECONDS. A worker killed while it holds a task loses nothing:
+droverd hands the task to another worker.
+
+    examples/task_worker.py [-i SECONDS] [ENDPOINT [AUTHKEY_FILE]]
+
+ENDPOINT defaults to $DROVER_QUEUE_URL or tcp://127.0.0.1:9172, AUTHKEY_FILE to
+$DROVER_AUTHKEY_FILE or examples/secrets/queue.key.
+"""
+import argparse
+import os
+import queue
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "client", "python"))  # or: pip install client/python
+from drover import QueueClient, read_authkey  # noqa: E402
+
+ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+ap.add_argument("-i", type=float, default=10, metavar="SECONDS", help="stop after this long idle (10)")
+ap.add_argument("endpoint", nargs="?", default=os.environ.get("DROVER_QUEUE_URL", "tcp://127.0.0.1:9172"))
+ap.add_argument("authkey_file", nargs="?",
+                default=os.environ.get("DROVER_AUTHKEY_FILE", os.path.join(HERE, "secrets", "queue.key")))
+a = ap.parse_args()
+
+done = 0
+with QueueClient(a.endpoint, authkey=read_authkey(a.authkey_file)) as q:
+    try:
+        while True:
+            m = q.get("tasks", timeout=a.i)   # queue.Empty when idle that long
+            n = int(m.data)
+            q.put("results", b"%d" % (n * n), timeout=10)
+            m.ack()                           # only now is the task done
+            done += 1
+    except queue.Empty:
+        pass
+print("task_worker %d: %d tasks done" % (os.getpid(), done))
