@@ -1,0 +1,529 @@
+#!/usr/bin/python3
+"""drover's queue benchmarks: the task_master/task_worker pattern over
+droverd's queues (C client and Python client) beside Python's
+multiprocessing.managers in the same run.
+
+    bench/queues/run.py            full run: 100,000 tasks, 3 runs each (about 3 minutes)
+    bench/queues/run.py --quick    10,000 tasks, 1 run each (about 30 seconds)
+
+For each of (a) drover with the C client (libdrover, bench/queues/qbench.c),
+(b) drover with the Python client (client/python/drover) and (c) a
+multiprocessing.managers.BaseManager serving two queue.Queue with an authkey:
+a master puts N small tasks into `tasks`, 4 workers (processes) get each one,
+put its square into `results` (drover: and ack it), the master collects the N
+results and checks their sum. End-to-end tasks/s is N over the time from the
+master's first put to its last result, with the workers connected and waiting
+beforehand. Then one client alone times put + get (+ ack) round trips (p50,
+p99), and a client puts into a durable queue (SQLite, group commit) as fast
+as it can. Prints a table with ratios against the managers and PASS/MISS
+against issue 3's targets; progress goes to stderr, the table to stdout.
+
+Python 3 standard library only (the drover Python client needs Debian's
+python3-zmq). droverd and the managers run on free loopback ports in a temp
+directory; every process started is stopped at the end, on error and on
+Ctrl-C too. Benchmarks are not tests: the exit status is 0 whatever the
+figures are (1 only when the harness itself could not run).
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+PYNODE = os.path.join(HERE, "pynode.py")
+PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+T_START = time.monotonic()
+KINDS = ("c", "python", "managers")
+LABEL = {"c": "drover C", "python": "drover Python", "managers": "managers"}
+
+
+def say(msg):
+    print("[%6.1fs] %s" % (time.monotonic() - T_START, msg), file=sys.stderr, flush=True)
+
+
+def now():
+    return time.monotonic()
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def pct(xs, p):
+    """Nearest-rank percentile."""
+    if not xs:
+        return None
+    s = sorted(xs)
+    return s[max(0, -(-p * len(s) // 100) - 1)]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=20.0):
+    end = now() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("exited with status %s before listening on %d" % (proc.returncode, port))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if now() > end:
+                raise RuntimeError("nothing listens on 127.0.0.1:%d after %.0f s" % (port, timeout))
+            time.sleep(0.02)
+
+
+class Harness:
+    def __init__(self, a):
+        self.a = a
+        self.tasks = a.tasks or (10000 if a.quick else 100000)
+        self.runs = a.runs or (1 if a.quick else 3)
+        self.workers = a.workers
+        self.rtt = 2000 if a.quick else 10000
+        self.durable = 20000 if a.quick else 100000
+        self.durable_single = 2000 if a.quick else 10000
+        self.batch = a.batch
+        self.prefetch = a.prefetch
+        self.build = a.build_dir
+        self.droverd = a.droverd or os.path.join(self.build, "supervisor", "droverd")
+        self.qbench = os.path.join(self.build, "bench", "queues", "qbench")
+        self.tmp = None
+        self.key = None
+        self.procs = []
+        self.notes = []
+        self.d = None           # the running droverd
+        self.endpoint = None
+
+    # ------------------------------------------------------------ processes
+
+    def spawn(self, argv, **kw):
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=kw.pop("stderr", None), start_new_session=True, **kw)
+        self.procs.append(p)
+        return p
+
+    def read_json(self, p, what, timeout=600.0):
+        """The next JSON line of p's stdout."""
+        line = p.stdout.readline()
+        if not line:
+            p.wait(timeout)
+            raise RuntimeError("%s exited with status %s and said nothing" % (what, p.returncode))
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise RuntimeError("%s said %r" % (what, line[:200]))
+
+    def finish(self, p, timeout=30.0):
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        if p.stdout:
+            p.stdout.close()
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def kill_all(self):
+        for p in list(self.procs):
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.finish(p, 5)
+
+    # ------------------------------------------------------------ droverd
+
+    def start_droverd(self):
+        d = os.path.join(self.tmp, "droverd")
+        os.makedirs(d)
+        qport = free_port()
+        self.endpoint = "tcp://127.0.0.1:%d" % qport
+        cap = max(2 * self.tasks, 10000)
+        conf = os.path.join(d, "drover.yaml")
+        with open(conf, "w") as f:
+            f.write("\n".join([
+                "supervisor:",
+                "  name: qbench",
+                "  state_dir: %s" % os.path.join(d, "var"),
+                "  log_dir: %s" % os.path.join(d, "log"),
+                "  http: { listen: \"127.0.0.1:%d\" }" % free_port(),
+                "  agents: { listen: \"tcp://127.0.0.1:%d\" }" % free_port(),
+                "  queues:",
+                "    listen: \"%s\"" % self.endpoint,
+                "    authkey_file: %s" % self.key,
+                "groups: {}",
+                "queues:",
+                "  tasks: { capacity: %d }" % cap,
+                "  results: { capacity: %d }" % cap,
+            ] + ["  %s_%s: { capacity: %d, durable: true }" % (what, kind, self.durable + 1000)
+                 for what in ("durable", "durable_single") for kind in ("c", "python")]) + "\n")
+        self.d_out = open(os.path.join(d, "droverd.out"), "wb")
+        self.d = subprocess.Popen([self.droverd, "-c", conf], stdin=subprocess.DEVNULL,
+                                  stdout=self.d_out, stderr=subprocess.STDOUT,
+                                  start_new_session=True, cwd=d)
+        wait_port(qport, self.d)
+        say("droverd %d serves queues on %s" % (self.d.pid, self.endpoint))
+
+    def stop_droverd(self):
+        if self.d is None:
+            return
+        if self.d.poll() is None:
+            self.d.send_signal(signal.SIGTERM)
+            try:
+                self.d.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.d.pid, signal.SIGKILL)
+                self.d.wait()
+        self.d_out.close()
+        self.d = None
+
+    def droverd_output(self, n=1500):
+        try:
+            with open(os.path.join(self.tmp, "droverd", "droverd.out"), "rb") as f:
+                return f.read()[-n:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    # ------------------------------------------------------------ one node
+
+    def node(self, kind, role, *extra):
+        """argv of one master, worker or probe of the given kind."""
+        if kind == "c":
+            return [self.qbench, role, "--endpoint", self.endpoint, "--authkey-file", self.key] + list(extra)
+        argv = [PYTHON, PYNODE, "--kind", "managers" if kind == "managers" else "drover",
+                "--role", role, "--authkey-file", self.key]
+        if kind == "managers":
+            argv += ["--port", str(self.mgr_port)]
+        else:
+            argv += ["--endpoint", self.endpoint]
+        return argv + list(extra)
+
+    def start_managers(self):
+        self.mgr_port = free_port()
+        self.mgr = self.spawn(self.node("managers", "server"))
+        self.read_json(self.mgr, "the manager")
+        wait_port(self.mgr_port, self.mgr)
+        say("multiprocessing manager %d on 127.0.0.1:%d" % (self.mgr.pid, self.mgr_port))
+
+    def flow(self, kind, workers, mode):
+        """One task_master/task_worker run: returns the master's figures.
+        mode "batch": workers move BATCH tasks per call (get_many, put_many,
+        ack_many); "single": one get, put and ack per task, as the examples
+        do. The managers have one mode: a call per task."""
+        extra = []
+        if kind != "managers":
+            extra = (["--batch", str(self.batch)] if mode == "batch" else
+                     ["--batch", "1", "--prefetch", str(self.prefetch)])
+        ws = [self.spawn(self.node(kind, "worker", *extra)) for _ in range(workers)]
+        for i, w in enumerate(ws):
+            self.read_json(w, "%s worker %d" % (kind, i), timeout=30)
+        m = self.spawn(self.node(kind, "master", "--tasks", str(self.tasks),
+                                 "--workers", str(workers)))
+        r = self.read_json(m, "%s master" % kind)
+        self.finish(m)
+        done = []
+        for i, w in enumerate(ws):
+            done.append(self.read_json(w, "%s worker %d" % (kind, i)).get("done"))
+            self.finish(w)
+        r["per_worker"] = done
+        if not r.get("ok"):
+            self.notes.append("%s: the sum of the results was WRONG" % LABEL[kind])
+        return r
+
+    def probe(self, kind, role, *extra):
+        p = self.spawn(self.node(kind, role, *extra))
+        r = self.read_json(p, "%s %s" % (kind, role))
+        self.finish(p)
+        return r
+
+
+def run_kind(h, kind, res):
+    r = res.setdefault(kind, {})
+    errors = r.setdefault("errors", [])
+
+    def step(what, fn):
+        try:
+            return fn()
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:
+            msg = "%s: %s: %s: %s" % (LABEL[kind], what, type(e).__name__, e)
+            say("ERROR " + msg)
+            errors.append(msg)
+            h.kill_all_workers = True
+            return None
+
+    if kind == "managers":
+        plan = (("single", h.workers, h.runs), ("single", 1, 1))
+    else:
+        plan = (("batch", h.workers, h.runs), ("single", h.workers, h.runs), ("batch", 1, 1))
+    for mode, workers, runs in plan:
+        rates = []
+        for k in range(runs):
+            f = step("%d workers" % workers, lambda: h.flow(kind, workers, mode))
+            if f is None:
+                break
+            rates.append(f["tasks_s"])
+            say("%s (%s): %d tasks, %d workers: %.0f tasks/s (puts alone took %.2f s), "
+                "per worker %s" % (LABEL[kind], mode, f["tasks"], workers, f["tasks_s"],
+                                   f["put_seconds"], f["per_worker"]))
+        if rates:
+            r["flow_%s_%d" % (mode, workers)] = {"runs": rates, "median": median(rates)}
+    lat = step("round trips", lambda: h.probe(kind, "rtt", "--count", str(h.rtt)))
+    if lat:
+        xs = lat["lat_us"]
+        r["rtt"] = {"count": len(xs), "p50_us": pct(xs, 50), "p99_us": pct(xs, 99),
+                    "mean_us": statistics.mean(xs)}
+        say("%s: put+get round trip: p50 %.1f us, p99 %.1f us (%d)" %
+            (LABEL[kind], r["rtt"]["p50_us"], r["rtt"]["p99_us"], len(xs)))
+    if kind != "managers":
+        for what, batch, count in (("durable", h.batch, h.durable),
+                                   ("durable_single", 1, h.durable_single)):
+            q = "%s_%s" % (what, kind)
+            d = step(what, lambda: h.probe(kind, "durable", "--count", str(count), "--queue", q,
+                                           "--batch", str(batch)))
+            if d:
+                r[what] = d
+                say("%s: %d durable puts, %d per call: %.0f/s (queue size after: %s)" %
+                    (LABEL[kind], d["puts"], batch, d["puts_s"], d.get("size")))
+                if d.get("size") != d["puts"]:
+                    h.notes.append("%s: durable queue holds %s messages after %d puts" %
+                                   (LABEL[kind], d.get("size"), d["puts"]))
+
+
+# ---------------------------------------------------------------- the table
+
+def get(d, *path):
+    for p in path:
+        if not isinstance(d, dict) or p not in d or d[p] is None:
+            return None
+        d = d[p]
+    return d
+
+
+def fmt(v, digits):
+    if v is None:
+        return "-"
+    return "%.*f" % (digits, v)
+
+
+def table(h, res):
+    C, P, M = res.get("c", {}), res.get("python", {}), res.get("managers", {})
+    rows = []
+
+    def ratio(x, base, higher_better):
+        if not isinstance(x, (int, float)) or not isinstance(base, (int, float)) or not x or not base:
+            return None
+        return x / base if higher_better else base / x
+
+    def rfmt(r):
+        return "-" if r is None else ("%.1fx" % r if r < 100 else "%.0fx" % r)
+
+    def row(label, c, p, m, digits, higher_better, target="", verdict=""):
+        rows.append((label, fmt(c, digits), fmt(p, digits), fmt(m, digits),
+                     rfmt(ratio(c, m, higher_better)), rfmt(ratio(p, m, higher_better)),
+                     target, verdict))
+
+    def judge(*checks):
+        """checks: (name, ratio or value, minimum)"""
+        out = []
+        for name, v, least in checks:
+            if v is None:
+                out.append("%s -" % name if name else "-")
+            else:
+                out.append(("%s %s" % (name, "PASS" if v >= least else "MISS")).strip())
+        return ", ".join(out)
+
+    w = h.workers
+    m = get(M, "flow_single_%d" % w, "median")
+    c, p = get(C, "flow_batch_%d" % w, "median"), get(P, "flow_batch_%d" % w, "median")
+    row("tasks/s, master + %d workers, %d tasks, batches of %d" % (w, h.tasks, h.batch),
+        c, p, m, 0, True, "C >= 30x, Py >= 3x",
+        judge(("C", ratio(c, m, True), 30), ("Py", ratio(p, m, True), 3)))
+    c, p = get(C, "flow_single_%d" % w, "median"), get(P, "flow_single_%d" % w, "median")
+    row("  same, one get/put/ack per task (prefetch %d)" % h.prefetch, c, p, m, 0, True,
+        "(C >= 30x, Py >= 3x)",
+        judge(("C", ratio(c, m, True), 30), ("Py", ratio(p, m, True), 3)))
+    c, p = get(C, "flow_batch_1", "median"), get(P, "flow_batch_1", "median")
+    row("tasks/s, master + 1 worker, batches of %d" % h.batch, c, p,
+        get(M, "flow_single_1", "median"), 0, True)
+    for q in ("p50", "p99"):
+        c, p, m = (get(R, "rtt", q + "_us") for R in (C, P, M))
+        row("put+get round trip, %s (us)" % q, c, p, m, 1, False, "<= 1/3 of managers",
+            judge(("C", ratio(c, m, False), 3), ("Py", ratio(p, m, False), 3)))
+    c, p = get(C, "durable", "puts_s"), get(P, "durable", "puts_s")
+    row("durable queue puts/s, %d per call" % h.batch, c, p, None, 0, True, ">= 50,000/s",
+        judge(("C", c, 50000), ("Py", p, 50000)))
+    c, p = get(C, "durable_single", "puts_s"), get(P, "durable_single", "puts_s")
+    row("  same, one put per call (one in flight)", c, p, None, 0, True)
+
+    head = ("metric", LABEL["c"], LABEL["python"], LABEL["managers"], "C/mgr", "Py/mgr",
+            "target", "result")
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    lines = []
+    for r in [head, tuple("-" * w for w in widths)] + rows:
+        lines.append("  ".join((str(c).ljust(w) if i in (0, 6, 7) else str(c).rjust(w))
+                               for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- main
+
+def build(h, a):
+    if a.no_build:
+        return
+    if not os.path.exists(os.path.join(h.build, "CMakeCache.txt")):
+        subprocess.run(["cmake", "-B", h.build, "-S", ROOT, "-DDROVER_TESTS=OFF",
+                        "-DCMAKE_BUILD_TYPE=RelWithDebInfo"], check=True, stdout=subprocess.DEVNULL)
+    targets = ["qbench"] if a.droverd else ["droverd", "qbench"]
+    for t in targets:
+        r = subprocess.run(["cmake", "--build", h.build, "-j2", "--target", t],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            say("building %s failed:\n%s" % (t, r.stderr[-1500:]))
+
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    osr = "?"
+    try:
+        with open("/etc/os-release") as f:
+            osr = dict(l.rstrip().split("=", 1) for l in f if "=" in l).get("PRETTY_NAME", "?").strip('"')
+    except OSError:
+        pass
+    zmq = subprocess.run([PYTHON, "-c", "import zmq; print(zmq.zmq_version(), zmq.__version__)"],
+                         capture_output=True, text=True).stdout.split()
+    return "%d vCPU %s, %.0f GiB RAM, %s, Linux %s, Python %s%s" % (
+        os.cpu_count(), cpu, mem, osr, platform.release(), platform.python_version(),
+        ", libzmq %s, pyzmq %s" % tuple(zmq) if len(zmq) == 2 else "")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="10,000 tasks, one run each")
+    ap.add_argument("--only", default=",".join(KINDS), help="comma-separated subset of c,python,managers")
+    ap.add_argument("--tasks", type=int, default=0, help="tasks per run (default 100,000)")
+    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=100,
+                    help="drover: tasks per get_many/put_many/ack_many in the batch rows (100)")
+    ap.add_argument("--prefetch", type=int, default=10,
+                    help="drover: prefetch of get() in the one-call-per-message rows (10)")
+    ap.add_argument("--runs", type=int, default=0, help="runs of the flow with the workers (median shown)")
+    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
+    ap.add_argument("--droverd", help="droverd binary (default: BUILD/supervisor/droverd)")
+    ap.add_argument("--no-build", action="store_true", help="do not build droverd and qbench")
+    ap.add_argument("--json", help="write every figure to this file")
+    ap.add_argument("--keep", action="store_true", help="keep the temp directory")
+    a = ap.parse_args()
+    a.only = [k for k in a.only.split(",") if k]
+    for k in a.only:
+        if k not in KINDS:
+            ap.error("--only: unknown %r" % k)
+    h = Harness(a)
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt()
+
+    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+
+    build(h, a)
+    if ("c" in a.only or "python" in a.only) and not os.access(h.droverd, os.X_OK):
+        say("droverd is not built (%s): drover is left out of this run" % h.droverd)
+        h.notes.append("droverd was not built: no drover figures")
+        a.only = [k for k in a.only if k == "managers"]
+    if "c" in a.only and not os.access(h.qbench, os.X_OK):
+        say("qbench is not built (%s; it needs libdrover): the C client is left out" % h.qbench)
+        h.notes.append("qbench (libdrover) was not built: no C client figures")
+        a.only.remove("c")
+    if "python" in a.only and subprocess.run([PYTHON, "-c", "import zmq"]).returncode != 0:
+        say("%s cannot import zmq (apt-get install python3-zmq): the Python client is left out" % PYTHON)
+        a.only.remove("python")
+
+    res = {"machine": machine(), "tasks": h.tasks, "workers": h.workers, "runs": h.runs,
+           "command": " ".join(["bench/queues/run.py"] + sys.argv[1:])}
+    h.tmp = tempfile.mkdtemp(prefix="drover-qbench-")
+    h.key = os.path.join(h.tmp, "queue.key")
+    with open(h.key, "w") as f:
+        f.write(os.urandom(24).hex() + "\n")
+    os.chmod(h.key, 0o600)
+    rc = 0
+    try:
+        if "c" in a.only or "python" in a.only:
+            h.start_droverd()
+        if "managers" in a.only:
+            h.start_managers()
+        for kind in KINDS:
+            if kind in a.only:
+                run_kind(h, kind, res)
+                h.kill_all_workers = False
+                if kind != "managers" and h.d.poll() is not None:
+                    say("droverd died (status %s):\n%s" % (h.d.returncode, h.droverd_output()))
+                    h.notes.append("droverd died during the %s run" % LABEL[kind])
+                    break
+    except KeyboardInterrupt:
+        say("interrupted: cleaning up")
+        rc = 130
+    except Exception as e:
+        say("ERROR: %s: %s" % (type(e).__name__, e))
+        if h.d is not None:
+            say("droverd's output:\n%s" % h.droverd_output())
+        rc = 1
+    finally:
+        h.kill_all()
+        h.stop_droverd()
+        if not a.keep:
+            shutil.rmtree(h.tmp, ignore_errors=True)
+        else:
+            say("kept %s" % h.tmp)
+    if rc:
+        return rc
+
+    print()
+    print("drover queue benchmarks: %s" % res["command"])
+    print(res["machine"])
+    print("tasks/s: median of %d runs with %d workers (1 run with 1 worker); round trip: %d "
+          "put+get(+ack) by one client; ratios: how many times better than the managers" %
+          (h.runs, h.workers, h.rtt))
+    print()
+    print(table(h, res))
+    print()
+    for kind in KINDS:
+        for e in get(res, kind, "errors") or []:
+            print("  error: " + e)
+    for note in h.notes:
+        print("  note: " + note)
+    if a.json:
+        res["notes"] = h.notes
+        with open(a.json, "w") as f:
+            json.dump(res, f, indent=1, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
