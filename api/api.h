@@ -49,6 +49,8 @@ void api_destroy(api_t **apip);
 /* Sends an event to every /api/v1/events subscriber: type is "process",
    "group", "agent", "queue" or "config"; takes ownership of data. */
 void api_publish(api_t *api, const char *type, json_t *data);
+/* How many /api/v1/events streams are open (skip building events when 0). */
+size_t api_subscribers(const api_t *api);
 /* The JSON object of one process, as /api/v1/processes shows it (caller owns). */
 json_t *api_process_json(proc_t *p);
 

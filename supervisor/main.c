@@ -110,7 +110,7 @@ s_on_change(void *ctx, const proc_t *p)
 {
 	sup_t *s = ctx;
 
-	if (s->api != NULL)
+	if (api_subscribers(s->api) > 0)
 		api_publish(s->api, "process", api_process_json((proc_t *)p));
 }
 
@@ -258,7 +258,7 @@ main(int argc, char **argv)
 	api_hooks_t hooks = {.reload = s_reload};
 	api_config_t acfg;
 	char *errs = NULL, *token = NULL, *aerr = NULL;
-	const char *why;
+	const char *why = "unreadable";
 	bool check = false;
 	sigset_t mask;
 	int c, rc;

@@ -16,6 +16,7 @@ struct ev {
 	ev_timer_t **heap;	/* 1-based min-heap by at_ms */
 	size_t n_heap, cap_heap;
 	int64_t armed_ms;	/* deadline the timerfd is armed for; -1 none */
+	uint64_t timer_pass;	/* counts passes over due timers */
 	bool stop;
 	uint64_t wakeups;
 	struct ev_later {
@@ -221,6 +222,7 @@ ev_timer_start(ev_t *ev, ev_timer_t *t, int64_t at_ms, ev_timer_fn *fn, void *ar
 
 	ev_timer_stop(ev, t);
 	t->at_ms = at_ms;
+	t->pass = ev->timer_pass;
 	t->fn = fn;
 	t->arg = arg;
 	if (ev->n_heap + 1 >= ev->cap_heap) {
@@ -238,7 +240,9 @@ ev_timer_start(ev_t *ev, ev_timer_t *t, int64_t at_ms, ev_timer_fn *fn, void *ar
 }
 
 /* Fires every timer whose deadline has passed. A callback may start or stop
-   timers, including the one that fired. */
+   timers, including the one that fired; a timer armed during this pass waits
+   for the next one, so a callback that re-arms itself for "now" cannot keep
+   the loop from its fds. */
 static void
 s_timerfd_ready(ev_t *ev, ev_io_t *io, uint32_t events)
 {
@@ -249,7 +253,8 @@ s_timerfd_ready(ev_t *ev, ev_io_t *io, uint32_t events)
 	if (read(ev->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return;
 	ev->armed_ms = -1;
-	while (ev->n_heap > 0 && ev->heap[1]->at_ms <= now) {
+	ev->timer_pass++;
+	while (ev->n_heap > 0 && ev->heap[1]->at_ms <= now && ev->heap[1]->pass != ev->timer_pass) {
 		t = ev->heap[1];
 		ev_timer_stop(ev, t);
 		t->fn(ev, t);

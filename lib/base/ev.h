@@ -30,6 +30,7 @@ struct ev_io {
 struct ev_timer {
 	int64_t at_ms;		/* monotonic deadline */
 	size_t heap_idx;	/* 0 = not armed; else 1-based index in the heap */
+	uint64_t pass;		/* the timer pass it was armed in (internal) */
 	ev_timer_fn *fn;
 	void *arg;
 };

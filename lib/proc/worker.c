@@ -515,9 +515,12 @@ proc__begin_stop(proc_t *p)
 		return;
 	}
 	ev_timer_stop(core->ev, &p->timer);
-	if (p->state == PROC_BACKOFF || p->state == PROC_STARTING)
+	/* Already down: nothing changes, so nothing to settle (settling here
+	   again would loop, since settling is what calls us). */
+	if (p->state == PROC_BACKOFF || p->state == PROC_STARTING) {
 		proc__set_state(p, PROC_STOPPED);
-	proc__settle(core);
+		proc__settle(core);
+	}
 }
 
 static bool

@@ -1,0 +1,679 @@
+/* api: libmicrohttpd in external epoll mode on droverd's ev loop. MHD's epoll
+   fd sits in our epoll set; whenever it is readable, or MHD's own timeout
+   comes, we call MHD_run(). Handlers read the process core directly: same
+   thread, so no snapshot and no lock. Server-Sent Events subscribers are
+   suspended connections with a byte buffer each: api_publish() appends to
+   the buffers and resumes them, so nothing spins while no event comes. */
+#include "api.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api_internal.h"
+#include "clock.h"
+#include "log.h"
+
+struct api_sse {
+	api_t *api;
+	struct MHD_Connection *conn;
+	char *buf;
+	size_t len, off, cap;
+	bool suspended;
+	bool closed;		/* end the stream once the buffer is drained */
+	api_sse_t *prev, *next;
+};
+
+static void s_kick(api_t *api);
+static void s_on_run_timer(ev_t *ev, ev_timer_t *t);
+static void s_on_ping(ev_t *ev, ev_timer_t *t);
+
+/* ---- replies ---- */
+
+void
+api_reply_json(api_reply_t *r, unsigned status, json_t *j)
+{
+	r->status = status;
+	r->type = "application/json";
+	r->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	if (r->body == NULL)
+		r->body = strdup("null");
+	r->len = r->body ? strlen(r->body) : 0;
+	json_decref(j);
+}
+
+void
+api_reply_error(api_reply_t *r, unsigned status, const char *code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	api_reply_json(r, status,
+		       json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
+}
+
+json_t *
+api_json_text(const char *s, size_t n)
+{
+	char *out;
+	size_t i = 0, o = 0;
+	json_t *j;
+
+	if ((j = json_stringn(s, n)) != NULL)
+		return j;
+	/* Invalid UTF-8: keep what is valid, replace the rest. */
+	if ((out = malloc(n * 3 + 1)) == NULL)
+		return json_string("");
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+					    : (c & 0xf8) == 0xf0      ? 4
+								      : 0;
+		if (len > 0 && i + len <= n) {
+			json_t *probe = json_stringn(s + i, len);
+
+			if (probe != NULL) {
+				json_decref(probe);
+				memcpy(out + o, s + i, len);
+				o += len;
+				i += len;
+				continue;
+			}
+		}
+		memcpy(out + o, "\xef\xbf\xbd", 3);
+		o += 3;
+		i++;
+	}
+	j = json_stringn(out, o);
+	free(out);
+	return j ? j : json_string("");
+}
+
+/* ---- listening ---- */
+
+static bool
+s_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) ||
+		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+/* Binds "HOST:PORT" ("[::1]:9170", "localhost:9170"). Returns a listening
+   fd, or -1 with *err set. */
+static int
+s_listen(const char *listen_addr, bool have_token, char **err)
+{
+	char host[256], *port;
+	struct addrinfo hints = {0}, *res = NULL, *ai;
+	int fd = -1, one = 1, rc, e = 0;
+
+	if (strlen(listen_addr) >= sizeof(host)) {
+		*err = strdup("http.listen: address too long");
+		return -1;
+	}
+	if (listen_addr[0] == '[') {
+		snprintf(host, sizeof(host), "%s", listen_addr + 1);
+		port = strstr(host, "]:");
+		if (port == NULL)
+			goto bad;
+		*port = '\0';
+		port += 2;
+	} else {
+		snprintf(host, sizeof(host), "%s", listen_addr);
+		port = strrchr(host, ':');
+		if (port == NULL)
+			goto bad;
+		*port++ = '\0';
+	}
+	if (*port == '\0')
+		goto bad;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(*host ? host : NULL, port, &hints, &res)) != 0) {
+		if (asprintf(err, "http.listen %s: %s", listen_addr, gai_strerror(rc)) < 0)
+			*err = NULL;
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (!have_token && !s_is_loopback(ai->ai_addr)) {
+			if (asprintf(err,
+				     "refusing to listen on %s without a token: set "
+				     "supervisor.http.token_file, or listen on 127.0.0.1",
+				     listen_addr) < 0)
+				*err = NULL;
+			freeaddrinfo(res);
+			return -1;
+		}
+	}
+	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			e = errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 512) != 0) {
+			e = errno;
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(res);
+	if (fd < 0 && asprintf(err, "http.listen %s: %s", listen_addr, strerror(e)) < 0)
+		*err = NULL;
+	return fd;
+bad:
+	if (asprintf(err, "http.listen: expected HOST:PORT, got \"%s\"", listen_addr) < 0)
+		*err = NULL;
+	return -1;
+}
+
+/* ---- MHD on our loop ---- */
+
+static void
+s_arm(api_t *api)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+
+	if (api->mhd == NULL)
+		return;
+	if (MHD_get_timeout(api->mhd, &t) == MHD_YES)
+		ev_timer_start(api->ev, &api->run_timer, clock_ms() + (int64_t)t, s_on_run_timer, api);
+	else
+		ev_timer_stop(api->ev, &api->run_timer);
+}
+
+static void
+s_run(api_t *api)
+{
+	MHD_run(api->mhd);
+	s_arm(api);
+}
+
+static void
+s_on_mhd_io(ev_t *ev, ev_io_t *io, uint32_t events)
+{
+	s_run(io->arg);
+}
+
+static void
+s_on_run_timer(ev_t *ev, ev_timer_t *t)
+{
+	s_run(t->arg);
+}
+
+/* Runs MHD on the next loop pass (after a resume, outside any MHD callback). */
+static void
+s_kick(api_t *api)
+{
+	ev_timer_start(api->ev, &api->run_timer, clock_ms(), s_on_run_timer, api);
+}
+
+static void
+s_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_warn("http: %s", buf);
+}
+
+/* ---- Server-Sent Events ---- */
+
+static void
+s_sse_append(api_sse_t *c, const char *s, size_t n)
+{
+	if (c->closed)
+		return;
+	if (c->off > 0 && c->off == c->len)
+		c->off = c->len = 0;
+	if (c->len + n > c->cap) {
+		size_t cap = c->cap ? c->cap : 4096;
+		char *nb;
+
+		while (cap < c->len + n)
+			cap *= 2;
+		if (c->len - c->off + n > API_SSE_MAX_BUFFER || (nb = realloc(c->buf, cap)) == NULL) {
+			log_warn("http: an event subscriber is too slow; closing its stream");
+			c->closed = true;
+			return;
+		}
+		c->buf = nb;
+		c->cap = cap;
+	}
+	memcpy(c->buf + c->len, s, n);
+	c->len += n;
+}
+
+static void
+s_sse_wake(api_sse_t *c)
+{
+	if (c->suspended) {
+		c->suspended = false;
+		MHD_resume_connection(c->conn);
+		s_kick(c->api);
+	}
+}
+
+static void
+s_on_ping(ev_t *ev, ev_timer_t *t)
+{
+	api_t *api = t->arg;
+	api_sse_t *c;
+
+	for (c = api->subscribers; c != NULL; c = c->next) {
+		s_sse_append(c, ": ping\n\n", 8);
+		s_sse_wake(c);
+	}
+	if (api->subscribers != NULL)
+		ev_timer_start(ev, t, clock_ms() + API_SSE_PING_MS, s_on_ping, api);
+}
+
+static ssize_t
+s_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	api_sse_t *c = cls;
+	size_t n;
+
+	if (c->off < c->len) {
+		n = c->len - c->off < max ? c->len - c->off : max;
+		memcpy(buf, c->buf + c->off, n);
+		c->off += n;
+		return (ssize_t)n;
+	}
+	if (c->closed)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	/* Nothing to send: sleep until api_publish() or the ping wakes us. */
+	c->suspended = true;
+	MHD_suspend_connection(c->conn);
+	return 0;
+}
+
+static void
+s_sse_free(void *cls)
+{
+	api_sse_t *c = cls;
+	api_t *api = c->api;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		api->subscribers = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	api->n_subscribers--;
+	if (api->subscribers == NULL)
+		ev_timer_stop(api->ev, &api->ping_timer);
+	free(c->buf);
+	free(c);
+}
+
+static enum MHD_Result
+s_sse_open(api_t *api, struct MHD_Connection *conn)
+{
+	struct MHD_Response *resp;
+	api_sse_t *c;
+	enum MHD_Result ret;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return MHD_NO;
+	c->api = api;
+	c->conn = conn;
+	s_sse_append(c, "retry: 2000\n: connected\n\n", 26);
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, s_sse_read, c,
+						 s_sse_free);
+	if (resp == NULL) {
+		free(c->buf);
+		free(c);
+		return MHD_NO;
+	}
+	c->next = api->subscribers;
+	if (c->next)
+		c->next->prev = c;
+	api->subscribers = c;
+	api->n_subscribers++;
+	if (!ev_timer_active(&api->ping_timer))
+		ev_timer_start(api->ev, &api->ping_timer, clock_ms() + API_SSE_PING_MS, s_on_ping,
+			       api);
+	MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+void
+api_publish(api_t *api, const char *type, json_t *data)
+{
+	char head[96], *text;
+	api_sse_t *c;
+	int n;
+
+	if (api == NULL || api->subscribers == NULL || data == NULL) {
+		json_decref(data);
+		return;
+	}
+	text = json_dumps(data, JSON_COMPACT);
+	json_decref(data);
+	if (text == NULL)
+		return;
+	n = snprintf(head, sizeof(head), "id: %llu\nevent: %s\ndata: ",
+		     (unsigned long long)++api->event_id, type);
+	for (c = api->subscribers; c != NULL; c = c->next) {
+		s_sse_append(c, head, (size_t)n);
+		s_sse_append(c, text, strlen(text));
+		s_sse_append(c, "\n\n", 2);
+		s_sse_wake(c);
+	}
+	free(text);
+}
+
+size_t
+api_subscribers(const api_t *api)
+{
+	return api ? api->n_subscribers : 0;
+}
+
+/* ---- requests ---- */
+
+static bool
+s_token_ok(api_t *api, struct MHD_Connection *conn)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+	size_t a, b, i;
+	unsigned char diff = 0;
+
+	if (api->token == NULL)
+		return true;
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return false;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	a = strlen(h);
+	b = strlen(api->token);
+	/* Constant time in the token's length. */
+	for (i = 0; i < b; i++)
+		diff |= (unsigned char)(api->token[i] ^ (i < a ? h[i] : 0));
+	return diff == 0 && a == b;
+}
+
+/* A browser page from another origin must not drive droverd (CSRF): a
+   mutating request that carries an Origin must come from the API's own host. */
+static bool
+s_origin_ok(struct MHD_Connection *conn)
+{
+	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+	const char *p;
+
+	if (origin == NULL)
+		return true;
+	if (host == NULL || (p = strstr(origin, "://")) == NULL)
+		return false;
+	return strcmp(p + 3, host) == 0;
+}
+
+static enum MHD_Result
+s_send(struct MHD_Connection *conn, api_reply_t *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(r->body);
+		return MHD_NO;
+	}
+	r->body = NULL;
+	MHD_add_response_header(resp, "Content-Type", r->type ? r->type : "application/json");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->allow)
+		MHD_add_response_header(resp, "Allow", r->allow);
+	if (r->status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"droverd\"");
+	ret = MHD_queue_response(conn, r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result
+s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char *method,
+	   api_req_t *req)
+{
+	api_reply_t r = {0};
+	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+
+	if (req->too_big) {
+		api_reply_error(&r, 413, "too_large",
+				"request body larger than %d bytes", API_MAX_BODY);
+		return s_send(conn, &r);
+	}
+	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
+		if (!get) {
+			r.allow = "GET, HEAD";
+			api_reply_error(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+					"%s is not allowed on %s", method, url);
+		} else {
+			r.status = MHD_HTTP_OK;
+			r.body = strdup(api_page_html);
+			r.len = r.body ? strlen(r.body) : 0;
+			r.type = "text/html; charset=utf-8";
+		}
+		return s_send(conn, &r);
+	}
+	if (strcmp(url, "/metrics") == 0) {
+		if (!get) {
+			r.allow = "GET, HEAD";
+			api_reply_error(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+					"%s is not allowed on /metrics", method);
+		} else {
+			r.status = MHD_HTTP_OK;
+			r.body = api_metrics_text(api, &r.len);
+			r.type = "text/plain; version=0.0.4; charset=utf-8";
+			if (r.body == NULL)
+				api_reply_error(&r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+						"out of memory");
+		}
+		return s_send(conn, &r);
+	}
+	if (strncmp(url, "/api/v1/", 8) != 0 && strcmp(url, "/api/v1") != 0) {
+		api_reply_error(&r, MHD_HTTP_NOT_FOUND, "not_found", "no such path: %s", url);
+		return s_send(conn, &r);
+	}
+	url += 7;
+	if (strcmp(url, "/events") == 0) {
+		if (!get) {
+			r.allow = "GET";
+			api_reply_error(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+					"%s is not allowed on /api/v1/events", method);
+			return s_send(conn, &r);
+		}
+		return s_sse_open(api, conn);
+	}
+	if (api_route_mutates(method)) {
+		if (!s_origin_ok(conn)) {
+			api_reply_error(&r, MHD_HTTP_FORBIDDEN, "forbidden",
+					"cross-origin requests may not change anything");
+			return s_send(conn, &r);
+		}
+		if (!s_token_ok(api, conn)) {
+			api_reply_error(&r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+					"this call needs \"Authorization: Bearer <token>\" "
+					"with droverd's token");
+			return s_send(conn, &r);
+		}
+	}
+	api_route(api, conn, method, url, req, &r);
+	return s_send(conn, &r);
+}
+
+static enum MHD_Result
+s_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+	     const char *version, const char *upload_data, size_t *upload_data_size,
+	     void **con_cls)
+{
+	api_t *api = cls;
+	api_req_t *req = *con_cls;
+
+	if (req == NULL) {
+		if ((req = calloc(1, sizeof(*req))) == NULL)
+			return MHD_NO;
+		*con_cls = req;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		if (!req->too_big && req->len + *upload_data_size <= API_MAX_BODY) {
+			char *nb = realloc(req->body, req->len + *upload_data_size + 1);
+
+			if (nb == NULL)
+				return MHD_NO;
+			req->body = nb;
+			memcpy(req->body + req->len, upload_data, *upload_data_size);
+			req->len += *upload_data_size;
+			req->body[req->len] = '\0';
+		} else {
+			req->too_big = true;	/* read and drop the rest */
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return s_dispatch(api, conn, url, method, req);
+}
+
+static void
+s_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+	       enum MHD_RequestTerminationCode toe)
+{
+	api_req_t *req = *con_cls;
+
+	if (req != NULL) {
+		free(req->body);
+		free(req);
+		*con_cls = NULL;
+	}
+}
+
+/* ---- life ---- */
+
+api_t *
+api_new(ev_t *ev, proc_core_t *core, const api_config_t *cfg, const api_hooks_t *hooks, void *ctx,
+	char **err)
+{
+	api_t *api;
+	const union MHD_DaemonInfo *info;
+
+	*err = NULL;
+	if ((api = calloc(1, sizeof(*api))) == NULL) {
+		*err = strdup("out of memory");
+		return NULL;
+	}
+	api->ev = ev;
+	api->core = core;
+	api->ctx = ctx;
+	api->listen_fd = -1;
+	if (hooks != NULL)
+		api->hooks = *hooks;
+	api->listen = strdup(cfg->listen ? cfg->listen : "127.0.0.1:9170");
+	api->token = cfg->token && *cfg->token ? strdup(cfg->token) : NULL;
+	api->config_file = strdup(cfg->config_file ? cfg->config_file : "");
+	api->name = strdup(cfg->name ? cfg->name : "");
+	api->started = clock_wall();
+	if ((api->listen_fd = s_listen(api->listen, api->token != NULL, err)) < 0)
+		goto fail;
+	api->mhd = MHD_start_daemon(
+		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		s_on_request, api, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api,
+		MHD_OPTION_LISTEN_SOCKET, api->listen_fd,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)60, MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, api,
+		MHD_OPTION_END);
+	if (api->mhd == NULL) {
+		if (asprintf(err, "http.listen %s: the HTTP server did not start", api->listen) < 0)
+			*err = NULL;
+		goto fail;
+	}
+	api->listen_fd = -1;	/* MHD closes it when it stops */
+	info = MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (info == NULL ||
+	    ev_io_start(ev, &api->mhd_io, info->epoll_fd, EPOLLIN, s_on_mhd_io, api) != 0) {
+		*err = strdup("http: cannot watch the HTTP server's epoll fd");
+		goto fail;
+	}
+	s_arm(api);
+	return api;
+fail:
+	api_destroy(&api);
+	return NULL;
+}
+
+void
+api_destroy(api_t **apip)
+{
+	api_t *api;
+	api_sse_t *c;
+	int i;
+
+	if (apip == NULL || (api = *apip) == NULL)
+		return;
+	if (api->mhd != NULL) {
+		/* MHD must not be stopped with suspended connections: end every
+		   stream, let MHD finish them, then stop. */
+		for (c = api->subscribers; c != NULL; c = c->next) {
+			c->closed = true;
+			s_sse_wake(c);
+		}
+		for (i = 0; i < 20 && api->subscribers != NULL; i++) {
+			MHD_run(api->mhd);
+			for (c = api->subscribers; c != NULL; c = c->next)
+				s_sse_wake(c);
+		}
+		if (api->subscribers != NULL) {
+			MHD_socket fd = MHD_quiesce_daemon(api->mhd);
+
+			if (fd != MHD_INVALID_SOCKET)
+				close(fd);
+		}
+		ev_io_stop(api->ev, &api->mhd_io);
+		MHD_stop_daemon(api->mhd);
+	}
+	ev_timer_stop(api->ev, &api->run_timer);
+	ev_timer_stop(api->ev, &api->ping_timer);
+	if (api->listen_fd >= 0)
+		close(api->listen_fd);
+	if (api->token != NULL) {
+		explicit_bzero(api->token, strlen(api->token));
+		free(api->token);
+	}
+	free(api->listen);
+	free(api->config_file);
+	free(api->name);
+	free(api);
+	*apip = NULL;
+}

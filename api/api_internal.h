@@ -1,0 +1,78 @@
+/* api internals: the request object, the response helpers and the route
+   handlers shared by api.c (server, dispatch, events), routes.c (JSON
+   endpoints), metrics.c and page.c. */
+#ifndef DROVER_API_INTERNAL_H
+#define DROVER_API_INTERNAL_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+
+#define API_MAX_BODY (64 * 1024)	/* request bodies are small JSON objects */
+#define API_SSE_MAX_BUFFER (4 * 1024 * 1024)	/* a slower subscriber is dropped */
+#define API_SSE_PING_MS 15000	/* only while someone is subscribed */
+
+typedef struct api_sse api_sse_t;
+
+struct api {
+	ev_t *ev;
+	proc_core_t *core;
+	api_hooks_t hooks;
+	void *ctx;
+	char *listen;
+	char *token;
+	char *config_file;
+	char *name;
+	double started;		/* Unix time */
+	struct MHD_Daemon *mhd;
+	int listen_fd;
+	ev_io_t mhd_io;		/* MHD's own epoll fd, in our loop */
+	ev_timer_t run_timer;	/* MHD's next timeout, or "run now" after a resume */
+	ev_timer_t ping_timer;	/* SSE keep-alive, armed only with subscribers */
+	api_sse_t *subscribers;
+	size_t n_subscribers;
+	uint64_t event_id;
+	bool stopping;
+};
+
+/* One HTTP request, from its first byte to its completion. */
+typedef struct {
+	char *body;
+	size_t len;
+	bool too_big;
+} api_req_t;
+
+/* What a handler produced: a status and a malloc'd body with its type. */
+typedef struct {
+	unsigned status;
+	char *body;
+	size_t len;
+	const char *type;	/* Content-Type */
+	const char *allow;	/* for 405 */
+} api_reply_t;
+
+/* Sets r to a JSON reply; takes ownership of j. */
+void api_reply_json(api_reply_t *r, unsigned status, json_t *j);
+/* Sets r to {"error": {"code": code, "message": fmt...}}. */
+void api_reply_error(api_reply_t *r, unsigned status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* The JSON endpoints. path is what follows "/api/v1"; query args come from
+   conn. Each sets *r. */
+void api_route(api_t *api, struct MHD_Connection *conn, const char *method, const char *path,
+	       const api_req_t *req, api_reply_t *r);
+/* True when the request may mutate (the route exists and its method is not GET). */
+bool api_route_mutates(const char *method);
+
+/* The Prometheus text exposition of /metrics (malloc'd, *len set). */
+char *api_metrics_text(api_t *api, size_t *len);
+/* The page served at "/" until the dashboard lands. */
+extern const char api_page_html[];
+
+/* A JSON string of the bytes s[0..n) with invalid UTF-8 replaced by U+FFFD. */
+json_t *api_json_text(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,150 @@
+/* api metrics: /metrics in the Prometheus text exposition format 0.0.4, built
+   in one pass into one buffer. Names follow Prometheus conventions (base
+   units, counters end in _total) so that `promtool check metrics` is quiet.
+   Every state of drover_process_state is written (0 or 1), so a process that
+   leaves a state does not leave a stale series behind. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api_internal.h"
+#include "clock.h"
+
+/* Writes s as a label value: backslash, double quote and newline escaped. */
+static void
+s_label(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', f);
+		if (*s == '\n') {
+			fputs("\\n", f);
+			continue;
+		}
+		fputc(*s, f);
+	}
+}
+
+static void
+s_head(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+s_proc_labels(FILE *f, const char *metric, const proc_t *p)
+{
+	fprintf(f, "%s{name=\"", metric);
+	s_label(f, proc_name(p));
+	fputs("\",group=\"", f);
+	s_label(f, proc_group(p));
+	fputs("\"", f);
+}
+
+char *
+api_metrics_text(api_t *api, size_t *len)
+{
+	size_t i, s, n = proc_core_count(api->core);
+	size_t counts[PROC_UNKNOWN + 1] = {0};
+	char *buf = NULL, *extra;
+	double *cpu;
+	int64_t *rss;
+	json_t *agents;
+	FILE *f;
+
+	if ((f = open_memstream(&buf, len)) == NULL)
+		return NULL;
+	cpu = calloc(n + 1, sizeof(*cpu));
+	rss = calloc(n + 1, sizeof(*rss));
+	for (i = 0; i < n; i++) {
+		proc_t *p = proc_core_at(api->core, i);
+
+		counts[proc_state(p)]++;
+		if (cpu && rss)
+			proc_usage(p, &cpu[i], &rss[i]);
+	}
+
+	s_head(f, "drover_info", "gauge", "Version and name of this droverd.");
+	fputs("drover_info{version=\"" DROVER_VERSION "\",name=\"", f);
+	s_label(f, api->name);
+	fputs("\"} 1\n", f);
+	s_head(f, "drover_start_time_seconds", "gauge", "Unix time droverd started.");
+	fprintf(f, "drover_start_time_seconds %.3f\n", api->started);
+
+	s_head(f, "drover_processes", "gauge", "Processes in each state.");
+	for (s = 0; s <= PROC_UNKNOWN; s++)
+		fprintf(f, "drover_processes{state=\"%s\"} %zu\n", proc_state_name((proc_state_t)s),
+			counts[s]);
+
+	s_head(f, "drover_process_state", "gauge",
+	       "1 for the state the process is in, 0 for the others.");
+	for (i = 0; i < n; i++) {
+		proc_t *p = proc_core_at(api->core, i);
+
+		for (s = 0; s <= PROC_UNKNOWN; s++) {
+			s_proc_labels(f, "drover_process_state", p);
+			fprintf(f, ",state=\"%s\"} %d\n", proc_state_name((proc_state_t)s),
+				proc_state(p) == s);
+		}
+	}
+	s_head(f, "drover_process_restarts_total", "counter",
+	       "Restarts of the process since droverd started it.");
+	for (i = 0; i < n; i++) {
+		proc_t *p = proc_core_at(api->core, i);
+
+		s_proc_labels(f, "drover_process_restarts_total", p);
+		fprintf(f, "} %u\n", proc_restarts(p));
+	}
+	s_head(f, "drover_process_start_time_seconds", "gauge",
+	       "Unix time of the process's last state change.");
+	for (i = 0; i < n; i++) {
+		proc_t *p = proc_core_at(api->core, i);
+
+		s_proc_labels(f, "drover_process_start_time_seconds", p);
+		fprintf(f, "} %.3f\n", proc_since(p));
+	}
+	s_head(f, "drover_process_cpu_seconds_total", "counter",
+	       "User and system CPU time of the running process.");
+	for (i = 0; cpu && i < n; i++) {
+		if (cpu[i] < 0)
+			continue;
+		s_proc_labels(f, "drover_process_cpu_seconds_total", proc_core_at(api->core, i));
+		fprintf(f, "} %.2f\n", cpu[i]);
+	}
+	s_head(f, "drover_process_resident_memory_bytes", "gauge",
+	       "Resident memory of the running process.");
+	for (i = 0; rss && i < n; i++) {
+		if (rss[i] < 0)
+			continue;
+		s_proc_labels(f, "drover_process_resident_memory_bytes", proc_core_at(api->core, i));
+		fprintf(f, "} %lld\n", (long long)rss[i]);
+	}
+
+	agents = api->hooks.agents ? api->hooks.agents(api->ctx) : NULL;
+	s_head(f, "drover_agent_up", "gauge", "1 while the agent is connected.");
+	for (i = 0; json_is_array(agents) && i < json_array_size(agents); i++) {
+		json_t *a = json_array_get(agents, i);
+		const char *name = json_string_value(json_object_get(a, "name"));
+		const char *state = json_string_value(json_object_get(a, "state"));
+
+		if (name == NULL)
+			continue;
+		fputs("drover_agent_up{agent=\"", f);
+		s_label(f, name);
+		fprintf(f, "\"} %d\n", state != NULL && strcmp(state, "CONNECTED") == 0);
+	}
+	json_decref(agents);
+
+	if (api->hooks.metrics != NULL && (extra = api->hooks.metrics(api->ctx)) != NULL) {
+		fputs(extra, f);
+		free(extra);
+	}
+	free(cpu);
+	free(rss);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}

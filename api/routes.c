@@ -1,0 +1,592 @@
+/* api routes: the JSON endpoints of SPEC 4 under /api/v1. Each handler reads
+   or drives the process core directly (same thread) and fills an api_reply_t.
+   Unknown paths give 404, known paths with another method 405 with Allow,
+   malformed bodies 400, unknown names 404, actions that make no sense in the
+   current state 409. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api_internal.h"
+#include "clock.h"
+#include "units.h"
+
+#define API_TAIL_DEFAULT 100
+#define API_TAIL_MAX 10000
+#define API_LOG_READ_MAX (4 * 1024 * 1024)	/* bytes read back for one call */
+
+static const char *s_restart_names[] = {"always", "on-failure", "never"};
+static const char *s_ready_names[] = {"none", "tcp", "http", "exec", "notify", "delay"};
+
+bool
+api_route_mutates(const char *method)
+{
+	return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+	       strcmp(method, "OPTIONS") != 0;
+}
+
+static json_t *
+s_null_or_int(long long v, bool present)
+{
+	return present ? json_integer(v) : json_null();
+}
+
+json_t *
+api_process_json(proc_t *p)
+{
+	double cpu;
+	int64_t rss;
+	pid_t pid = proc_pid(p);
+	int code = proc_exit_code(p), sig = proc_exit_signal(p);
+	const char *err = proc_error(p), *signame;
+	json_t *o;
+
+	proc_usage(p, &cpu, &rss);
+	o = json_object();
+	json_object_set_new(o, "name", json_string(proc_name(p)));
+	json_object_set_new(o, "group", json_string(proc_group(p)));
+	json_object_set_new(o, "instance", json_integer(proc_instance(p)));
+	json_object_set_new(o, "host", json_string("local"));
+	json_object_set_new(o, "state", json_string(proc_state_name(proc_state(p))));
+	json_object_set_new(o, "pid", s_null_or_int(pid, pid > 0));
+	json_object_set_new(o, "since", json_real(proc_since(p)));
+	json_object_set_new(o, "restarts", json_integer(proc_restarts(p)));
+	json_object_set_new(o, "exit_code", s_null_or_int(code, code >= 0));
+	if (sig > 0 && (signame = units_signal_name(sig)) != NULL)
+		json_object_set_new(o, "exit_signal", json_string(signame));
+	else
+		json_object_set_new(o, "exit_signal", s_null_or_int(sig, sig > 0));
+	json_object_set_new(o, "ready", json_boolean(proc_ready(p)));
+	json_object_set_new(o, "cpu_seconds", cpu >= 0 ? json_real(cpu) : json_null());
+	json_object_set_new(o, "rss_bytes", s_null_or_int(rss, rss >= 0));
+	json_object_set_new(o, "error", err ? json_string(err) : json_null());
+	return o;
+}
+
+static json_t *
+s_strings(char **v, size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static json_t *
+s_group_json(api_t *api, const conf_group_t *g)
+{
+	size_t counts[PROC_UNKNOWN + 1] = {0}, total, i, n = proc_core_count(api->core);
+	json_t *o = json_object(), *states = json_object(), *procs = json_array();
+
+	total = proc_core_group_states(api->core, g->name, counts);
+	for (i = 0; i <= PROC_UNKNOWN; i++)
+		if (counts[i] > 0)
+			json_object_set_new(states, proc_state_name((proc_state_t)i),
+					    json_integer((json_int_t)counts[i]));
+	for (i = 0; i < n; i++) {
+		proc_t *p = proc_core_at(api->core, i);
+
+		if (strcmp(proc_group(p), g->name) == 0)
+			json_array_append_new(procs, json_string(proc_name(p)));
+	}
+	json_object_set_new(o, "name", json_string(g->name));
+	json_object_set_new(o, "instances", json_integer((json_int_t)total));
+	json_object_set_new(o, "configured_instances", json_integer(g->instances));
+	json_object_set_new(o, "command", s_strings(g->argv, g->argc));
+	json_object_set_new(o, "shell", json_boolean(g->shell));
+	json_object_set_new(o, "autostart", json_boolean(g->autostart));
+	json_object_set_new(o, "restart", json_string(s_restart_names[g->restart]));
+	json_object_set_new(o, "ready", json_string(s_ready_names[g->ready.kind]));
+	json_object_set_new(o, "depends_on", s_strings(g->depends_on, g->n_depends_on));
+	json_object_set_new(o, "hosts", s_strings(g->hosts, g->n_hosts));
+	json_object_set_new(o, "states", states);
+	json_object_set_new(o, "processes", procs);
+	return o;
+}
+
+static json_t *
+s_hook_list(api_t *api, json_t *(*fn)(void *))
+{
+	json_t *a = fn ? fn(api->ctx) : NULL;
+
+	return json_is_array(a) ? a : (json_decref(a), json_array());
+}
+
+/* ---- GET ---- */
+
+static void
+s_status(api_t *api, api_reply_t *r)
+{
+	const conf_t *c = proc_core_conf(api->core);
+	size_t counts[PROC_UNKNOWN + 1] = {0}, i, n = proc_core_count(api->core);
+	json_t *agents = s_hook_list(api, api->hooks.agents);
+	json_t *queues = s_hook_list(api, api->hooks.queues);
+	json_t *o, *states = json_object();
+
+	for (i = 0; i < n; i++)
+		counts[proc_state(proc_core_at(api->core, i))]++;
+	for (i = 0; i <= PROC_UNKNOWN; i++)
+		json_object_set_new(states, proc_state_name((proc_state_t)i),
+				    json_integer((json_int_t)counts[i]));
+	o = json_pack("{s:s, s:s, s:i, s:f, s:s, s:I, s:I, s:I, s:I, s:o}", "name", api->name,
+		      "version", DROVER_VERSION, "pid", (int)getpid(), "uptime_s",
+		      clock_wall() - api->started, "config_file", api->config_file, "groups",
+		      (json_int_t)(c ? c->n_groups : 0), "processes", (json_int_t)n, "agents",
+		      (json_int_t)json_array_size(agents), "queues",
+		      (json_int_t)json_array_size(queues), "states", states);
+	json_decref(agents);
+	json_decref(queues);
+	api_reply_json(r, 200, o);
+}
+
+static void
+s_processes(api_t *api, api_reply_t *r)
+{
+	size_t i, n = proc_core_count(api->core);
+	json_t *a = json_array();
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, api_process_json(proc_core_at(api->core, i)));
+	api_reply_json(r, 200, a);
+}
+
+static void
+s_groups(api_t *api, api_reply_t *r)
+{
+	const conf_t *c = proc_core_conf(api->core);
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; c != NULL && i < c->n_groups; i++)
+		json_array_append_new(a, s_group_json(api, &c->groups[i]));
+	api_reply_json(r, 200, a);
+}
+
+/* Splits text[0..n) into lines (a final partial line included when
+   keep_partial) and appends the last max of them to a. Returns the length of
+   the part that ended in a newline. */
+static size_t
+s_lines(json_t *a, const char *text, size_t n, size_t max, bool keep_partial)
+{
+	size_t start = 0, count = 0, i, complete = 0;
+
+	for (i = 0; i < n; i++)
+		if (text[i] == '\n')
+			count++;
+	if (keep_partial && n > 0 && text[n - 1] != '\n')
+		count++;
+	/* Skip lines beyond the last max. */
+	while (count > max && start < n) {
+		const char *nl = memchr(text + start, '\n', n - start);
+
+		start = nl ? (size_t)(nl - text) + 1 : n;
+		count--;
+	}
+	for (i = start; i < n;) {
+		const char *nl = memchr(text + i, '\n', n - i);
+		size_t end = nl ? (size_t)(nl - text) : n;
+
+		if (nl == NULL && !keep_partial)
+			break;
+		json_array_append_new(a, api_json_text(text + i, end - i));
+		i = end + 1;
+		if (nl)
+			complete = i;
+	}
+	return complete;
+}
+
+/* GET /processes/{name}/logs?stream=stdout&tail=N[&offset=BYTES]: the last N
+   lines, or with offset the complete lines written since that byte offset
+   (droverctl logs -f). Reads the capture file; nothing is kept in memory. */
+static void
+s_logs(api_t *api, struct MHD_Connection *conn, proc_t *p, api_reply_t *r)
+{
+	const char *stream = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "stream");
+	const char *tail_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "tail");
+	const char *off_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "offset");
+	const char *path;
+	long long tail = API_TAIL_DEFAULT, offset = -1;
+	char *end, *buf = NULL;
+	struct stat st;
+	off_t from;
+	size_t want, got = 0, complete;
+	ssize_t k;
+	int fd;
+	json_t *o, *lines;
+
+	if (stream == NULL || *stream == '\0')
+		stream = "stdout";
+	if (strcmp(stream, "stdout") != 0 && strcmp(stream, "stderr") != 0) {
+		api_reply_error(r, 400, "bad_request", "stream must be stdout or stderr, got \"%s\"",
+				stream);
+		return;
+	}
+	if (tail_s != NULL) {
+		errno = 0;
+		tail = strtoll(tail_s, &end, 10);
+		if (errno || *end || end == tail_s || tail < 0) {
+			api_reply_error(r, 400, "bad_request",
+					"tail must be a count of lines, got \"%s\"", tail_s);
+			return;
+		}
+		if (tail > API_TAIL_MAX)
+			tail = API_TAIL_MAX;
+	}
+	if (off_s != NULL) {
+		errno = 0;
+		offset = strtoll(off_s, &end, 10);
+		if (errno || *end || end == off_s || offset < 0) {
+			api_reply_error(r, 400, "bad_request",
+					"offset must be a byte offset, got \"%s\"", off_s);
+			return;
+		}
+	}
+	if ((path = proc_log_path(p, stream)) == NULL) {
+		api_reply_error(r, 404, "not_captured", "the %s of %s is not captured to a file",
+				stream, proc_name(p));
+		return;
+	}
+	o = json_pack("{s:s, s:s, s:s}", "name", proc_name(p), "stream", stream, "path", path);
+	lines = json_array();
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+		if (fd >= 0)
+			close(fd);
+		/* Nothing written yet. */
+		json_object_set_new(o, "offset", json_integer(0));
+		json_object_set_new(o, "lines", lines);
+		api_reply_json(r, 200, o);
+		return;
+	}
+	if (offset >= 0) {
+		/* Follow: from the offset (or from 0 if the file was rotated). */
+		from = offset <= st.st_size ? (off_t)offset : 0;
+		want = (size_t)(st.st_size - from);
+		if (want > API_LOG_READ_MAX)
+			want = API_LOG_READ_MAX;
+	} else {
+		/* Tail: read back from the end until enough lines are in. */
+		want = (size_t)st.st_size < API_LOG_READ_MAX ? (size_t)st.st_size : API_LOG_READ_MAX;
+		if (want > (size_t)(tail + 1) * 512 && tail < API_TAIL_MAX)
+			want = (size_t)(tail + 1) * 512;
+		for (;;) {
+			size_t nl = 0, i;
+
+			from = st.st_size - (off_t)want;
+			free(buf);
+			buf = malloc(want + 1);
+			got = 0;
+			while (buf != NULL && got < want &&
+			       (k = pread(fd, buf + got, want - got, from + (off_t)got)) > 0)
+				got += (size_t)k;
+			for (i = 0; buf != NULL && i < got; i++)
+				nl += buf[i] == '\n';
+			if (buf == NULL || nl > (size_t)tail || from == 0 || want >= API_LOG_READ_MAX)
+				break;
+			want = want * 4 < API_LOG_READ_MAX ? want * 4 : API_LOG_READ_MAX;
+			if (want > (size_t)st.st_size)
+				want = (size_t)st.st_size;
+		}
+		close(fd);
+		/* The first line read may be cut: drop it unless it starts the file. */
+		complete = 0;
+		if (buf != NULL && from > 0) {
+			char *nl = memchr(buf, '\n', got);
+
+			complete = nl ? (size_t)(nl - buf) + 1 : got;
+		}
+		if (buf != NULL)
+			s_lines(lines, buf + complete, got - complete, (size_t)tail, true);
+		free(buf);
+		json_object_set_new(o, "offset", json_integer((json_int_t)st.st_size));
+		json_object_set_new(o, "lines", lines);
+		api_reply_json(r, 200, o);
+		return;
+	}
+	buf = malloc(want + 1);
+	while (buf != NULL && got < want && (k = pread(fd, buf + got, want - got, from + (off_t)got)) > 0)
+		got += (size_t)k;
+	close(fd);
+	complete = buf ? s_lines(lines, buf, got, API_TAIL_MAX, false) : 0;
+	free(buf);
+	json_object_set_new(o, "offset", json_integer((json_int_t)from + (json_int_t)complete));
+	json_object_set_new(o, "lines", lines);
+	api_reply_json(r, 200, o);
+}
+
+/* ---- actions ---- */
+
+static void
+s_action_result(api_t *api, api_reply_t *r, int rc, proc_t *p, const char *what)
+{
+	switch (rc) {
+	case 0:
+		api_reply_json(r, 200, api_process_json(p));
+		break;
+	case -EALREADY:
+		api_reply_error(r, 409, "conflict", "%s: %s is already %s", what, proc_name(p),
+				proc_state_name(proc_state(p)));
+		break;
+	case -ESRCH:
+		api_reply_error(r, 409, "conflict", "%s: %s is not running (%s)", what,
+				proc_name(p), proc_state_name(proc_state(p)));
+		break;
+	default:
+		api_reply_error(r, 500, "internal", "%s %s: %s", what, proc_name(p), strerror(-rc));
+	}
+}
+
+/* Parses the body as a JSON object; on failure sets a 400 reply. */
+static json_t *
+s_body(const api_req_t *req, api_reply_t *r)
+{
+	json_error_t e;
+	json_t *j;
+
+	if (req->len == 0) {
+		api_reply_error(r, 400, "bad_request", "this call needs a JSON object body");
+		return NULL;
+	}
+	if ((j = json_loadb(req->body, req->len, 0, &e)) == NULL) {
+		api_reply_error(r, 400, "bad_request", "malformed JSON body: %s (line %d, column %d)",
+				e.text, e.line, e.column);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		api_reply_error(r, 400, "bad_request", "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+static void
+s_process_action(api_t *api, proc_t *p, const char *action, const api_req_t *req, api_reply_t *r)
+{
+	json_t *body, *v;
+	int sig = 0;
+
+	if (strcmp(action, "start") == 0) {
+		s_action_result(api, r, proc_start(api->core, p), p, "start");
+	} else if (strcmp(action, "stop") == 0) {
+		s_action_result(api, r, proc_stop(api->core, p), p, "stop");
+	} else if (strcmp(action, "restart") == 0) {
+		s_action_result(api, r, proc_restart(api->core, p), p, "restart");
+	} else {	/* signal */
+		if ((body = s_body(req, r)) == NULL)
+			return;
+		v = json_object_get(body, "signal");
+		if (json_is_string(v))
+			sig = units_signal(json_string_value(v));
+		else if (json_is_integer(v) && json_integer_value(v) > 0 &&
+			 json_integer_value(v) < 65)
+			sig = (int)json_integer_value(v);
+		if (sig <= 0) {
+			api_reply_error(r, 400, "bad_request",
+					"\"signal\" must be a signal name like \"HUP\" or a number");
+			json_decref(body);
+			return;
+		}
+		json_decref(body);
+		s_action_result(api, r, proc_signal(api->core, p, sig), p, "signal");
+	}
+}
+
+static void
+s_group_action(api_t *api, struct MHD_Connection *conn, const conf_group_t *g, const char *action,
+	       api_reply_t *r)
+{
+	const char *rolling = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "rolling");
+	int rc;
+
+	if (strcmp(action, "start") == 0)
+		rc = proc_group_start(api->core, g->name);
+	else if (strcmp(action, "stop") == 0)
+		rc = proc_group_stop(api->core, g->name);
+	else
+		rc = proc_group_restart(api->core, g->name,
+					rolling != NULL && strcmp(rolling, "0") != 0 &&
+						strcmp(rolling, "false") != 0);
+	if (rc != 0)
+		api_reply_error(r, rc == -ENOENT ? 404 : 409, rc == -ENOENT ? "not_found" : "conflict",
+				"%s %s: %s", action, g->name, strerror(-rc));
+	else
+		api_reply_json(r, 200, s_group_json(api, g));
+}
+
+static void
+s_scale(api_t *api, const conf_group_t *g, const api_req_t *req, api_reply_t *r)
+{
+	json_t *body, *v;
+	json_int_t n;
+	int rc;
+
+	if ((body = s_body(req, r)) == NULL)
+		return;
+	v = json_object_get(body, "instances");
+	if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 || n > 100000) {
+		json_decref(body);
+		api_reply_error(r, 400, "bad_request",
+				"\"instances\" must be an integer from 0 to 100000");
+		return;
+	}
+	json_decref(body);
+	if ((rc = proc_group_scale(api->core, g->name, (unsigned)n)) != 0) {
+		api_reply_error(r, 409, "conflict", "scale %s: %s", g->name, strerror(-rc));
+		return;
+	}
+	api_reply_json(r, 200, s_group_json(api, g));
+}
+
+static void
+s_reload(api_t *api, api_reply_t *r)
+{
+	char *errors = NULL;
+	json_t *list, *o;
+	char *line, *save = NULL;
+
+	if (api->hooks.reload == NULL) {
+		api_reply_error(r, 501, "not_implemented", "reload is not available");
+		return;
+	}
+	if (api->hooks.reload(api->ctx, &errors) == 0) {
+		free(errors);
+		api_reply_json(r, 200, json_pack("{s:b, s:s}", "ok", 1, "config_file",
+						 api->config_file));
+		return;
+	}
+	list = json_array();
+	for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line != NULL;
+	     line = strtok_r(NULL, "\n", &save))
+		json_array_append_new(list, json_string(line));
+	o = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", "invalid_config", "message",
+		      "the configuration file is invalid; the running configuration is kept",
+		      "errors", list);
+	free(errors);
+	api_reply_json(r, 422, o);
+}
+
+/* ---- routing ---- */
+
+static bool
+s_method_is(const char *method, const char *want, api_reply_t *r, const char *allow)
+{
+	if (strcmp(method, want) == 0 || (strcmp(want, "GET") == 0 && strcmp(method, "HEAD") == 0))
+		return true;
+	r->allow = allow;
+	api_reply_error(r, 405, "method_not_allowed", "%s is not allowed here; use %s", method,
+			allow);
+	return false;
+}
+
+static const conf_group_t *
+s_group_find(api_t *api, const char *name)
+{
+	const conf_t *c = proc_core_conf(api->core);
+
+	return c ? conf_group_find(c, name) : NULL;
+}
+
+void
+api_route(api_t *api, struct MHD_Connection *conn, const char *method, const char *path,
+	  const api_req_t *req, api_reply_t *r)
+{
+	char name[256], action[32];
+	const char *rest;
+	size_t n;
+	proc_t *p;
+	const conf_group_t *g;
+
+	if (strcmp(path, "/status") == 0) {
+		if (s_method_is(method, "GET", r, "GET"))
+			s_status(api, r);
+	} else if (strcmp(path, "/processes") == 0) {
+		if (s_method_is(method, "GET", r, "GET"))
+			s_processes(api, r);
+	} else if (strcmp(path, "/groups") == 0) {
+		if (s_method_is(method, "GET", r, "GET"))
+			s_groups(api, r);
+	} else if (strcmp(path, "/reload") == 0) {
+		if (s_method_is(method, "POST", r, "POST"))
+			s_reload(api, r);
+	} else if (strcmp(path, "/agents") == 0) {
+		if (s_method_is(method, "GET", r, "GET"))
+			api_reply_json(r, 200, s_hook_list(api, api->hooks.agents));
+	} else if (strcmp(path, "/queues") == 0) {
+		if (s_method_is(method, "GET", r, "GET"))
+			api_reply_json(r, 200, s_hook_list(api, api->hooks.queues));
+	} else if (strncmp(path, "/processes/", 11) == 0 || strncmp(path, "/groups/", 8) == 0) {
+		bool is_proc = path[1] == 'p';
+
+		rest = path + (is_proc ? 11 : 8);
+		n = strcspn(rest, "/");
+		if (n == 0 || n >= sizeof(name)) {
+			api_reply_error(r, 404, "not_found", "no such path: /api/v1%s", path);
+			return;
+		}
+		memcpy(name, rest, n);
+		name[n] = '\0';
+		rest += n;
+		action[0] = '\0';
+		if (*rest == '/') {
+			rest++;
+			if (strlen(rest) >= sizeof(action) || strchr(rest, '/') != NULL) {
+				api_reply_error(r, 404, "not_found", "no such path: /api/v1%s", path);
+				return;
+			}
+			snprintf(action, sizeof(action), "%s", rest);
+		}
+		if (is_proc) {
+			bool act = strcmp(action, "start") == 0 || strcmp(action, "stop") == 0 ||
+				   strcmp(action, "restart") == 0 || strcmp(action, "signal") == 0;
+
+			if (action[0] != '\0' && !act && strcmp(action, "logs") != 0) {
+				api_reply_error(r, 404, "not_found", "no such path: /api/v1%s", path);
+				return;
+			}
+			if (!s_method_is(method, act ? "POST" : "GET", r, act ? "POST" : "GET"))
+				return;
+			if ((p = proc_core_find(api->core, name)) == NULL) {
+				api_reply_error(r, 404, "not_found", "no process named %s", name);
+				return;
+			}
+			if (action[0] == '\0')
+				api_reply_json(r, 200, api_process_json(p));
+			else if (strcmp(action, "logs") == 0)
+				s_logs(api, conn, p, r);
+			else
+				s_process_action(api, p, action, req, r);
+		} else {
+			bool act = strcmp(action, "start") == 0 || strcmp(action, "stop") == 0 ||
+				   strcmp(action, "restart") == 0;
+			bool scale = strcmp(action, "instances") == 0;
+			const char *want = act ? "POST" : scale ? "PUT" : "GET";
+
+			if (action[0] != '\0' && !act && !scale) {
+				api_reply_error(r, 404, "not_found", "no such path: /api/v1%s", path);
+				return;
+			}
+			if (!s_method_is(method, want, r, want))
+				return;
+			if ((g = s_group_find(api, name)) == NULL) {
+				api_reply_error(r, 404, "not_found", "no group named %s", name);
+				return;
+			}
+			if (act)
+				s_group_action(api, conn, g, action, r);
+			else if (scale)
+				s_scale(api, g, req, r);
+			else
+				api_reply_json(r, 200, s_group_json(api, g));
+		}
+	} else {
+		api_reply_error(r, 404, "not_found", "no such path: /api/v1%s", path);
+	}
+}
