@@ -11,6 +11,7 @@
 
 #define CTL_POLL_MS 100
 #define CTL_WAIT_DEFAULT_S 30.0
+#define CTL_GRACE_S 1.0
 
 static double
 s_now(void)
@@ -354,9 +355,12 @@ s_find(json_t *procs, const char *name)
 typedef enum { W_WAIT, W_OK, W_FAIL } verdict_t;
 
 /* Whether p (now) shows that act is done, given old (before the action, may
-   be NULL). A failure verdict needs a state change after the action. */
+   be NULL) and the seconds since the action. A failure verdict needs a state
+   change after the action, or a FATAL/EXITED state that stayed so beyond a
+   grace second (droverd does not restamp a failed start that ends FATAL
+   again, and spawns within milliseconds). */
 static verdict_t
-s_verdict(act_t act, json_t *p, json_t *old)
+s_verdict(act_t act, json_t *p, json_t *old, double elapsed)
 {
 	const char *s = s_str(p, "state");
 	double since = json_number_value(json_object_get(p, "since"));
@@ -364,7 +368,7 @@ s_verdict(act_t act, json_t *p, json_t *old)
 	json_int_t pid = json_integer_value(json_object_get(p, "pid"));
 	json_int_t pid0 = old ? json_integer_value(json_object_get(old, "pid")) : 0;
 	json_t *code = json_object_get(p, "exit_code");
-	bool changed = since > since0;
+	bool changed = since > since0 || elapsed >= CTL_GRACE_S;
 
 	if (act == ACT_STOP)
 		return strcmp(s, "STOPPED") == 0 || strcmp(s, "EXITED") == 0 ||
@@ -462,7 +466,7 @@ cmd_action(ctl_t *c, const char *action, int argc, char **argv)
 
 			if (json_object_get(done, name) != NULL)
 				continue;
-			v = s_verdict(act, p, s_find(before, name));
+			v = s_verdict(act, p, s_find(before, name), s_mono() - t0);
 			if (v == W_WAIT)
 				pending++;
 			else
@@ -611,9 +615,7 @@ cmd_reload(ctl_t *c, int argc, char **argv)
 	/* The errors may sit beside or inside "error"; print every one. */
 	e = json_object_get(j, "error");
 	if (c->json) {
-		fflush(stdout);
-		json_dumpf(j, stderr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', stderr);
+		ctl_print_json(j);	/* the errors are the answer: on stdout */
 	} else {
 		ctl_err("reload refused, droverd keeps the running configuration:");
 		if ((errs = json_object_get(e, "errors")) != NULL ||

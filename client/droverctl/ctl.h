@@ -49,7 +49,7 @@ typedef struct {
 void ctl_resp_free(ctl_resp_t *r);
 /* Sends one request to the API (path starts with "/"); body is JSON text or
    NULL. Mutating methods carry the bearer token when one is configured.
-   timeout_s <= 0 means the default (30 s). Returns 0 and fills r whatever
+   Returns 0 and fills r whatever
    the status; on a transport failure (refused, timeout, bad URL) prints one
    line on stderr and returns -1. */
 int ctl_http(ctl_t *c, const char *method, const char *path, const char *body, ctl_resp_t *r);

@@ -11,7 +11,7 @@
 #include "ctl.h"
 
 #define CTL_CONNECT_TIMEOUT_S 5L
-#define CTL_REQUEST_TIMEOUT_S 30L
+#define CTL_REQUEST_TIMEOUT_S 10L
 #define CTL_SECRET_MAX (64 * 1024)
 
 void
@@ -128,7 +128,8 @@ s_transport_error(ctl_t *c, CURL *h, CURLcode rc, const char *errbuf)
 		ctl_err("cannot reach droverd at %s: unknown host", c->server);
 		break;
 	case CURLE_OPERATION_TIMEDOUT:
-		ctl_err("droverd at %s did not answer in time", c->server);
+		ctl_err("droverd at %s did not answer within %ld s", c->server,
+			CTL_REQUEST_TIMEOUT_S);
 		break;
 	case CURLE_URL_MALFORMAT:
 	case CURLE_UNSUPPORTED_PROTOCOL:

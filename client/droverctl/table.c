@@ -135,11 +135,16 @@ table_print(const table_t *t, FILE *f, bool colour)
 				w[c] = cw;
 		}
 	for (size_t r = 0; r < t->nrows; r++) {
-		for (size_t c = 0; c < t->ncols; c++) {
+		size_t end = t->ncols;
+
+		/* Empty cells at the end of a row print nothing, not blanks. */
+		while (end > 1 && t->cells[r * t->ncols + end - 1][0] == '\0')
+			end--;
+		for (size_t c = 0; c < end; c++) {
 			const char *cell = t->cells[r * t->ncols + c];
 			const char *sgr = r == 0 ? "1" : t->colours[r * t->ncols + c];
 			size_t gap = w[c] - table_width(cell);
-			bool last = c + 1 == t->ncols;
+			bool last = c + 1 == end;
 
 			if (c > 0)
 				fputs("  ", f);
