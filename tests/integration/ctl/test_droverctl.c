@@ -52,6 +52,8 @@ count_lines(const char *s)
 /* Runs `droverctl -s BASE --token-file TOKEN ARGS` (args is shell text);
    returns the exit status, stdout in *out and stderr in *err (caller frees
    both; either may be NULL). */
+static int ctl(char **out, char **err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 static int
 ctl(char **out, char **err, const char *fmt, ...)
 {
