@@ -229,6 +229,8 @@ s_kick(api_t *api)
 	ev_timer_start(api->ev, &api->run_timer, clock_ms(), s_on_run_timer, api);
 }
 
+static void s_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void
 s_mhd_log(void *cls, const char *fmt, va_list ap)
 {

@@ -273,7 +273,7 @@ main(int argc, char **argv)
 			check = true;
 			break;
 		case 'v':
-			log_set_level(LOG_DEBUG);
+			log_set_level(DLOG_DEBUG);
 			break;
 		case 'V':
 			printf("droverd %s\n", DROVER_VERSION);

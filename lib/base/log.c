@@ -5,7 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static log_level_t s_level = LOG_INFO;
+static log_level_t s_level = DLOG_INFO;
 static const char *s_ident = "drover";
 
 void
@@ -31,7 +31,7 @@ log_vmsg(log_level_t level, const char *fmt, va_list ap)
 	struct tm tm;
 	int n, m;
 
-	if (level < s_level)
+	if (level < s_level || level > DLOG_ERROR)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
@@ -67,7 +67,7 @@ die(int code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vmsg(LOG_ERROR, fmt, ap);
+	log_vmsg(DLOG_ERROR, fmt, ap);
 	va_end(ap);
 	exit(code);
 }
