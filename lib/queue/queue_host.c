@@ -1,0 +1,1092 @@
+/* queue_host: the actor that serves droverd's queues. Its thread owns a
+   private ZeroMQ context with the CURVE ROUTER, the ZAP handler and the
+   ROUTER's monitor, and runs one zloop over them, the actor pipe and one
+   timer armed for the earliest deadline (none when nothing waits). Each pass
+   reads up to QH_BUDGET requests, then commits the durable store once and
+   sends the replies that waited for that commit (group commit). */
+#include "queue_host.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "queue_internal.h"
+
+#define MON_ENDPOINT_FMT "inproc://drover-queue-monitor-%p"
+#define MON_EVENTS                                                                                 \
+	(ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |      \
+	 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+
+struct queue_host {
+	zactor_t *actor;
+};
+
+static void s_end_pass(qh_t *h);
+
+/* ---- sending ---- */
+
+static int
+s_send_rid(qh_t *h, const uint8_t *rid, size_t rid_len)
+{
+	return zmq_send(h->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+int
+qh__reply(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t req_id,
+	  int16_t status, uint32_t count, const char *text)
+{
+	uint8_t hdr[WIRE_HDR_LEN];
+	wire_rep_t r = {.op = op, .status = status, .req_id = req_id, .count = count};
+
+	wire_rep_encode(hdr, &r);
+	if (s_send_rid(h, rid, rid_len) != 0)
+		return -1;
+	if (status != WIRE_OK && text != NULL) {
+		zmq_send(h->router, hdr, sizeof(hdr), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+		zmq_send(h->router, text, strlen(text), ZMQ_DONTWAIT);
+	} else {
+		zmq_send(h->router, hdr, sizeof(hdr), ZMQ_DONTWAIT);
+	}
+	return 0;
+}
+
+/* A reply with one data frame. */
+static int
+s_reply_frame(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t req_id,
+	      uint32_t count, const void *data, size_t len)
+{
+	uint8_t hdr[WIRE_HDR_LEN];
+	wire_rep_t r = {.op = op, .status = WIRE_OK, .req_id = req_id, .count = count};
+
+	wire_rep_encode(hdr, &r);
+	if (s_send_rid(h, rid, rid_len) != 0)
+		return -1;
+	zmq_send(h->router, hdr, sizeof(hdr), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+	zmq_send(h->router, data, len, ZMQ_DONTWAIT);
+	return 0;
+}
+
+void
+qh__reply_after_commit(qh_t *h, const uint8_t *rid, size_t rid_len, uint32_t req_id,
+		       int16_t status, uint32_t count)
+{
+	deferred_t *d;
+
+	if (h->n_deferred == h->cap_deferred) {
+		size_t cap = h->cap_deferred ? h->cap_deferred * 2 : 64;
+		deferred_t *nd = realloc(h->deferred, cap * sizeof(*nd));
+
+		if (nd == NULL) {
+			/* Cannot wait: commit now and answer at once. */
+			if (store_commit(h->store) != 0)
+				status = WIRE_EFULL, count = 0;
+			qh__reply(h, rid, rid_len, WIRE_PUT, req_id, status, count, "queue is full");
+			return;
+		}
+		h->deferred = nd;
+		h->cap_deferred = cap;
+	}
+	d = &h->deferred[h->n_deferred++];
+	memcpy(d->rid, rid, rid_len);
+	d->rid_len = rid_len;
+	d->req_id = req_id;
+	d->status = status;
+	d->count = count;
+}
+
+int
+qh__send_msgs(qh_t *h, peer_t *p, uint32_t req_id, lease_t **leases, size_t n)
+{
+	uint8_t hdr[WIRE_HDR_LEN];
+	wire_rep_t r = {.op = WIRE_GET, .status = WIRE_OK, .req_id = req_id, .count = (uint32_t)n};
+	zmq_msg_t ids, m;
+	size_t i;
+
+	wire_rep_encode(hdr, &r);
+	if (s_send_rid(h, p->rid, p->rid_len) != 0)
+		return -1;
+	zmq_send(h->router, hdr, sizeof(hdr), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+	zmq_msg_init_size(&ids, n * 8);
+	for (i = 0; i < n; i++)
+		wire_put_u64((uint8_t *)zmq_msg_data(&ids) + 8 * i, leases[i]->id);
+	zmq_msg_send(&ids, h->router, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+	for (i = 0; i < n; i++) {
+		qmsg_t *q = leases[i]->msg;
+
+		zmq_msg_init_size(&m, q->len);
+		if (q->len)
+			memcpy(zmq_msg_data(&m), q->data, q->len);
+		zmq_msg_send(&m, h->router, (i + 1 < n ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
+	}
+	return 0;
+}
+
+/* ---- connections (from the ROUTER's monitor) ---- */
+
+static conn_t *
+s_conn(qh_t *h, int fd)
+{
+	size_t n;
+
+	if (fd < 0 || fd > (1 << 22))
+		return NULL;
+	if ((size_t)fd >= h->n_conns) {
+		n = (size_t)fd + 64;
+		conn_t *c = realloc(h->conns, n * sizeof(*c));
+		if (c == NULL)
+			return NULL;
+		memset(c + h->n_conns, 0, (n - h->n_conns) * sizeof(*c));
+		h->conns = c;
+		h->n_conns = n;
+	}
+	return &h->conns[fd];
+}
+
+static void
+s_peer_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char ip[INET6_ADDRSTRLEN];
+
+	buf[0] = '\0';
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, ntohs(a->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(a->sin6_port));
+	} else {
+		snprintf(buf, len, "a local socket");
+	}
+}
+
+static void
+s_log_refusal(qh_t *h, const char *addr, int event, int value)
+{
+	int64_t now = zclock_mono();
+	char why[128], more[64] = "";
+
+	h->refused_total++;
+	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+	    value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+		snprintf(why, sizeof(why), "CURVE handshake failed (wrong authkey?)");
+	else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+		 value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+		snprintf(why, sizeof(why), "not a CURVE client (no or another security mechanism)");
+	else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+		snprintf(why, sizeof(why), "protocol error 0x%x in the handshake", (unsigned)value);
+	else
+		snprintf(why, sizeof(why), "connection closed during the handshake");
+	if (h->refuse_log_ms != 0 && now - h->refuse_log_ms < 1000) {
+		h->refuse_quiet++;
+		return;
+	}
+	if (h->refuse_quiet > 0)
+		snprintf(more, sizeof(more), " (and %llu more refused before)",
+			 (unsigned long long)h->refuse_quiet);
+	h->refuse_quiet = 0;
+	h->refuse_log_ms = now;
+	log_warn("queues: refused %s: %s%s", addr[0] ? addr : "a client (address unknown)", why,
+		 more);
+}
+
+/* Reads every pending monitor event. A TCP connection that closes takes its
+   peers with it: their leases go back to the queues. */
+static void
+s_drain_monitor(qh_t *h)
+{
+	uint8_t ev[6];
+	uint16_t event;
+	uint32_t value;
+	int rc, more;
+	size_t ml = sizeof(more);
+	conn_t *c;
+	peer_t *p, *next;
+
+	for (;;) {
+		rc = zmq_recv(h->mon, ev, sizeof(ev), ZMQ_DONTWAIT);
+		if (rc < 0)
+			break;
+		more = 0;
+		zmq_getsockopt(h->mon, ZMQ_RCVMORE, &more, &ml);
+		while (more) {	/* the endpoint: not the peer's address */
+			char junk[1];
+
+			zmq_recv(h->mon, junk, sizeof(junk), 0);
+			zmq_getsockopt(h->mon, ZMQ_RCVMORE, &more, &ml);
+		}
+		if (rc != 6)
+			continue;
+		memcpy(&event, ev, 2);
+		memcpy(&value, ev + 2, 4);
+		switch (event) {
+		case ZMQ_EVENT_ACCEPTED:
+			if ((c = s_conn(h, (int)value)) == NULL)
+				break;
+			if (!c->open)
+				h->clients++;
+			c->open = true;
+			s_peer_name((int)value, c->addr, sizeof(c->addr));
+			break;
+		case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+		case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+			/* The DISCONNECTED of the same connection follows at once. */
+			h->pending_fail = event;
+			h->pending_fail_err = (int)value;
+			break;
+		case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+			h->pending_fail = 0;	/* the ZAP handler logged it */
+			break;
+		case ZMQ_EVENT_DISCONNECTED:
+			if ((c = s_conn(h, (int)value)) == NULL)
+				break;
+			if (h->pending_fail != 0)
+				s_log_refusal(h, c->addr, h->pending_fail, h->pending_fail_err);
+			h->pending_fail = 0;
+			for (p = c->peers; p != NULL; p = next) {
+				next = p->fnext;
+				p->fnext = NULL;
+				p->fd = -1;
+				qh__peer_kill(h, p);
+			}
+			c->peers = NULL;
+			if (c->open && h->clients > 0)
+				h->clients--;
+			c->open = false;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* ---- requests ---- */
+
+/* Reads one request into h->fr. Returns its number of frames (0: none
+   pending); *overflow when it had more frames than any request may. */
+static size_t
+s_recv(qh_t *h, bool *overflow)
+{
+	size_t n = 0, max = WIRE_MAX_COUNT + 4;
+	int more = 1;
+	zmq_msg_t junk;
+
+	*overflow = false;
+	while (more) {
+		zmq_msg_t *m = &junk;
+
+		if (n < max) {
+			if (n == h->fr_cap) {
+				size_t cap = h->fr_cap ? h->fr_cap * 2 : 64;
+				zmq_msg_t *fr = realloc(h->fr, cap * sizeof(*fr));
+
+				if (fr == NULL) {
+					*overflow = true;
+				} else {
+					h->fr = fr;
+					h->fr_cap = cap;
+				}
+			}
+			if (n < h->fr_cap)
+				m = &h->fr[n];
+		}
+		zmq_msg_init(m);
+		if (zmq_msg_recv(m, h->router, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+			zmq_msg_close(m);
+			break;
+		}
+		more = zmq_msg_more(m);
+		if (m == &junk) {
+			zmq_msg_close(m);
+			*overflow = true;
+		} else {
+			n++;
+		}
+	}
+	return n;
+}
+
+static void
+s_stats_of(const queue_t *q, wire_stats_t *st)
+{
+	st->size = q->ready.len;
+	st->capacity = (uint64_t)q->capacity;
+	st->in_flight = q->in_flight;
+	st->consumers = q->consumers;
+	st->put_total = q->put_total;
+	st->get_total = q->get_total;
+	st->durable = q->durable;
+}
+
+static void
+s_einval(qh_t *h, const uint8_t *rid, size_t rid_len, const wire_req_t *r, const char *why)
+{
+	log_debug("queues: a %s request refused: %s", wire_op_name(r->op), why);
+	qh__reply(h, rid, rid_len, r->op, r->req_id, WIRE_EINVAL, 0, why);
+}
+
+/* Handles the request in h->fr[0..n): [routing id][header][queue]... */
+static void
+s_dispatch(qh_t *h, size_t n, bool overflow)
+{
+	const uint8_t *rid = zmq_msg_data(&h->fr[0]);
+	size_t rid_len = zmq_msg_size(&h->fr[0]), i;
+	int fd = zmq_msg_get(&h->fr[0], ZMQ_SRCFD), expect, rc;
+	wire_req_t r;
+	queue_t *q;
+	peer_t *p;
+	char why[160];
+	uint8_t buf[WIRE_STATS_LEN];
+	wire_stats_t st;
+
+	if (n < 2 || rid_len == 0 || rid_len > 255)
+		return;
+	/* A request from a connection that is already closed (it was sent just
+	   before the close): nobody is there to answer. */
+	if (fd >= 0 && (size_t)fd < h->n_conns && !h->conns[fd].open &&
+	    qh__peer_find(h, rid, rid_len) == NULL)
+		return;
+	rc = wire_req_decode(zmq_msg_data(&h->fr[1]), zmq_msg_size(&h->fr[1]), &r);
+	if (rc == -EPROTO) {
+		if (zmq_msg_size(&h->fr[1]) == WIRE_HDR_LEN)
+			snprintf(why, sizeof(why), "unsupported protocol version %u",
+				 ((const uint8_t *)zmq_msg_data(&h->fr[1]))[0]);
+		else
+			snprintf(why, sizeof(why), "a request header has %d bytes, not %d",
+				 (int)zmq_msg_size(&h->fr[1]), WIRE_HDR_LEN);
+		s_einval(h, rid, rid_len, &r, why);
+		return;
+	}
+	if (rc != 0) {
+		s_einval(h, rid, rid_len, &r, r.timeout_ms < -1 ? "bad timeout" : "unknown op");
+		return;
+	}
+	expect = wire_req_frames(&r);
+	if (expect < 0 || overflow || n - 2 != (size_t)expect) {
+		snprintf(why, sizeof(why), "a %s request with count %u needs %d frames after the header",
+			 wire_op_name(r.op), r.count, expect);
+		s_einval(h, rid, rid_len, &r, expect < 0 ? "bad count" : why);
+		return;
+	}
+	if (r.op == WIRE_HELLO) {
+		wire_put_u64(buf, (uint64_t)h->max_frame);
+		s_reply_frame(h, rid, rid_len, WIRE_HELLO, r.req_id, 0, buf, 8);
+		return;
+	}
+	if (!wire_queue_name_ok(zmq_msg_data(&h->fr[2]), zmq_msg_size(&h->fr[2]))) {
+		s_einval(h, rid, rid_len, &r, "bad queue name");
+		return;
+	}
+	if ((q = qh__queue_find(h, zmq_msg_data(&h->fr[2]), zmq_msg_size(&h->fr[2]))) == NULL) {
+		snprintf(why, sizeof(why), "no queue \"%.*s\"", (int)zmq_msg_size(&h->fr[2]),
+			 (const char *)zmq_msg_data(&h->fr[2]));
+		qh__reply(h, rid, rid_len, r.op, r.req_id, WIRE_ENOQUEUE, 0, why);
+		return;
+	}
+	switch (r.op) {
+	case WIRE_PUT:
+		for (i = 3; i < n; i++)
+			if ((int64_t)zmq_msg_size(&h->fr[i]) > q->max_message) {
+				snprintf(why, sizeof(why),
+					 "message of %zu bytes is larger than max_message %lld of queue \"%s\"",
+					 zmq_msg_size(&h->fr[i]), (long long)q->max_message, q->name);
+				qh__reply(h, rid, rid_len, r.op, r.req_id, WIRE_ETOOBIG, 0, why);
+				return;
+			}
+		p = r.timeout_ms != 0 ? qh__peer_get(h, rid, rid_len, fd) : NULL;
+		qh__do_put(h, p, rid, rid_len, &r, q, &h->fr[3], n - 3);
+		break;
+	case WIRE_GET:
+		if ((p = qh__peer_get(h, rid, rid_len, fd)) == NULL) {
+			qh__reply(h, rid, rid_len, r.op, r.req_id, WIRE_EEMPTY, 0, "out of memory");
+			return;
+		}
+		qh__do_get(h, p, &r, q);
+		break;
+	case WIRE_ACK:
+	case WIRE_NACK:
+		if (zmq_msg_size(&h->fr[3]) != (size_t)r.count * 8) {
+			s_einval(h, rid, rid_len, &r, "the lease id frame is not count x 8 bytes");
+			return;
+		}
+		rc = (int)qh__do_ack(h, rid, rid_len, q, zmq_msg_data(&h->fr[3]), r.count,
+				     r.op == WIRE_NACK);
+		if (r.req_id != 0)
+			qh__reply(h, rid, rid_len, r.op, r.req_id, WIRE_OK, (uint32_t)rc, NULL);
+		break;
+	case WIRE_STATS:
+		s_stats_of(q, &st);
+		wire_stats_encode(buf, &st);
+		s_reply_frame(h, rid, rid_len, WIRE_STATS, r.req_id, 0, buf, WIRE_STATS_LEN);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- the loop ---- */
+
+static int
+s_on_timer(zloop_t *loop, int timer_id, void *arg)
+{
+	qh_t *h = arg;
+
+	if (timer_id == h->timer_id)
+		h->timer_id = -1;
+	qh__expire(h, zclock_mono());
+	s_end_pass(h);
+	return 0;
+}
+
+/* Arms the timer for the earliest deadline if it is earlier than the armed
+   one. A timer that fires early finds nothing due and rearms; with no
+   deadline at all nothing is armed again. */
+static void
+s_rearm(qh_t *h)
+{
+	int64_t at, now;
+
+	if (h->heap_len == 0)
+		return;
+	at = h->heap[0]->at_ms;
+	if (h->timer_id != -1 && at >= h->timer_at)
+		return;
+	if (h->timer_id != -1)
+		zloop_timer_end(h->loop, h->timer_id);
+	now = zclock_mono();
+	h->timer_id = zloop_timer(h->loop, at > now ? (size_t)(at - now) : 1, 1, s_on_timer, h);
+	h->timer_at = at;
+}
+
+/* After every event: serve what became possible, commit the durable store
+   once, answer the puts that waited for it, rearm the timer. */
+static void
+s_end_pass(qh_t *h)
+{
+	size_t i;
+	peer_t *p;
+	int rc;
+
+	for (;;) {
+		qh__settle(h);
+		if (!store_pending(h->store) && h->n_deferred == 0)
+			break;
+		rc = h->store ? store_commit(h->store) : 0;
+		if (rc != 0)
+			log_error("queues: durable store %s: %s; unconfirmed puts are answered EFULL",
+				  store_path(h->store), store_error(h->store));
+		for (i = 0; i < h->n_deferred; i++) {
+			deferred_t *d = &h->deferred[i];
+
+			if (qh__reply(h, d->rid, d->rid_len, WIRE_PUT, d->req_id, rc ? WIRE_EFULL : d->status,
+				      rc ? 0 : d->count,
+				      rc ? "durable store failed" : d->status ? "queue is full" : NULL) !=
+				    0 &&
+			    (p = qh__peer_find(h, d->rid, d->rid_len)) != NULL)
+				qh__peer_kill(h, p);
+		}
+		h->n_deferred = 0;
+	}
+	s_rearm(h);
+}
+
+static int
+s_on_router(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+	qh_t *h = arg;
+	size_t n, i, k;
+	bool overflow;
+
+	s_drain_monitor(h);
+	for (i = 0; i < QH_BUDGET; i++) {
+		if ((n = s_recv(h, &overflow)) == 0)
+			break;
+		s_dispatch(h, n, overflow);
+		for (k = 0; k < n; k++)
+			zmq_msg_close(&h->fr[k]);
+		qh__settle(h);
+	}
+	s_end_pass(h);
+	return 0;
+}
+
+static int
+s_on_monitor(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+	qh_t *h = arg;
+
+	s_drain_monitor(h);
+	s_end_pass(h);
+	return 0;
+}
+
+static int
+s_on_zap(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+	qh_t *h = arg;
+
+	h->refused_total += (uint64_t)auth_zap_handle(h->zap);
+	return 0;
+}
+
+/* ---- stats, metrics, reload ---- */
+
+static json_t *
+s_stats_json(qh_t *h)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < h->n_queues; i++) {
+		queue_t *q = h->queues[i];
+
+		json_array_append_new(
+		    a, json_pack("{s:s, s:I, s:I, s:I, s:b, s:I, s:I, s:I}", "name", q->name, "size",
+				 (json_int_t)q->ready.len, "capacity", (json_int_t)q->capacity,
+				 "in_flight", (json_int_t)q->in_flight, "durable", q->durable,
+				 "put_total", (json_int_t)q->put_total, "get_total",
+				 (json_int_t)q->get_total, "consumers", (json_int_t)q->consumers));
+	}
+	return a;
+}
+
+static void
+s_label(FILE *f, const char *name)
+{
+	for (; *name; name++) {
+		if (*name == '\\' || *name == '"')
+			fputc('\\', f);
+		if (*name == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*name, f);
+	}
+}
+
+static char *
+s_metrics_text(qh_t *h)
+{
+	static const struct {
+		const char *name, *type, *help;
+		int field;
+	} m[] = {
+	    {"drover_queue_depth", "gauge", "Messages ready in the queue.", 0},
+	    {"drover_queue_in_flight", "gauge", "Messages leased to consumers and not yet acked.", 1},
+	    {"drover_queue_capacity", "gauge", "Most messages the queue holds ready.", 2},
+	    {"drover_queue_consumers", "gauge", "Connected clients that have read from the queue.", 3},
+	    {"drover_queue_put_total", "counter", "Messages put into the queue.", 4},
+	    {"drover_queue_get_total", "counter", "Messages delivered, redeliveries included.", 5},
+	    {"drover_queue_acked_total", "counter", "Messages acked by consumers.", 6},
+	    {"drover_queue_requeued_total", "counter",
+	     "Messages put back at the head: nack, lease expiry or consumer gone.", 7},
+	};
+	char *buf = NULL;
+	size_t len = 0, i, k;
+	FILE *f = open_memstream(&buf, &len);
+	uint64_t v = 0;
+
+	if (f == NULL)
+		return NULL;
+	for (i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m[i].name, m[i].help, m[i].name, m[i].type);
+		for (k = 0; k < h->n_queues; k++) {
+			queue_t *q = h->queues[k];
+
+			switch (m[i].field) {
+			case 0: v = q->ready.len; break;
+			case 1: v = q->in_flight; break;
+			case 2: v = (uint64_t)q->capacity; break;
+			case 3: v = q->consumers; break;
+			case 4: v = q->put_total; break;
+			case 5: v = q->get_total; break;
+			case 6: v = q->acked_total; break;
+			default: v = q->requeued_total; break;
+			}
+			fprintf(f, "%s{queue=\"", m[i].name);
+			s_label(f, q->name);
+			fprintf(f, "\"} %llu\n", (unsigned long long)v);
+		}
+	}
+	fprintf(f, "# HELP drover_queue_connections Client connections open to the queue endpoint.\n"
+		   "# TYPE drover_queue_connections gauge\n"
+		   "drover_queue_connections %llu\n"
+		   "# HELP drover_queue_auth_failures_total Connections refused: wrong authkey or no CURVE.\n"
+		   "# TYPE drover_queue_auth_failures_total counter\n"
+		   "drover_queue_auth_failures_total %llu\n",
+		   (unsigned long long)h->clients, (unsigned long long)h->refused_total);
+	fclose(f);
+	return buf;
+}
+
+static int64_t
+s_max_frame(const conf_t *c)
+{
+	int64_t max = 0;
+	size_t i;
+
+	for (i = 0; i < c->n_queues; i++)
+		if (c->queues[i].max_message > max)
+			max = c->queues[i].max_message;
+	return max + QH_FRAME_SLACK;
+}
+
+static int
+s_load_row(void *arg, int64_t qid, int64_t id, const void *data, size_t len)
+{
+	qh_t *h = arg;
+	queue_t *q = NULL;
+	qmsg_t *m;
+	size_t i;
+
+	for (i = 0; i < h->n_queues; i++)
+		if (h->queues[i]->durable && h->queues[i]->store_id == qid)
+			q = h->queues[i];
+	if (q == NULL)
+		return 0;	/* a queue no longer configured: kept on disk */
+	if ((m = qh__msg_new(data, len)) == NULL || qh__ring_push_back(&q->ready, m) != 0) {
+		free(m);
+		return -1;
+	}
+	m->id = id;
+	return 0;
+}
+
+static int
+s_load_row_into(void *arg, int64_t qid, int64_t id, const void *data, size_t len)
+{
+	queue_t *q = arg;
+	qmsg_t *m = qh__msg_new(data, len);
+
+	if (m == NULL || qh__ring_push_back(&q->ready, m) != 0) {
+		free(m);
+		return -1;
+	}
+	m->id = id;
+	return 0;
+}
+
+/* A queue that becomes durable: every message it holds, ready or leased,
+   goes into the store. */
+static void
+s_store_all(qh_t *h, queue_t *q)
+{
+	size_t i;
+	qmsg_t *m;
+
+	for (i = 0; i < q->ready.len; i++) {
+		m = q->ready.buf[(q->ready.head + i) & (q->ready.cap - 1)];
+		m->id = ++h->next_id;
+		store_insert(h->store, q->store_id, m->id, m->data, m->len);
+	}
+	for (i = 0; i < h->n_slots; i++)
+		if (h->slots[i] != NULL && h->slots[i]->q == q) {
+			m = h->slots[i]->msg;
+			m->id = ++h->next_id;
+			store_insert(h->store, q->store_id, m->id, m->data, m->len);
+		}
+}
+
+/* Opens the store if needed and gives q its store id. */
+static int
+s_make_durable(qh_t *h, queue_t *q, char **err)
+{
+	char path[4096];
+
+	if (h->store == NULL) {
+		snprintf(path, sizeof(path), "%s/queues.db", h->state_dir);
+		if ((h->store = store_open(path, err)) == NULL)
+			return -1;
+		h->next_id = store_max_id(h->store);
+	}
+	return store_queue_id(h->store, q->name, &q->store_id, err);
+}
+
+static bool
+s_str_differ(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+/* Applies next's queues. 0, or -1 if something failed (logged). */
+static int
+s_apply(qh_t *h, const conf_t *next)
+{
+	queue_t **qs = calloc(next->n_queues + 1, sizeof(*qs)), *q;
+	char *err = NULL;
+	size_t i, k;
+	int rc = 0;
+	int64_t max;
+
+	if (qs == NULL)
+		return -1;
+	if (s_str_differ(h->listen, next->queues_listen))
+		log_warn("reload: supervisor.queues.listen changed; it takes effect when droverd restarts");
+	if (s_str_differ(h->authkey_file, next->queues_authkey_file))
+		log_warn("reload: supervisor.queues.authkey_file changed; it takes effect when droverd restarts");
+	for (i = 0; i < next->n_queues; i++) {
+		const conf_queue_t *cq = &next->queues[i];
+
+		q = qh__queue_find(h, cq->name, strlen(cq->name));
+		if (q == NULL) {
+			if ((q = qh__queue_new(cq)) == NULL) {
+				rc = -1;
+				continue;
+			}
+			if (q->durable && (s_make_durable(h, q, &err) != 0 ||
+					   store_load(h->store, q->store_id, s_load_row_into, q, &err) != 0)) {
+				log_error("reload: queue %s: %s", q->name, err);
+				free(err);
+				err = NULL;
+				qh__queue_free(h, q);
+				rc = -1;
+				continue;
+			}
+			log_info("queues: added %s (capacity %lld%s, %zu stored messages)", q->name,
+				 (long long)q->capacity, q->durable ? ", durable" : "", q->ready.len);
+		} else {
+			if (cq->durable && !q->durable) {
+				if (s_make_durable(h, q, &err) != 0) {
+					log_error("reload: queue %s: %s", q->name, err);
+					free(err);
+					err = NULL;
+					rc = -1;
+				} else {
+					s_store_all(h, q);
+					q->durable = true;
+				}
+			} else if (!cq->durable && q->durable) {
+				if (h->store != NULL && store_delete_queue(h->store, q->store_id) != 0)
+					log_error("reload: queue %s: %s", q->name, store_error(h->store));
+				q->durable = false;
+			}
+			if (cq->capacity != q->capacity || cq->lease_ms != q->lease_ms ||
+			    cq->max_message != q->max_message)
+				log_info("queues: %s: capacity %lld, lease %lldms, max_message %lld",
+					 q->name, (long long)cq->capacity, (long long)cq->lease_ms,
+					 (long long)cq->max_message);
+			q->capacity = cq->capacity;
+			q->lease_ms = cq->lease_ms;
+			q->max_message = cq->max_message;
+			qh__mark_dirty(h, q);
+		}
+		qs[i] = q;
+	}
+	/* Queues that are gone: their waiters hear ENOQUEUE. */
+	for (k = 0; k < h->n_queues; k++) {
+		q = h->queues[k];
+		for (i = 0; i < next->n_queues; i++)
+			if (qs[i] == q)
+				break;
+		if (i < next->n_queues)
+			continue;
+		log_info("queues: removed %s (%zu ready, %llu in flight%s)", q->name, q->ready.len,
+			 (unsigned long long)q->in_flight,
+			 q->durable ? "; its stored messages stay in queues.db" : " dropped");
+		qh__queue_free(h, q);
+	}
+	/* compact: queues that failed to be created leave holes */
+	for (i = k = 0; i < next->n_queues; i++)
+		if (qs[i] != NULL)
+			qs[k++] = qs[i];
+	free(h->queues);
+	h->queues = qs;
+	h->n_queues = k;
+	max = s_max_frame(next);
+	if (max != h->max_frame) {
+		h->max_frame = max;
+		zmq_setsockopt(h->router, ZMQ_MAXMSGSIZE, &max, sizeof(max));
+	}
+	return rc;
+}
+
+/* ---- the actor ---- */
+
+static int
+s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
+{
+	qh_t *h = arg;
+	char *cmd = NULL;
+	void *ptr = NULL;
+	int rc = 0;
+
+	if (zsock_recv(pipe, "sp", &cmd, &ptr) != 0 || cmd == NULL)
+		return -1;
+	if (streq(cmd, "$TERM")) {
+		rc = -1;
+	} else if (streq(cmd, "STATS")) {
+		zsock_send(pipe, "p", s_stats_json(h));
+	} else if (streq(cmd, "METRICS")) {
+		zsock_send(pipe, "p", s_metrics_text(h));
+	} else if (streq(cmd, "APPLY")) {
+		int ok = s_apply(h, ptr);
+
+		s_end_pass(h);
+		zsock_send(pipe, "i", ok);
+	}
+	zstr_free(&cmd);
+	return rc;
+}
+
+static void
+s_qh_free(qh_t *h)
+{
+	size_t i;
+	peer_t *p;
+
+	if (h == NULL)
+		return;
+	for (i = 0; i < h->n_queues; i++)
+		qh__queue_free(h, h->queues[i]);
+	free(h->queues);
+	h->n_queues = 0;
+	for (i = 0; i < h->n_buckets; i++)
+		while ((p = h->buckets[i]) != NULL) {
+			qh__peer_kill(h, p);
+			qh__settle(h);
+		}
+	store_close(&h->store);
+	if (h->router != NULL) {
+		zmq_socket_monitor(h->router, NULL, 0);
+		zmq_close(h->router);
+	}
+	if (h->mon != NULL)
+		zmq_close(h->mon);
+	auth_zap_destroy(&h->zap);
+	if (h->ctx != NULL)
+		zmq_ctx_term(h->ctx);
+	free(h->buckets);
+	free(h->conns);
+	free(h->slots);
+	free(h->gens);
+	free(h->free_slots);
+	free(h->heap);
+	free(h->fr);
+	free(h->deferred);
+	free(h->listen);
+	free(h->authkey_file);
+	free(h->state_dir);
+	free(h);
+}
+
+/* Takes ownership of args, a qh_t from s_setup(). */
+static void
+s_actor(zsock_t *pipe, void *args)
+{
+	qh_t *h = args;
+	zmq_pollitem_t router = {h->router, 0, ZMQ_POLLIN, 0};
+	zmq_pollitem_t mon = {h->mon, 0, ZMQ_POLLIN, 0};
+	zmq_pollitem_t zap = {auth_zap_socket(h->zap), 0, ZMQ_POLLIN, 0};
+
+	h->loop = zloop_new();
+	zloop_set_nonstop(h->loop, true);
+	zloop_reader(h->loop, pipe, s_on_pipe, h);
+	zloop_poller(h->loop, &zap, s_on_zap, h);
+	zloop_poller(h->loop, &mon, s_on_monitor, h);
+	zloop_poller(h->loop, &router, s_on_router, h);
+	zsock_signal(pipe, 0);
+	zloop_start(h->loop);
+	zloop_destroy(&h->loop);
+	s_qh_free(h);
+}
+
+static char *s_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *
+s_fmt(const char *fmt, ...)
+{
+	va_list ap;
+	char *out = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&out, fmt, ap) < 0)
+		out = NULL;
+	va_end(ap);
+	return out;
+}
+
+static int
+s_setopt_int(void *sock, int opt, int v)
+{
+	return zmq_setsockopt(sock, opt, &v, sizeof(v));
+}
+
+/* Everything that can fail, before the actor starts. */
+static qh_t *
+s_setup(const conf_t *conf, char **err)
+{
+	qh_t *h = calloc(1, sizeof(*h));
+	uint8_t *key = NULL;
+	size_t key_len = 0, i;
+	auth_keypair_t server, client;
+	char mon_ep[64];
+	int rc;
+
+	if (h == NULL)
+		return NULL;
+	h->timer_id = -1;
+	if (conf->queues_authkey_file == NULL) {
+		*err = s_fmt("supervisor.queues.authkey_file is not set: the queues need a shared authkey");
+		goto fail;
+	}
+	if ((rc = auth_read_keyfile(conf->queues_authkey_file, &key, &key_len)) != 0) {
+		*err = s_fmt("authkey_file %s: %s", conf->queues_authkey_file,
+			     rc == -ENODATA ? "empty" : strerror(-rc));
+		goto fail;
+	}
+	rc = auth_derive(key, key_len, AUTH_SERVER, &server);
+	if (rc == 0)
+		rc = auth_derive(key, key_len, AUTH_CLIENT, &client);
+	auth_key_free(key, key_len);
+	if (rc != 0) {
+		*err = s_fmt("cannot derive the CURVE keys: %s", strerror(-rc));
+		goto fail;
+	}
+	h->listen = strdup(conf->queues_listen);
+	h->authkey_file = strdup(conf->queues_authkey_file);
+	h->state_dir = strdup(conf->state_dir);
+	h->max_frame = s_max_frame(conf);
+	if ((h->queues = calloc(conf->n_queues + 1, sizeof(*h->queues))) == NULL)
+		goto oom;
+	for (i = 0; i < conf->n_queues; i++) {
+		if ((h->queues[i] = qh__queue_new(&conf->queues[i])) == NULL)
+			goto oom;
+		h->n_queues++;
+		if (h->queues[i]->durable && s_make_durable(h, h->queues[i], err) != 0)
+			goto fail;
+	}
+	if (h->store != NULL && store_load(h->store, -1, s_load_row, h, err) != 0)
+		goto fail;
+	for (i = 0; i < h->n_queues; i++)
+		if (h->queues[i]->ready.len > 0)
+			log_info("queues: %s: %zu stored messages back", h->queues[i]->name,
+				 h->queues[i]->ready.len);
+
+	if (!zmq_has("curve")) {
+		*err = s_fmt("this libzmq has no CURVE support");
+		goto fail;
+	}
+	if ((h->ctx = zmq_ctx_new()) == NULL)
+		goto zerr;
+	if ((h->zap = auth_zap_new(h->ctx, client.public_key)) == NULL)
+		goto zerr;
+	if ((h->router = zmq_socket(h->ctx, ZMQ_ROUTER)) == NULL)
+		goto zerr;
+	s_setopt_int(h->router, ZMQ_LINGER, 0);
+	s_setopt_int(h->router, ZMQ_ROUTER_MANDATORY, 1);
+	s_setopt_int(h->router, ZMQ_SNDHWM, 100000);
+	s_setopt_int(h->router, ZMQ_RCVHWM, 100000);
+	s_setopt_int(h->router, ZMQ_HEARTBEAT_IVL, QH_HEARTBEAT_IVL_MS);
+	s_setopt_int(h->router, ZMQ_HEARTBEAT_TIMEOUT, QH_HEARTBEAT_TIMEOUT_MS);
+	s_setopt_int(h->router, ZMQ_CURVE_SERVER, 1);
+	zmq_setsockopt(h->router, ZMQ_CURVE_SECRETKEY, server.secret_key, AUTH_KEY_LEN);
+	zmq_setsockopt(h->router, ZMQ_ZAP_DOMAIN, "drover-queues", 13);
+	zmq_setsockopt(h->router, ZMQ_MAXMSGSIZE, &h->max_frame, sizeof(h->max_frame));
+	sodium_memzero(&server, sizeof(server));
+	snprintf(mon_ep, sizeof(mon_ep), MON_ENDPOINT_FMT, (void *)h);
+	if (zmq_socket_monitor(h->router, mon_ep, MON_EVENTS) != 0 ||
+	    (h->mon = zmq_socket(h->ctx, ZMQ_PAIR)) == NULL ||
+	    s_setopt_int(h->mon, ZMQ_RCVHWM, 0) != 0 || s_setopt_int(h->mon, ZMQ_LINGER, 0) != 0 ||
+	    zmq_connect(h->mon, mon_ep) != 0)
+		goto zerr;
+	if (zmq_bind(h->router, conf->queues_listen) != 0) {
+		*err = s_fmt("listen %s: %s", conf->queues_listen, zmq_strerror(errno));
+		goto fail;
+	}
+	return h;
+zerr:
+	*err = s_fmt("ZeroMQ: %s", zmq_strerror(errno));
+	goto fail;
+oom:
+	*err = s_fmt("out of memory");
+fail:
+	sodium_memzero(&server, sizeof(server));
+	s_qh_free(h);
+	return NULL;
+}
+
+queue_host_t *
+queue_host_new(const conf_t *conf, char **err)
+{
+	queue_host_t *qh;
+	qh_t *h;
+	size_t i;
+
+	*err = NULL;
+	if ((h = s_setup(conf, err)) == NULL) {
+		if (*err == NULL)
+			*err = s_fmt("out of memory");
+		return NULL;
+	}
+	if ((qh = calloc(1, sizeof(*qh))) == NULL || (qh->actor = zactor_new(s_actor, h)) == NULL) {
+		free(qh);
+		s_qh_free(h);
+		*err = s_fmt("cannot start the queue thread");
+		return NULL;
+	}
+	log_info("queues: listening on %s, %zu queue%s", conf->queues_listen, conf->n_queues,
+		 conf->n_queues == 1 ? "" : "s");
+	for (i = 0; i < conf->n_queues; i++)
+		log_debug("queues: %s: capacity %lld, lease %lldms, max_message %lld%s",
+			  conf->queues[i].name, (long long)conf->queues[i].capacity,
+			  (long long)conf->queues[i].lease_ms, (long long)conf->queues[i].max_message,
+			  conf->queues[i].durable ? ", durable" : "");
+	return qh;
+}
+
+int
+queue_host_apply(queue_host_t *qh, const conf_t *next)
+{
+	int rc = -1;
+
+	if (qh == NULL || zsock_send(qh->actor, "sp", "APPLY", (void *)next) != 0 ||
+	    zsock_recv(qh->actor, "i", &rc) != 0)
+		return -1;
+	return rc;
+}
+
+json_t *
+queue_host_stats(queue_host_t *qh)
+{
+	void *p = NULL;
+
+	if (qh == NULL || zsock_send(qh->actor, "sp", "STATS", NULL) != 0 ||
+	    zsock_recv(qh->actor, "p", &p) != 0 || p == NULL)
+		return json_array();
+	return p;
+}
+
+char *
+queue_host_metrics(queue_host_t *qh)
+{
+	void *p = NULL;
+
+	if (qh == NULL || zsock_send(qh->actor, "sp", "METRICS", NULL) != 0 ||
+	    zsock_recv(qh->actor, "p", &p) != 0)
+		return NULL;
+	return p;
+}
+
+void
+queue_host_destroy(queue_host_t **qhp)
+{
+	if (qhp == NULL || *qhp == NULL)
+		return;
+	zactor_destroy(&(*qhp)->actor);
+	free(*qhp);
+	*qhp = NULL;
+}

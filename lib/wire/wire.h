@@ -1,0 +1,117 @@
+/* wire: the frames of the queue protocol, version 1 (docs/queue-protocol.md).
+   Pure functions over byte buffers: no sockets, no allocation. Every decoder
+   checks sizes and values before it reads, and rejects rather than guesses. */
+#ifndef DROVER_WIRE_H
+#define DROVER_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_VERSION 1
+#define WIRE_HDR_LEN 16		/* request and reply headers */
+#define WIRE_MAX_COUNT 65536	/* messages or lease ids per request */
+#define WIRE_MAX_QUEUE_NAME 255
+#define WIRE_STATS_LEN 56	/* seven u64 */
+
+typedef enum {
+	WIRE_HELLO = 1,
+	WIRE_PUT = 2,
+	WIRE_GET = 3,
+	WIRE_ACK = 4,
+	WIRE_NACK = 5,
+	WIRE_STATS = 6
+} wire_op_t;
+
+/* Status codes; the same values as drover.h's DROVER_E*. */
+enum {
+	WIRE_OK = 0,
+	WIRE_EEMPTY = -1,
+	WIRE_EFULL = -2,
+	WIRE_EAUTH = -3,
+	WIRE_ECONN = -4,
+	WIRE_ETOOBIG = -5,
+	WIRE_ENOQUEUE = -6,
+	WIRE_EINVAL = -7,
+	WIRE_ETIMEOUT = -8
+};
+
+typedef struct {
+	uint8_t op;
+	uint16_t flags;
+	uint32_t req_id;
+	int32_t timeout_ms;
+	uint32_t count;
+} wire_req_t;
+
+typedef struct {
+	uint8_t op;
+	int16_t status;
+	uint32_t req_id;
+	uint32_t count;
+} wire_rep_t;
+
+typedef struct {
+	uint64_t size, capacity, in_flight, consumers, put_total, get_total, durable;
+} wire_stats_t;
+
+static inline void
+wire_put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline uint32_t
+wire_get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void
+wire_put_u64(uint8_t *p, uint64_t v)
+{
+	wire_put_u32(p, (uint32_t)(v >> 32));
+	wire_put_u32(p + 4, (uint32_t)v);
+}
+
+static inline uint64_t
+wire_get_u64(const uint8_t *p)
+{
+	return (uint64_t)wire_get_u32(p) << 32 | wire_get_u32(p + 4);
+}
+
+/* Writes a request header into out[WIRE_HDR_LEN]. */
+void wire_req_encode(uint8_t *out, const wire_req_t *r);
+
+/* Reads a request header. Returns 0, or -EPROTO when buf is not a version 1
+   header of the right length, -EINVAL when a field is out of range (unknown
+   op, timeout below -1). *r is filled as far as the bytes allow, so that even
+   a refused request's id can be answered; r->req_id is 0 if buf is shorter
+   than 8 bytes. */
+int wire_req_decode(const void *buf, size_t len, wire_req_t *r);
+
+/* Writes a reply header into out[WIRE_HDR_LEN]. */
+void wire_rep_encode(uint8_t *out, const wire_rep_t *r);
+
+/* Reads a reply header: 0 or -EPROTO. */
+int wire_rep_decode(const void *buf, size_t len, wire_rep_t *r);
+
+/* True when [p, p+len) is an acceptable queue name: 1..255 bytes, no NUL. */
+bool wire_queue_name_ok(const void *p, size_t len);
+
+/* The number of frames a request of this op must have after the header
+   (queue name included) given its count, or -1 for an unknown op. A PUT has
+   1 + count, ACK/NACK 2, GET/STATS 1, HELLO 0. */
+int wire_req_frames(const wire_req_t *r);
+
+void wire_stats_encode(uint8_t *out, const wire_stats_t *s);
+/* 0 or -EPROTO when len != WIRE_STATS_LEN. */
+int wire_stats_decode(const void *buf, size_t len, wire_stats_t *s);
+
+/* A short name of an op for messages ("PUT"), "?" if unknown. */
+const char *wire_op_name(int op);
+
+#endif
