@@ -328,22 +328,29 @@ Test(droverctl, unreachable_server_is_one_line, .timeout = 30)
 	free(err);
 }
 
+/* Waits until the worker has written its first 50 lines. */
+static void
+wait_for_line_50(void)
+{
+	char *out = NULL;
+
+	for (int i = 0; i < 100; i++) {
+		free(out);
+		cr_assert_eq(ctl(&out, NULL, "logs -n 1 worker:0"), 0);
+		if (strcmp(out, "line 50\n") == 0)
+			break;
+		drv_sleep_ms(50);
+	}
+	cr_assert_str_eq(out, "line 50\n");
+	free(out);
+}
+
 Test(droverctl, logs_n_prints_the_last_n_lines, .fini = teardown, .timeout = 30)
 {
 	char *out;
 
 	start_default();
-	/* Wait until the worker has written its 50 lines. */
-	for (int i = 0; i < 100; i++) {
-		cr_assert_eq(ctl(&out, NULL, "logs -n 1 worker:0"), 0);
-		if (strcmp(out, "line 50\n") == 0)
-			break;
-		free(out);
-		out = NULL;
-		drv_sleep_ms(50);
-	}
-	cr_assert_str_eq(out, "line 50\n");
-	free(out);
+	wait_for_line_50();
 	cr_assert_eq(ctl(&out, NULL, "logs -n 5 worker:0"), 0);
 	cr_assert_str_eq(out, "line 46\nline 47\nline 48\nline 49\nline 50\n");
 	free(out);
@@ -359,14 +366,17 @@ Test(droverctl, logs_follow_prints_a_line_written_after_it_started, .fini = tear
 	char cmd[2048], path[400], *out;
 
 	start_default();
-	/* The follower starts, then the worker is let go; wait for the line,
-	   then stop the follower. */
+	wait_for_line_50();
+	/* The follower starts and prints the last line; then the worker is let
+	   go; wait for its next line, then stop the follower. */
 	snprintf(path, sizeof(path), "%s/follow.out", d.dir);
 	snprintf(cmd, sizeof(cmd),
-		 "'%s' -s %s logs -f -n 1 worker:0 > %s 2>&1 & f=$!; sleep 0.5; touch %s/go; "
+		 "'%s' -s %s logs -f -n 1 worker:0 > %s 2>&1 & f=$!; "
+		 "for i in $(seq 1 100); do grep -q 'line 50' %s && break; sleep 0.05; done; "
+		 "touch %s/go; "
 		 "for i in $(seq 1 100); do grep -q 'after the follower' %s && break; sleep 0.05; "
 		 "done; kill $f; wait $f 2>/dev/null; true",
-		 drv_bin("droverctl"), d.base, path, d.dir, path);
+		 drv_bin("droverctl"), d.base, path, path, d.dir, path);
 	cr_assert_eq(drv_sh(cmd, NULL), 0);
 	out = slurp(path);
 	cr_assert_str_eq(out, "line 50\nwritten after the follower started\n");
