@@ -340,12 +340,13 @@ s_sse_open(api_t *api, struct MHD_Connection *conn)
 	struct MHD_Response *resp;
 	api_sse_t *c;
 	enum MHD_Result ret;
+	static const char hello[] = "retry: 2000\n: connected\n\n";
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return MHD_NO;
 	c->api = api;
 	c->conn = conn;
-	s_sse_append(c, "retry: 2000\n: connected\n\n", 26);
+	s_sse_append(c, hello, sizeof(hello) - 1);
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, s_sse_read, c,
 						 s_sse_free);
 	if (resp == NULL) {
