@@ -387,16 +387,22 @@ s_verdict(act_t act, json_t *p, json_t *old, double elapsed)
 }
 
 static void
-s_report(act_t act, json_t *p, verdict_t v, double waited_s)
+s_report(act_t act, json_t *p, json_t *old, verdict_t v, double waited_s)
 {
 	static const char *done[] = {"started", "stopped", "restarted"};
 	static const char *verb[] = {"start", "stop", "restart"};
 	const char *name = s_str(p, "name"), *state = s_str(p, "state");
 	json_t *pid = json_object_get(p, "pid");
+	json_t *pid0 = old != NULL ? json_object_get(old, "pid") : NULL;
 	char info[512];
 
 	if (v == W_OK) {
-		if (strcmp(state, "EXITED") == 0)
+		if (act == ACT_START && json_is_integer(pid) && json_equal(pid, pid0))
+			printf("%s: already running (pid %lld)\n", name,
+			       (long long)json_integer_value(pid));
+		else if (act == ACT_STOP && old != NULL && !json_is_integer(pid0))
+			printf("%s: not running (%s)\n", name, state);
+		else if (strcmp(state, "EXITED") == 0)
 			printf("%s: ran and exited 0\n", name);
 		else if (json_is_integer(pid))
 			printf("%s: %s (pid %lld)\n", name, done[act],
@@ -486,7 +492,7 @@ cmd_action(ctl_t *c, const char *action, int argc, char **argv)
 			if (vd != W_OK)
 				rc = CTL_FAILED;
 			if (!c->json)
-				s_report(act, p, vd, s_mono() - t0);
+				s_report(act, p, s_find(before, s_str(p, "name")), vd, s_mono() - t0);
 		}
 		if (c->json)
 			ctl_print_json(s_is_process_name(target) ? json_array_get(now, 0) : now);
