@@ -345,3 +345,36 @@ Test(lifecycle, sigterm_stops_everything_and_leaves_no_process, .fini = teardown
 	cr_assert_neq(drv_sh("pgrep -f '^sleep 987654$' >/dev/null", NULL), 0,
 		      "a 'sleep 987654' is still running");
 }
+
+Test(lifecycle, cwd_umask_limits_env_and_user_are_applied, .fini = teardown, .timeout = 30)
+{
+	char path[512], *text;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				  "  env:\n"
+				  "    command: \"pwd; umask; ulimit -n; ulimit -c; echo port=$PORT; id -un; exec sleep 3600\"\n"
+				  "    cwd: /tmp\n"
+				  "    umask: '027'\n"
+				  "    limits: { nofile: 123, core: 0 }\n"
+				  "    env: { PORT: '80${INSTANCE}0' }\n"
+				  "    instances: 2\n"
+				  "    start_timeout: 0s\n"
+				  "  nobody:\n"
+				  "    command: \"id -un; exec sleep 3600\"\n"
+				  "    user: nobody\n"
+				  "    start_timeout: 0s\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "env:1", "RUNNING", 5000));
+	cr_assert(drv_wait_state(&d, "nobody:0", "RUNNING", 5000));
+	drv_sleep_ms(300);
+	snprintf(path, sizeof(path), "%s/var/log/env:1.out", d.dir);
+	text = slurp(path);
+	cr_assert_str_eq(text, "/tmp\n0027\n123\n0\nport=8010\nroot\n");
+	free(text);
+	snprintf(path, sizeof(path), "%s/var/log/nobody:0.out", d.dir);
+	text = slurp(path);
+	/* droverd runs as root in CI; as another user the switch is refused. */
+	if (geteuid() == 0)
+		cr_assert_str_eq(text, "nobody\n");
+	free(text);
+}
