@@ -411,6 +411,10 @@ s_peer_free(qh_t *h, peer_t *p)
 		s_waiter_unlink(h, w);
 		s_waiter_free(w);
 	}
+	if (p->closing) {
+		p->closing = false;
+		h->n_closing--;
+	}
 	for (i = 0; i < p->n_read; i++)
 		p->read[i]->consumers--;
 	free(p->read);

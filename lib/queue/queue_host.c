@@ -258,11 +258,16 @@ s_drain_monitor(qh_t *h)
 			if (h->pending_fail != 0)
 				s_log_refusal(h, c->addr, h->pending_fail, h->pending_fail_err);
 			h->pending_fail = 0;
+			/* Its last requests (acks, say) may still be unread
+			   in the ROUTER: the peers die once they are read. */
 			for (p = c->peers; p != NULL; p = next) {
 				next = p->fnext;
 				p->fnext = NULL;
 				p->fd = -1;
-				qh__peer_kill(h, p);
+				if (!p->closing && !p->dead) {
+					p->closing = true;
+					h->n_closing++;
+				}
 			}
 			c->peers = NULL;
 			if (c->open && h->clients > 0)
@@ -347,6 +352,7 @@ s_dispatch(qh_t *h, size_t n, bool overflow)
 	const uint8_t *rid = zmq_msg_data(&h->fr[0]);
 	size_t rid_len = zmq_msg_size(&h->fr[0]), i;
 	int fd = zmq_msg_get(&h->fr[0], ZMQ_SRCFD), expect, rc;
+	bool gone;
 	wire_req_t r;
 	queue_t *q;
 	peer_t *p;
@@ -356,11 +362,9 @@ s_dispatch(qh_t *h, size_t n, bool overflow)
 
 	if (n < 2 || rid_len == 0 || rid_len > 255)
 		return;
-	/* A request from a connection that is already closed (it was sent just
-	   before the close): nobody is there to answer. */
-	if (fd >= 0 && (size_t)fd < h->n_conns && !h->conns[fd].open &&
-	    qh__peer_find(h, rid, rid_len) == NULL)
-		return;
+	/* A request sent just before its connection closed: acks and puts
+	   count, but nobody is there to take messages or to wait. */
+	gone = fd >= 0 && (size_t)fd < h->n_conns && !h->conns[fd].open;
 	rc = wire_req_decode(zmq_msg_data(&h->fr[1]), zmq_msg_size(&h->fr[1]), &r);
 	if (rc == -EPROTO) {
 		if (zmq_msg_size(&h->fr[1]) == WIRE_HDR_LEN)
@@ -408,10 +412,12 @@ s_dispatch(qh_t *h, size_t n, bool overflow)
 				qh__reply(h, rid, rid_len, r.op, r.req_id, WIRE_ETOOBIG, 0, why);
 				return;
 			}
-		p = r.timeout_ms != 0 ? qh__peer_get(h, rid, rid_len, fd) : NULL;
+		p = r.timeout_ms != 0 && !gone ? qh__peer_get(h, rid, rid_len, fd) : NULL;
 		qh__do_put(h, p, rid, rid_len, &r, q, &h->fr[3], n - 3);
 		break;
 	case WIRE_GET:
+		if (gone && qh__peer_find(h, rid, rid_len) == NULL)
+			return;
 		if ((p = qh__peer_get(h, rid, rid_len, fd)) == NULL) {
 			qh__reply(h, rid, rid_len, r.op, r.req_id, WIRE_EEMPTY, 0, "out of memory");
 			return;
@@ -505,12 +511,15 @@ s_end_pass(qh_t *h)
 	s_rearm(h);
 }
 
-static int
-s_on_router(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+/* Reads up to QH_BUDGET requests. When the ROUTER runs dry, the peers whose
+   connections closed have had every request they sent read: they die now
+   and their leases go back. */
+static void
+s_read_requests(qh_t *h)
 {
-	qh_t *h = arg;
 	size_t n, i, k;
 	bool overflow;
+	peer_t *p;
 
 	s_drain_monitor(h);
 	for (i = 0; i < QH_BUDGET; i++) {
@@ -521,17 +530,29 @@ s_on_router(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 			zmq_msg_close(&h->fr[k]);
 		qh__settle(h);
 	}
+	if (i < QH_BUDGET && h->n_closing > 0) {
+		for (i = 0; i < h->n_buckets; i++)
+			for (p = h->buckets[i]; p != NULL; p = p->hnext)
+				if (p->closing) {
+					p->closing = false;
+					qh__peer_kill(h, p);
+				}
+		h->n_closing = 0;
+	}
 	s_end_pass(h);
+}
+
+static int
+s_on_router(zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+	s_read_requests(arg);
 	return 0;
 }
 
 static int
 s_on_monitor(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
-	qh_t *h = arg;
-
-	s_drain_monitor(h);
-	s_end_pass(h);
+	s_read_requests(arg);
 	return 0;
 }
 

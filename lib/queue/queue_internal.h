@@ -77,6 +77,8 @@ typedef struct peer {
 	uint64_t hash;
 	int fd;			/* its TCP connection, -1 if unknown */
 	bool dead;		/* gone: freed at the next settle */
+	bool closing;		/* its connection closed: dead once the requests it
+				   sent before are read */
 	struct peer *hnext;	/* hash chain */
 	struct peer *fnext;	/* peers on the same fd */
 	struct peer *dnext;	/* dead list */
@@ -142,6 +144,7 @@ typedef struct qh {
 	conn_t *conns;
 	size_t n_conns;
 	uint64_t clients;	/* connections open now */
+	size_t n_closing;	/* peers with closing set */
 	int pending_fail;	/* a handshake failure event whose DISCONNECTED is next */
 	int pending_fail_err;
 	int64_t refuse_log_ms;	/* rate limit of refusal lines */
