@@ -17,7 +17,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "client", "python"))  # or: pip install client/python
-from drover import QueueClient, read_authkey  # noqa: E402
+from drover import DroverError, QueueClient, read_authkey  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 ap.add_argument("-i", type=float, default=10, metavar="SECONDS", help="stop after this long idle (10)")
@@ -27,14 +27,16 @@ ap.add_argument("authkey_file", nargs="?",
 a = ap.parse_args()
 
 done = 0
-with QueueClient(a.endpoint, authkey=read_authkey(a.authkey_file)) as q:
-    try:
+try:
+    with QueueClient(a.endpoint, authkey=read_authkey(a.authkey_file)) as q:
         while True:
             m = q.get("tasks", timeout=a.i)   # queue.Empty when idle that long
             n = int(m.data)
             q.put("results", b"%d" % (n * n), timeout=10)
             m.ack()                           # only now is the task done
             done += 1
-    except queue.Empty:
-        pass
+except queue.Empty:
+    pass
+except (DroverError, OSError, ValueError) as e:  # AuthError, no key file...
+    sys.exit("task_worker: %s" % e)
 print("task_worker %d: %d tasks done" % (os.getpid(), done))

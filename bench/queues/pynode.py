@@ -9,6 +9,8 @@ a worker or a round-trip probe, over Python's multiprocessing.managers
     pynode.py --kind K --role rtt --count N
     pynode.py --kind drover --role durable --count N --queue Q
 
+    pynode.py --kind zmq|tcp --role echo_server|echo --port P --count N
+
 A worker prints "ready" once connected and waits for tasks; it stops on the
 task "stop". The master and the probes print one JSON line of figures.
 Python 3 standard library, plus Debian's python3-zmq for drover.
@@ -176,8 +178,8 @@ def drover_rtt(a, key):
         t0 = time.perf_counter_ns()
         c.put("results", b"x")
         m = c.get("results")
-        m.ack()
         t1 = time.perf_counter_ns()
+        m.ack()  # asynchronous: no round trip, outside the timed part
         if i >= a.warmup:
             lat.append((t1 - t0) / 1000.0)
     c.close()
@@ -201,12 +203,85 @@ def drover_durable(a, key):
     emit({"puts": n, "seconds": t1 - t0, "puts_s": n / (t1 - t0), "size": size})
 
 
+# ---------------------------------------------------------------- floors
+
+def zmq_echo_server(a, key):
+    """A ZeroMQ ROUTER with CURVE that sends every request back: the floor
+    of one request over ZeroMQ, with no queue behind it."""
+    import zmq
+    sys.path.insert(0, os.path.join(ROOT, "client", "python"))
+    from drover.keys import keypair
+    pub, sec = keypair(key, "server")
+    s = zmq.Context.instance().socket(zmq.ROUTER)
+    s.curve_server = True
+    s.curve_publickey, s.curve_secretkey = pub, sec
+    s.bind("tcp://127.0.0.1:%d" % a.port)
+    emit({"ready": True})
+    while True:
+        s.send_multipart(s.recv_multipart())
+
+
+def zmq_echo(a, key):
+    import zmq
+    sys.path.insert(0, os.path.join(ROOT, "client", "python"))
+    from drover.keys import keypair
+    s = zmq.Context.instance().socket(zmq.DEALER)
+    s.curve_serverkey = keypair(key, "server")[0]
+    s.curve_publickey, s.curve_secretkey = keypair(key, "client")
+    s.connect("tcp://127.0.0.1:%d" % a.port)
+    lat = []
+    msg = b"x" * 16
+    for i in range(a.warmup + a.count):
+        t0 = time.perf_counter_ns()
+        s.send(msg)
+        s.recv()
+        t1 = time.perf_counter_ns()
+        if i >= a.warmup:
+            lat.append((t1 - t0) / 1000.0)
+    emit({"lat_us": lat})
+
+
+def tcp_echo_server(a, key):
+    """A plain TCP echo of 16-byte requests: the floor under the managers'
+    calls (one socket, no I/O thread)."""
+    import socket
+    srv = socket.create_server(("127.0.0.1", a.port))
+    emit({"ready": True})
+    while True:
+        c, _ = srv.accept()
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while True:
+            b = c.recv(16)
+            if not b:
+                break
+            c.sendall(b)
+        c.close()
+
+
+def tcp_echo(a, key):
+    import socket
+    c = socket.create_connection(("127.0.0.1", a.port))
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    lat = []
+    msg = b"x" * 16
+    for i in range(a.warmup + a.count):
+        t0 = time.perf_counter_ns()
+        c.sendall(msg)
+        n = 0
+        while n < len(msg):
+            n += len(c.recv(16 - n))
+        t1 = time.perf_counter_ns()
+        if i >= a.warmup:
+            lat.append((t1 - t0) / 1000.0)
+    emit({"lat_us": lat})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--kind", choices=("managers", "drover"), required=True)
-    ap.add_argument("--role", choices=("server", "worker", "master", "rtt", "durable"),
-                    required=True)
-    ap.add_argument("--port", type=int, help="managers: the manager's port on 127.0.0.1")
+    ap.add_argument("--kind", choices=("managers", "drover", "zmq", "tcp"), required=True)
+    ap.add_argument("--role", choices=("server", "worker", "master", "rtt", "durable",
+                                       "echo_server", "echo"), required=True)
+    ap.add_argument("--port", type=int, help="managers, zmq, tcp: the server's port on 127.0.0.1")
     ap.add_argument("--endpoint", help="drover: the queue endpoint")
     ap.add_argument("--authkey-file", required=True)
     ap.add_argument("--tasks", type=int, default=100000)

@@ -98,8 +98,8 @@ class Harness:
         self.durable_single = 2000 if a.quick else 10000
         self.batch = a.batch
         self.prefetch = a.prefetch
-        self.build = a.build_dir
-        self.droverd = a.droverd or os.path.join(self.build, "supervisor", "droverd")
+        self.build = os.path.abspath(a.build_dir)
+        self.droverd = os.path.abspath(a.droverd or os.path.join(self.build, "supervisor", "droverd"))
         self.qbench = os.path.join(self.build, "bench", "queues", "qbench")
         self.tmp = None
         self.key = None
@@ -252,6 +252,31 @@ class Harness:
         return r
 
 
+def run_floors(h, res):
+    """One request's round trip with nothing behind it: a ZeroMQ echo with
+    CURVE (what a drover request rides on) and a plain TCP socket echo (what
+    a managers call rides on), Python at both ends."""
+    r = res.setdefault("floor", {})
+    for kind in ("zmq", "tcp"):
+        port = free_port()
+        argv = [PYTHON, PYNODE, "--kind", kind, "--port", str(port), "--authkey-file", h.key]
+        srv = h.spawn(argv + ["--role", "echo_server"])
+        try:
+            h.read_json(srv, "%s echo server" % kind, timeout=30)
+            cl = h.spawn(argv + ["--role", "echo", "--count", str(h.rtt)])
+            xs = h.read_json(cl, "%s echo" % kind)["lat_us"]
+            h.finish(cl)
+        except Exception as e:
+            say("ERROR %s echo: %s" % (kind, e))
+            continue
+        finally:
+            os.killpg(srv.pid, signal.SIGKILL)
+            h.finish(srv)
+        r[kind] = {"p50_us": pct(xs, 50), "p99_us": pct(xs, 99)}
+        say("floor: %s echo round trip: p50 %.1f us, p99 %.1f us" %
+            (kind, r[kind]["p50_us"], r[kind]["p99_us"]))
+
+
 def run_kind(h, kind, res):
     r = res.setdefault(kind, {})
     errors = r.setdefault("errors", [])
@@ -324,6 +349,7 @@ def fmt(v, digits):
 
 def table(h, res):
     C, P, M = res.get("c", {}), res.get("python", {}), res.get("managers", {})
+    F = res.get("floor", {})
     rows = []
 
     def ratio(x, base, higher_better):
@@ -334,8 +360,8 @@ def table(h, res):
     def rfmt(r):
         return "-" if r is None else ("%.1fx" % r if r < 100 else "%.0fx" % r)
 
-    def row(label, c, p, m, digits, higher_better, target="", verdict=""):
-        rows.append((label, fmt(c, digits), fmt(p, digits), fmt(m, digits),
+    def row(label, c, p, m, digits, higher_better, target="", verdict="", f=None):
+        rows.append((label, fmt(c, digits), fmt(p, digits), fmt(m, digits), fmt(f, digits),
                      rfmt(ratio(c, m, higher_better)), rfmt(ratio(p, m, higher_better)),
                      target, verdict))
 
@@ -366,18 +392,24 @@ def table(h, res):
         c, p, m = (get(R, "rtt", q + "_us") for R in (C, P, M))
         row("put+get round trip, %s (us)" % q, c, p, m, 1, False, "<= 1/3 of managers",
             judge(("C", ratio(c, m, False), 3), ("Py", ratio(p, m, False), 3)))
+    for q in ("p50", "p99"):
+        row("  floor: one ZeroMQ+CURVE echo, %s (us)" % q, None, None, None, 1, False,
+            f=get(F, "zmq", q + "_us"))
+    for q in ("p50", "p99"):
+        row("  floor: one plain TCP echo, %s (us)" % q, None, None, None, 1, False,
+            f=get(F, "tcp", q + "_us"))
     c, p = get(C, "durable", "puts_s"), get(P, "durable", "puts_s")
     row("durable queue puts/s, %d per call" % h.batch, c, p, None, 0, True, ">= 50,000/s",
         judge(("C", c, 50000), ("Py", p, 50000)))
     c, p = get(C, "durable_single", "puts_s"), get(P, "durable_single", "puts_s")
     row("  same, one put per call (one in flight)", c, p, None, 0, True)
 
-    head = ("metric", LABEL["c"], LABEL["python"], LABEL["managers"], "C/mgr", "Py/mgr",
+    head = ("metric", LABEL["c"], LABEL["python"], LABEL["managers"], "floor", "C/mgr", "Py/mgr",
             "target", "result")
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
     lines = []
     for r in [head, tuple("-" * w for w in widths)] + rows:
-        lines.append("  ".join((str(c).ljust(w) if i in (0, 6, 7) else str(c).rjust(w))
+        lines.append("  ".join((str(c).ljust(w) if i in (0, 7, 8) else str(c).rjust(w))
                                for i, (c, w) in enumerate(zip(r, widths))).rstrip())
     return "\n".join(lines)
 
@@ -478,6 +510,7 @@ def main():
             h.start_droverd()
         if "managers" in a.only:
             h.start_managers()
+        run_floors(h, res)
         for kind in KINDS:
             if kind in a.only:
                 run_kind(h, kind, res)
@@ -508,7 +541,8 @@ def main():
     print("drover queue benchmarks: %s" % res["command"])
     print(res["machine"])
     print("tasks/s: median of %d runs with %d workers (1 run with 1 worker); round trip: %d "
-          "put+get(+ack) by one client; ratios: how many times better than the managers" %
+          "put+get by one client (the ack, asynchronous, is sent after the timed part); "
+          "ratios: how many times better than the managers" %
           (h.runs, h.workers, h.rtt))
     print()
     print(table(h, res))

@@ -163,8 +163,10 @@ class QueueClient:
                                     "authkey)" % self.endpoint)
             if self._sock in ready:
                 self._take(self._sock.recv_multipart())
-        status = self._check(frames, OP_HELLO)
-        if status == 0 and len(frames) > 1 and len(frames[1]) == 8:
+        status = _REP.unpack(frames[0])[2]
+        if status:
+            self._raise(frames, status, OP_HELLO)
+        if len(frames) > 1 and len(frames[1]) == 8:
             self.max_frame = _U64.unpack(frames[1])[0]
 
     def close(self):
@@ -215,32 +217,47 @@ class QueueClient:
 
     def _send(self, op, queue, frames, count, timeout_ms, reply=True):
         """Sends one request; returns its id (0 when no reply is wanted)."""
-        if self._sock is None:
+        sock = self._sock
+        if sock is None:
             raise ConnectionError("the client is closed")
         if reply:
-            self._next_id = self._next_id % 0xFFFFFFFF + 1
-            rid = self._next_id
+            rid = self._next_id = self._next_id % 0xFFFFFFFF + 1
         else:
             rid = 0
         head = _REQ.pack(VERSION, op, 0, rid, timeout_ms, count)
         if queue is None:
-            self._sock.send(head)
+            sock.send(head)
+        elif frames:
+            sock.send_multipart([head, queue, *frames])
         else:
-            self._sock.send_multipart([head, queue] + list(frames) if frames else [head, queue])
+            sock.send_multipart((head, queue))
         return rid
 
+    def _request(self, op, q, frames, count, ms, queue=None):
+        """Sends a request and returns its reply's frames, and its status
+        and count from the header. queue: a GET's queue (bytes), whose
+        leases are nacked if the reply comes after the client gave up."""
+        # A disconnect that happened before this request must not fail it.
+        if self._mon.get(zmq.EVENTS) & zmq.POLLIN:
+            self._events()
+        rid = self._send(op, q, frames, count, ms)
+        frames = self._wait(rid, ms, queue)
+        _, _, status, _, count, _ = _REP.unpack(frames[0])
+        return frames, status, count
+
     def _take(self, frames):
-        """Files a reply that arrived under its request id; nacks the leases
-        of a GET reply that came after the client gave up on it."""
+        """Files a reply under its request id (returns the id); nacks the
+        leases of a GET reply that came after the client gave up on it."""
         if len(frames[0]) != _REP.size:
-            return
+            return 0
         _, op, status, rid, count, _ = _REP.unpack(frames[0])
         if rid in self._abandoned:
             q = self._abandoned.pop(rid)
             if op == OP_GET and status == 0 and q is not None and len(frames) > 2:
                 self._send(OP_NACK, q, (frames[1],), len(frames[1]) // 8, 0, reply=False)
-            return
+            return 0
         self._replies[rid] = frames
+        return rid
 
     def _events(self):
         """Reads pending monitor events without waiting. A lost connection
@@ -256,64 +273,52 @@ class QueueClient:
         """The reply frames of request rid, waiting for the request's own
         timeout plus the client's margin. Raises ConnectionError when the
         connection drops meanwhile, Timeout when nothing came."""
-        if rid in self._replies:
-            return self._replies.pop(rid)
-        sock = self._sock
-        # Fast path: the reply is often there already.
-        try:
-            frames = sock.recv_multipart(zmq.NOBLOCK)
-        except zmq.Again:
-            pass
-        else:
-            self._take(frames)
-            if rid in self._replies:
-                return self._replies.pop(rid)
+        replies = self._replies
+        if rid in replies:
+            return replies.pop(rid)
+        sock, mon, poll = self._sock, self._mon, self._poller.poll
         deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000 + self.timeout
         while True:
             if deadline is None:
-                ready = dict(self._poller.poll())
+                ready = poll()
             else:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self._abandon(rid, queue)
                     raise Timeout("%s: no reply within %.1f s" % (self.endpoint, timeout_ms / 1000
                                                                   + self.timeout))
-                ready = dict(self._poller.poll(left * 1000))
-            if sock in ready:
-                while True:
+                ready = poll(left * 1000)
+            for s, _ in ready:
+                if s is sock:
+                    # One reply per pass: poll says a whole one is there.
                     try:
                         frames = sock.recv_multipart(zmq.NOBLOCK)
                     except zmq.Again:
-                        break
-                    self._take(frames)
-                if rid in self._replies:
-                    return self._replies.pop(rid)
-            if self._mon in ready:
-                ev = self._events()
-                if ev:
-                    self._abandon(rid, queue)
-                    if ev & _HANDSHAKE_FAILED:
-                        raise AuthError("%s: authentication failed on reconnecting" % self.endpoint)
-                    raise ConnectionError("%s: connection lost with a request outstanding "
-                                          "(its outcome is unknown)" % self.endpoint)
+                        continue
+                    if self._take(frames) == rid:
+                        return replies.pop(rid)
+                elif s is mon:
+                    ev = self._events()
+                    if ev:
+                        self._abandon(rid, queue)
+                        if ev & _HANDSHAKE_FAILED:
+                            raise AuthError("%s: authentication failed on reconnecting" %
+                                            self.endpoint)
+                        raise ConnectionError("%s: connection lost with a request outstanding "
+                                              "(its outcome is unknown)" % self.endpoint)
 
     def _abandon(self, rid, queue):
         self._abandoned[rid] = queue
 
-    def _check(self, frames, op, queue_name=None, done=None):
-        """The status of a reply; raises the matching exception if not 0."""
-        status = _REP.unpack(frames[0])[2]
-        if status == 0:
-            return 0
+    def _raise(self, frames, status, op, queue_name=None):
+        """Raises the exception of a reply's non-zero status, with the
+        server's words when it sent some."""
         msg = frames[1].decode("utf-8", "replace") if len(frames) > 1 else None
-        if msg is None:
+        if not msg:
             msg = errors.strerror(status)
             if queue_name is not None:
                 msg = "%s %r: %s" % (OP_NAMES.get(op, "?"), queue_name, msg)
-        e = errors.from_status(status, msg)
-        if done is not None and isinstance(e, Full):
-            e.done = done
-        raise e
+        raise errors.from_status(status, msg)
 
     def _name(self, queue):
         q = self._names.get(queue)
@@ -340,11 +345,10 @@ class QueueClient:
         seconds (None: forever, 0: not at all) while the queue is full, then
         raises Full. Returns once droverd has the message (for a durable
         queue: once it is committed). Raises TooBig, NoSuchQueue too."""
-        q = self._name(queue)
         ms = _ms(timeout)
-        self._events()
-        rid = self._send(OP_PUT, q, (self._sized(data),), 1, ms)
-        self._check(self._wait(rid, ms), OP_PUT, queue, done=0)
+        frames, status, _ = self._request(OP_PUT, self._name(queue), (self._sized(data),), 1, ms)
+        if status:
+            self._raise(frames, status, OP_PUT, queue)
 
     def put_many(self, queue, items, timeout=None):
         """Appends every message of items in order, up to 4096 per round
@@ -353,7 +357,6 @@ class QueueClient:
         in; the rest did not."""
         q = self._name(queue)
         ms = _ms(timeout)
-        self._events()
         done = 0
         batch, size = [], 0
         for data in items:
@@ -367,12 +370,10 @@ class QueueClient:
         return done
 
     def _put_batch(self, q, queue, batch, ms, done):
-        rid = self._send(OP_PUT, q, batch, len(batch), ms)
-        frames = self._wait(rid, ms)
-        _, _, status, _, count, _ = _REP.unpack(frames[0])
-        if status != 0:
+        frames, status, count = self._request(OP_PUT, q, batch, len(batch), ms)
+        if status:
             try:
-                self._check(frames, OP_PUT, queue)
+                self._raise(frames, status, OP_PUT, queue)
             except DroverError as e:
                 e.done = done + (count if status == errors.EFULL else 0)
                 raise
@@ -405,13 +406,13 @@ class QueueClient:
 
     def _get(self, queue, count, ms):
         q = self._name(queue)
-        self._events()
-        rid = self._send(OP_GET, q, (), count, ms)
-        frames = self._wait(rid, ms, q)
-        self._check(frames, OP_GET, queue)
-        n = _REP.unpack(frames[0])[4]
+        frames, status, n = self._request(OP_GET, q, (), count, ms, q)
+        if status:
+            self._raise(frames, status, OP_GET, queue)
         if n < 1 or len(frames) != n + 2 or len(frames[1]) != 8 * n:
             raise InvalidRequest("malformed GET reply: count %d, %d frames" % (n, len(frames)))
+        if n == 1:
+            return [Message(self, queue, _U64.unpack(frames[1])[0], frames[2])]
         leases = struct.unpack("!%dQ" % n, frames[1])
         return [Message(self, queue, lease, data) for lease, data in zip(leases, frames[2:])]
 
@@ -446,11 +447,9 @@ class QueueClient:
     def stats(self, queue):
         """The queue's figures: a dict with size (ready), capacity, in_flight
         (leased, not acked), consumers, put_total, get_total, durable."""
-        q = self._name(queue)
-        self._events()
-        rid = self._send(OP_STATS, q, (), 0, 0)
-        frames = self._wait(rid, 0)
-        self._check(frames, OP_STATS, queue)
+        frames, status, _ = self._request(OP_STATS, self._name(queue), (), 0, 0)
+        if status:
+            self._raise(frames, status, OP_STATS, queue)
         if len(frames) < 2 or len(frames[1]) != _STATS.size:
             raise InvalidRequest("malformed STATS reply")
         v = _STATS.unpack(frames[1])

@@ -1,0 +1,355 @@
+#!/usr/bin/python3
+"""The Python client (client/python/drover) against a real droverd: put, get,
+ack, nack, FIFO, batches, Empty/Full with timeouts, a wrong key refused fast
+while a right one keeps working, errors for an unknown queue and a message
+too big, leases that run out, messages of a client that closes or is killed
+going to another, a durable queue across kill -9 of droverd, and the C side
+(droverctl put/get) reading what Python wrote and the reverse.
+
+Run by ctest with DROVERD (and DROVERCTL when built) in the environment:
+    DROVERD=build/supervisor/droverd python3 tests/integration/python/test_client.py
+"""
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from droverd_fixture import ROOT, Droverd, program  # noqa: E402
+
+import drover  # noqa: E402
+from drover import AuthError, QueueClient  # noqa: E402
+
+QUEUES = {
+    "fifo": "{}",
+    "nack": "{}",
+    "empty": "{}",
+    "small": "{ capacity: 2 }",
+    "batch": "{ capacity: 20000 }",
+    "tiny": "{ max_message: 1KB }",
+    "lease": "{ lease: 500ms }",
+    "closed": "{}",
+    "killed": "{}",
+    "waiting": "{}",
+    "auth": "{}",
+    "ctl": "{}",
+    "keep": "{ durable: true }",
+    "restart": "{}",
+}
+
+
+class ClientTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Droverd(QUEUES).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.d.stop()
+        out = cls.d.output()
+        cls.d.cleanup()
+        if rc != 0:
+            raise AssertionError("droverd exited with status %s on SIGTERM:\n%s" % (rc, out[-3000:]))
+
+    def client(self, **kw):
+        c = QueueClient(self.d.endpoint, authkey=self.d.authkey, timeout=kw.pop("timeout", 5), **kw)
+        self.addCleanup(c.close)
+        return c
+
+    def drain(self, c, name):
+        while True:
+            try:
+                c.get(name, timeout=0).ack()
+            except queue.Empty:
+                return
+
+    # ------------------------------------------------------------ basics
+
+    def test_put_get_ack_in_fifo_order(self):
+        c = self.client()
+        for i in range(10):
+            c.put("fifo", b"m%d" % i, timeout=5)
+        self.assertEqual(c.size("fifo"), 10)
+        got = []
+        for _ in range(10):
+            m = c.get("fifo", timeout=5)
+            got.append(m.data)
+            m.ack()
+        self.assertEqual(got, [b"m%d" % i for i in range(10)])
+        st = c.stats("fifo")
+        self.assertEqual((st["size"], st["in_flight"]), (0, 0))
+        self.assertGreaterEqual(st["put_total"], 10)
+        self.assertFalse(st["durable"])
+
+    def test_messages_are_opaque_bytes(self):
+        c = self.client()
+        blobs = [b"", b"\x00\xff" * 100, bytes(range(256)), "héllo".encode()]
+        for b in blobs:
+            c.put("fifo", b)
+        for b in blobs:
+            m = c.get("fifo", timeout=5)
+            self.assertEqual(m.data, b)
+            m.ack()
+
+    def test_nack_puts_the_message_back_at_the_head(self):
+        c = self.client()
+        c.put_many("nack", [b"first", b"second"])
+        m = c.get("nack", timeout=5)
+        self.assertEqual(m.data, b"first")
+        m.nack()
+        m2 = c.get("nack", timeout=5)
+        self.assertEqual(m2.data, b"first")
+        m2.ack()
+        m3 = c.get("nack", timeout=5)
+        self.assertEqual(m3.data, b"second")
+        m3.ack()
+
+    def test_batches_move_many_messages(self):
+        c = self.client()
+        n = 10000
+        self.assertEqual(c.put_many("batch", (b"%d" % i for i in range(n))), n)
+        self.assertEqual(c.size("batch"), n)
+        got = []
+        while len(got) < n:
+            ms = c.get_many("batch", 1000, timeout=5)
+            self.assertLessEqual(len(ms), 1000)
+            got.extend(int(m.data) for m in ms)
+            c.ack_many(ms)
+        self.assertEqual(got, list(range(n)))
+        self.assertEqual(c.stats("batch")["in_flight"], 0)
+
+    def test_prefetch_hands_out_messages_in_order(self):
+        c = self.client(prefetch=8)
+        c.put_many("fifo", [b"p%d" % i for i in range(20)])
+        got = []
+        for _ in range(20):
+            m = c.get("fifo", timeout=5)
+            got.append(m.data)
+            m.ack()
+        self.assertEqual(got, [b"p%d" % i for i in range(20)])
+
+    # ------------------------------------------------------------ waiting
+
+    def test_get_on_an_empty_queue_raises_queue_empty_after_the_timeout(self):
+        c = self.client()
+        t0 = time.monotonic()
+        with self.assertRaises(queue.Empty) as cm:
+            c.get("empty", timeout=0.3)
+        took = time.monotonic() - t0
+        self.assertIsInstance(cm.exception, drover.Empty)
+        self.assertGreaterEqual(took, 0.25)
+        self.assertLess(took, 2.0)
+        with self.assertRaises(drover.Empty):
+            c.get("empty", timeout=0)
+        with self.assertRaises(drover.Empty):
+            c.get_many("empty", 10, timeout=0.05)
+
+    def test_put_on_a_full_queue_raises_queue_full_after_the_timeout(self):
+        c = self.client()
+        c.put("small", b"1")
+        c.put("small", b"2")
+        t0 = time.monotonic()
+        with self.assertRaises(queue.Full) as cm:
+            c.put("small", b"3", timeout=0.3)
+        took = time.monotonic() - t0
+        self.assertIsInstance(cm.exception, drover.Full)
+        self.assertGreaterEqual(took, 0.25)
+        self.assertLess(took, 2.0)
+        with self.assertRaises(drover.Full) as cm:
+            c.put_many("small", [b"a", b"b"], timeout=0)
+        self.assertEqual(cm.exception.done, 0)
+        self.drain(c, "small")
+        with self.assertRaises(drover.Full) as cm:
+            c.put_many("small", [b"a", b"b", b"c"], timeout=0.1)
+        self.assertEqual(cm.exception.done, 2)
+        self.drain(c, "small")
+
+    def test_a_waiting_get_is_served_by_a_later_put_and_a_waiting_put_by_a_get(self):
+        getter, putter = self.client(), self.client()
+        box = {}
+
+        def wait_for_one():
+            m = getter.get("waiting", timeout=10)
+            box["data"] = m.data
+            box["at"] = time.monotonic()
+            m.ack()
+
+        t = threading.Thread(target=wait_for_one)
+        t.start()
+        time.sleep(0.3)
+        t_put = time.monotonic()
+        putter.put("waiting", b"late")
+        t.join(10)
+        self.assertEqual(box.get("data"), b"late")
+        self.assertLess(box["at"] - t_put, 1.0)
+
+        putter.put("small", b"1")
+        putter.put("small", b"2")
+
+        def free_one():
+            time.sleep(0.3)
+            getter.get("small", timeout=5).ack()
+
+        t = threading.Thread(target=free_one)
+        t.start()
+        t0 = time.monotonic()
+        putter.put("small", b"3", timeout=10)  # waits for room
+        self.assertGreaterEqual(time.monotonic() - t0, 0.2)
+        t.join(10)
+        self.drain(getter, "small")
+
+    # ------------------------------------------------------------ errors
+
+    def test_a_wrong_key_is_refused_within_seconds_and_others_keep_working(self):
+        good = self.client()
+        good.put("auth", b"before")
+        t0 = time.monotonic()
+        with self.assertRaises(AuthError):
+            QueueClient(self.d.endpoint, authkey=b"not the key", timeout=10)
+        self.assertLess(time.monotonic() - t0, 5.0)
+        good.put("auth", b"after")
+        self.assertEqual([m.data for m in good.get_many("auth", 10, timeout=5)][:2],
+                         [b"before", b"after"])
+        end = time.monotonic() + 3
+        while "refused" not in self.d.output() and time.monotonic() < end:
+            time.sleep(0.05)
+        self.assertIn("refused", self.d.output())
+        self.assertNotIn(self.d.authkey.decode(), self.d.output())
+
+    def test_unknown_queue_and_too_big_messages_are_clear_errors(self):
+        c = self.client()
+        with self.assertRaises(drover.NoSuchQueue) as cm:
+            c.put("no-such-queue", b"x")
+        self.assertIn("no-such-queue", str(cm.exception))
+        with self.assertRaises(drover.NoSuchQueue):
+            c.get("no-such-queue", timeout=0)
+        with self.assertRaises(drover.TooBig) as cm:
+            c.put("tiny", b"x" * 2000)
+        self.assertIn("max_message", str(cm.exception))
+        c.put("tiny", b"x" * 1024)  # the limit itself is fine
+        self.assertEqual(len(c.get("tiny", timeout=5).data), 1024)
+        with self.assertRaises(ValueError):
+            c.put("", b"x")
+        with self.assertRaises(TypeError):
+            c.put("tiny", "text, not bytes")
+        c.put("fifo", b"still fine")  # the connection is still good
+        self.drain(c, "fifo")
+
+    def test_nothing_listening_is_a_connection_error_within_the_timeout(self):
+        from droverd_fixture import free_port
+        t0 = time.monotonic()
+        with self.assertRaises(drover.ConnectionError):
+            QueueClient("tcp://127.0.0.1:%d" % free_port(), authkey=b"k", timeout=0.5)
+        self.assertLess(time.monotonic() - t0, 3.0)
+
+    # ------------------------------------------------------------ at-least-once
+
+    def test_an_unacked_message_comes_back_when_its_lease_runs_out(self):
+        c = self.client()
+        c.put("lease", b"slow work")
+        m = c.get("lease", timeout=5)
+        self.assertEqual(c.stats("lease")["in_flight"], 1)
+        m2 = c.get("lease", timeout=5)  # after about 500 ms
+        self.assertEqual(m2.data, b"slow work")
+        m2.ack()
+        m.ack()  # stale lease: skipped by the server, no error
+        time.sleep(0.8)
+        with self.assertRaises(drover.Empty):
+            c.get("lease", timeout=0)
+
+    def test_messages_of_a_client_that_closes_go_to_another(self):
+        a, b = self.client(), self.client()
+        a.put_many("closed", [b"1", b"2", b"3"])
+        held = a.get_many("closed", 2, timeout=5)
+        self.assertEqual([m.data for m in held], [b"1", b"2"])
+        a.close()
+        got = [m.data for m in b.get_many("closed", 10, timeout=5)]
+        while len(got) < 3:
+            got += [m.data for m in b.get_many("closed", 10, timeout=5)]
+        self.assertEqual(got, [b"1", b"2", b"3"])
+
+    def test_messages_of_a_worker_killed_with_sigkill_go_to_another(self):
+        c = self.client()
+        c.put_many("killed", [b"k%d" % i for i in range(5)])
+        code = ("import sys, time; sys.path.insert(0, %r); import drover\n"
+                "c = drover.QueueClient(%r, authkey=%r)\n"
+                "ms = c.get_many('killed', 3, timeout=5)\n"
+                "print(len(ms), flush=True); time.sleep(60)\n" %
+                (os.path.join(ROOT, "client", "python"), self.d.endpoint, self.d.authkey))
+        p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+        try:
+            self.assertEqual(p.stdout.readline().strip(), b"3")
+            self.assertEqual(c.size("killed"), 2)
+            p.kill()
+        finally:
+            p.wait()
+            p.stdout.close()
+        got = []
+        end = time.monotonic() + 5
+        while len(got) < 5 and time.monotonic() < end:
+            ms = c.get_many("killed", 10, timeout=2)
+            got += [m.data for m in ms]
+            c.ack_many(ms)
+        self.assertEqual(sorted(got), [b"k%d" % i for i in range(5)])
+        self.assertEqual(got[:3], [b"k0", b"k1", b"k2"])  # back at the head
+
+    # ------------------------------------------------------------ the C side
+
+    @unittest.skipUnless(program("DROVERCTL"), "droverctl is not built")
+    def test_droverctl_reads_what_python_wrote_and_the_reverse(self):
+        ctl = program("DROVERCTL")
+        env = dict(os.environ, DROVER_QUEUE_URL=self.d.endpoint, DROVER_AUTHKEY_FILE=self.d.key_file)
+        c = self.client()
+        c.put("ctl", b"from python")
+        r = subprocess.run([ctl, "get", "ctl", "--timeout", "5"], env=env, capture_output=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.rstrip(b"\n"), b"from python")
+        r = subprocess.run([ctl, "put", "ctl", "from droverctl"], env=env, capture_output=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = c.get("ctl", timeout=5)
+        self.assertEqual(m.data, b"from droverctl")
+        m.ack()
+
+    # ------------------------------------------------------------ restarts
+
+    def test_durable_messages_survive_kill_9_and_a_client_reconnects(self):
+        c = self.client()
+        c.put_many("keep", [b"d%d" % i for i in range(100)])
+        c.get("keep", timeout=5).ack()  # d0 is gone for good
+        c.get("keep", timeout=5)        # d1 leased, not acked: comes back
+        c.put("keep", b"d100")          # confirmed once committed, with the ack before it
+        c.put("restart", b"lost")       # not durable: lost with droverd
+        os.kill(self.d.proc.pid, signal.SIGKILL)
+        self.d.proc.wait()
+        self.d.stop()
+        self.d.start()
+        # The same client goes on once ZeroMQ has reconnected; a request that
+        # was outstanding when the connection dropped fails with ConnectionError.
+        end = time.monotonic() + 10
+        while True:
+            try:
+                st = c.stats("keep")
+                break
+            except drover.ConnectionError:
+                self.assertLess(time.monotonic(), end)
+                time.sleep(0.1)
+        self.assertEqual(st["size"], 100)
+        self.assertTrue(st["durable"])
+        got = []
+        while len(got) < 100:
+            ms = c.get_many("keep", 100, timeout=5)
+            got += [m.data for m in ms]
+            c.ack_many(ms)
+        self.assertEqual(got, [b"d%d" % i for i in range(1, 101)])
+        self.assertEqual(c.size("restart"), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
