@@ -242,6 +242,8 @@ s_drain_monitor(qh_t *h)
 				h->clients++;
 			c->open = true;
 			s_peer_name((int)value, c->addr, sizeof(c->addr));
+			log_debug("queues: connection %d from %s", (int)value,
+				  c->addr[0] ? c->addr : "?");
 			break;
 		case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
 		case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
@@ -255,6 +257,8 @@ s_drain_monitor(qh_t *h)
 		case ZMQ_EVENT_DISCONNECTED:
 			if ((c = s_conn(h, (int)value)) == NULL)
 				break;
+			log_debug("queues: connection %d from %s closed", (int)value,
+				  c->addr[0] ? c->addr : "?");
 			if (h->pending_fail != 0)
 				s_log_refusal(h, c->addr, h->pending_fail, h->pending_fail_err);
 			h->pending_fail = 0;
@@ -351,7 +355,9 @@ s_dispatch(qh_t *h, size_t n, bool overflow)
 {
 	const uint8_t *rid = zmq_msg_data(&h->fr[0]);
 	size_t rid_len = zmq_msg_size(&h->fr[0]), i;
-	int fd = zmq_msg_get(&h->fr[0], ZMQ_SRCFD), expect, rc;
+	/* The connection's fd (for its DISCONNECTED event) is on the frames
+	   the peer sent, not on the routing id the ROUTER made up. */
+	int fd = n > 1 ? zmq_msg_get(&h->fr[1], ZMQ_SRCFD) : -1, expect, rc;
 	bool gone;
 	wire_req_t r;
 	queue_t *q;

@@ -1,0 +1,807 @@
+/* queue: the queue host driven in-process (queue_host_new on a parsed
+   config) and spoken to with libdrover and with a raw ZeroMQ socket:
+   FIFO, capacity, waiting puts and gets and their timeouts, fairness,
+   leases, ack, nack, requeue on disconnect and lease expiry, sizes, batches,
+   prefetch, durability across a restart, reload, statistics, metrics, a
+   wrong key, bad input and failures at start. */
+#include <criterion/criterion.h>
+#include <czmq.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "conf.h"
+#include "drover.h"
+#include "log.h"
+#include "queue_host.h"
+#include "wire.h"
+
+#define KEY "unit-test-authkey"
+
+typedef struct {
+	char dir[64];
+	char ep[64];
+	int port;
+	conf_t *conf;
+	queue_host_t *h;
+} fx_t;
+
+static fx_t fx;
+
+static int
+free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f, "%s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Parses a config with these queues (YAML lines under "queues:") for the
+   fixture directory; NULL and *err on failure of queue_host_new. */
+static queue_host_t *
+host_new(const char *queues, char **err)
+{
+	char *yaml, *errs = NULL, path[128];
+
+	if (asprintf(&yaml,
+		     "supervisor:\n"
+		     "  state_dir: %s/var\n"
+		     "  queues:\n"
+		     "    listen: %s\n"
+		     "    authkey_file: %s/queue.key\n"
+		     "queues:\n%s",
+		     fx.dir, fx.ep, fx.dir, queues) < 0)
+		cr_assert_fail("asprintf");
+	conf_free(&fx.conf);
+	cr_assert_eq(conf_parse_string(yaml, strlen(yaml), "test.yaml", fx.dir, &fx.conf, &errs), 0,
+		     "%s", errs ? errs : "");
+	free(yaml);
+	snprintf(path, sizeof(path), "%s/var", fx.dir);
+	mkdir(path, 0755);
+	return queue_host_new(fx.conf, err);
+}
+
+static void
+start(const char *queues)
+{
+	char *err = NULL;
+
+	fx.h = host_new(queues, &err);
+	cr_assert_not_null(fx.h, "queue_host_new: %s", err ? err : "?");
+}
+
+static void
+setup(void)
+{
+	char path[128];
+
+	zsys_handler_set(NULL);
+	if (getenv("DROVER_TEST_DEBUG"))
+		log_set_level(DLOG_DEBUG);
+	memset(&fx, 0, sizeof(fx));
+	snprintf(fx.dir, sizeof(fx.dir), "/tmp/drover-qtest-XXXXXX");
+	cr_assert_not_null(mkdtemp(fx.dir));
+	fx.port = free_port();
+	snprintf(fx.ep, sizeof(fx.ep), "tcp://127.0.0.1:%d", fx.port);
+	snprintf(path, sizeof(path), "%s/queue.key", fx.dir);
+	write_file(path, KEY "\n");
+}
+
+static void
+teardown(void)
+{
+	char cmd[128];
+
+	queue_host_destroy(&fx.h);
+	conf_free(&fx.conf);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", fx.dir);
+}
+
+static drover_client *
+client(void)
+{
+	int rc;
+	drover_client *c = drover_connect(fx.ep, KEY, strlen(KEY), 5000, &rc);
+
+	cr_assert_not_null(c, "connect: %s", drover_strerror(rc));
+	return c;
+}
+
+static void
+put_str(drover_client *c, const char *q, const char *s)
+{
+	int rc = drover_put(c, q, s, strlen(s), 0);
+
+	cr_assert_eq(rc, DROVER_OK, "put %s: %s", s, drover_strerror(rc));
+}
+
+/* Gets one message and checks its body; returns it (caller acks). */
+static drover_msg *
+get_is(drover_client *c, const char *q, const char *want)
+{
+	int rc;
+	drover_msg *m = drover_get(c, q, 2000, &rc);
+
+	cr_assert_not_null(m, "get from %s: %s", q, drover_strerror(rc));
+	cr_assert_eq(drover_msg_size(m), strlen(want));
+	cr_assert_eq(memcmp(drover_msg_data(m), want, strlen(want)), 0, "got %.*s, want %s",
+		     (int)drover_msg_size(m), (const char *)drover_msg_data(m), want);
+	return m;
+}
+
+static size_t
+size_of(drover_client *c, const char *q)
+{
+	size_t n = 999999;
+
+	cr_assert_eq(drover_queue_size(c, q, &n), DROVER_OK);
+	return n;
+}
+
+TestSuite(queue, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(queue, fifo_order_and_capacity)
+{
+	drover_client *c;
+	drover_msg *m;
+
+	start("  q: { capacity: 3 }\n");
+	c = client();
+	put_str(c, "q", "a");
+	put_str(c, "q", "b");
+	put_str(c, "q", "c");
+	cr_assert_eq(drover_put(c, "q", "d", 1, 0), DROVER_EFULL);
+	cr_assert_eq(size_of(c, "q"), 3);
+	drover_ack(c, get_is(c, "q", "a"));
+	put_str(c, "q", "d");
+	drover_ack(c, get_is(c, "q", "b"));
+	drover_ack(c, get_is(c, "q", "c"));
+	m = get_is(c, "q", "d");
+	cr_assert_eq(drover_ack(c, m), DROVER_OK);
+	cr_assert_eq(size_of(c, "q"), 0);
+	drover_close(c);
+}
+
+Test(queue, get_and_put_time_out_with_empty_and_full)
+{
+	drover_client *c;
+	double t;
+	int rc;
+
+	start("  q: { capacity: 1 }\n");
+	c = client();
+	t = now_s();
+	cr_assert_null(drover_get(c, "q", 300, &rc));
+	cr_assert_eq(rc, DROVER_EEMPTY);
+	cr_assert_geq(now_s() - t, 0.29);
+	cr_assert_lt(now_s() - t, 2.0);
+	put_str(c, "q", "x");
+	t = now_s();
+	cr_assert_eq(drover_put(c, "q", "y", 1, 300), DROVER_EFULL);
+	cr_assert_geq(now_s() - t, 0.29);
+	cr_assert_lt(now_s() - t, 2.0);
+	cr_assert_null(drover_get(c, "nope", 0, &rc));
+	cr_assert_eq(rc, DROVER_ENOQUEUE);
+	drover_close(c);
+}
+
+typedef struct {
+	const char *q;
+	int timeout_ms;
+	int rc;
+	char body[32];
+	double waited;
+	const char *put;	/* put this instead of getting */
+} job_t;
+
+static void *
+job_run(void *arg)
+{
+	job_t *j = arg;
+	drover_client *c = client();
+	double t = now_s();
+	drover_msg *m;
+
+	if (j->put != NULL) {
+		j->rc = drover_put(c, j->q, j->put, strlen(j->put), j->timeout_ms);
+	} else if ((m = drover_get(c, j->q, j->timeout_ms, &j->rc)) != NULL) {
+		snprintf(j->body, sizeof(j->body), "%.*s", (int)drover_msg_size(m),
+			 (const char *)drover_msg_data(m));
+		drover_ack(c, m);
+	}
+	j->waited = now_s() - t;
+	drover_close(c);
+	return NULL;
+}
+
+static void
+wait_stat(drover_client *c, const char *q, size_t consumers)
+{
+	drover_stats_t st;
+
+	for (int i = 0; i < 200; i++) {
+		cr_assert_eq(drover_stats(c, q, &st), DROVER_OK);
+		if (st.consumers >= consumers)
+			return;
+		sleep_ms(10);
+	}
+	cr_assert_fail("consumers of %s never reached %zu", q, consumers);
+}
+
+static void
+wait_in_flight(drover_client *c, const char *q, size_t n)
+{
+	drover_stats_t st;
+
+	for (int i = 0; i < 300; i++) {
+		cr_assert_eq(drover_stats(c, q, &st), DROVER_OK);
+		if (st.in_flight == n)
+			return;
+		sleep_ms(10);
+	}
+	cr_assert_fail("in_flight of %s stays %zu, not %zu", q, st.in_flight, n);
+}
+
+Test(queue, waiting_consumers_are_served_first_come_first_served)
+{
+	pthread_t th[3];
+	job_t j[3];
+	drover_client *c;
+	int i;
+
+	start("  q: {}\n");
+	c = client();
+	for (i = 0; i < 3; i++) {
+		j[i] = (job_t){.q = "q", .timeout_ms = 10000};
+		pthread_create(&th[i], NULL, job_run, &j[i]);
+		wait_stat(c, "q", (size_t)i + 1);	/* its GET has arrived */
+	}
+	put_str(c, "q", "first");
+	put_str(c, "q", "second");
+	put_str(c, "q", "third");
+	for (i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(j[0].rc, DROVER_OK);
+	cr_assert_str_eq(j[0].body, "first");
+	cr_assert_str_eq(j[1].body, "second");
+	cr_assert_str_eq(j[2].body, "third");
+	drover_close(c);
+}
+
+Test(queue, a_waiting_put_goes_in_when_room_is_made)
+{
+	pthread_t th;
+	job_t j = {.q = "q", .timeout_ms = 10000, .put = "late"};
+	drover_client *c;
+
+	start("  q: { capacity: 1 }\n");
+	c = client();
+	put_str(c, "q", "early");
+	pthread_create(&th, NULL, job_run, &j);
+	sleep_ms(300);
+	drover_ack(c, get_is(c, "q", "early"));
+	pthread_join(th, NULL);
+	cr_assert_eq(j.rc, DROVER_OK);
+	cr_assert_geq(j.waited, 0.25);
+	drover_ack(c, get_is(c, "q", "late"));
+	drover_close(c);
+}
+
+Test(queue, nack_puts_messages_back_at_the_head_in_order)
+{
+	drover_client *c;
+	drover_msg *m[3];
+	size_t n;
+
+	start("  q: {}\n");
+	c = client();
+	put_str(c, "q", "a");
+	put_str(c, "q", "b");
+	put_str(c, "q", "c");
+	cr_assert_eq(drover_nack(c, get_is(c, "q", "a")), DROVER_OK);
+	cr_assert_eq(drover_get_many(c, "q", m, 2, 1000, &n), DROVER_OK);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(memcmp(drover_msg_data(m[0]), "a", 1), 0);
+	cr_assert_eq(memcmp(drover_msg_data(m[1]), "b", 1), 0);
+	cr_assert_eq(drover_nack_many(c, m, 2), DROVER_OK);
+	drover_ack(c, get_is(c, "q", "a"));
+	drover_ack(c, get_is(c, "q", "b"));
+	drover_ack(c, get_is(c, "q", "c"));
+	cr_assert_eq(size_of(c, "q"), 0);
+	drover_close(c);
+}
+
+Test(queue, an_expired_lease_puts_the_message_back_at_the_head)
+{
+	drover_client *c;
+	drover_msg *a, *b;
+	drover_stats_t st;
+
+	start("  q: { lease: 300ms }\n");
+	c = client();
+	put_str(c, "q", "a");
+	put_str(c, "q", "b");
+	a = get_is(c, "q", "a");
+	cr_assert_eq(drover_stats(c, "q", &st), DROVER_OK);
+	cr_assert_eq(st.in_flight, 1);
+	sleep_ms(600);
+	cr_assert_eq(drover_stats(c, "q", &st), DROVER_OK);
+	cr_assert_eq(st.in_flight, 0);
+	cr_assert_eq(st.size, 2);
+	/* A late ack is ignored: the message is back and comes again. */
+	drover_ack(c, a);
+	b = get_is(c, "q", "a");
+	drover_ack(c, b);
+	drover_ack(c, get_is(c, "q", "b"));
+	drover_close(c);
+}
+
+Test(queue, a_consumer_that_goes_away_loses_no_message)
+{
+	drover_client *c1, *c2;
+	drover_msg *m[2];
+	size_t n;
+
+	start("  q: {}\n");
+	c1 = client();
+	c2 = client();
+	put_str(c2, "q", "a");
+	put_str(c2, "q", "b");
+	put_str(c2, "q", "c");
+	cr_assert_eq(drover_get_many(c1, "q", m, 2, 1000, &n), DROVER_OK);
+	cr_assert_eq(n, 2);
+	drover_ack(c1, m[1]);	/* b is done; a is not */
+	drover_msg_free(m[0]);
+	drover_close(c1);
+	wait_in_flight(c2, "q", 0);	/* droverd has noticed */
+	drover_ack(c2, get_is(c2, "q", "a"));
+	drover_ack(c2, get_is(c2, "q", "c"));
+	cr_assert_eq(size_of(c2, "q"), 0);
+	drover_close(c2);
+}
+
+Test(queue, oversize_and_unknown_queues_are_refused_clearly)
+{
+	drover_client *c;
+	char *big = calloc(1, 2048);
+
+	start("  q: { max_message: 1KB }\n");
+	c = client();
+	cr_assert_eq(drover_put(c, "q", big, 1024, 0), DROVER_OK);
+	cr_assert_eq(drover_put(c, "q", big, 1025, 0), DROVER_ETOOBIG);
+	cr_assert_eq(drover_put(c, "nope", "x", 1, 0), DROVER_ENOQUEUE);
+	cr_assert_eq(drover_put(c, "", "x", 1, 0), DROVER_EINVAL);
+	cr_assert_eq(size_of(c, "q"), 1);
+	cr_assert_str_eq(drover_strerror(DROVER_ETOOBIG), "message larger than the queue's max_message");
+	free(big);
+	drover_close(c);
+}
+
+Test(queue, batches_keep_order_and_partial_puts_say_how_many)
+{
+	enum { N = 10000 };
+	static char bodies[N][8];
+	const void *data[N];
+	size_t sizes[N], done, n, got = 0, i;
+	drover_msg *m[700];
+	drover_client *c;
+
+	start("  q: { capacity: 10000 }\n  small: { capacity: 5 }\n");
+	c = client();
+	for (i = 0; i < N; i++) {
+		sizes[i] = (size_t)snprintf(bodies[i], sizeof(bodies[i]), "%zu", i);
+		data[i] = bodies[i];
+	}
+	cr_assert_eq(drover_put_many(c, "q", data, sizes, N, 0, &done), DROVER_OK);
+	cr_assert_eq(done, N);
+	while (got < N) {
+		cr_assert_eq(drover_get_many(c, "q", m, 700, 1000, &n), DROVER_OK);
+		for (i = 0; i < n; i++) {
+			cr_assert_eq(drover_msg_size(m[i]), sizes[got + i]);
+			cr_assert_eq(memcmp(drover_msg_data(m[i]), bodies[got + i], sizes[got + i]), 0);
+		}
+		got += n;
+		cr_assert_eq(drover_ack_many(c, m, n), DROVER_OK);
+	}
+	cr_assert_eq(drover_put_many(c, "small", data, sizes, 8, 100, &done), DROVER_EFULL);
+	cr_assert_eq(done, 5);
+	drover_close(c);
+}
+
+Test(queue, prefetch_fetches_ahead_and_close_returns_the_rest)
+{
+	drover_client *c, *c2;
+	drover_stats_t st;
+
+	start("  q: {}\n");
+	c = client();
+	c2 = client();
+	for (int i = 0; i < 20; i++)
+		put_str(c2, "q", i < 10 ? "x" : "y");
+	cr_assert_eq(drover_set_prefetch(c, 10), DROVER_OK);
+	cr_assert_eq(drover_set_prefetch(c, 0), DROVER_EINVAL);
+	drover_ack(c, get_is(c, "q", "x"));
+	cr_assert_eq(drover_stats(c2, "q", &st), DROVER_OK);
+	cr_assert_eq(st.size, 10);
+	cr_assert_geq(st.in_flight, 9);
+	for (int i = 1; i < 5; i++)
+		drover_ack(c, get_is(c, "q", "x"));
+	drover_close(c);	/* five prefetched, never handed out */
+	for (int i = 0; i < 200 && drover_stats(c2, "q", &st) == DROVER_OK && st.size < 15; i++)
+		sleep_ms(10);
+	cr_assert_eq(st.size, 15);
+	cr_assert_eq(st.in_flight, 0);
+	drover_ack(c2, get_is(c2, "q", "x"));
+	drover_close(c2);
+}
+
+Test(queue, stats_and_metrics_count_what_happened)
+{
+	drover_client *c;
+	json_t *a, *q;
+	char *text;
+
+	start("  tasks: { capacity: 50, durable: false }\n  res-1.x: {}\n");
+	c = client();
+	put_str(c, "tasks", "a");
+	put_str(c, "tasks", "b");
+	drover_msg *m = get_is(c, "tasks", "a");
+	a = queue_host_stats(fx.h);
+	cr_assert_eq(json_array_size(a), 2);
+	q = json_array_get(a, 0);
+	cr_assert_str_eq(json_string_value(json_object_get(q, "name")), "tasks");
+	cr_assert_eq(json_integer_value(json_object_get(q, "size")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(q, "capacity")), 50);
+	cr_assert_eq(json_integer_value(json_object_get(q, "in_flight")), 1);
+	cr_assert(json_is_false(json_object_get(q, "durable")));
+	cr_assert_eq(json_integer_value(json_object_get(q, "put_total")), 2);
+	cr_assert_eq(json_integer_value(json_object_get(q, "get_total")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(q, "consumers")), 1);
+	json_decref(a);
+	drover_ack(c, m);
+	cr_assert_eq(size_of(c, "tasks"), 1);	/* the ack has been read */
+	text = queue_host_metrics(fx.h);
+	cr_assert_not_null(text);
+	cr_assert_not_null(strstr(text, "# TYPE drover_queue_depth gauge\n"));
+	cr_assert_not_null(strstr(text, "drover_queue_depth{queue=\"tasks\"} 1\n"));
+	cr_assert_not_null(strstr(text, "drover_queue_put_total{queue=\"tasks\"} 2\n"));
+	cr_assert_not_null(strstr(text, "drover_queue_acked_total{queue=\"tasks\"} 1\n"));
+	cr_assert_not_null(strstr(text, "drover_queue_depth{queue=\"res-1.x\"} 0\n"), "%s", text);
+	cr_assert_not_null(strstr(text, "# TYPE drover_queue_put_total counter\n"));
+	cr_assert_null(strstr(text, KEY));
+	free(text);
+	drover_close(c);
+}
+
+Test(queue, reload_adds_removes_and_resizes_queues)
+{
+	drover_client *c;
+	pthread_t th, th2;
+	job_t put = {.q = "a", .timeout_ms = 10000, .put = "waits"};
+	job_t get = {.q = "b", .timeout_ms = 10000};
+	json_t *s;
+
+	start("  a: { capacity: 1 }\n  b: {}\n");
+	c = client();
+	put_str(c, "a", "1");
+	pthread_create(&th, NULL, job_run, &put);
+	pthread_create(&th2, NULL, job_run, &get);
+	wait_stat(c, "b", 1);
+	sleep_ms(100);
+	/* a grows: the waiting put goes in; b goes: its waiting get hears so; c
+	   is new. */
+	conf_t *old = fx.conf;
+	char *err = NULL, *errs = NULL;
+	char *yaml;
+
+	cr_assert(asprintf(&yaml,
+			   "supervisor:\n  state_dir: %s/var\n  queues:\n    listen: %s\n"
+			   "    authkey_file: %s/queue.key\nqueues:\n  a: { capacity: 5 }\n  c: {}\n",
+			   fx.dir, fx.ep, fx.dir) > 0);
+	cr_assert_eq(conf_parse_string(yaml, strlen(yaml), "t.yaml", fx.dir, &fx.conf, &errs), 0);
+	cr_assert_eq(queue_host_apply(fx.h, fx.conf), 0);
+	conf_free(&old);
+	free(yaml);
+	free(err);
+	pthread_join(th, NULL);
+	pthread_join(th2, NULL);
+	cr_assert_eq(put.rc, DROVER_OK);
+	cr_assert_eq(get.rc, DROVER_ENOQUEUE);
+	cr_assert_eq(size_of(c, "a"), 2);
+	put_str(c, "c", "new");
+	cr_assert_eq(drover_put(c, "b", "x", 1, 0), DROVER_ENOQUEUE);
+	s = queue_host_stats(fx.h);
+	cr_assert_eq(json_array_size(s), 2);
+	cr_assert_eq(json_integer_value(json_object_get(json_array_get(s, 0), "capacity")), 5);
+	json_decref(s);
+	drover_close(c);
+}
+
+Test(queue, durable_messages_survive_a_restart_in_order)
+{
+	drover_client *c;
+	drover_msg *m[10];
+	char body[16];
+	size_t n, i;
+
+	start("  d: { durable: true }\n");
+	c = client();
+	for (i = 0; i < 100; i++) {
+		snprintf(body, sizeof(body), "m%zu", i);
+		put_str(c, "d", body);
+	}
+	cr_assert_eq(drover_get_many(c, "d", m, 10, 1000, &n), DROVER_OK);
+	cr_assert_eq(n, 10);
+	cr_assert_eq(drover_ack_many(c, m, 5), DROVER_OK);	/* m0..m4 done */
+	cr_assert_eq(size_of(c, "d"), 90);	/* the acks have been read */
+	for (i = 5; i < 10; i++)
+		drover_msg_free(m[i]);	/* m5..m9 leased, never acked */
+	drover_close(c);
+	queue_host_destroy(&fx.h);
+
+	start("  d: { durable: true }\n");
+	c = client();
+	cr_assert_eq(size_of(c, "d"), 95);
+	for (i = 5; i < 100; i++) {
+		snprintf(body, sizeof(body), "m%zu", i);
+		drover_ack(c, get_is(c, "d", body));
+	}
+	cr_assert_eq(size_of(c, "d"), 0);
+	drover_close(c);
+	queue_host_destroy(&fx.h);
+	start("  d: { durable: true }\n");
+	c = client();
+	cr_assert_eq(size_of(c, "d"), 0, "acked messages stay gone");
+	drover_close(c);
+}
+
+Test(queue, a_corrupt_store_stops_the_start_and_is_left_alone)
+{
+	char path[128], *err = NULL, buf[64] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/var", fx.dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/var/queues.db", fx.dir);
+	write_file(path, "this is not a database, but it is someone's data\n");
+	cr_assert_null(host_new("  d: { durable: true }\n", &err));
+	cr_assert_not_null(err);
+	cr_assert_not_null(strstr(err, "queues.db"), "%s", err);
+	cr_assert_not_null(strstr(err, "not a database"), "%s", err);
+	free(err);
+	f = fopen(path, "r");
+	cr_assert_not_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	cr_assert_str_eq(buf, "this is not a database, but it is someone's data\n");
+}
+
+Test(queue, no_authkey_or_a_busy_port_stops_the_start)
+{
+	char path[128], *err = NULL;
+	queue_host_t *other;
+
+	snprintf(path, sizeof(path), "%s/queue.key", fx.dir);
+	unlink(path);
+	cr_assert_null(host_new("  q: {}\n", &err));
+	cr_assert_not_null(strstr(err, "queue.key"), "%s", err);
+	cr_assert_not_null(strstr(err, "No such file"), "%s", err);
+	free(err);
+	err = NULL;
+	write_file(path, "\n");
+	cr_assert_null(host_new("  q: {}\n", &err));
+	cr_assert_not_null(strstr(err, "empty"), "%s", err);
+	free(err);
+	err = NULL;
+	write_file(path, KEY "\n");
+	start("  q: {}\n");
+	other = host_new("  q: {}\n", &err);
+	cr_assert_null(other);
+	cr_assert_not_null(strstr(err, "Address already in use"), "%s", err);
+	free(err);
+}
+
+Test(queue, a_wrong_key_is_refused_fast_and_others_keep_working)
+{
+	drover_client *good, *bad;
+	double t;
+	int rc;
+
+	start("  q: {}\n");
+	good = client();
+	put_str(good, "q", "x");
+	t = now_s();
+	bad = drover_connect(fx.ep, "not-the-key", 11, 10000, &rc);
+	cr_assert_null(bad);
+	cr_assert_eq(rc, DROVER_EAUTH);
+	cr_assert_lt(now_s() - t, 3.0);
+	drover_ack(good, get_is(good, "q", "x"));
+	cr_assert_null(drover_connect(fx.ep, "", 0, 1000, &rc));
+	cr_assert_eq(rc, DROVER_EINVAL);
+	drover_close(good);
+}
+
+Test(queue, no_server_is_a_connection_error)
+{
+	int rc;
+	double t = now_s();
+
+	cr_assert_null(drover_connect("tcp://127.0.0.1:1", KEY, strlen(KEY), 500, &rc));
+	cr_assert_eq(rc, DROVER_ECONN);
+	cr_assert_lt(now_s() - t, 3.0);
+}
+
+/* ---- a raw ZeroMQ peer with the right keys ---- */
+
+static void *
+raw_socket(void *ctx)
+{
+	auth_keypair_t s, c;
+	void *sock = zmq_socket(ctx, ZMQ_DEALER);
+	int linger = 0;
+
+	auth_derive(KEY, strlen(KEY), AUTH_SERVER, &s);
+	auth_derive(KEY, strlen(KEY), AUTH_CLIENT, &c);
+	zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, s.public_key, 32);
+	zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, c.public_key, 32);
+	zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, c.secret_key, 32);
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+	cr_assert_eq(zmq_connect(sock, fx.ep), 0);
+	return sock;
+}
+
+/* Sends frames (NULL-terminated list of (ptr, len) pairs). */
+static void
+raw_send(void *sock, int n, const void *const *p, const size_t *len)
+{
+	for (int i = 0; i < n; i++)
+		zmq_send(sock, p[i], len[i], i + 1 < n ? ZMQ_SNDMORE : 0);
+}
+
+/* Receives a reply: status, or 1 when none came within ms. */
+static int
+raw_status(void *sock, int ms, uint32_t *req_id)
+{
+	zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+	uint8_t buf[64];
+	wire_rep_t r;
+	int n, more;
+	size_t ml = sizeof(more);
+
+	if (zmq_poll(&it, 1, ms) <= 0)
+		return 1;
+	n = zmq_recv(sock, buf, sizeof(buf), 0);
+	do {
+		more = 0;
+		zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
+		if (more)
+			zmq_recv(sock, buf + 32, 32, 0);
+	} while (more);
+	cr_assert_eq(wire_rep_decode(buf, (size_t)n, &r), 0);
+	if (req_id)
+		*req_id = r.req_id;
+	return r.status;
+}
+
+Test(queue, garbage_and_truncated_frames_are_refused_and_serving_goes_on)
+{
+	void *ctx = zmq_ctx_new(), *s;
+	uint8_t hdr[WIRE_HDR_LEN], junk[3] = {1, 2, 3};
+	wire_req_t r;
+	drover_client *c;
+	uint32_t id;
+	char big[70];
+
+	start("  q: {}\n");
+	c = client();
+	s = raw_socket(ctx);
+
+	/* one byte, three bytes: too short to hold an id */
+	raw_send(s, 1, (const void *[]){junk}, (size_t[]){1});
+	cr_assert_eq(raw_status(s, 2000, &id), DROVER_EINVAL);
+	cr_assert_eq(id, 0);
+	/* a header of the wrong version, keeping its request id */
+	r = (wire_req_t){.op = WIRE_STATS, .req_id = 77};
+	wire_req_encode(hdr, &r);
+	hdr[0] = 9;
+	raw_send(s, 2, (const void *[]){hdr, "q"}, (size_t[]){sizeof(hdr), 1});
+	cr_assert_eq(raw_status(s, 2000, &id), DROVER_EINVAL);
+	cr_assert_eq(id, 77);
+	/* a PUT that says 3 messages and brings 1 */
+	r = (wire_req_t){.op = WIRE_PUT, .req_id = 78, .count = 3};
+	wire_req_encode(hdr, &r);
+	raw_send(s, 3, (const void *[]){hdr, "q", "m"}, (size_t[]){sizeof(hdr), 1, 1});
+	cr_assert_eq(raw_status(s, 2000, NULL), DROVER_EINVAL);
+	/* a PUT without its queue name */
+	r = (wire_req_t){.op = WIRE_PUT, .req_id = 79, .count = 1};
+	wire_req_encode(hdr, &r);
+	raw_send(s, 1, (const void *[]){hdr}, (size_t[]){sizeof(hdr)});
+	cr_assert_eq(raw_status(s, 2000, NULL), DROVER_EINVAL);
+	/* an ACK whose lease frame is not 8 bytes a lease, then bogus leases */
+	r = (wire_req_t){.op = WIRE_ACK, .req_id = 80, .count = 2};
+	wire_req_encode(hdr, &r);
+	raw_send(s, 3, (const void *[]){hdr, "q", junk}, (size_t[]){sizeof(hdr), 1, 3});
+	cr_assert_eq(raw_status(s, 2000, NULL), DROVER_EINVAL);
+	memset(big, 0xff, sizeof(big));
+	raw_send(s, 3, (const void *[]){hdr, "q", big}, (size_t[]){sizeof(hdr), 1, 16});
+	cr_assert_eq(raw_status(s, 2000, NULL), DROVER_OK);
+	/* a GET for 0 messages, a GET with a timeout below -1 */
+	r = (wire_req_t){.op = WIRE_GET, .req_id = 81, .count = 0};
+	wire_req_encode(hdr, &r);
+	raw_send(s, 2, (const void *[]){hdr, "q"}, (size_t[]){sizeof(hdr), 1});
+	cr_assert_eq(raw_status(s, 2000, NULL), DROVER_EINVAL);
+	r = (wire_req_t){.op = WIRE_GET, .req_id = 82, .count = 1, .timeout_ms = -5};
+	wire_req_encode(hdr, &r);
+	raw_send(s, 2, (const void *[]){hdr, "q"}, (size_t[]){sizeof(hdr), 1});
+	cr_assert_eq(raw_status(s, 2000, NULL), DROVER_EINVAL);
+	/* a queue name with a NUL, and one of 70 bytes that does not exist */
+	r = (wire_req_t){.op = WIRE_STATS, .req_id = 83};
+	wire_req_encode(hdr, &r);
+	raw_send(s, 2, (const void *[]){hdr, "q\0"}, (size_t[]){sizeof(hdr), 2});
+	cr_assert_eq(raw_status(s, 2000, NULL), DROVER_EINVAL);
+	memset(big, 'z', sizeof(big));
+	raw_send(s, 2, (const void *[]){hdr, big}, (size_t[]){sizeof(hdr), sizeof(big)});
+	cr_assert_eq(raw_status(s, 2000, NULL), DROVER_ENOQUEUE);
+	/* an unknown op */
+	r = (wire_req_t){.op = 42, .req_id = 84};
+	wire_req_encode(hdr, &r);
+	raw_send(s, 2, (const void *[]){hdr, "q"}, (size_t[]){sizeof(hdr), 1});
+	cr_assert_eq(raw_status(s, 2000, NULL), DROVER_EINVAL);
+	/* a frame larger than any max_message: ZeroMQ drops that peer */
+	char *huge = calloc(1, (1 << 20) + 70000);
+	r = (wire_req_t){.op = WIRE_PUT, .req_id = 85, .count = 1};
+	wire_req_encode(hdr, &r);
+	raw_send(s, 3, (const void *[]){hdr, "q", huge}, (size_t[]){sizeof(hdr), 1, (1 << 20) + 70000});
+	free(huge);
+	cr_assert_eq(raw_status(s, 500, NULL), 1);
+
+	/* and the well-behaved client was served all along */
+	put_str(c, "q", "still here");
+	drover_ack(c, get_is(c, "q", "still here"));
+	cr_assert_eq(size_of(c, "q"), 0);
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+	drover_close(c);
+}
