@@ -268,10 +268,13 @@ class ClientTest(unittest.TestCase):
         held = a.get_many("closed", 2, timeout=5)
         self.assertEqual([m.data for m in held], [b"1", b"2"])
         a.close()
+        end = time.monotonic() + 5
+        while b.stats("closed")["in_flight"] and time.monotonic() < end:
+            time.sleep(0.02)
+        self.assertEqual(b.stats("closed")["size"], 3)  # back at the head, in order
         got = [m.data for m in b.get_many("closed", 10, timeout=5)]
-        while len(got) < 3:
-            got += [m.data for m in b.get_many("closed", 10, timeout=5)]
         self.assertEqual(got, [b"1", b"2", b"3"])
+
 
     def test_messages_of_a_worker_killed_with_sigkill_go_to_another(self):
         c = self.client()
