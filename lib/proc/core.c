@@ -642,7 +642,8 @@ proc_core_apply(proc_core_t *core, const conf_t *conf)
 	for (j = 0; j < core->n_grps; j++)
 		if (core->grps[j]->removing)
 			order[n++] = core->grps[j];
-	memcpy(core->grps, order, n * sizeof(*order));
+	if (n > 0)	/* with no group at all core->grps is NULL */
+		memcpy(core->grps, order, n * sizeof(*order));
 	core->n_grps = n;
 	free(order);
 	s_rebuild_all(core);
