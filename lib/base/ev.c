@@ -17,6 +17,7 @@ struct ev {
 	size_t n_heap, cap_heap;
 	int64_t armed_ms;	/* deadline the timerfd is armed for; -1 none */
 	uint64_t timer_pass;	/* counts passes over due timers */
+	bool timers_dirty;	/* the heap changed: re-arm before sleeping */
 	bool stop;
 	uint64_t wakeups;
 	struct ev_later {
@@ -211,7 +212,7 @@ ev_timer_stop(ev_t *ev, ev_timer_t *t)
 		s_heap_up(ev, i);
 		s_heap_down(ev, last->heap_idx);
 	}
-	s_rearm(ev);
+	ev->timers_dirty = true;
 }
 
 void
@@ -236,7 +237,7 @@ ev_timer_start(ev_t *ev, ev_timer_t *t, int64_t at_ms, ev_timer_fn *fn, void *ar
 	ev->n_heap++;
 	s_heap_set(ev, ev->n_heap, t);
 	s_heap_up(ev, ev->n_heap);
-	s_rearm(ev);
+	ev->timers_dirty = true;
 }
 
 /* Fires every timer whose deadline has passed. A callback may start or stop
@@ -259,7 +260,7 @@ s_timerfd_ready(ev_t *ev, ev_io_t *io, uint32_t events)
 		ev_timer_stop(ev, t);
 		t->fn(ev, t);
 	}
-	s_rearm(ev);
+	ev->timers_dirty = true;
 }
 
 int
@@ -269,6 +270,11 @@ ev_run_once(ev_t *ev, int timeout_ms)
 	ev_io_t *io;
 	int i, n;
 
+	/* One timerfd_settime per pass at most, however many timers changed. */
+	if (ev->timers_dirty) {
+		ev->timers_dirty = false;
+		s_rearm(ev);
+	}
 	n = epoll_wait(ev->epfd, evs, 64, timeout_ms);
 	ev->wakeups++;
 	if (n < 0)
