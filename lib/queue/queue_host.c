@@ -175,11 +175,55 @@ s_peer_name(int fd, char *buf, size_t len)
 	}
 }
 
+static bool
+s_reported(qh_t *h, const char *addr, int64_t now)
+{
+	for (unsigned i = 0; i < 32; i++)
+		if (now - h->reported_at[i] < 120000 && strcmp(h->reported[i], addr) == 0)
+			return true;
+	return false;
+}
+
 static void
-s_log_refusal(qh_t *h, const char *addr, int event, int value)
+s_remember(qh_t *h, const char *addr, int64_t now)
+{
+	unsigned i = h->n_reported++ % 32;
+
+	snprintf(h->reported[i], sizeof(h->reported[i]), "%s", addr);
+	h->reported_at[i] = now;
+}
+
+/* The address of a refused peer whose connection was gone before we could
+   ask: one that droverd closed lately and that was not reported yet. */
+static void
+s_find_refused(qh_t *h, char *addr, size_t len, int64_t now)
+{
+	char peers[64][64];
+	int n = qh__closed_peers(h->port, peers, 64), i;
+
+	for (i = 0; i < n; i++)
+		if (!s_reported(h, peers[i], now)) {
+			size_t l = strnlen(peers[i], sizeof(peers[i]) - 1);
+
+			if (l >= len)
+				l = len - 1;
+			memcpy(addr, peers[i], l);
+			addr[l] = '\0';
+			return;
+		}
+}
+
+static void
+s_log_refusal(qh_t *h, const char *known, int event, int value)
 {
 	int64_t now = zclock_mono();
-	char why[128], more[64] = "";
+	char why[128], more[64] = "", addr[64];
+
+	snprintf(addr, sizeof(addr), "%s", known);
+	if (addr[0] == '\0')
+		s_find_refused(h, addr, sizeof(addr), now);
+	if (addr[0] != '\0')
+		s_remember(h, addr, now);
 
 	h->refused_total++;
 	if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
@@ -1033,6 +1077,15 @@ s_setup(const conf_t *conf, char **err)
 	if (zmq_bind(h->router, conf->queues_listen) != 0) {
 		*err = s_fmt("listen %s: %s", conf->queues_listen, zmq_strerror(errno));
 		goto fail;
+	}
+	{
+		char last[256];
+		size_t ll = sizeof(last);
+		const char *colon;
+
+		if (zmq_getsockopt(h->router, ZMQ_LAST_ENDPOINT, last, &ll) == 0 &&
+		    strncmp(last, "tcp://", 6) == 0 && (colon = strrchr(last, ':')) != NULL)
+			h->port = atoi(colon + 1);
 	}
 	return h;
 zerr:

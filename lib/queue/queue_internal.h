@@ -150,6 +150,10 @@ typedef struct qh {
 	int64_t refuse_log_ms;	/* rate limit of refusal lines */
 	uint64_t refuse_quiet;
 	uint64_t refused_total;
+	int port;		/* of a tcp:// listener, for qh__closed_peers */
+	char reported[32][64];	/* refused peers logged lately */
+	int64_t reported_at[32];
+	unsigned n_reported;
 
 	lease_t **slots;	/* lease id -> lease */
 	uint32_t *gens;
@@ -193,6 +197,11 @@ uint32_t qh__do_ack(qh_t *h, const uint8_t *rid, size_t rid_len, queue_t *q, con
 		    size_t n, bool nack);
 void qh__expire(qh_t *h, int64_t now);
 int qh__append(qh_t *h, queue_t *q, const void *data, size_t len);
+
+/* ---- queue_peer.c ---- */
+/* Peers of TCP connections on local port that droverd closed lately, "ip:port"
+   each; returns how many (at most max). */
+int qh__closed_peers(int port, char (*out)[64], int max);
 
 /* ---- queue_host.c ---- */
 /* Sends a reply without frames but maybe a text. 0, or -1 when the peer is

@@ -805,3 +805,31 @@ Test(queue, garbage_and_truncated_frames_are_refused_and_serving_goes_on)
 	zmq_ctx_term(ctx);
 	drover_close(c);
 }
+
+int qh__closed_peers(int port, char (*out)[64], int max);	/* queue_internal.h */
+
+Test(queue, the_kernel_names_a_peer_whose_connection_droverd_closed)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in ca;
+	socklen_t len = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0), a, n, i;
+	char peers[64][64], want[64];
+	bool found = false;
+
+	cr_assert_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	listen(l, 4);
+	getsockname(l, (struct sockaddr *)&sa, &len);
+	cr_assert_eq(connect(c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	len = sizeof(ca);
+	getsockname(c, (struct sockaddr *)&ca, &len);
+	snprintf(want, sizeof(want), "127.0.0.1:%u", ntohs(ca.sin_port));
+	a = accept(l, NULL, NULL);
+	close(a);	/* the server closes first, as libzmq does on a refusal */
+	n = qh__closed_peers(ntohs(sa.sin_port), peers, 64);
+	for (i = 0; i < n; i++)
+		found |= strcmp(peers[i], want) == 0;
+	cr_assert(found, "%s not among %d closed peers", want, n);
+	close(c);
+	close(l);
+}
