@@ -520,6 +520,8 @@ Test(droverctl, keygen_writes_a_key_pair_with_a_private_secret, .fini = teardown
 
 static const char *qgroups = "queues:\n"
 			     "  tasks: { capacity: 100 }\n"
+			     "  small: { capacity: 1 }\n"
+			     "  tiny: { max_message: 1KB }\n"
 			     "groups: {}\n";
 
 /* droverctl's queue options for the harness's droverd. */
@@ -567,6 +569,28 @@ Test(droverctl_queue, get_on_an_empty_queue_exits_1_after_the_timeout, .fini = t
 	cr_assert_str_empty(out);
 	cr_assert_eq(count_lines(err), 1, "%s", err);
 	free(out);
+	free(err);
+}
+
+Test(droverctl_queue, full_queue_and_oversize_message_exit_1_with_one_line, .fini = teardown,
+     .timeout = 30)
+{
+	char cmd[2048], *err;
+
+	start_queues();
+	cr_assert_eq(ctl(NULL, NULL, "%s put small one", qopts), 0);
+	cr_assert_eq(ctl(NULL, &err, "%s put small two --timeout 0.2", qopts), 1);
+	cr_assert_eq(count_lines(err), 1, "%s", err);
+	cr_assert_not_null(strstr(err, "full"), "%s", err);
+	free(err);
+	snprintf(cmd, sizeof(cmd), "head -c 2000 /dev/zero | '%s' %s put tiny - 2>&1",
+		 drv_bin("droverctl"), qopts);
+	cr_assert_eq(drv_sh(cmd, &err), 1);
+	cr_assert_eq(count_lines(err), 1, "%s", err);
+	cr_assert_not_null(strstr(err, "max_message"), "%s", err);
+	free(err);
+	cr_assert_eq(ctl(NULL, &err, "%s put nosuchqueue x", qopts), 1);
+	cr_assert_str_eq(err, "droverctl: no such queue: nosuchqueue\n");
 	free(err);
 }
 
