@@ -36,6 +36,8 @@ typedef struct cqueue {
 	size_t len;
 	drover_msg **buf;	/* prefetched messages, a ring */
 	size_t cap, head, n;
+	uint32_t pending;	/* the standing GET of prefetch, 0 if none */
+	int pending_err;	/* its error, for the next drover_get */
 	struct cqueue *next;
 } cqueue_t;
 
@@ -45,10 +47,16 @@ struct drover_msg {
 	cqueue_t *q;
 };
 
+#define ASYNC_BIT 0x80000000u	/* request ids of drover_put_async */
+#define ASYNC_MAX 10000		/* outstanding asynchronous puts */
+
 struct drover_client {
 	void *sock;
 	void *mon;
-	uint32_t next_id;
+	uint32_t next_id;	/* below ASYNC_BIT */
+	uint32_t next_async;
+	size_t async_out;	/* asynchronous puts not answered yet */
+	int async_err;		/* the first failure among them since drover_flush */
 	unsigned prefetch;
 	uint64_t max_frame;
 	cqueue_t *queues;
@@ -191,7 +199,7 @@ s_send(drover_client *c, const void *p, size_t len, int flags)
 static uint32_t
 s_req_id(drover_client *c)
 {
-	if (++c->next_id == 0)
+	if (++c->next_id >= ASYNC_BIT)
 		c->next_id = 1;
 	return c->next_id;
 }
@@ -243,9 +251,11 @@ s_drop_prefetched(drover_client *c)
 	cqueue_t *q;
 	drover_msg *m;
 
-	for (q = c->queues; q != NULL; q = q->next)
+	for (q = c->queues; q != NULL; q = q->next) {
 		while ((m = s_buf_pop(q)) != NULL)
 			s_msg_free(m);
+		q->pending = 0;	/* droverd dropped it with the connection */
+	}
 }
 
 /* Reads pending monitor events: DROVER_EAUTH for a refused handshake,
@@ -277,6 +287,9 @@ s_monitor(drover_client *c)
 			break;
 		case ZMQ_EVENT_DISCONNECTED:
 			s_drop_prefetched(c);
+			if (c->async_out > 0 && c->async_err == DROVER_OK)
+				c->async_err = DROVER_ECONN;	/* fate unknown */
+			c->async_out = 0;
 			if (rc == DROVER_OK)
 				rc = DROVER_ECONN;
 			break;
@@ -323,6 +336,63 @@ s_nack_stray(drover_client *c, const wire_rep_t *rep, zmq_msg_t *ids)
 		}
 }
 
+static cqueue_t *
+s_pending_owner(drover_client *c, uint32_t req_id)
+{
+	cqueue_t *q;
+
+	for (q = c->queues; q != NULL; q = q->next)
+		if (q->pending != 0 && q->pending == req_id)
+			return q;
+	return NULL;
+}
+
+/* The rest of a reply to q's standing GET: its messages go to q's prefetch
+   buffer. Returns 1 if req_id was awaited (mine), else 0, or an error. */
+static int
+s_read_prefetch(drover_client *c, cqueue_t *q, reply_t *r, int more, bool mine)
+{
+	zmq_msg_t f, ids;
+	size_t idx = 0, nids = 0;
+	bool ok = r->rep.status == WIRE_OK;
+	int rc = 0;
+
+	q->pending = 0;
+	if (!ok && !mine && r->rep.status != WIRE_EEMPTY)
+		q->pending_err = r->rep.status;
+	zmq_msg_init(&ids);
+	while (more) {
+		zmq_msg_init(&f);
+		if (zmq_msg_recv(&f, c->sock, 0) < 0) {
+			zmq_msg_close(&f);
+			rc = DROVER_ECONN;
+			break;
+		}
+		more = zmq_msg_more(&f);
+		if (ok && idx == 0) {
+			zmq_msg_move(&ids, &f);
+			nids = zmq_msg_size(&ids) / 8;
+		} else if (ok && idx - 1 < nids) {
+			drover_msg *m = malloc(sizeof(*m));
+
+			if (m != NULL) {
+				zmq_msg_init(&m->data);
+				zmq_msg_move(&m->data, &f);
+				m->lease = wire_get_u64((uint8_t *)zmq_msg_data(&ids) + 8 * (idx - 1));
+				m->q = q;
+				if (s_buf_push(q, m) != 0)
+					s_msg_free(m);	/* leased: back after the lease */
+			}
+		}
+		zmq_msg_close(&f);
+		idx++;
+	}
+	zmq_msg_close(&ids);
+	r->nfr = 0;
+	r->nmsgs = 0;
+	return rc != 0 ? rc : mine ? 1 : 0;
+}
+
 /* Reads one whole reply. Returns 1 if it is the one for req_id (filled in
    *r, with GET messages made into drover_msg of q), 0 if it was another
    (dropped), or an error. */
@@ -333,6 +403,7 @@ s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
 	int more, rc = 0;
 	bool mine = false, get_ok = false;
 	size_t idx = 0, nids = 0;
+	cqueue_t *pq;
 
 	zmq_msg_init(&f);
 	zmq_msg_init(&ids);
@@ -346,6 +417,16 @@ s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
 		mine = true;
 	get_ok = r->rep.op == WIRE_GET && r->rep.status == WIRE_OK;
 	zmq_msg_close(&f);
+	if (r->rep.op == WIRE_GET && (pq = s_pending_owner(c, r->rep.req_id)) != NULL)
+		return s_read_prefetch(c, pq, r, more, mine);
+	if (r->rep.op == WIRE_PUT && (r->rep.req_id & ASYNC_BIT) != 0 && !mine) {
+		if (c->async_out > 0)
+			c->async_out--;
+		if (r->rep.status != WIRE_OK && c->async_err == DROVER_OK)
+			c->async_err = r->rep.status <= 0 && r->rep.status >= DROVER_ETIMEOUT
+					   ? r->rep.status
+					   : DROVER_EINVAL;
+	}
 	r->nfr = 0;
 	r->nmsgs = 0;
 	while (more) {
@@ -391,7 +472,8 @@ s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
 	return 1;
 }
 
-/* Waits for the reply to req_id until deadline_ms (-1: none). Returns
+/* Waits for the reply to req_id (0: for every asynchronous put to be
+   answered) until deadline_ms (-1: none). Returns
    DROVER_OK with *r filled (r->rep.status is the request's outcome), or
    DROVER_ETIMEOUT, DROVER_ECONN, DROVER_EAUTH. */
 static int
@@ -407,7 +489,11 @@ s_wait(drover_client *c, uint32_t req_id, cqueue_t *q, int64_t deadline_ms, repl
 				return DROVER_OK;
 			if (rc < 0)
 				return rc;
+			if (req_id == 0 && c->async_out == 0)
+				return DROVER_OK;
 		}
+		if (req_id == 0 && c->async_out == 0)
+			return DROVER_OK;
 		if ((rc = s_monitor(c)) != DROVER_OK)
 			return rc;
 		if (deadline_ms < 0) {
@@ -620,6 +706,57 @@ drover_put_many(drover_client *c, const char *queue, const void *const *data, co
 	return rc;
 }
 
+int
+drover_put_async(drover_client *c, const char *queue, const void *data, size_t size)
+{
+	cqueue_t *q;
+	uint32_t id;
+	int rc;
+
+	if (c == NULL || !s_name_ok(queue) || (data == NULL && size > 0) ||
+	    (q = s_queue(c, queue)) == NULL)
+		return DROVER_EINVAL;
+	if (c->max_frame > 0 && size > c->max_frame)
+		return DROVER_ETOOBIG;
+	if ((rc = s_monitor(c)) == DROVER_EAUTH)
+		return rc;
+	if (c->async_out >= ASYNC_MAX) {
+		reply_t r = {0};
+
+		/* Too many in flight: wait for answers (not for all). */
+		while (c->async_out >= ASYNC_MAX / 2)
+			if ((rc = s_wait(c, UINT32_MAX, NULL, s_now_ms() + 10, &r)) != DROVER_OK &&
+			    rc != DROVER_ETIMEOUT)
+				return rc;
+	}
+	if (++c->next_async >= ASYNC_BIT - 1)	/* never UINT32_MAX */
+		c->next_async = 1;
+	id = c->next_async | ASYNC_BIT;
+	if ((rc = s_send_head(c, WIRE_PUT, id, -1, 1, q, true)) != 0 ||
+	    (rc = s_send(c, size ? data : "", size, 0)) != 0)
+		return rc;
+	c->async_out++;
+	return DROVER_OK;
+}
+
+int
+drover_flush(drover_client *c, int timeout_ms)
+{
+	reply_t r = {0};
+	int rc;
+
+	if (c == NULL || timeout_ms < -1)
+		return DROVER_EINVAL;
+	rc = c->async_out == 0 ? DROVER_OK
+			       : s_wait(c, 0, NULL, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms, &r);
+	if (rc == DROVER_OK || rc == DROVER_ECONN) {
+		if (c->async_err != DROVER_OK)
+			rc = c->async_err;
+		c->async_err = DROVER_OK;
+	}
+	return rc;
+}
+
 /* ---- get ---- */
 
 static void
@@ -663,6 +800,76 @@ s_get(drover_client *c, cqueue_t *q, size_t max, int timeout_ms, drover_msg **ou
 	return rc;
 }
 
+/* With prefetch, a GET for up to the prefetch stays outstanding at droverd
+   (a waiting consumer), so messages are pushed here as they are put; it is
+   sent again once the buffer is down to half. */
+static void
+s_rearm(drover_client *c, cqueue_t *q)
+{
+	uint32_t id;
+
+	if (c->prefetch <= 1 || q->pending != 0 || q->n > c->prefetch / 2)
+		return;
+	id = s_req_id(c);
+	if (s_send_head(c, WIRE_GET, id, -1, (uint32_t)(c->prefetch - q->n), q, false) == 0)
+		q->pending = id;
+}
+
+static drover_msg *
+s_get_prefetched(drover_client *c, cqueue_t *q, int timeout_ms, int *rc)
+{
+	reply_t r = {0};
+	drover_msg *m;
+	int err;
+
+	if ((m = s_buf_pop(q)) == NULL) {
+		if (q->pending_err != 0) {
+			*rc = q->pending_err;
+			q->pending_err = 0;
+			return NULL;
+		}
+		if ((err = s_monitor(c)) == DROVER_EAUTH) {
+			*rc = err;
+			return NULL;
+		}
+		if (q->pending == 0) {
+			/* Nothing outstanding: an ordinary GET, so that a
+			   timeout of 0 still takes what is there. */
+			drover_msg **got = malloc(c->prefetch * sizeof(*got));
+			size_t n = 0, i;
+
+			if (got == NULL) {
+				*rc = DROVER_EINVAL;
+				return NULL;
+			}
+			err = s_get(c, q, c->prefetch, timeout_ms, got, &n);
+			for (i = 0; i < n; i++)
+				if (s_buf_push(q, got[i]) != 0)
+					s_msg_free(got[i]);
+			free(got);
+			if ((m = s_buf_pop(q)) == NULL) {
+				*rc = err;
+				return NULL;
+			}
+			s_rearm(c, q);
+			*rc = DROVER_OK;
+			return m;
+		}
+		err = s_wait(c, q->pending, q, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms, &r);
+		if (err == DROVER_OK && r.rep.status != WIRE_OK)
+			err = s_status(&r);
+		s_reply_clear(&r);
+		if ((m = s_buf_pop(q)) == NULL) {
+			/* the standing GET stays: what it brings later is kept */
+			*rc = err == DROVER_ETIMEOUT || err == DROVER_OK ? DROVER_EEMPTY : err;
+			return NULL;
+		}
+	}
+	s_rearm(c, q);
+	*rc = DROVER_OK;
+	return m;
+}
+
 drover_msg *
 drover_get(drover_client *c, const char *queue, int timeout_ms, int *rc)
 {
@@ -677,10 +884,8 @@ drover_get(drover_client *c, const char *queue, int timeout_ms, int *rc)
 		*rc = DROVER_EINVAL;
 		return NULL;
 	}
-	if ((m = s_buf_pop(q)) != NULL) {
-		*rc = DROVER_OK;
-		return m;
-	}
+	if (c->prefetch > 1)
+		return s_get_prefetched(c, q, timeout_ms, rc);
 	if ((got = malloc(c->prefetch * sizeof(*got))) == NULL) {
 		*rc = DROVER_EINVAL;
 		return NULL;
@@ -711,7 +916,18 @@ drover_get_many(drover_client *c, const char *queue, drover_msg **msgs, size_t m
 		return DROVER_EINVAL;
 	while (got < max && q->n > 0)
 		msgs[got++] = s_buf_pop(q);
+	if (got == 0 && c->prefetch > 1) {
+		int rc;
+		drover_msg *m = s_get_prefetched(c, q, timeout_ms, &rc);
+
+		if (m == NULL)
+			return rc;
+		msgs[got++] = m;
+		while (got < max && q->n > 0)
+			msgs[got++] = s_buf_pop(q);
+	}
 	if (got > 0) {
+		s_rearm(c, q);
 		*n = got;
 		return DROVER_OK;
 	}

@@ -69,6 +69,22 @@ void drover_close(drover_client *c);
 int  drover_put_many(drover_client *c, const char *queue, const void *const *data,
                      const size_t *sizes, size_t n, int timeout_ms, size_t *done);
 
+/* Pipelined puts: sends one message (copied) without waiting for droverd's
+   answer, so that many puts travel at once. Returns DROVER_OK once it is on
+   its way (DROVER_ETOOBIG, DROVER_EINVAL at once). droverd waits as long as
+   it takes for room (a timeout of -1). The answers are read by the client's
+   later calls; drover_flush waits for all of them. At most 10000 are
+   outstanding: beyond that drover_put_async first waits for answers. */
+int  drover_put_async(drover_client *c, const char *queue, const void *data, size_t size);
+
+/* Waits up to timeout_ms (-1: forever) until droverd has answered every
+   drover_put_async. Returns DROVER_OK when all of them since the last flush
+   were appended; otherwise the first failure (DROVER_ENOQUEUE,
+   DROVER_ETOOBIG, DROVER_ECONN when the connection dropped with puts
+   outstanding, whose fate is then unknown), or DROVER_ETIMEOUT when answers
+   are still missing. */
+int  drover_flush(drover_client *c, int timeout_ms);
+
 /* Waits up to timeout_ms for at least one message, then returns up to max
    messages at once in msgs[0..*n-1] (each owned by the caller as from
    drover_get). Returns DROVER_OK with *n >= 1, or an error with *n = 0
@@ -85,12 +101,14 @@ int  drover_nack_many(drover_client *c, drover_msg **msgs, size_t n);
    lease runs out or the client closes, then goes back to the queue. */
 void drover_msg_free(drover_msg *m);
 
-/* Prefetch: drover_get fetches up to n messages per round trip (default 1,
-   at most 65536) and hands out the extras on the next drover_get calls on
-   the same queue. They are leased to this client meanwhile, so keep n small
-   beside the lease time and the work per message. Messages held back when
-   the client closes go back to the queue. Returns DROVER_OK or
-   DROVER_EINVAL. */
+/* Prefetch: with n > 1 (default 1, at most 65536), drover_get and
+   drover_get_many keep a GET for up to n messages outstanding at droverd
+   for each queue they read, so messages are pushed to this client as they
+   are put, and hand them out from a local buffer; the GET is renewed once
+   the buffer is down to half. Prefetched messages are leased to this client
+   meanwhile, so keep n small beside the lease time and the work per
+   message. Messages held back when the client closes go back to the queue.
+   Returns DROVER_OK or DROVER_EINVAL. */
 int  drover_set_prefetch(drover_client *c, unsigned n);
 
 typedef struct {

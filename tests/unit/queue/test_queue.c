@@ -478,6 +478,53 @@ Test(queue, prefetch_fetches_ahead_and_close_returns_the_rest)
 	drover_close(c2);
 }
 
+Test(queue, pipelined_puts_are_confirmed_by_flush)
+{
+	drover_client *c;
+	char body[16], *big = calloc(1, 2000);
+	int i;
+
+	start("  q: { capacity: 100000 }\n  small: { max_message: 1KB }\n");
+	c = client();
+	for (i = 0; i < 3000; i++) {
+		snprintf(body, sizeof(body), "%d", i);
+		cr_assert_eq(drover_put_async(c, "q", body, strlen(body)), DROVER_OK);
+	}
+	cr_assert_eq(drover_flush(c, 5000), DROVER_OK);
+	cr_assert_eq(size_of(c, "q"), 3000);
+	drover_ack(c, get_is(c, "q", "0"));
+	drover_ack(c, get_is(c, "q", "1"));
+	cr_assert_eq(drover_put_async(c, "nope", "x", 1), DROVER_OK);
+	cr_assert_eq(drover_put_async(c, "small", big, 2000), DROVER_OK);
+	cr_assert_eq(drover_put_async(c, "q", "after", 5), DROVER_OK);
+	cr_assert_eq(drover_flush(c, 5000), DROVER_ENOQUEUE, "the first failure is reported");
+	cr_assert_eq(drover_flush(c, 5000), DROVER_OK, "and only once");
+	cr_assert_eq(size_of(c, "q"), 2999);
+	free(big);
+	drover_close(c);
+}
+
+Test(queue, with_prefetch_a_put_message_is_pushed_to_the_waiting_consumer)
+{
+	drover_client *c;
+	char body[16];
+	int i;
+
+	start("  q: {}\n");
+	c = client();
+	cr_assert_eq(drover_set_prefetch(c, 2), DROVER_OK);
+	for (i = 0; i < 200; i++) {
+		snprintf(body, sizeof(body), "%d", i);
+		put_str(c, "q", body);
+		drover_ack(c, get_is(c, "q", body));
+	}
+	int rc;
+	cr_assert_null(drover_get(c, "q", 0, &rc));
+	cr_assert_eq(rc, DROVER_EEMPTY);
+	cr_assert_eq(size_of(c, "q"), 0);
+	drover_close(c);
+}
+
 Test(queue, stats_and_metrics_count_what_happened)
 {
 	drover_client *c;
