@@ -176,8 +176,8 @@ def drover_rtt(a, key):
     lat = []
     for i in range(a.warmup + a.count):
         t0 = time.perf_counter_ns()
-        c.put("results", b"x")
-        m = c.get("results")
+        c.put("rtt", b"x")
+        m = c.get("rtt")
         t1 = time.perf_counter_ns()
         m.ack()  # asynchronous: no round trip, outside the timed part
         if i >= a.warmup:
@@ -293,7 +293,7 @@ def main():
     ap.add_argument("--prefetch", type=int, default=1, help="drover: prefetch of get()")
     a = ap.parse_args()
     with open(a.authkey_file, "rb") as f:
-        key = f.read().strip()
+        key = f.readline().strip(b" \t\r\n")  # as droverd reads it
     fn = globals().get("%s_%s" % (a.kind, a.role))
     if fn is None:
         ap.error("no role %s for %s" % (a.role, a.kind))

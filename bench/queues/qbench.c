@@ -262,9 +262,9 @@ run_rtt(const struct opts *o)
 	}
 	for (i = 0; i < o->warmup + o->count; i++) {
 		t0 = now_s();
-		if ((rc = drover_put(c, "results", "x", 1, -1)) != DROVER_OK)
+		if ((rc = drover_put(c, "rtt", "x", 1, -1)) != DROVER_OK)
 			die_rc("put", rc);
-		if ((m = drover_get(c, "results", -1, &rc)) == NULL)
+		if ((m = drover_get(c, "rtt", -1, &rc)) == NULL)
 			die_rc("get", rc);
 		if (i >= o->warmup)
 			lat[i - o->warmup] = (now_s() - t0) * 1e6;

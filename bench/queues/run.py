@@ -170,6 +170,7 @@ class Harness:
                 "queues:",
                 "  tasks: { capacity: %d }" % cap,
                 "  results: { capacity: %d }" % cap,
+                "  rtt: {}",
             ] + ["  %s_%s: { capacity: %d, durable: true }" % (what, kind, self.durable + 1000)
                  for what in ("durable", "durable_single") for kind in ("c", "python")]) + "\n")
         self.d_out = open(os.path.join(d, "droverd.out"), "wb")
@@ -230,16 +231,24 @@ class Harness:
             extra = (["--batch", str(self.batch)] if mode == "batch" else
                      ["--batch", "1", "--prefetch", str(self.prefetch)])
         ws = [self.spawn(self.node(kind, "worker", *extra)) for _ in range(workers)]
-        for i, w in enumerate(ws):
-            self.read_json(w, "%s worker %d" % (kind, i), timeout=30)
-        m = self.spawn(self.node(kind, "master", "--tasks", str(self.tasks),
-                                 "--workers", str(workers)))
-        r = self.read_json(m, "%s master" % kind)
-        self.finish(m)
-        done = []
-        for i, w in enumerate(ws):
-            done.append(self.read_json(w, "%s worker %d" % (kind, i)).get("done"))
-            self.finish(w)
+        m = None
+        try:
+            for i, w in enumerate(ws):
+                self.read_json(w, "%s worker %d" % (kind, i), timeout=30)
+            m = self.spawn(self.node(kind, "master", "--tasks", str(self.tasks),
+                                     "--workers", str(workers)))
+            r = self.read_json(m, "%s master" % kind)
+            self.finish(m)
+            done = []
+            for i, w in enumerate(ws):
+                done.append(self.read_json(w, "%s worker %d" % (kind, i)).get("done"))
+                self.finish(w)
+        except BaseException:
+            for p in ws + [m]:
+                if p is not None and p in self.procs:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    self.finish(p, 5)
+            raise
         r["per_worker"] = done
         if not r.get("ok"):
             self.notes.append("%s: the sum of the results was WRONG" % LABEL[kind])

@@ -115,6 +115,8 @@ class QueueClient:
         self._replies = {}              # request id -> reply frames that came early
         self._abandoned = {}            # id of a request given up on -> GET's queue or None
         self._names = {}                # queue name -> its bytes on the wire
+        self._async_sent = 0            # acks and nacks sent (no reply of their own)
+        self._async_seen = 0            # ... of which a later request's reply proves receipt
         self._held = collections.defaultdict(collections.deque)  # prefetched, per queue
         self._ctx = context or zmq.Context.instance()
         self._sock = self._mon = None
@@ -176,11 +178,16 @@ class QueueClient:
         if self._sock is not None:
             held = [m for d in self._held.values() for m in d]
             self._held.clear()
-            if held:
-                try:
+            try:
+                if held:
                     self.nack_many(held)    # at once, rather than on the disconnect
-                except zmq.ZMQError:
-                    pass
+                if self._async_sent != self._async_seen:
+                    # Acks and nacks have no reply: one round trip proves
+                    # droverd read them before the connection goes (ZeroMQ
+                    # may drop unsent messages of a process that exits).
+                    self._request(OP_HELLO, None, (), 0, 0)
+            except (DroverError, zmq.ZMQError):
+                pass
         self._teardown(linger=2000)
 
     def _teardown(self, linger):
@@ -224,6 +231,7 @@ class QueueClient:
             rid = self._next_id = self._next_id % 0xFFFFFFFF + 1
         else:
             rid = 0
+            self._async_sent += 1
         head = _REQ.pack(VERSION, op, 0, rid, timeout_ms, count)
         if queue is None:
             sock.send(head)
@@ -240,8 +248,10 @@ class QueueClient:
         # A disconnect that happened before this request must not fail it.
         if self._mon.get(zmq.EVENTS) & zmq.POLLIN:
             self._events()
+        sent = self._async_sent
         rid = self._send(op, q, frames, count, ms)
         frames = self._wait(rid, ms, queue)
+        self._async_seen = sent     # requests are processed in order
         _, _, status, _, count, _ = _REP.unpack(frames[0])
         return frames, status, count
 
