@@ -203,17 +203,114 @@ s_lines(json_t *a, const char *text, size_t n, size_t max, bool keep_partial)
 	return complete;
 }
 
-/* GET /processes/{name}/logs?stream=stdout&tail=N[&offset=BYTES]: the last N
-   lines, or with offset the complete lines written since that byte offset
-   (droverctl logs -f). Reads the capture file; nothing is kept in memory. */
+/* Reads up to max bytes of fd from off into a new buffer (caller frees). */
+static char *
+s_read(int fd, off_t off, size_t max, size_t *got)
+{
+	char *buf = malloc(max + 1);
+	ssize_t k;
+
+	*got = 0;
+	while (buf != NULL && *got < max && (k = pread(fd, buf + *got, max - *got, off + (off_t)*got)) > 0)
+		*got += (size_t)k;
+	return buf;
+}
+
+/* The follow half of the logs call: the complete lines after offset in the
+   file with inode. When that file was rotated (the current one is another
+   inode), the rest of the old one, now PATH.1, comes first, and a line cut
+   by the rotation is joined with its end in the new file. Sets "offset" and
+   "inode" in o for the next call. */
+static void
+s_follow(const char *path, int fd, const struct stat *cur, long long offset, long long inode,
+	 json_t *lines, json_t *o)
+{
+	char old[PATH_MAX], *buf = NULL, *head = NULL, *nl, *joined;
+	struct stat ost;
+	size_t got = 0, hgot = 0, complete;
+	off_t from;
+	int ofd = -1;
+
+	if (inode >= 0 && inode != (long long)cur->st_ino) {
+		snprintf(old, sizeof(old), "%s.1", path);
+		if ((ofd = open(old, O_RDONLY | O_CLOEXEC)) >= 0 && fstat(ofd, &ost) == 0 &&
+		    (long long)ost.st_ino == inode && offset <= ost.st_size) {
+			/* The rest of the old file. */
+			buf = s_read(ofd, (off_t)offset, (size_t)(ost.st_size - offset) < API_LOG_READ_MAX
+						      ? (size_t)(ost.st_size - offset)
+						      : API_LOG_READ_MAX,
+				     &got);
+			close(ofd);
+			complete = buf ? s_lines(lines, buf, got, API_TAIL_MAX, false) : 0;
+			if (buf == NULL || (off_t)offset + (off_t)got < ost.st_size) {
+				/* More of the old file next time. */
+				json_object_set_new(o, "offset", json_integer(offset + (long long)complete));
+				json_object_set_new(o, "inode", json_integer(inode));
+				free(buf);
+				return;
+			}
+			/* The old file is done: join its cut last line with the new
+			   file's first line, then carry on in the new file. */
+			from = 0;
+			if (complete < got) {
+				head = s_read(fd, 0, API_LOG_READ_MAX, &hgot);
+				nl = head ? memchr(head, '\n', hgot) : NULL;
+				if (nl == NULL) {
+					json_object_set_new(o, "offset",
+							    json_integer(offset + (long long)complete));
+					json_object_set_new(o, "inode", json_integer(inode));
+					free(head);
+					free(buf);
+					return;
+				}
+				if ((joined = malloc(got - complete + (size_t)(nl - head))) != NULL) {
+					memcpy(joined, buf + complete, got - complete);
+					memcpy(joined + got - complete, head, (size_t)(nl - head));
+					json_array_append_new(lines,
+							      api_json_text(joined, got - complete + (size_t)(nl - head)));
+					free(joined);
+				}
+				from = (off_t)(nl - head) + 1;
+				free(head);
+			}
+			free(buf);
+			offset = from;
+		} else {
+			if (ofd >= 0)
+				close(ofd);
+			offset = 0;	/* rotated more than once: the new file from its start */
+		}
+	}
+	from = offset <= cur->st_size ? (off_t)offset : 0;	/* truncated: from the start */
+	buf = s_read(fd, from, (size_t)(cur->st_size - from) < API_LOG_READ_MAX
+				       ? (size_t)(cur->st_size - from)
+				       : API_LOG_READ_MAX,
+		     &got);
+	complete = buf ? s_lines(lines, buf, got, API_TAIL_MAX, false) : 0;
+	if (buf != NULL && complete == 0 && got == API_LOG_READ_MAX) {
+		/* One line longer than the window: hand it over in pieces rather
+		   than never moving on. */
+		json_array_append_new(lines, api_json_text(buf, got));
+		complete = got;
+	}
+	free(buf);
+	json_object_set_new(o, "offset", json_integer((json_int_t)from + (json_int_t)complete));
+	json_object_set_new(o, "inode", json_integer((json_int_t)cur->st_ino));
+}
+
+/* GET /processes/{name}/logs?stream=stdout&tail=N[&offset=BYTES&inode=N]:
+   the last N lines, or with offset the complete lines written since that byte
+   offset of the file with that inode (droverctl logs -f); a file rotated
+   since is finished first from FILE.1. Reads the capture file; nothing is kept in memory. */
 static void
 s_logs(api_t *api, struct MHD_Connection *conn, proc_t *p, api_reply_t *r)
 {
 	const char *stream = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "stream");
 	const char *tail_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "tail");
 	const char *off_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "offset");
+	const char *ino_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "inode");
 	const char *path;
-	long long tail = API_TAIL_DEFAULT, offset = -1;
+	long long tail = API_TAIL_DEFAULT, offset = -1, inode = -1, file_id;
 	char *end, *buf = NULL;
 	struct stat st;
 	off_t from;
@@ -249,6 +346,15 @@ s_logs(api_t *api, struct MHD_Connection *conn, proc_t *p, api_reply_t *r)
 			return;
 		}
 	}
+	if (ino_s != NULL) {
+		errno = 0;
+		inode = strtoll(ino_s, &end, 10);
+		if (errno || *end || end == ino_s || inode < 0) {
+			api_reply_error(r, 400, "bad_request", "inode must be a number, got \"%s\"",
+					ino_s);
+			return;
+		}
+	}
 	if ((path = proc_log_path(p, stream)) == NULL) {
 		api_reply_error(r, 404, "not_captured", "the %s of %s is not captured to a file",
 				stream, proc_name(p));
@@ -261,16 +367,18 @@ s_logs(api_t *api, struct MHD_Connection *conn, proc_t *p, api_reply_t *r)
 			close(fd);
 		/* Nothing written yet. */
 		json_object_set_new(o, "offset", json_integer(0));
+		json_object_set_new(o, "inode", json_null());
 		json_object_set_new(o, "lines", lines);
 		api_reply_json(r, 200, o);
 		return;
 	}
+	file_id = (long long)st.st_ino;
 	if (offset >= 0) {
-		/* Follow: from the offset (or from 0 if the file was rotated). */
-		from = offset <= st.st_size ? (off_t)offset : 0;
-		want = (size_t)(st.st_size - from);
-		if (want > API_LOG_READ_MAX)
-			want = API_LOG_READ_MAX;
+		s_follow(path, fd, &st, offset, inode, lines, o);
+		close(fd);
+		json_object_set_new(o, "lines", lines);
+		api_reply_json(r, 200, o);
+		return;
 	} else {
 		/* Tail: read back from the end until enough lines are in. */
 		want = (size_t)st.st_size < API_LOG_READ_MAX ? (size_t)st.st_size : API_LOG_READ_MAX;
@@ -306,19 +414,11 @@ s_logs(api_t *api, struct MHD_Connection *conn, proc_t *p, api_reply_t *r)
 			s_lines(lines, buf + complete, got - complete, (size_t)tail, true);
 		free(buf);
 		json_object_set_new(o, "offset", json_integer((json_int_t)st.st_size));
+		json_object_set_new(o, "inode", json_integer(file_id));
 		json_object_set_new(o, "lines", lines);
 		api_reply_json(r, 200, o);
 		return;
 	}
-	buf = malloc(want + 1);
-	while (buf != NULL && got < want && (k = pread(fd, buf + got, want - got, from + (off_t)got)) > 0)
-		got += (size_t)k;
-	close(fd);
-	complete = buf ? s_lines(lines, buf, got, API_TAIL_MAX, false) : 0;
-	free(buf);
-	json_object_set_new(o, "offset", json_integer((json_int_t)from + (json_int_t)complete));
-	json_object_set_new(o, "lines", lines);
-	api_reply_json(r, 200, o);
 }
 
 /* ---- actions ---- */

@@ -118,7 +118,8 @@ proc__set_error(proc_t *p, const char *fmt, ...)
 void
 proc__set_state(proc_t *p, proc_state_t s)
 {
-	if (p->state == s)
+	/* FATAL again is news: a manual start failed once more. */
+	if (p->state == s && s != PROC_FATAL)
 		return;
 	log_debug("%s: %s -> %s", p->name, proc_state_name(p->state), proc_state_name(s));
 	p->state = s;

@@ -458,3 +458,46 @@ Test(api, non_loopback_listener_without_token_is_refused, .fini = teardown, .tim
 	cr_assert(strstr(out, "token") != NULL, "%s", out);
 	free(out);
 }
+
+/* Follows a fast writer's log with offset and inode across many rotations
+   and checks that every line arrives once, in order. */
+Test(api, following_logs_survives_rotation, .fini = teardown, .timeout = 60)
+{
+	char path[512], *body = NULL;
+	long long offset = -1, inode = -1, expect = 0;
+	json_t *o, *lines;
+	size_t i;
+	int rounds;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				  "  w:\n"
+				  "    command: \"sleep 0.5; i=0; while [ $i -lt 30000 ]; do echo line-$i; i=$((i+1)); [ $((i % 100)) = 0 ] && sleep 0.01; done; exec sleep 3600\"\n"
+				  "    start_timeout: 0s\n"
+				  "    stdout: { file: auto, max_size: 64KB, keep: 3 }\n"),
+		     0);
+	for (rounds = 0; rounds < 4000 && expect < 30000; rounds++) {
+		if (offset < 0)
+			snprintf(path, sizeof(path), "/api/v1/processes/w:0/logs?offset=0");
+		else
+			snprintf(path, sizeof(path), "/api/v1/processes/w:0/logs?offset=%lld&inode=%lld",
+				 offset, inode);
+		cr_assert_eq(drv_http(&d, "GET", path, NULL, false, &body), 200);
+		o = json_loads(body, 0, NULL);
+		free(body);
+		lines = json_object_get(o, "lines");
+		for (i = 0; i < json_array_size(lines); i++) {
+			char want[32];
+
+			snprintf(want, sizeof(want), "line-%lld", expect);
+			cr_assert_str_eq(json_string_value(json_array_get(lines, i)), want);
+			expect++;
+		}
+		offset = json_integer_value(json_object_get(o, "offset"));
+		inode = json_integer_value(json_object_get(o, "inode"));
+		json_decref(o);
+		drv_sleep_ms(5);
+	}
+	cr_assert_eq(expect, 30000, "followed %lld lines", expect);
+	snprintf(path, sizeof(path), "%s/var/log/w:0.out.2", d.dir);
+	cr_assert_eq(access(path, F_OK), 0, "the log did not rotate twice");
+}
