@@ -57,6 +57,7 @@ struct drover_client {
 	uint32_t next_async;
 	size_t async_out;	/* asynchronous puts not answered yet */
 	int async_err;		/* the first failure among them since drover_flush */
+	bool unsynced;		/* sent something without a reply since the last reply */
 	unsigned prefetch;
 	uint64_t max_frame;
 	cqueue_t *queues;
@@ -239,6 +240,7 @@ s_send_leases(drover_client *c, uint8_t op, cqueue_t *q, const uint64_t *ids, si
 			zmq_msg_close(&f);
 			return DROVER_ECONN;
 		}
+	c->unsynced = true;
 	return DROVER_OK;
 }
 
@@ -485,8 +487,12 @@ s_wait(drover_client *c, uint32_t req_id, cqueue_t *q, int64_t deadline_ms, repl
 
 	for (;;) {
 		while ((rc = s_read_one(c, req_id, q, r)) != 0 || zmq_poll(items, 1, 0) > 0) {
-			if (rc == 1)
+			if (rc == 1) {
+				/* Requests are handled in order: all sent before
+				   this one have been read by droverd. */
+				c->unsynced = false;
 				return DROVER_OK;
+			}
 			if (rc < 0)
 				return rc;
 			if (req_id == 0 && c->async_out == 0)
@@ -611,6 +617,17 @@ drover_close(drover_client *c)
 
 	if (c == NULL)
 		return;
+	if (c->unsynced && c->sock != NULL) {
+		/* Acks and pipelined puts are sent by ZeroMQ's thread, which
+		   dies with the process: one round trip makes sure droverd has
+		   them before we go. */
+		reply_t r = {0};
+		uint32_t id = s_req_id(c);
+
+		if (s_send_head(c, WIRE_HELLO, id, 0, 0, NULL, false) == 0 &&
+		    s_wait(c, id, NULL, s_now_ms() + REPLY_GRACE_MS, &r) == DROVER_OK)
+			s_reply_clear(&r);
+	}
 	s_drop_prefetched(c);
 	if (c->sock != NULL) {
 		zmq_socket_monitor(c->sock, NULL, 0);
@@ -736,6 +753,7 @@ drover_put_async(drover_client *c, const char *queue, const void *data, size_t s
 	    (rc = s_send(c, size ? data : "", size, 0)) != 0)
 		return rc;
 	c->async_out++;
+	c->unsynced = true;
 	return DROVER_OK;
 }
 

@@ -55,8 +55,10 @@ int  drover_nack(drover_client *c, drover_msg *m);   /* back to the queue now; f
 /* Number of messages ready in queue (not counting leased ones). */
 int  drover_queue_size(drover_client *c, const char *queue, size_t *size);
 const char *drover_strerror(int rc);
-/* Closes the connection (acks already sent still reach droverd); messages
-   still leased to it go back to their queues. Frees c; NULL is fine. */
+/* Closes the connection; messages still leased to it go back to their
+   queues. Acks, nacks and pipelined puts sent before are delivered first (a
+   round trip, up to 5 s if droverd does not answer). Frees c; NULL is
+   fine. */
 void drover_close(drover_client *c);
 
 /* ---- beyond SPEC 6: batches, prefetch, statistics ---- */

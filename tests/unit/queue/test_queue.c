@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -401,6 +402,40 @@ Test(queue, a_consumer_that_goes_away_loses_no_message)
 	drover_ack(c2, get_is(c2, "q", "c"));
 	cr_assert_eq(size_of(c2, "q"), 0);
 	drover_close(c2);
+}
+
+Test(queue, acks_sent_just_before_a_process_exits_are_not_lost)
+{
+	drover_client *c;
+	drover_stats_t st;
+	int status, i;
+	pid_t pid;
+
+	start("  q: {}\n");
+	c = client();
+	for (i = 0; i < 20; i++)
+		put_str(c, "q", "job");
+	for (i = 0; i < 4; i++) {
+		if ((pid = fork()) == 0) {
+			int rc;
+			drover_client *w = drover_connect(fx.ep, KEY, strlen(KEY), 5000, &rc);
+			drover_msg *m[5];
+			size_t n;
+
+			if (w == NULL || drover_get_many(w, "q", m, 5, 1000, &n) != DROVER_OK)
+				_exit(1);
+			drover_ack_many(w, m, n);
+			drover_close(w);
+			_exit(0);
+		}
+		waitpid(pid, &status, 0);
+		cr_assert_eq(status, 0);
+	}
+	cr_assert_eq(drover_stats(c, "q", &st), DROVER_OK);
+	cr_assert_eq(st.size, 0);
+	cr_assert_eq(st.in_flight, 0);
+	cr_assert_eq(st.get_total, 20, "nothing was delivered twice");
+	drover_close(c);
 }
 
 Test(queue, oversize_and_unknown_queues_are_refused_clearly)
