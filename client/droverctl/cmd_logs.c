@@ -1,10 +1,10 @@
 /* logs: the last lines of a process's captured output, and -f to follow.
 
-   Following polls GET /processes/NAME/logs?offset=O every 200 ms: droverd
-   answers the complete lines written since byte O of the capture file and
-   the offset to ask from next. Nothing is lost or shown twice between polls,
-   droverd keeps no state per follower, and a droverd restart or a rotation
-   cannot leave the client stuck (a rotated file is read from its start). */
+   Following polls GET /processes/NAME/logs?offset=O&inode=I every 200 ms:
+   droverd answers the complete lines written since byte O of the capture
+   file I and the offset and file to ask from next. Nothing is lost or shown
+   twice between polls, droverd keeps no state per follower, and a rotation
+   is followed through (droverd finishes the rotated file first). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,8 +99,9 @@ int
 cmd_logs(ctl_t *c, int argc, char **argv)
 {
 	json_t *o = NULL;
-	char *name, *esc = NULL, query[64];
+	char *name, *esc = NULL, query[96];
 	json_int_t offset;
+	json_t *inode;
 	int rc = CTL_FAILED;
 
 	if (argc != 1)
@@ -121,10 +122,15 @@ cmd_logs(ctl_t *c, int argc, char **argv)
 		goto out;
 	for (;;) {
 		offset = json_integer_value(json_object_get(o, "offset"));
+		inode = json_object_get(o, "inode");
+		if (json_is_integer(inode))
+			snprintf(query, sizeof(query), "offset=%lld&inode=%lld", (long long)offset,
+				 (long long)json_integer_value(inode));
+		else
+			snprintf(query, sizeof(query), "offset=%lld", (long long)offset);
 		json_decref(o);
 		o = NULL;
 		s_sleep_ms(CTL_FOLLOW_MS);
-		snprintf(query, sizeof(query), "offset=%lld", (long long)offset);
 		if (s_fetch(c, esc, name, query, &o) != 0) {
 			rc = CTL_FAILED;
 			break;
