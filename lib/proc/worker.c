@@ -578,14 +578,16 @@ s_on_exit(proc__child_t *c, int wstat)
 		}
 		break;
 	case PROC_STARTING:
-		if (!p->fail_pending)
-			proc__set_error(p, "exited while starting (%s)", how);
 		/* A one-shot job that finished its work early is not a failure. */
 		if (p->exit_code == 0 && p->grp->cg != NULL &&
 		    p->grp->cg->restart != CONF_RESTART_ALWAYS && !p->fail_pending) {
 			p->want_up = false;
 			proc__set_state(p, PROC_EXITED);
-		} else if (p->want_up && p->grp->cg != NULL && p->grp->cg->restart != CONF_RESTART_NEVER &&
+			break;
+		}
+		if (!p->fail_pending)
+			proc__set_error(p, "exited while starting (%s)", how);
+		if (p->want_up && p->grp->cg != NULL && p->grp->cg->restart != CONF_RESTART_NEVER &&
 			   !p->removing && !p->core->shutting_down && p->grp->next_cg == NULL) {
 			s_restart_later(p, true);
 		} else {
