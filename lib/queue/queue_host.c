@@ -389,7 +389,8 @@ s_stats_of(const queue_t *q, wire_stats_t *st)
 static void
 s_einval(qh_t *h, const uint8_t *rid, size_t rid_len, const wire_req_t *r, const char *why)
 {
-	log_debug("queues: a %s request refused: %s", wire_op_name(r->op), why);
+	log_debug("queues: refused a request%s%s: %s", r->op ? " " : "", r->op ? wire_op_name(r->op) : "",
+		  why);
 	qh__reply(h, rid, rid_len, r->op, r->req_id, WIRE_EINVAL, 0, why);
 }
 
