@@ -95,8 +95,15 @@ s_context(unsigned *seq)
 		   left alone, not terminated. */
 		s_ctx = zmq_ctx_new();
 		s_ctx_pid = getpid();
-		if (s_ctx != NULL)
+		if (s_ctx != NULL) {
+			int limit = zmq_ctx_get(s_ctx, ZMQ_SOCKET_LIMIT);
+
 			zmq_ctx_set(s_ctx, ZMQ_BLOCKY, 0);
+			/* three sockets a client: the default 1023 would stop
+			   a process at about 340 clients */
+			if (limit > 0)
+				zmq_ctx_set(s_ctx, ZMQ_MAX_SOCKETS, limit);
+		}
 	}
 	ctx = s_ctx;
 	*seq = ++s_mon_seq;
