@@ -23,21 +23,22 @@ _Static_assert((int)DROVER_EEMPTY == (int)WIRE_EEMPTY && (int)DROVER_EFULL == (i
 		   (int)DROVER_EAUTH == (int)WIRE_EAUTH && (int)DROVER_ECONN == (int)WIRE_ECONN &&
 		   (int)DROVER_ETOOBIG == (int)WIRE_ETOOBIG &&
 		   (int)DROVER_ENOQUEUE == (int)WIRE_ENOQUEUE &&
-		   (int)DROVER_EINVAL == (int)WIRE_EINVAL && (int)DROVER_ETIMEOUT == (int)WIRE_ETIMEOUT,
+		   (int)DROVER_EINVAL == (int)WIRE_EINVAL &&
+		   (int)DROVER_ETIMEOUT == (int)WIRE_ETIMEOUT,
 	       "drover.h and wire.h status codes agree");
 
-#define REPLY_GRACE_MS 5000	/* beyond a request's own timeout */
-#define PUT_BATCH 4096		/* messages per PUT of drover_put_many */
+#define REPLY_GRACE_MS 5000 /* beyond a request's own timeout */
+#define PUT_BATCH 4096	    /* messages per PUT of drover_put_many */
 #define PUT_BATCH_BYTES (8u << 20)
-#define ABANDONED 64		/* GETs given up on, whose late replies are nacked */
+#define ABANDONED 64 /* GETs given up on, whose late replies are nacked */
 
 typedef struct cqueue {
 	char *name;
 	size_t len;
-	drover_msg **buf;	/* prefetched messages, a ring */
+	drover_msg **buf; /* prefetched messages, a ring */
 	size_t cap, head, n;
-	uint32_t pending;	/* the standing GET of prefetch, 0 if none */
-	int pending_err;	/* its error, for the next drover_get */
+	uint32_t pending; /* the standing GET of prefetch, 0 if none */
+	int pending_err;  /* its error, for the next drover_get */
 	struct cqueue *next;
 } cqueue_t;
 
@@ -47,17 +48,17 @@ struct drover_msg {
 	cqueue_t *q;
 };
 
-#define ASYNC_BIT 0x80000000u	/* request ids of drover_put_async */
-#define ASYNC_MAX 10000		/* outstanding asynchronous puts */
+#define ASYNC_BIT 0x80000000u /* request ids of drover_put_async */
+#define ASYNC_MAX 10000	      /* outstanding asynchronous puts */
 
 struct drover_client {
 	void *sock;
 	void *mon;
-	uint32_t next_id;	/* below ASYNC_BIT */
+	uint32_t next_id; /* below ASYNC_BIT */
 	uint32_t next_async;
-	size_t async_out;	/* asynchronous puts not answered yet */
-	int async_err;		/* the first failure among them since drover_flush */
-	bool unsynced;		/* sent something without a reply since the last reply */
+	size_t async_out; /* asynchronous puts not answered yet */
+	int async_err;	  /* the first failure among them since drover_flush */
+	bool unsynced;	  /* sent something without a reply since the last reply */
 	unsigned prefetch;
 	uint64_t max_frame;
 	cqueue_t *queues;
@@ -71,9 +72,9 @@ struct drover_client {
 /* A reply being read. */
 typedef struct {
 	wire_rep_t rep;
-	zmq_msg_t fr[3];	/* frames after the header; GET data frames go to msgs */
+	zmq_msg_t fr[3]; /* frames after the header; GET data frames go to msgs */
 	size_t nfr;
-	drover_msg **msgs;	/* GET: the messages, when wanted */
+	drover_msg **msgs; /* GET: the messages, when wanted */
 	size_t nmsgs;
 } reply_t;
 
@@ -263,7 +264,7 @@ s_drop_prefetched(drover_client *c)
 	for (q = c->queues; q != NULL; q = q->next) {
 		while ((m = s_buf_pop(q)) != NULL)
 			s_msg_free(m);
-		q->pending = 0;	/* droverd dropped it with the connection */
+		q->pending = 0; /* droverd dropped it with the connection */
 	}
 }
 
@@ -297,7 +298,7 @@ s_monitor(drover_client *c)
 		case ZMQ_EVENT_DISCONNECTED:
 			s_drop_prefetched(c);
 			if (c->async_out > 0 && c->async_err == DROVER_OK)
-				c->async_err = DROVER_ECONN;	/* fate unknown */
+				c->async_err = DROVER_ECONN; /* fate unknown */
 			c->async_out = 0;
 			if (rc == DROVER_OK)
 				rc = DROVER_ECONN;
@@ -335,7 +336,8 @@ s_nack_stray(drover_client *c, const wire_rep_t *rep, zmq_msg_t *ids)
 
 				if (v != NULL) {
 					for (k = 0; k < n; k++)
-						v[k] = wire_get_u64((uint8_t *)zmq_msg_data(ids) + 8 * k);
+						v[k] = wire_get_u64((uint8_t *)zmq_msg_data(ids) +
+								    8 * k);
 					s_send_leases(c, WIRE_NACK, c->abandoned[i].q, v, n);
 					free(v);
 				}
@@ -387,10 +389,11 @@ s_read_prefetch(drover_client *c, cqueue_t *q, reply_t *r, int more, bool mine)
 			if (m != NULL) {
 				zmq_msg_init(&m->data);
 				zmq_msg_move(&m->data, &f);
-				m->lease = wire_get_u64((uint8_t *)zmq_msg_data(&ids) + 8 * (idx - 1));
+				m->lease =
+				    wire_get_u64((uint8_t *)zmq_msg_data(&ids) + 8 * (idx - 1));
 				m->q = q;
 				if (s_buf_push(q, m) != 0)
-					s_msg_free(m);	/* leased: back after the lease */
+					s_msg_free(m); /* leased: back after the lease */
 			}
 		}
 		zmq_msg_close(&f);
@@ -455,7 +458,8 @@ s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
 			if (m != NULL) {
 				zmq_msg_init(&m->data);
 				zmq_msg_move(&m->data, &f);
-				m->lease = wire_get_u64((uint8_t *)zmq_msg_data(&ids) + 8 * (idx - 1));
+				m->lease =
+				    wire_get_u64((uint8_t *)zmq_msg_data(&ids) + 8 * (idx - 1));
 				m->q = q;
 				r->msgs[r->nmsgs++] = m;
 			}
@@ -678,8 +682,8 @@ s_put(drover_client *c, cqueue_t *q, const void *const *data, const size_t *size
 	if ((rc = s_send_head(c, WIRE_PUT, id, timeout_ms, (uint32_t)n, q, true)) != 0)
 		return rc;
 	for (i = 0; i < n; i++)
-		if ((rc = s_send(c, sizes[i] ? data[i] : "", sizes[i], i + 1 < n ? ZMQ_SNDMORE : 0)) !=
-		    0)
+		if ((rc = s_send(c, sizes[i] ? data[i] : "", sizes[i],
+				 i + 1 < n ? ZMQ_SNDMORE : 0)) != 0)
 			return rc;
 	if ((rc = s_wait(c, id, q, s_deadline(timeout_ms), &r)) != DROVER_OK)
 		return rc;
@@ -753,7 +757,7 @@ drover_put_async(drover_client *c, const char *queue, const void *data, size_t s
 			    rc != DROVER_ETIMEOUT)
 				return rc;
 	}
-	if (++c->next_async >= ASYNC_BIT - 1)	/* never UINT32_MAX */
+	if (++c->next_async >= ASYNC_BIT - 1) /* never UINT32_MAX */
 		c->next_async = 1;
 	id = c->next_async | ASYNC_BIT;
 	if ((rc = s_send_head(c, WIRE_PUT, id, -1, 1, q, true)) != 0 ||
@@ -772,8 +776,9 @@ drover_flush(drover_client *c, int timeout_ms)
 
 	if (c == NULL || timeout_ms < -1)
 		return DROVER_EINVAL;
-	rc = c->async_out == 0 ? DROVER_OK
-			       : s_wait(c, 0, NULL, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms, &r);
+	rc = c->async_out == 0
+		 ? DROVER_OK
+		 : s_wait(c, 0, NULL, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms, &r);
 	if (rc == DROVER_OK || rc == DROVER_ECONN) {
 		if (c->async_err != DROVER_OK)
 			rc = c->async_err;
@@ -920,7 +925,7 @@ drover_get(drover_client *c, const char *queue, int timeout_ms, int *rc)
 		m = got[0];
 		for (i = 1; i < n; i++)
 			if (s_buf_push(q, got[i]) != 0)
-				s_msg_free(got[i]);	/* leased: back after the lease */
+				s_msg_free(got[i]); /* leased: back after the lease */
 	}
 	free(got);
 	*rc = m != NULL ? DROVER_OK : r;
@@ -1001,7 +1006,7 @@ s_settle_many(drover_client *c, drover_msg **msgs, size_t n, uint8_t op)
 			    msgs[done + k]->q == q;
 		     k++)
 			ids[k] = msgs[done + k]->lease;
-		if (k == 0) {	/* a NULL message */
+		if (k == 0) { /* a NULL message */
 			rc = DROVER_EINVAL;
 			done++;
 			continue;
@@ -1066,7 +1071,7 @@ drover_stats(drover_client *c, const char *queue, drover_stats_t *st)
 		return rc;
 	rc = s_status(&r);
 	if (rc == DROVER_OK && (r.nfr < 1 || wire_stats_decode(zmq_msg_data(&r.fr[0]),
-							      zmq_msg_size(&r.fr[0]), &ws) != 0))
+							       zmq_msg_size(&r.fr[0]), &ws) != 0))
 		rc = DROVER_EINVAL;
 	s_reply_clear(&r);
 	if (rc != DROVER_OK)
@@ -1107,15 +1112,25 @@ const char *
 drover_strerror(int rc)
 {
 	switch (rc) {
-	case DROVER_OK: return "success";
-	case DROVER_EEMPTY: return "queue empty: nothing arrived before the timeout";
-	case DROVER_EFULL: return "queue full: no room before the timeout";
-	case DROVER_EAUTH: return "authentication failed (wrong authkey?)";
-	case DROVER_ECONN: return "no connection to droverd's queue endpoint";
-	case DROVER_ETOOBIG: return "message larger than the queue's max_message";
-	case DROVER_ENOQUEUE: return "no such queue";
-	case DROVER_EINVAL: return "invalid argument or request";
-	case DROVER_ETIMEOUT: return "no reply from droverd in time";
-	default: return "unknown error";
+	case DROVER_OK:
+		return "success";
+	case DROVER_EEMPTY:
+		return "queue empty: nothing arrived before the timeout";
+	case DROVER_EFULL:
+		return "queue full: no room before the timeout";
+	case DROVER_EAUTH:
+		return "authentication failed (wrong authkey?)";
+	case DROVER_ECONN:
+		return "no connection to droverd's queue endpoint";
+	case DROVER_ETOOBIG:
+		return "message larger than the queue's max_message";
+	case DROVER_ENOQUEUE:
+		return "no such queue";
+	case DROVER_EINVAL:
+		return "invalid argument or request";
+	case DROVER_ETIMEOUT:
+		return "no reply from droverd in time";
+	default:
+		return "unknown error";
 	}
 }

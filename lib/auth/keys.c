@@ -3,8 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdbool.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -92,8 +92,8 @@ auth_z85(const uint8_t *key, char *out)
 	int k;
 
 	for (i = 0; i < AUTH_KEY_LEN; i += 4) {
-		v = (uint32_t)key[i] << 24 | (uint32_t)key[i + 1] << 16 | (uint32_t)key[i + 2] << 8 |
-		    key[i + 3];
+		v = (uint32_t)key[i] << 24 | (uint32_t)key[i + 1] << 16 |
+		    (uint32_t)key[i + 2] << 8 | key[i + 3];
 		for (k = 4; k >= 0; k--) {
 			out[o + (size_t)k] = enc[v % 85];
 			v /= 85;

@@ -12,10 +12,10 @@
 
 #include "log.h"
 
-#define ZAP_FRAMES 7	/* version, id, domain, address, identity, mechanism, credentials */
+#define ZAP_FRAMES 7 /* version, id, domain, address, identity, mechanism, credentials */
 
 struct auth_zap {
-	void *sock;		/* REP bound at inproc://zeromq.zap.01 */
+	void *sock; /* REP bound at inproc://zeromq.zap.01 */
 	uint8_t client_pk[AUTH_KEY_LEN];
 	uint64_t refused;
 };
@@ -113,7 +113,8 @@ auth_zap_handle(auth_zap_t *z)
 			z->refused++;
 			refused++;
 			snprintf(addr, sizeof(addr), "%.*s",
-				 n > 3 ? (int)(zmq_msg_size(&f[3]) < 63 ? zmq_msg_size(&f[3]) : 63) : 0,
+				 n > 3 ? (int)(zmq_msg_size(&f[3]) < 63 ? zmq_msg_size(&f[3]) : 63)
+				       : 0,
 				 n > 3 ? (const char *)zmq_msg_data(&f[3]) : "");
 			log_warn("queues: refused %s: not the client key of the authkey",
 				 addr[0] ? addr : "a client");

@@ -591,7 +591,7 @@ s_serve_get(qh_t *h, peer_t *p, queue_t *q, uint32_t req_id, uint32_t count)
 		q->get_total += got;
 	}
 	free(ls);
-	qh__mark_dirty(h, q);	/* room for waiting putters */
+	qh__mark_dirty(h, q); /* room for waiting putters */
 }
 
 static void
@@ -671,8 +671,8 @@ qh__settle(qh_t *h)
 /* ---- requests ---- */
 
 void
-qh__do_put(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_req_t *r,
-	   queue_t *q, zmq_msg_t *msgs, size_t n)
+qh__do_put(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_req_t *r, queue_t *q,
+	   zmq_msg_t *msgs, size_t n)
 {
 	size_t done = 0, i;
 	waiter_t *w;
@@ -681,11 +681,12 @@ qh__do_put(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_re
 	if (q->puts_head == NULL) {
 		while (done < n) {
 			if ((int64_t)q->ready.len >= q->capacity) {
-				s_pump(h, q);	/* waiting getters make room */
+				s_pump(h, q); /* waiting getters make room */
 				if ((int64_t)q->ready.len >= q->capacity)
 					break;
 			}
-			if (qh__append(h, q, zmq_msg_data(&msgs[done]), zmq_msg_size(&msgs[done])) != 0)
+			if (qh__append(h, q, zmq_msg_data(&msgs[done]),
+				       zmq_msg_size(&msgs[done])) != 0)
 				break;
 			done++;
 		}
@@ -701,7 +702,8 @@ qh__do_put(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_re
 	}
 	if (r->timeout_ms == 0 || p == NULL || (w = s_waiter_new(h, p, q, r)) == NULL) {
 		if (later && done > 0)
-			qh__reply_after_commit(h, rid, rid_len, r->req_id, WIRE_EFULL, (uint32_t)done);
+			qh__reply_after_commit(h, rid, rid_len, r->req_id, WIRE_EFULL,
+					       (uint32_t)done);
 		else
 			qh__reply(h, rid, rid_len, WIRE_PUT, r->req_id, WIRE_EFULL, (uint32_t)done,
 				  "queue is full");
@@ -722,7 +724,7 @@ qh__do_put(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_re
 	}
 	w->n = n - done;
 	w->done = 0;
-	w->count = (uint32_t)done;	/* appended before it waited */
+	w->count = (uint32_t)done; /* appended before it waited */
 }
 
 void
@@ -738,8 +740,8 @@ qh__do_get(qh_t *h, peer_t *p, const wire_req_t *r, queue_t *q)
 }
 
 uint32_t
-qh__do_ack(qh_t *h, const uint8_t *rid, size_t rid_len, queue_t *q, const uint8_t *ids,
-	   size_t n, bool nack)
+qh__do_ack(qh_t *h, const uint8_t *rid, size_t rid_len, queue_t *q, const uint8_t *ids, size_t n,
+	   bool nack)
 {
 	peer_t *p = qh__peer_find(h, rid, rid_len);
 	uint32_t valid = 0;
@@ -794,8 +796,8 @@ qh__expire(qh_t *h, int64_t now)
 			s_waiter_unlink(h, w);
 			if (!w->peer->dead) {
 				if (w->op == WIRE_GET)
-					qh__reply(h, w->peer->rid, w->peer->rid_len, WIRE_GET, w->req_id,
-						  WIRE_EEMPTY, 0, NULL);
+					qh__reply(h, w->peer->rid, w->peer->rid_len, WIRE_GET,
+						  w->req_id, WIRE_EEMPTY, 0, NULL);
 				else
 					s_put_reply(h, w, WIRE_EFULL, w->count + (uint32_t)w->done);
 			}
@@ -826,8 +828,8 @@ qh__queue_free(qh_t *h, queue_t *q)
 	while ((w = q->gets_head) != NULL || (w = q->puts_head) != NULL) {
 		s_waiter_unlink(h, w);
 		if (!w->peer->dead)
-			qh__reply(h, w->peer->rid, w->peer->rid_len, w->op, w->req_id, WIRE_ENOQUEUE, 0,
-				  "the queue was removed");
+			qh__reply(h, w->peer->rid, w->peer->rid_len, w->op, w->req_id,
+				  WIRE_ENOQUEUE, 0, "the queue was removed");
 		s_waiter_free(w);
 	}
 	for (i = 0; i < h->n_slots; i++)

@@ -8,9 +8,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <sodium.h>
 #include <stdarg.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +40,8 @@ s_send_rid(qh_t *h, const uint8_t *rid, size_t rid_len)
 }
 
 int
-qh__reply(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t req_id,
-	  int16_t status, uint32_t count, const char *text)
+qh__reply(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t req_id, int16_t status,
+	  uint32_t count, const char *text)
 {
 	uint8_t hdr[WIRE_HDR_LEN];
 	wire_rep_t r = {.op = op, .status = status, .req_id = req_id, .count = count};
@@ -75,8 +75,8 @@ s_reply_frame(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t 
 }
 
 void
-qh__reply_after_commit(qh_t *h, const uint8_t *rid, size_t rid_len, uint32_t req_id,
-		       int16_t status, uint32_t count)
+qh__reply_after_commit(qh_t *h, const uint8_t *rid, size_t rid_len, uint32_t req_id, int16_t status,
+		       uint32_t count)
 {
 	deferred_t *d;
 
@@ -88,7 +88,8 @@ qh__reply_after_commit(qh_t *h, const uint8_t *rid, size_t rid_len, uint32_t req
 			/* Cannot wait: commit now and answer at once. */
 			if (store_commit(h->store) != 0)
 				status = WIRE_EFULL, count = 0;
-			qh__reply(h, rid, rid_len, WIRE_PUT, req_id, status, count, "queue is full");
+			qh__reply(h, rid, rid_len, WIRE_PUT, req_id, status, count,
+				  "queue is full");
 			return;
 		}
 		h->deferred = nd;
@@ -268,7 +269,7 @@ s_drain_monitor(qh_t *h)
 			break;
 		more = 0;
 		zmq_getsockopt(h->mon, ZMQ_RCVMORE, &more, &ml);
-		while (more) {	/* the endpoint: not the peer's address */
+		while (more) { /* the endpoint: not the peer's address */
 			char junk[1];
 
 			zmq_recv(h->mon, junk, sizeof(junk), 0);
@@ -296,7 +297,7 @@ s_drain_monitor(qh_t *h)
 			h->pending_fail_err = (int)value;
 			break;
 		case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
-			h->pending_fail = 0;	/* the ZAP handler logged it */
+			h->pending_fail = 0; /* the ZAP handler logged it */
 			break;
 		case ZMQ_EVENT_DISCONNECTED:
 			if ((c = s_conn(h, (int)value)) == NULL)
@@ -389,8 +390,8 @@ s_stats_of(const queue_t *q, wire_stats_t *st)
 static void
 s_einval(qh_t *h, const uint8_t *rid, size_t rid_len, const wire_req_t *r, const char *why)
 {
-	log_debug("queues: refused a request%s%s: %s", r->op ? " " : "", r->op ? wire_op_name(r->op) : "",
-		  why);
+	log_debug("queues: refused a request%s%s: %s", r->op ? " " : "",
+		  r->op ? wire_op_name(r->op) : "", why);
 	qh__reply(h, rid, rid_len, r->op, r->req_id, WIRE_EINVAL, 0, why);
 }
 
@@ -433,7 +434,8 @@ s_dispatch(qh_t *h, size_t n, bool overflow)
 	}
 	expect = wire_req_frames(&r);
 	if (expect < 0 || overflow || n - 2 != (size_t)expect) {
-		snprintf(why, sizeof(why), "a %s request with count %u needs %d frames after the header",
+		snprintf(why, sizeof(why),
+			 "a %s request with count %u needs %d frames after the header",
 			 wire_op_name(r.op), r.count, expect);
 		s_einval(h, rid, rid_len, &r, expect < 0 ? "bad count" : why);
 		return;
@@ -458,8 +460,10 @@ s_dispatch(qh_t *h, size_t n, bool overflow)
 		for (i = 3; i < n; i++)
 			if ((int64_t)zmq_msg_size(&h->fr[i]) > q->max_message) {
 				snprintf(why, sizeof(why),
-					 "message of %zu bytes is larger than max_message %lld of queue \"%s\"",
-					 zmq_msg_size(&h->fr[i]), (long long)q->max_message, q->name);
+					 "message of %zu bytes is larger than max_message %lld of "
+					 "queue \"%s\"",
+					 zmq_msg_size(&h->fr[i]), (long long)q->max_message,
+					 q->name);
 				qh__reply(h, rid, rid_len, r.op, r.req_id, WIRE_ETOOBIG, 0, why);
 				return;
 			}
@@ -545,15 +549,17 @@ s_end_pass(qh_t *h)
 			break;
 		rc = h->store ? store_commit(h->store) : 0;
 		if (rc != 0)
-			log_error("queues: durable store %s: %s; unconfirmed puts are answered EFULL",
-				  store_path(h->store), store_error(h->store));
+			log_error(
+			    "queues: durable store %s: %s; unconfirmed puts are answered EFULL",
+			    store_path(h->store), store_error(h->store));
 		for (i = 0; i < h->n_deferred; i++) {
 			deferred_t *d = &h->deferred[i];
 
-			if (qh__reply(h, d->rid, d->rid_len, WIRE_PUT, d->req_id, rc ? WIRE_EFULL : d->status,
-				      rc ? 0 : d->count,
-				      rc ? "durable store failed" : d->status ? "queue is full" : NULL) !=
-				    0 &&
+			if (qh__reply(h, d->rid, d->rid_len, WIRE_PUT, d->req_id,
+				      rc ? WIRE_EFULL : d->status, rc ? 0 : d->count,
+				      rc	  ? "durable store failed"
+				      : d->status ? "queue is full"
+						  : NULL) != 0 &&
 			    (p = qh__peer_find(h, d->rid, d->rid_len)) != NULL)
 				qh__peer_kill(h, p);
 		}
@@ -628,11 +634,12 @@ s_stats_json(qh_t *h)
 		queue_t *q = h->queues[i];
 
 		json_array_append_new(
-		    a, json_pack("{s:s, s:I, s:I, s:I, s:b, s:I, s:I, s:I}", "name", q->name, "size",
-				 (json_int_t)q->ready.len, "capacity", (json_int_t)q->capacity,
-				 "in_flight", (json_int_t)q->in_flight, "durable", q->durable,
-				 "put_total", (json_int_t)q->put_total, "get_total",
-				 (json_int_t)q->get_total, "consumers", (json_int_t)q->consumers));
+		    a,
+		    json_pack("{s:s, s:I, s:I, s:I, s:b, s:I, s:I, s:I}", "name", q->name, "size",
+			      (json_int_t)q->ready.len, "capacity", (json_int_t)q->capacity,
+			      "in_flight", (json_int_t)q->in_flight, "durable", q->durable,
+			      "put_total", (json_int_t)q->put_total, "get_total",
+			      (json_int_t)q->get_total, "consumers", (json_int_t)q->consumers));
 	}
 	return a;
 }
@@ -658,9 +665,11 @@ s_metrics_text(qh_t *h)
 		int field;
 	} m[] = {
 	    {"drover_queue_depth", "gauge", "Messages ready in the queue.", 0},
-	    {"drover_queue_in_flight", "gauge", "Messages leased to consumers and not yet acked.", 1},
+	    {"drover_queue_in_flight", "gauge", "Messages leased to consumers and not yet acked.",
+	     1},
 	    {"drover_queue_capacity", "gauge", "Most messages the queue holds ready.", 2},
-	    {"drover_queue_consumers", "gauge", "Connected clients that have read from the queue.", 3},
+	    {"drover_queue_consumers", "gauge", "Connected clients that have read from the queue.",
+	     3},
 	    {"drover_queue_put_total", "counter", "Messages put into the queue.", 4},
 	    {"drover_queue_get_total", "counter", "Messages delivered, redeliveries included.", 5},
 	    {"drover_queue_acked_total", "counter", "Messages acked by consumers.", 6},
@@ -675,32 +684,51 @@ s_metrics_text(qh_t *h)
 	if (f == NULL)
 		return NULL;
 	for (i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
-		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m[i].name, m[i].help, m[i].name, m[i].type);
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m[i].name, m[i].help, m[i].name,
+			m[i].type);
 		for (k = 0; k < h->n_queues; k++) {
 			queue_t *q = h->queues[k];
 
 			switch (m[i].field) {
-			case 0: v = q->ready.len; break;
-			case 1: v = q->in_flight; break;
-			case 2: v = (uint64_t)q->capacity; break;
-			case 3: v = q->consumers; break;
-			case 4: v = q->put_total; break;
-			case 5: v = q->get_total; break;
-			case 6: v = q->acked_total; break;
-			default: v = q->requeued_total; break;
+			case 0:
+				v = q->ready.len;
+				break;
+			case 1:
+				v = q->in_flight;
+				break;
+			case 2:
+				v = (uint64_t)q->capacity;
+				break;
+			case 3:
+				v = q->consumers;
+				break;
+			case 4:
+				v = q->put_total;
+				break;
+			case 5:
+				v = q->get_total;
+				break;
+			case 6:
+				v = q->acked_total;
+				break;
+			default:
+				v = q->requeued_total;
+				break;
 			}
 			fprintf(f, "%s{queue=\"", m[i].name);
 			s_label(f, q->name);
 			fprintf(f, "\"} %llu\n", (unsigned long long)v);
 		}
 	}
-	fprintf(f, "# HELP drover_queue_connections Client connections open to the queue endpoint.\n"
-		   "# TYPE drover_queue_connections gauge\n"
-		   "drover_queue_connections %llu\n"
-		   "# HELP drover_queue_auth_failures_total Connections refused: wrong authkey or no CURVE.\n"
-		   "# TYPE drover_queue_auth_failures_total counter\n"
-		   "drover_queue_auth_failures_total %llu\n",
-		   (unsigned long long)h->clients, (unsigned long long)h->refused_total);
+	fprintf(f,
+		"# HELP drover_queue_connections Client connections open to the queue endpoint.\n"
+		"# TYPE drover_queue_connections gauge\n"
+		"drover_queue_connections %llu\n"
+		"# HELP drover_queue_auth_failures_total Connections refused: wrong authkey or no "
+		"CURVE.\n"
+		"# TYPE drover_queue_auth_failures_total counter\n"
+		"drover_queue_auth_failures_total %llu\n",
+		(unsigned long long)h->clients, (unsigned long long)h->refused_total);
 	fclose(f);
 	return buf;
 }
@@ -729,7 +757,7 @@ s_load_row(void *arg, int64_t qid, int64_t id, const void *data, size_t len)
 		if (h->queues[i]->durable && h->queues[i]->store_id == qid)
 			q = h->queues[i];
 	if (q == NULL)
-		return 0;	/* a queue no longer configured: kept on disk */
+		return 0; /* a queue no longer configured: kept on disk */
 	if ((m = qh__msg_new(data, len)) == NULL || qh__ring_push_back(&q->ready, m) != 0) {
 		free(m);
 		return -1;
@@ -807,9 +835,11 @@ s_apply(qh_t *h, const conf_t *next)
 	if (qs == NULL)
 		return -1;
 	if (s_str_differ(h->listen, next->queues_listen))
-		log_warn("reload: supervisor.queues.listen changed; it takes effect when droverd restarts");
+		log_warn("reload: supervisor.queues.listen changed; it takes effect when droverd "
+			 "restarts");
 	if (s_str_differ(h->authkey_file, next->queues_authkey_file))
-		log_warn("reload: supervisor.queues.authkey_file changed; it takes effect when droverd restarts");
+		log_warn("reload: supervisor.queues.authkey_file changed; it takes effect when "
+			 "droverd restarts");
 	for (i = 0; i < next->n_queues; i++) {
 		const conf_queue_t *cq = &next->queues[i];
 
@@ -819,8 +849,9 @@ s_apply(qh_t *h, const conf_t *next)
 				rc = -1;
 				continue;
 			}
-			if (q->durable && (s_make_durable(h, q, &err) != 0 ||
-					   store_load(h->store, q->store_id, s_load_row_into, q, &err) != 0)) {
+			if (q->durable &&
+			    (s_make_durable(h, q, &err) != 0 ||
+			     store_load(h->store, q->store_id, s_load_row_into, q, &err) != 0)) {
 				log_error("reload: queue %s: %s", q->name, err);
 				free(err);
 				err = NULL;
@@ -829,7 +860,8 @@ s_apply(qh_t *h, const conf_t *next)
 				continue;
 			}
 			log_info("queues: added %s (capacity %lld%s, %zu stored messages)", q->name,
-				 (long long)q->capacity, q->durable ? ", durable" : "", q->ready.len);
+				 (long long)q->capacity, q->durable ? ", durable" : "",
+				 q->ready.len);
 		} else {
 			if (cq->durable && !q->durable) {
 				if (s_make_durable(h, q, &err) != 0) {
@@ -842,15 +874,18 @@ s_apply(qh_t *h, const conf_t *next)
 					q->durable = true;
 				}
 			} else if (!cq->durable && q->durable) {
-				if (h->store != NULL && store_delete_queue(h->store, q->store_id) != 0)
-					log_error("reload: queue %s: %s", q->name, store_error(h->store));
+				if (h->store != NULL &&
+				    store_delete_queue(h->store, q->store_id) != 0)
+					log_error("reload: queue %s: %s", q->name,
+						  store_error(h->store));
 				q->durable = false;
 			}
 			if (cq->capacity != q->capacity || cq->lease_ms != q->lease_ms ||
 			    cq->max_message != q->max_message)
-				log_info("queues: %s: capacity %lld, lease %lldms, max_message %lld",
-					 q->name, (long long)cq->capacity, (long long)cq->lease_ms,
-					 (long long)cq->max_message);
+				log_info(
+				    "queues: %s: capacity %lld, lease %lldms, max_message %lld",
+				    q->name, (long long)cq->capacity, (long long)cq->lease_ms,
+				    (long long)cq->max_message);
 			q->capacity = cq->capacity;
 			q->lease_ms = cq->lease_ms;
 			q->max_message = cq->max_message;
@@ -1012,7 +1047,8 @@ s_setup(const conf_t *conf, char **err)
 		return NULL;
 	h->timer_id = -1;
 	if (conf->queues_authkey_file == NULL) {
-		*err = s_fmt("supervisor.queues.authkey_file is not set: the queues need a shared authkey");
+		*err = s_fmt(
+		    "supervisor.queues.authkey_file is not set: the queues need a shared authkey");
 		goto fail;
 	}
 	if ((rc = auth_read_keyfile(conf->queues_authkey_file, &key, &key_len)) != 0) {
@@ -1127,7 +1163,8 @@ queue_host_new(const conf_t *conf, char **err)
 	for (i = 0; i < conf->n_queues; i++)
 		log_debug("queues: %s: capacity %lld, lease %lldms, max_message %lld%s",
 			  conf->queues[i].name, (long long)conf->queues[i].capacity,
-			  (long long)conf->queues[i].lease_ms, (long long)conf->queues[i].max_message,
+			  (long long)conf->queues[i].lease_ms,
+			  (long long)conf->queues[i].max_message,
 			  conf->queues[i].durable ? ", durable" : "");
 	return qh;
 }

@@ -17,14 +17,14 @@
 #include "queue_store.h"
 #include "wire.h"
 
-#define QH_BUDGET 512		/* requests read per pass before committing */
+#define QH_BUDGET 512 /* requests read per pass before committing */
 #define QH_HEARTBEAT_IVL_MS 5000
 #define QH_HEARTBEAT_TIMEOUT_MS 15000
-#define QH_FRAME_SLACK 65536	/* over the largest max_message before ZeroMQ drops a peer */
+#define QH_FRAME_SLACK 65536 /* over the largest max_message before ZeroMQ drops a peer */
 
 /* A message; data follows. */
 typedef struct qmsg {
-	int64_t id;	/* row id in the store (durable queues), else 0 */
+	int64_t id; /* row id in the store (durable queues), else 0 */
 	size_t len;
 	uint8_t data[];
 } qmsg_t;
@@ -39,8 +39,8 @@ typedef struct {
 enum { DL_LEASE = 1, DL_WAIT = 2 };
 typedef struct {
 	int64_t at_ms;
-	uint64_t seq;	/* ties: earlier first */
-	size_t idx;	/* position in the heap, SIZE_MAX when not in it */
+	uint64_t seq; /* ties: earlier first */
+	size_t idx;   /* position in the heap, SIZE_MAX when not in it */
 	uint8_t kind;
 } dl_t;
 
@@ -48,25 +48,25 @@ struct queue;
 struct peer;
 
 typedef struct lease {
-	dl_t dl;		/* first: a dl_t * of kind DL_LEASE is a lease_t * */
+	dl_t dl; /* first: a dl_t * of kind DL_LEASE is a lease_t * */
 	uint32_t slot;
-	uint64_t id;		/* gen << 32 | slot */
+	uint64_t id; /* gen << 32 | slot */
 	qmsg_t *msg;
 	struct queue *q;
 	struct peer *peer;
-	struct lease *prev, *next;	/* the peer's leases, in delivery order */
+	struct lease *prev, *next; /* the peer's leases, in delivery order */
 } lease_t;
 
 typedef struct waiter {
-	dl_t dl;		/* first; DL_WAIT; not in the heap when waiting forever */
-	uint8_t op;		/* WIRE_GET or WIRE_PUT */
+	dl_t dl;    /* first; DL_WAIT; not in the heap when waiting forever */
+	uint8_t op; /* WIRE_GET or WIRE_PUT */
 	uint32_t req_id, count;
 	struct peer *peer;
 	struct queue *q;
-	struct waiter *qprev, *qnext;	/* the queue's FIFO of getters or putters */
-	struct waiter *pprev, *pnext;	/* the peer's waiting requests */
-	zmq_msg_t *frames;	/* PUT: the messages not yet appended */
-	size_t n, done;		/* PUT: frames[done..n) still to append */
+	struct waiter *qprev, *qnext; /* the queue's FIFO of getters or putters */
+	struct waiter *pprev, *pnext; /* the peer's waiting requests */
+	zmq_msg_t *frames;	      /* PUT: the messages not yet appended */
+	size_t n, done;		      /* PUT: frames[done..n) still to append */
 } waiter_t;
 
 /* A client connection, known once it needs state: leases or a waiting
@@ -75,16 +75,16 @@ typedef struct peer {
 	uint8_t rid[256];
 	size_t rid_len;
 	uint64_t hash;
-	int fd;			/* its TCP connection, -1 if unknown */
-	bool dead;		/* gone: freed at the next settle */
-	bool closing;		/* its connection closed: dead once the requests it
-				   sent before are read */
-	struct peer *hnext;	/* hash chain */
-	struct peer *fnext;	/* peers on the same fd */
-	struct peer *dnext;	/* dead list */
+	int fd;		    /* its TCP connection, -1 if unknown */
+	bool dead;	    /* gone: freed at the next settle */
+	bool closing;	    /* its connection closed: dead once the requests it
+			       sent before are read */
+	struct peer *hnext; /* hash chain */
+	struct peer *fnext; /* peers on the same fd */
+	struct peer *dnext; /* dead list */
 	lease_t *lhead, *ltail;
 	waiter_t *whead;
-	struct queue **read;	/* queues it has read from: the consumers count */
+	struct queue **read; /* queues it has read from: the consumers count */
 	size_t n_read, cap_read;
 } peer_t;
 
@@ -93,19 +93,19 @@ typedef struct queue {
 	size_t name_len;
 	int64_t capacity, lease_ms, max_message;
 	bool durable;
-	int64_t store_id;	/* its id in the store, -1 if none yet */
+	int64_t store_id; /* its id in the store, -1 if none yet */
 	qring_t ready;
 	uint64_t in_flight, consumers;
 	uint64_t put_total, get_total, acked_total, requeued_total;
 	waiter_t *gets_head, *gets_tail, *puts_head, *puts_tail;
-	bool dirty;		/* on the host's dirty list */
+	bool dirty; /* on the host's dirty list */
 	struct queue *dnext;
 } queue_t;
 
 /* A TCP connection of the ROUTER, by file descriptor (from the monitor). */
 typedef struct {
 	bool open;
-	char addr[64];		/* "ip:port" of the peer, or "" */
+	char addr[64]; /* "ip:port" of the peer, or "" */
 	peer_t *peers;
 } conn_t;
 
@@ -118,23 +118,23 @@ typedef struct {
 } deferred_t;
 
 typedef struct qh {
-	void *ctx;		/* private ZeroMQ context: our own ZAP handler */
+	void *ctx; /* private ZeroMQ context: our own ZAP handler */
 	void *router;
-	void *mon;		/* PAIR: the ROUTER's monitor events */
+	void *mon; /* PAIR: the ROUTER's monitor events */
 	auth_zap_t *zap;
 	zloop_t *loop;
-	int timer_id;		/* -1: none armed */
+	int timer_id; /* -1: none armed */
 	int64_t timer_at;
-	char *listen;		/* for reload: a change needs a restart */
+	char *listen; /* for reload: a change needs a restart */
 	char *authkey_file;
 	char *state_dir;
-	int64_t max_frame;	/* ZMQ_MAXMSGSIZE of the ROUTER */
+	int64_t max_frame; /* ZMQ_MAXMSGSIZE of the ROUTER */
 
-	queue_t **queues;	/* in config order */
+	queue_t **queues; /* in config order */
 	size_t n_queues;
 
-	store_t *store;		/* NULL until a queue is durable */
-	int64_t next_id;	/* for stored messages */
+	store_t *store;	 /* NULL until a queue is durable */
+	int64_t next_id; /* for stored messages */
 
 	peer_t **buckets;
 	size_t n_buckets, n_peers;
@@ -143,19 +143,19 @@ typedef struct qh {
 
 	conn_t *conns;
 	size_t n_conns;
-	uint64_t clients;	/* connections open now */
-	size_t n_closing;	/* peers with closing set */
-	int pending_fail;	/* a handshake failure event whose DISCONNECTED is next */
+	uint64_t clients; /* connections open now */
+	size_t n_closing; /* peers with closing set */
+	int pending_fail; /* a handshake failure event whose DISCONNECTED is next */
 	int pending_fail_err;
-	int64_t refuse_log_ms;	/* rate limit of refusal lines */
+	int64_t refuse_log_ms; /* rate limit of refusal lines */
 	uint64_t refuse_quiet;
 	uint64_t refused_total;
-	int port;		/* of a tcp:// listener, for qh__closed_peers */
-	char reported[32][64];	/* refused peers logged lately */
+	int port;	       /* of a tcp:// listener, for qh__closed_peers */
+	char reported[32][64]; /* refused peers logged lately */
 	int64_t reported_at[32];
 	unsigned n_reported;
 
-	lease_t **slots;	/* lease id -> lease */
+	lease_t **slots; /* lease id -> lease */
 	uint32_t *gens;
 	uint32_t *free_slots;
 	size_t n_slots, n_free;
@@ -164,7 +164,7 @@ typedef struct qh {
 	size_t heap_len, heap_cap;
 	uint64_t seq;
 
-	zmq_msg_t *fr;		/* frames of the request being read */
+	zmq_msg_t *fr; /* frames of the request being read */
 	size_t fr_cap;
 
 	deferred_t *deferred;
@@ -185,7 +185,7 @@ void qh__heap_remove(qh_t *h, dl_t *d);
 
 peer_t *qh__peer_get(qh_t *h, const uint8_t *rid, size_t len, int fd);
 peer_t *qh__peer_find(qh_t *h, const uint8_t *rid, size_t len);
-void qh__peer_kill(qh_t *h, peer_t *p);	/* marks it dead; freed at settle */
+void qh__peer_kill(qh_t *h, peer_t *p); /* marks it dead; freed at settle */
 void qh__settle(qh_t *h);		/* frees dead peers, serves dirty queues */
 void qh__mark_dirty(qh_t *h, queue_t *q);
 

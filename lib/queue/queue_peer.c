@@ -41,8 +41,8 @@ s_dump(int family, int port, char (*out)[64], int n, int max)
 	req.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	req.r.sdiag_family = (uint8_t)family;
 	req.r.sdiag_protocol = IPPROTO_TCP;
-	req.r.idiag_states = 1u << TCP_FIN_WAIT1 | 1u << TCP_FIN_WAIT2 | 1u << TCP_TIME_WAIT |
-			     1u << TCP_CLOSING;
+	req.r.idiag_states =
+	    1u << TCP_FIN_WAIT1 | 1u << TCP_FIN_WAIT2 | 1u << TCP_TIME_WAIT | 1u << TCP_CLOSING;
 	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		close(fd);
 		return n;

@@ -94,17 +94,19 @@ s_schema(store_t *s)
 	if (s_int(s, "SELECT count(*) FROM sqlite_master", &tables) != 0)
 		return -1;
 	if (tables == 0)
-		return s_exec(s, "BEGIN;"
-				 "CREATE TABLE queues(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
-				 "CREATE TABLE messages(id INTEGER PRIMARY KEY, queue INTEGER NOT NULL,"
-				 " data BLOB NOT NULL);"
-				 "PRAGMA user_version=1;"
-				 "COMMIT;");
+		return s_exec(
+		    s, "BEGIN;"
+		       "CREATE TABLE queues(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);"
+		       "CREATE TABLE messages(id INTEGER PRIMARY KEY, queue INTEGER NOT NULL,"
+		       " data BLOB NOT NULL);"
+		       "PRAGMA user_version=1;"
+		       "COMMIT;");
 	if (s_int(s, "PRAGMA user_version", &version) != 0)
 		return -1;
 	if (version != 1) {
 		snprintf(s->err, sizeof(s->err),
-			 "not a drover queue store (schema version %lld, expected 1)", (long long)version);
+			 "not a drover queue store (schema version %lld, expected 1)",
+			 (long long)version);
 		return -1;
 	}
 	return 0;
@@ -122,7 +124,8 @@ store_open(const char *path, char **err)
 		*err = s_fmt("durable store %s: out of memory", path);
 		return NULL;
 	}
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	if (sqlite3_open_v2(path, &s->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
 		snprintf(s->err, sizeof(s->err), "%s",
 			 s->db ? sqlite3_errmsg(s->db) : "cannot open");
@@ -143,7 +146,8 @@ store_open(const char *path, char **err)
 		goto fail;
 	if (s_prepare(s, "BEGIN", &s->begin) != 0 || s_prepare(s, "COMMIT", &s->commit) != 0 ||
 	    s_prepare(s, "ROLLBACK", &s->rollback) != 0 ||
-	    s_prepare(s, "INSERT INTO messages(id, queue, data) VALUES(?, ?, ?)", &s->insert) != 0 ||
+	    s_prepare(s, "INSERT INTO messages(id, queue, data) VALUES(?, ?, ?)", &s->insert) !=
+		0 ||
 	    s_prepare(s, "DELETE FROM messages WHERE id = ?", &s->delete_one) != 0 ||
 	    s_prepare(s, "DELETE FROM messages WHERE queue = ?", &s->delete_queue) != 0)
 		goto fail;
@@ -161,8 +165,8 @@ store_queue_id(store_t *s, const char *name, int64_t *id, char **err)
 	int rc;
 
 	*err = NULL;
-	if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO queues(name) VALUES(?)", -1, &st, NULL) !=
-		SQLITE_OK ||
+	if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO queues(name) VALUES(?)", -1, &st,
+			       NULL) != SQLITE_OK ||
 	    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE)
 		goto fail;
@@ -190,18 +194,19 @@ store_load(store_t *s, int64_t qid, store_row_fn fn, void *arg, char **err)
 	int rc;
 
 	*err = NULL;
-	rc = sqlite3_prepare_v2(s->db,
-				qid >= 0 ? "SELECT queue, id, data FROM messages WHERE queue = ? ORDER BY id"
-					 : "SELECT queue, id, data FROM messages ORDER BY id",
-				-1, &st, NULL);
+	rc = sqlite3_prepare_v2(
+	    s->db,
+	    qid >= 0 ? "SELECT queue, id, data FROM messages WHERE queue = ? ORDER BY id"
+		     : "SELECT queue, id, data FROM messages ORDER BY id",
+	    -1, &st, NULL);
 	if (rc == SQLITE_OK && qid >= 0)
 		rc = sqlite3_bind_int64(st, 1, qid);
 	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const void *data = sqlite3_column_blob(st, 2);
 		size_t len = (size_t)sqlite3_column_bytes(st, 2);
 
-		if (fn(arg, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), data ? data : "",
-		       len) != 0) {
+		if (fn(arg, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+		       data ? data : "", len) != 0) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
@@ -233,8 +238,8 @@ store_count(store_t *s, int64_t qid)
 	sqlite3_stmt *st;
 	int64_t n = 0;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM messages WHERE queue = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM messages WHERE queue = ?", -1, &st,
+			       NULL) != SQLITE_OK)
 		return 0;
 	sqlite3_bind_int64(st, 1, qid);
 	if (sqlite3_step(st) == SQLITE_ROW)

@@ -9,10 +9,10 @@
 #include <stdint.h>
 
 #define WIRE_VERSION 1
-#define WIRE_HDR_LEN 16		/* request and reply headers */
-#define WIRE_MAX_COUNT 65536	/* messages or lease ids per request */
+#define WIRE_HDR_LEN 16	     /* request and reply headers */
+#define WIRE_MAX_COUNT 65536 /* messages or lease ids per request */
 #define WIRE_MAX_QUEUE_NAME 255
-#define WIRE_STATS_LEN 56	/* seven u64 */
+#define WIRE_STATS_LEN 56 /* seven u64 */
 
 typedef enum {
 	WIRE_HELLO = 1,

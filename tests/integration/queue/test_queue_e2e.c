@@ -4,6 +4,7 @@
    once, hostile frames, and the numbers in /api/v1/queues and /metrics. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,7 +13,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -97,9 +97,8 @@ api_queue(const char *name)
 	size_t i;
 
 	cr_assert(json_is_array(a), "/api/v1/queues is not an array");
-	json_array_foreach(a, i, q)
-		if (strcmp(json_string_value(json_object_get(q, "name")), name) == 0)
-			found = json_incref(q);
+	json_array_foreach(a, i, q) if (strcmp(json_string_value(json_object_get(q, "name")),
+					       name) == 0) found = json_incref(q);
 	json_decref(a);
 	cr_assert_not_null(found, "no queue %s in /api/v1/queues", name);
 	return found;
@@ -130,10 +129,10 @@ Test(queue_e2e, the_basics_through_droverd, .fini = teardown, .timeout = 60)
 	cr_assert_eq(drover_put(c, "tasks", big, sizeof(big), 0), DROVER_ETOOBIG);
 	cr_assert_eq(drover_put(c, "other", "x", 1, 0), DROVER_ENOQUEUE);
 	drover_nack(c, get_is(c, "tasks", "a", 1000));
-	m = get_is(c, "tasks", "a", 1000);	/* nacked: at the head again */
-	drover_msg_free(m);			/* its lease runs out ... */
+	m = get_is(c, "tasks", "a", 1000); /* nacked: at the head again */
+	drover_msg_free(m);		   /* its lease runs out ... */
 	drover_ack(c, get_is(c, "tasks", "b", 1000));
-	drover_ack(c, get_is(c, "tasks", "a", 3000));	/* ... and it is back */
+	drover_ack(c, get_is(c, "tasks", "a", 3000)); /* ... and it is back */
 	t = now_s();
 	cr_assert_null(drover_get(c, "tasks", 200, &rc));
 	cr_assert_eq(rc, DROVER_EEMPTY);
@@ -241,7 +240,7 @@ Test(queue_e2e, a_worker_killed_holding_leases_loses_none, .fini = teardown, .ti
 	{
 		size_t size;
 
-		cr_assert_eq(drover_queue_size(c, "tasks", &size), DROVER_OK);	/* acks read */
+		cr_assert_eq(drover_queue_size(c, "tasks", &size), DROVER_OK); /* acks read */
 		cr_assert_eq(size, 0);
 	}
 	q = api_queue("tasks");
@@ -302,13 +301,13 @@ Test(queue_e2e, durable_messages_survive_kill_9_of_droverd_once_each_in_order, .
 		cr_assert_eq(drover_get_many(c, "jobs", m, 100 - got, 1000, &n), DROVER_OK);
 		cr_assert_eq(drover_ack_many(c, m, n), DROVER_OK);
 	}
-	cr_assert_eq(drover_get_many(c, "jobs", m, 10, 1000, &n), DROVER_OK);	/* leased */
+	cr_assert_eq(drover_get_many(c, "jobs", m, 10, 1000, &n), DROVER_OK); /* leased */
 	for (k = 0; k < n; k++)
 		drover_msg_free(m[k]);
 	{
 		size_t size;
 
-		cr_assert_eq(drover_queue_size(c, "jobs", &size), DROVER_OK);	/* acks read */
+		cr_assert_eq(drover_queue_size(c, "jobs", &size), DROVER_OK); /* acks read */
 		cr_assert_eq(size, 190);
 	}
 	drover_close(c);
@@ -323,7 +322,7 @@ Test(queue_e2e, durable_messages_survive_kill_9_of_droverd_once_each_in_order, .
 	kill(d.pid, SIGKILL);
 	waitpid(d.pid, &status, 0);
 	d.pid = 0;
-	while (fgets(line, sizeof(line), f) != NULL)	/* confirmations in flight */
+	while (fgets(line, sizeof(line), f) != NULL) /* confirmations in flight */
 		confirmed++;
 	fclose(f);
 	waitpid(w, &status, 0);
@@ -448,7 +447,8 @@ Test(queue_e2e, hostile_bytes_and_frames_do_not_disturb_droverd, .fini = teardow
 		sa.sin_port = htons((uint16_t)d.qport);
 		cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 		memset(junk, i == 0 ? 0xff : 'G', sizeof(junk));
-		if (write(fd, i == 2 ? "GET / HTTP/1.0\r\n\r\n" : junk, i == 2 ? 18 : sizeof(junk)) < 0)
+		if (write(fd, i == 2 ? "GET / HTTP/1.0\r\n\r\n" : junk,
+			  i == 2 ? 18 : sizeof(junk)) < 0)
 			cr_assert_fail("write");
 		close(fd);
 	}
@@ -474,7 +474,7 @@ Test(queue_e2e, hostile_bytes_and_frames_do_not_disturb_droverd, .fini = teardow
 	r = (wire_req_t){.op = WIRE_PUT, .req_id = 1, .count = 2};
 	wire_req_encode(hdr, &r);
 	zmq_send(s, hdr, sizeof(hdr), ZMQ_SNDMORE);
-	zmq_send(s, "q", 1, 0);	/* truncated: the messages never come */
+	zmq_send(s, "q", 1, 0); /* truncated: the messages never come */
 	drv_sleep_ms(300);
 	zmq_close(s);
 	zmq_ctx_term(ctx);
@@ -525,8 +525,8 @@ Test(queue_e2e, api_and_metrics_show_the_queues, .fini = teardown, .timeout = 60
 		FILE *f = fopen(cmd, "w");
 		fputs(body, f);
 		fclose(f);
-		snprintf(cmd, sizeof(cmd), "promtool check metrics < %s/metrics.txt 2>&1 | grep drover_queue",
-			 d.dir);
+		snprintf(cmd, sizeof(cmd),
+			 "promtool check metrics < %s/metrics.txt 2>&1 | grep drover_queue", d.dir);
 		drv_sh(cmd, &out);
 		cr_assert_str_eq(out, "", "promtool: %s", out);
 		free(out);

@@ -235,7 +235,7 @@ typedef struct {
 	int rc;
 	char body[32];
 	double waited;
-	const char *put;	/* put this instead of getting */
+	const char *put; /* put this instead of getting */
 } job_t;
 
 static void *
@@ -298,7 +298,7 @@ Test(queue, waiting_consumers_are_served_first_come_first_served)
 	for (i = 0; i < 3; i++) {
 		j[i] = (job_t){.q = "q", .timeout_ms = 10000};
 		pthread_create(&th[i], NULL, job_run, &j[i]);
-		wait_stat(c, "q", (size_t)i + 1);	/* its GET has arrived */
+		wait_stat(c, "q", (size_t)i + 1); /* its GET has arrived */
 	}
 	put_str(c, "q", "first");
 	put_str(c, "q", "second");
@@ -394,10 +394,10 @@ Test(queue, a_consumer_that_goes_away_loses_no_message)
 	put_str(c2, "q", "c");
 	cr_assert_eq(drover_get_many(c1, "q", m, 2, 1000, &n), DROVER_OK);
 	cr_assert_eq(n, 2);
-	drover_ack(c1, m[1]);	/* b is done; a is not */
+	drover_ack(c1, m[1]); /* b is done; a is not */
 	drover_msg_free(m[0]);
 	drover_close(c1);
-	wait_in_flight(c2, "q", 0);	/* droverd has noticed */
+	wait_in_flight(c2, "q", 0); /* droverd has noticed */
 	drover_ack(c2, get_is(c2, "q", "a"));
 	drover_ack(c2, get_is(c2, "q", "c"));
 	cr_assert_eq(size_of(c2, "q"), 0);
@@ -450,7 +450,8 @@ Test(queue, oversize_and_unknown_queues_are_refused_clearly)
 	cr_assert_eq(drover_put(c, "nope", "x", 1, 0), DROVER_ENOQUEUE);
 	cr_assert_eq(drover_put(c, "", "x", 1, 0), DROVER_EINVAL);
 	cr_assert_eq(size_of(c, "q"), 1);
-	cr_assert_str_eq(drover_strerror(DROVER_ETOOBIG), "message larger than the queue's max_message");
+	cr_assert_str_eq(drover_strerror(DROVER_ETOOBIG),
+			 "message larger than the queue's max_message");
 	free(big);
 	drover_close(c);
 }
@@ -476,7 +477,8 @@ Test(queue, batches_keep_order_and_partial_puts_say_how_many)
 		cr_assert_eq(drover_get_many(c, "q", m, 700, 1000, &n), DROVER_OK);
 		for (i = 0; i < n; i++) {
 			cr_assert_eq(drover_msg_size(m[i]), sizes[got + i]);
-			cr_assert_eq(memcmp(drover_msg_data(m[i]), bodies[got + i], sizes[got + i]), 0);
+			cr_assert_eq(memcmp(drover_msg_data(m[i]), bodies[got + i], sizes[got + i]),
+				     0);
 		}
 		got += n;
 		cr_assert_eq(drover_ack_many(c, m, n), DROVER_OK);
@@ -504,7 +506,7 @@ Test(queue, prefetch_fetches_ahead_and_close_returns_the_rest)
 	cr_assert_geq(st.in_flight, 9);
 	for (int i = 1; i < 5; i++)
 		drover_ack(c, get_is(c, "q", "x"));
-	drover_close(c);	/* five prefetched, never handed out */
+	drover_close(c); /* five prefetched, never handed out */
 	for (int i = 0; i < 200 && drover_stats(c2, "q", &st) == DROVER_OK && st.size < 15; i++)
 		sleep_ms(10);
 	cr_assert_eq(st.size, 15);
@@ -584,7 +586,7 @@ Test(queue, stats_and_metrics_count_what_happened)
 	cr_assert_eq(json_integer_value(json_object_get(q, "consumers")), 1);
 	json_decref(a);
 	drover_ack(c, m);
-	cr_assert_eq(size_of(c, "tasks"), 1);	/* the ack has been read */
+	cr_assert_eq(size_of(c, "tasks"), 1); /* the ack has been read */
 	text = queue_host_metrics(fx.h);
 	cr_assert_not_null(text);
 	cr_assert_not_null(strstr(text, "# TYPE drover_queue_depth gauge\n"));
@@ -619,10 +621,11 @@ Test(queue, reload_adds_removes_and_resizes_queues)
 	char *err = NULL, *errs = NULL;
 	char *yaml;
 
-	cr_assert(asprintf(&yaml,
-			   "supervisor:\n  state_dir: %s/var\n  queues:\n    listen: %s\n"
-			   "    authkey_file: %s/queue.key\nqueues:\n  a: { capacity: 5 }\n  c: {}\n",
-			   fx.dir, fx.ep, fx.dir) > 0);
+	cr_assert(
+	    asprintf(&yaml,
+		     "supervisor:\n  state_dir: %s/var\n  queues:\n    listen: %s\n"
+		     "    authkey_file: %s/queue.key\nqueues:\n  a: { capacity: 5 }\n  c: {}\n",
+		     fx.dir, fx.ep, fx.dir) > 0);
 	cr_assert_eq(conf_parse_string(yaml, strlen(yaml), "t.yaml", fx.dir, &fx.conf, &errs), 0);
 	cr_assert_eq(queue_host_apply(fx.h, fx.conf), 0);
 	conf_free(&old);
@@ -657,10 +660,10 @@ Test(queue, durable_messages_survive_a_restart_in_order)
 	}
 	cr_assert_eq(drover_get_many(c, "d", m, 10, 1000, &n), DROVER_OK);
 	cr_assert_eq(n, 10);
-	cr_assert_eq(drover_ack_many(c, m, 5), DROVER_OK);	/* m0..m4 done */
-	cr_assert_eq(size_of(c, "d"), 90);	/* the acks have been read */
+	cr_assert_eq(drover_ack_many(c, m, 5), DROVER_OK); /* m0..m4 done */
+	cr_assert_eq(size_of(c, "d"), 90);		   /* the acks have been read */
 	for (i = 5; i < 10; i++)
-		drover_msg_free(m[i]);	/* m5..m9 leased, never acked */
+		drover_msg_free(m[i]); /* m5..m9 leased, never acked */
 	drover_close(c);
 	queue_host_destroy(&fx.h);
 
@@ -875,7 +878,8 @@ Test(queue, garbage_and_truncated_frames_are_refused_and_serving_goes_on)
 	char *huge = calloc(1, (1 << 20) + 70000);
 	r = (wire_req_t){.op = WIRE_PUT, .req_id = 85, .count = 1};
 	wire_req_encode(hdr, &r);
-	raw_send(s, 3, (const void *[]){hdr, "q", huge}, (size_t[]){sizeof(hdr), 1, (1 << 20) + 70000});
+	raw_send(s, 3, (const void *[]){hdr, "q", huge},
+		 (size_t[]){sizeof(hdr), 1, (1 << 20) + 70000});
 	free(huge);
 	cr_assert_eq(raw_status(s, 500, NULL), 1);
 
@@ -888,7 +892,7 @@ Test(queue, garbage_and_truncated_frames_are_refused_and_serving_goes_on)
 	drover_close(c);
 }
 
-int qh__closed_peers(int port, char (*out)[64], int max);	/* queue_internal.h */
+int qh__closed_peers(int port, char (*out)[64], int max); /* queue_internal.h */
 
 Test(queue, the_kernel_names_a_peer_whose_connection_droverd_closed)
 {
@@ -907,7 +911,7 @@ Test(queue, the_kernel_names_a_peer_whose_connection_droverd_closed)
 	getsockname(c, (struct sockaddr *)&ca, &len);
 	snprintf(want, sizeof(want), "127.0.0.1:%u", ntohs(ca.sin_port));
 	a = accept(l, NULL, NULL);
-	close(a);	/* the server closes first, as libzmq does on a refusal */
+	close(a); /* the server closes first, as libzmq does on a refusal */
 	n = qh__closed_peers(ntohs(sa.sin_port), peers, 64);
 	for (i = 0; i < n; i++)
 		found |= strcmp(peers[i], want) == 0;

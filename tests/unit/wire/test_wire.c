@@ -8,7 +8,8 @@
 Test(wire, request_header_round_trips)
 {
 	uint8_t b[WIRE_HDR_LEN];
-	wire_req_t in = {.op = WIRE_GET, .req_id = 0xdeadbeef, .timeout_ms = -1, .count = 65536}, out;
+	wire_req_t in = {.op = WIRE_GET, .req_id = 0xdeadbeef, .timeout_ms = -1, .count = 65536},
+		   out;
 
 	wire_req_encode(b, &in);
 	cr_assert_eq(b[0], WIRE_VERSION);
