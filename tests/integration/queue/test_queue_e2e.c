@@ -534,3 +534,35 @@ Test(queue_e2e, api_and_metrics_show_the_queues, .fini = teardown, .timeout = 60
 	free(body);
 	drover_close(c);
 }
+
+Test(queue_e2e, sighup_adds_resizes_and_removes_queues, .fini = teardown, .timeout = 60)
+{
+	drover_client *c;
+	json_t *a = NULL, *q;
+	int i;
+
+	start("queues:\n  a: { capacity: 1 }\n  b: {}\n");
+	c = client();
+	put_str(c, "a", "1");
+	cr_assert_eq(drover_put(c, "a", "2", 1, 0), DROVER_EFULL);
+	cr_assert_eq(drv_rewrite(&d, "queues:\n  a: { capacity: 5 }\n  c: { durable: true }\n"), 0);
+	kill(d.pid, SIGHUP);
+	for (i = 0; i < 100; i++) {
+		json_decref(a);
+		a = drv_get_json(&d, "/api/v1/queues");
+		if (json_array_size(a) == 2 &&
+		    strcmp(json_string_value(json_object_get(json_array_get(a, 1), "name")), "c") ==
+			0)
+			break;
+		drv_sleep_ms(50);
+	}
+	cr_assert_eq(json_array_size(a), 2, "the reload was not applied");
+	q = json_array_get(a, 0);
+	cr_assert_eq(jint(q, "capacity"), 5);
+	cr_assert_eq(jint(q, "size"), 1, "a kept its message");
+	json_decref(a);
+	put_str(c, "a", "2");
+	put_str(c, "c", "new");
+	cr_assert_eq(drover_put(c, "b", "x", 1, 0), DROVER_ENOQUEUE);
+	drover_close(c);
+}
