@@ -51,7 +51,7 @@ main(int argc, char **argv)
 	long long total = 0, want = 0;
 	drover_client *c;
 	drover_msg *m;
-	size_t key_len;
+	size_t key_len, left;
 	char buf[32], *key;
 	int rc, i, n = 100, opt;
 
@@ -81,6 +81,10 @@ main(int argc, char **argv)
 		total += strtoll(buf, NULL, 10);
 		rc = drover_ack(c, m);
 	}
+	/* Acks have no reply: one round trip before closing makes sure
+	   droverd has read the last ones (requests are handled in order). */
+	if (rc == DROVER_OK)
+		rc = drover_queue_size(c, "results", &left);
 	drover_close(c);
 	if (rc != DROVER_OK)
 		return fprintf(stderr, "task_master: %s\n", drover_strerror(rc)), 1;

@@ -113,17 +113,17 @@ def drover_client(a, key):
 
 def drover_worker(a, key):
     c = drover_client(a, key)
-    c.size("tasks")  # connected and admitted
+    c.size(a.tasks_queue)  # connected and admitted
     emit({"ready": True})
     done = 0
     if a.batch <= 1:
         # One call per message, as in examples/task_worker.py.
         while True:
-            m = c.get("tasks")
+            m = c.get(a.tasks_queue)
             if m.data == STOP:
                 m.ack()
                 break
-            c.put("results", b"%d" % (int(m.data) ** 2))
+            c.put(a.results_queue, b"%d" % (int(m.data) ** 2))
             m.ack()
             done += 1
     else:
@@ -131,7 +131,7 @@ def drover_worker(a, key):
         # tasks after it in its batch go back for the others.
         stop = False
         while not stop:
-            ms = c.get_many("tasks", a.batch)
+            ms = c.get_many(a.tasks_queue, a.batch)
             out = []
             for i, m in enumerate(ms):
                 if m.data == STOP:
@@ -141,7 +141,7 @@ def drover_worker(a, key):
                     break
                 out.append(b"%d" % (int(m.data) ** 2))
             if out:
-                c.put_many("results", out)
+                c.put_many(a.results_queue, out)
             c.ack_many(ms)
             done += len(out)
     c.close()
@@ -154,17 +154,17 @@ def drover_master(a, key):
     batch = max(a.batch, 1000)
     t0 = time.perf_counter()
     for i in range(0, n, batch):
-        c.put_many("tasks", [b"%d" % j for j in range(i, min(n, i + batch))])
+        c.put_many(a.tasks_queue, [b"%d" % j for j in range(i, min(n, i + batch))])
     t_put = time.perf_counter()
     total = got = 0
     while got < n:
-        ms = c.get_many("results", min(batch, n - got))
+        ms = c.get_many(a.results_queue, min(batch, n - got))
         for m in ms:
             total += int(m.data)
         c.ack_many(ms)
         got += len(ms)
     t1 = time.perf_counter()
-    c.put_many("tasks", [STOP] * a.workers)
+    c.put_many(a.tasks_queue, [STOP] * a.workers)
     ok = total == sum(i * i for i in range(n))
     c.close()
     emit({"tasks": n, "seconds": t1 - t0, "put_seconds": t_put - t0,
@@ -289,6 +289,8 @@ def main():
     ap.add_argument("--count", type=int, default=10000)
     ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--queue", default="durable")
+    ap.add_argument("--tasks-queue", default="tasks", help="drover: the queue of tasks")
+    ap.add_argument("--results-queue", default="results", help="drover: the queue of results")
     ap.add_argument("--batch", type=int, default=1, help="drover: messages per get_many/put_many")
     ap.add_argument("--prefetch", type=int, default=1, help="drover: prefetch of get()")
     a = ap.parse_args()

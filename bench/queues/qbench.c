@@ -8,8 +8,9 @@
  *   qbench durable --endpoint E --authkey-file F --count N --queue Q [--batch B]
  *
  * A worker prints {"ready": true} once connected, takes tasks from "tasks"
- * (B at a time with drover_get_many, or one by one with drover_get when B is
- * 1), puts each square into "results", acks the tasks, and stops at the task
+ * (--tasks-queue; B at a time with drover_get_many, or one by one with
+ * drover_get when B is 1), puts each square into "results" (--results-queue),
+ * acks the tasks, and stops at the task
  * "stop". The master puts N tasks, collects N results, checks their sum and
  * puts W "stop" tasks. Each prints one JSON line of figures.
  */
@@ -26,7 +27,7 @@
 #define STOP "stop"
 
 struct opts {
-	const char *role, *endpoint, *keyfile, *queue;
+	const char *role, *endpoint, *keyfile, *queue, *tq, *rq;
 	long tasks, count, warmup;
 	int workers, batch, prefetch;
 };
@@ -102,7 +103,7 @@ is_stop(const drover_msg *m)
 
 /* One message at a time, like examples/task_worker.c. */
 static long
-worker_single(drover_client *c)
+worker_single(drover_client *c, const struct opts *o)
 {
 	drover_msg *m;
 	char buf[32];
@@ -111,7 +112,7 @@ worker_single(drover_client *c)
 	int rc, n;
 
 	for (;;) {
-		if ((m = drover_get(c, "tasks", -1, &rc)) == NULL)
+		if ((m = drover_get(c, o->tq, -1, &rc)) == NULL)
 			die_rc("get", rc);
 		if (is_stop(m)) {
 			drover_ack(c, m);
@@ -119,7 +120,7 @@ worker_single(drover_client *c)
 		}
 		x = msg_number(m);
 		n = snprintf(buf, sizeof(buf), "%lld", x * x);
-		if ((rc = drover_put(c, "results", buf, (size_t)n, -1)) != DROVER_OK)
+		if ((rc = drover_put(c, o->rq, buf, (size_t)n, -1)) != DROVER_OK)
 			die_rc("put", rc);
 		if ((rc = drover_ack(c, m)) != DROVER_OK)
 			die_rc("ack", rc);
@@ -131,7 +132,7 @@ worker_single(drover_client *c)
    "stop" ends the worker; the tasks after it in its batch are nacked, for
    the other workers. */
 static long
-worker_batch(drover_client *c, int batch)
+worker_batch(drover_client *c, const struct opts *o, int batch)
 {
 	drover_msg **msgs = calloc((size_t)batch, sizeof(*msgs));
 	const void **data = calloc((size_t)batch, sizeof(*data));
@@ -146,7 +147,7 @@ worker_batch(drover_client *c, int batch)
 		exit(1);
 	}
 	while (!stop) {
-		if ((rc = drover_get_many(c, "tasks", msgs, (size_t)batch, -1, &n)) != DROVER_OK)
+		if ((rc = drover_get_many(c, o->tq, msgs, (size_t)batch, -1, &n)) != DROVER_OK)
 			die_rc("get_many", rc);
 		for (i = k = 0; i < n; i++) {
 			if (is_stop(msgs[i])) {
@@ -158,7 +159,7 @@ worker_batch(drover_client *c, int batch)
 			data[k] = bufs[k];
 			k++;
 		}
-		if (k > 0 && (rc = drover_put_many(c, "results", data, sizes, k, -1, NULL)) != DROVER_OK)
+		if (k > 0 && (rc = drover_put_many(c, o->rq, data, sizes, k, -1, NULL)) != DROVER_OK)
 			die_rc("put_many", rc);
 		if ((rc = drover_ack_many(c, msgs, stop ? i + 1 : n)) != DROVER_OK)
 			die_rc("ack_many", rc);
@@ -181,11 +182,11 @@ run_worker(const struct opts *o)
 	long done;
 	int rc;
 
-	if ((rc = drover_queue_size(c, "tasks", &size)) != DROVER_OK)
+	if ((rc = drover_queue_size(c, o->tq, &size)) != DROVER_OK)
 		die_rc("size", rc);
 	printf("{\"ready\": true}\n");
 	fflush(stdout);
-	done = o->batch > 1 ? worker_batch(c, o->batch) : worker_single(c);
+	done = o->batch > 1 ? worker_batch(c, o, o->batch) : worker_single(c, o);
 	drover_close(c);
 	printf("{\"done\": %ld}\n", done);
 }
@@ -215,13 +216,13 @@ run_master(const struct opts *o)
 			data[k] = bufs[k];
 			want += (long long)(j + (long)k) * (j + (long)k);
 		}
-		if ((rc = drover_put_many(c, "tasks", data, sizes, k, -1, NULL)) != DROVER_OK)
+		if ((rc = drover_put_many(c, o->tq, data, sizes, k, -1, NULL)) != DROVER_OK)
 			die_rc("put_many tasks", rc);
 	}
 	t_put = now_s();
 	while (got < o->tasks) {
 		n = (size_t)(o->tasks - got) < b ? (size_t)(o->tasks - got) : b;
-		if ((rc = drover_get_many(c, "results", msgs, n, 60000, &n)) != DROVER_OK)
+		if ((rc = drover_get_many(c, o->rq, msgs, n, 60000, &n)) != DROVER_OK)
 			die_rc("get_many results", rc);
 		for (i = 0; i < n; i++)
 			total += msg_number(msgs[i]);
@@ -234,7 +235,7 @@ run_master(const struct opts *o)
 		data[k] = STOP;
 		sizes[k] = strlen(STOP);
 	}
-	if (k > 0 && (rc = drover_put_many(c, "tasks", data, sizes, k, -1, NULL)) != DROVER_OK)
+	if (k > 0 && (rc = drover_put_many(c, o->tq, data, sizes, k, -1, NULL)) != DROVER_OK)
 		die_rc("put_many stop", rc);
 	drover_close(c);
 	printf("{\"tasks\": %ld, \"seconds\": %.6f, \"put_seconds\": %.6f, \"tasks_s\": %.1f, "
@@ -327,7 +328,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: qbench worker|master|rtt|durable --endpoint E --authkey-file F\n"
 			"       [--tasks N] [--workers W] [--count N] [--warmup N] [--queue Q]\n"
-			"       [--batch B] [--prefetch P]\n");
+			"       [--batch B] [--prefetch P] [--tasks-queue Q] [--results-queue Q]\n");
 	exit(2);
 }
 
@@ -339,10 +340,11 @@ main(int argc, char **argv)
 		{"tasks", required_argument, NULL, 't'},    {"workers", required_argument, NULL, 'w'},
 		{"count", required_argument, NULL, 'c'},    {"warmup", required_argument, NULL, 'u'},
 		{"queue", required_argument, NULL, 'q'},    {"batch", required_argument, NULL, 'b'},
-		{"prefetch", required_argument, NULL, 'p'}, {NULL, 0, NULL, 0},
+		{"prefetch", required_argument, NULL, 'p'}, {"tasks-queue", required_argument, NULL, 'T'},
+		{"results-queue", required_argument, NULL, 'R'}, {NULL, 0, NULL, 0},
 	};
 	struct opts o = {.tasks = 100000, .count = 10000, .warmup = 500, .workers = 4, .batch = 1,
-			 .prefetch = 1, .queue = "durable"};
+			 .prefetch = 1, .queue = "durable", .tq = "tasks", .rq = "results"};
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -356,6 +358,8 @@ main(int argc, char **argv)
 		case 'q': o.queue = optarg; break;
 		case 'b': o.batch = atoi(optarg); break;
 		case 'p': o.prefetch = atoi(optarg); break;
+		case 'T': o.tq = optarg; break;
+		case 'R': o.rq = optarg; break;
 		default: usage();
 		}
 	}

@@ -97,6 +97,8 @@ class Harness:
         self.durable = 20000 if a.quick else 100000
         self.durable_single = 2000 if a.quick else 10000
         self.batch = a.batch
+        self.run_no = 0
+        self.max_runs = 2 * (2 * self.runs + 1)   # flows of the C and the Python client
         self.prefetch = a.prefetch
         self.build = os.path.abspath(a.build_dir)
         self.droverd = os.path.abspath(a.droverd or os.path.join(self.build, "supervisor", "droverd"))
@@ -168,10 +170,10 @@ class Harness:
                 "    authkey_file: %s" % self.key,
                 "groups: {}",
                 "queues:",
-                "  tasks: { capacity: %d }" % cap,
-                "  results: { capacity: %d }" % cap,
                 "  rtt: {}",
-            ] + ["  %s_%s: { capacity: %d, durable: true }" % (what, kind, self.durable + 1000)
+            ] + ["  %s%d: { capacity: %d }" % (tr, i, cap) for i in range(1, self.max_runs + 1)
+                 for tr in "tr"]
+              + ["  %s_%s: { capacity: %d, durable: true }" % (what, kind, self.durable + 1000)
                  for what in ("durable", "durable_single") for kind in ("c", "python")]) + "\n")
         self.d_out = open(os.path.join(d, "droverd.out"), "wb")
         self.d = subprocess.Popen([self.droverd, "-c", conf], stdin=subprocess.DEVNULL,
@@ -228,15 +230,19 @@ class Harness:
         do. The managers have one mode: a call per task."""
         extra = []
         if kind != "managers":
-            extra = (["--batch", str(self.batch)] if mode == "batch" else
-                     ["--batch", "1", "--prefetch", str(self.prefetch)])
+            # Fresh queues for each run: nothing one run leaves behind (a
+            # redelivered task, say) can count in the next.
+            self.run_no += 1
+            extra = ["--tasks-queue", "t%d" % self.run_no, "--results-queue", "r%d" % self.run_no]
+            extra += (["--batch", str(self.batch)] if mode == "batch" else
+                      ["--batch", "1", "--prefetch", str(self.prefetch)])
         ws = [self.spawn(self.node(kind, "worker", *extra)) for _ in range(workers)]
         m = None
         try:
             for i, w in enumerate(ws):
                 self.read_json(w, "%s worker %d" % (kind, i), timeout=30)
             m = self.spawn(self.node(kind, "master", "--tasks", str(self.tasks),
-                                     "--workers", str(workers)))
+                                     "--workers", str(workers), *extra[:4]))
             r = self.read_json(m, "%s master" % kind)
             self.finish(m)
             done = []
@@ -246,7 +252,10 @@ class Harness:
         except BaseException:
             for p in ws + [m]:
                 if p is not None and p in self.procs:
-                    os.killpg(p.pid, signal.SIGKILL)
+                    try:
+                        os.killpg(p.pid, signal.SIGKILL)
+                    except OSError:
+                        pass
                     self.finish(p, 5)
             raise
         r["per_worker"] = done
@@ -279,7 +288,10 @@ def run_floors(h, res):
             say("ERROR %s echo: %s" % (kind, e))
             continue
         finally:
-            os.killpg(srv.pid, signal.SIGKILL)
+            try:
+                os.killpg(srv.pid, signal.SIGKILL)
+            except OSError:
+                pass
             h.finish(srv)
         r[kind] = {"p50_us": pct(xs, 50), "p99_us": pct(xs, 99)}
         say("floor: %s echo round trip: p50 %.1f us, p99 %.1f us" %

@@ -17,6 +17,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from droverd_fixture import ROOT, Droverd, program  # noqa: E402
 
+from drover import QueueClient  # noqa: E402
+
 PY_MASTER = [sys.executable, os.path.join(ROOT, "examples", "task_master.py")]
 PY_WORKER = [sys.executable, os.path.join(ROOT, "examples", "task_worker.py")]
 TASKS = 300
@@ -68,6 +70,12 @@ class ExamplesTest(unittest.TestCase):
             self.assertEqual(w.returncode, 0, out)
             done += int(out.split("tasks done")[0].split()[-1])
         self.assertEqual(done, TASKS)  # every task once: no worker died, no lease ran out
+        # Every task and result acked, the last ones too: nothing is left
+        # to confuse the next master.
+        with QueueClient(self.d.endpoint, authkey=self.d.authkey) as c:
+            for name in ("tasks", "results"):
+                st = c.stats(name)
+                self.assertEqual((st["size"], st["in_flight"]), (0, 0), (name, st))
 
     def test_python_master_with_python_workers(self):
         self.run_flow(PY_MASTER, [PY_WORKER, PY_WORKER], by_env=False)
