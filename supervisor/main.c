@@ -22,9 +22,9 @@
 #include "log.h"
 #include "proc.h"
 #ifdef DROVER_HAVE_QUEUE
-#include <czmq.h>
+#include <dlfcn.h>
 
-#include "queue_host.h"
+#include "queue_module.h"
 #endif
 
 typedef struct {
@@ -34,8 +34,10 @@ typedef struct {
 	proc_core_t *core;
 	api_t *api;
 #ifdef DROVER_HAVE_QUEUE
+	const drover_queue_module_t *qmod;	/* loaded when queues are configured */
 	queue_host_t *queues;
 #endif
+	log_level_t log_level;
 	int sigfd;
 	ev_io_t sig_io;
 	bool stopping;
@@ -102,6 +104,79 @@ s_mkdirs(const char *path)
 		return -errno;
 	return 0;
 }
+
+#ifdef DROVER_HAVE_QUEUE
+/* ---- the queue module ---- */
+
+static bool
+s_wants_queues(const conf_t *c)
+{
+	return c->n_queues > 0 || c->queues_authkey_file != NULL;
+}
+
+/* Loads droverd-queues.so from $DROVER_MODULE_DIR, else droverd's own
+   directory (the build tree), else the installed module directory. Returns
+   the module's table, or NULL with *err set (malloc'd). */
+static const drover_queue_module_t *
+s_queue_module_load(char **err)
+{
+	char exe[PATH_MAX], path[PATH_MAX + 64], tried[3 * (PATH_MAX + 64)] = "";
+	const char *dirs[3] = {getenv("DROVER_MODULE_DIR"), NULL, DROVER_MODULE_DIR};
+	const drover_queue_module_t *m;
+	ssize_t n;
+	void *h;
+	size_t i;
+
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) > 0) {
+		exe[n] = '\0';
+		if (strrchr(exe, '/') != NULL) {
+			*strrchr(exe, '/') = '\0';
+			dirs[1] = exe;
+		}
+	}
+	for (i = 0; i < 3; i++) {
+		if (dirs[i] == NULL || *dirs[i] == '\0')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dirs[i], DROVER_QUEUE_MODULE_FILE);
+		if (access(path, F_OK) != 0) {
+			if (strlen(tried) + strlen(path) + 3 < sizeof(tried))
+				strcat(strcat(tried, *tried ? ", " : ""), path);
+			continue;
+		}
+		if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+			if (asprintf(err, "cannot load %s", dlerror()) < 0)
+				*err = NULL;
+			return NULL;
+		}
+		m = dlsym(h, DROVER_QUEUE_MODULE_SYMBOL);
+		if (m == NULL || m->abi != DROVER_QUEUE_MODULE_ABI ||
+		    strcmp(m->version, DROVER_VERSION) != 0) {
+			if (asprintf(err, "%s is not the queue module of droverd %s", path,
+				     DROVER_VERSION) < 0)
+				*err = NULL;
+			dlclose(h);
+			return NULL;
+		}
+		return m;	/* stays loaded for droverd's lifetime */
+	}
+	if (asprintf(err, "the queue module %s was not found (looked for %s)",
+		     DROVER_QUEUE_MODULE_FILE, tried) < 0)
+		*err = NULL;
+	return NULL;
+}
+
+/* Loads the module if needed and starts the queue host on conf. */
+static int
+s_queues_start(sup_t *s, const conf_t *conf, char **err)
+{
+	if (s->qmod == NULL && (s->qmod = s_queue_module_load(err)) == NULL)
+		return -1;
+	s->qmod->set_log(s->log_level, "droverd");
+	if ((s->queues = s->qmod->host_new(conf, err)) == NULL)
+		return -1;
+	return 0;
+}
+#endif
 
 /* ---- core events -> API events ---- */
 
@@ -182,8 +257,17 @@ s_reload(void *ctx, char **errors)
 		return -1;
 	}
 #ifdef DROVER_HAVE_QUEUE
-	if (s->queues != NULL && queue_host_apply(s->queues, next) != 0)
-		log_error("reload: the queue changes could not all be applied");
+	if (s->queues != NULL) {
+		if (s->qmod->host_apply(s->queues, next) != 0)
+			log_error("reload: the queue changes could not all be applied");
+	} else if (s_wants_queues(next)) {
+		char *qerr = NULL;
+
+		if (s_queues_start(s, next, &qerr) != 0) {
+			log_error("reload: queues: %s", qerr ? qerr : "cannot start");
+			free(qerr);
+		}
+	}
 #endif
 	old = s->conf;
 	s->conf = next;
@@ -201,7 +285,7 @@ s_queues(void *ctx)
 {
 	sup_t *s = ctx;
 
-	return s->queues ? queue_host_stats(s->queues) : json_array();
+	return s->queues ? s->qmod->host_stats(s->queues) : json_array();
 }
 
 static char *
@@ -209,7 +293,7 @@ s_metrics(void *ctx)
 {
 	sup_t *s = ctx;
 
-	return s->queues ? queue_host_metrics(s->queues) : NULL;
+	return s->queues ? s->qmod->host_metrics(s->queues) : NULL;
 }
 #endif
 
@@ -253,7 +337,7 @@ main(int argc, char **argv)
 					     {"version", no_argument, NULL, 'V'},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
-	sup_t sup = {.conf_path = "drover.yaml", .sigfd = -1};
+	sup_t sup = {.conf_path = "drover.yaml", .sigfd = -1, .log_level = DLOG_INFO};
 	proc_events_t pev = {s_on_change, s_on_group, s_on_stopped};
 	api_hooks_t hooks = {.reload = s_reload};
 	api_config_t acfg;
@@ -273,6 +357,7 @@ main(int argc, char **argv)
 			check = true;
 			break;
 		case 'v':
+			sup.log_level = DLOG_DEBUG;
 			log_set_level(DLOG_DEBUG);
 			break;
 		case 'V':
@@ -331,13 +416,10 @@ main(int argc, char **argv)
 		die(EX_OSERR, "signalfd: %s", strerror(errno));
 
 #ifdef DROVER_HAVE_QUEUE
-	zsys_handler_set(NULL);	/* our signals are fds, not CZMQ's handlers */
-	if (sup.conf->n_queues > 0 || sup.conf->queues_authkey_file != NULL) {
-		if ((sup.queues = queue_host_new(sup.conf, &aerr)) == NULL)
-			die(EX_CONFIG, "queues: %s", aerr ? aerr : "cannot start");
-		hooks.queues = s_queues;
-		hooks.metrics = s_metrics;
-	}
+	if (s_wants_queues(sup.conf) && s_queues_start(&sup, sup.conf, &aerr) != 0)
+		die(EX_CONFIG, "queues: %s", aerr ? aerr : "cannot start");
+	hooks.queues = s_queues;
+	hooks.metrics = s_metrics;
 #endif
 	acfg = (api_config_t){.listen = sup.conf->http_listen, .token = token,
 			      .config_file = sup.conf->path, .name = sup.conf->name};
@@ -358,7 +440,8 @@ main(int argc, char **argv)
 
 	api_destroy(&sup.api);
 #ifdef DROVER_HAVE_QUEUE
-	queue_host_destroy(&sup.queues);
+	if (sup.queues != NULL)
+		sup.qmod->host_destroy(&sup.queues);
 #endif
 	proc_core_destroy(&sup.core);
 	ev_io_stop(sup.ev, &sup.sig_io);
