@@ -87,6 +87,13 @@ def wait_port(port, proc, timeout=20.0):
             time.sleep(0.02)
 
 
+def cpu_seconds(pid):
+    """User + system CPU of a process, all its threads."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Harness:
     def __init__(self, a):
         self.a = a
@@ -241,9 +248,12 @@ class Harness:
         try:
             for i, w in enumerate(ws):
                 self.read_json(w, "%s worker %d" % (kind, i), timeout=30)
+            server = self.mgr.pid if kind == "managers" else self.d.pid
+            cpu0, t0 = cpu_seconds(server), now()
             m = self.spawn(self.node(kind, "master", "--tasks", str(self.tasks),
                                      "--workers", str(workers), *extra[:4]))
             r = self.read_json(m, "%s master" % kind)
+            r["server_cpu"] = (cpu_seconds(server) - cpu0) / (now() - t0)
             self.finish(m)
             done = []
             for i, w in enumerate(ws):
@@ -319,17 +329,20 @@ def run_kind(h, kind, res):
     else:
         plan = (("batch", h.workers, h.runs), ("single", h.workers, h.runs), ("batch", 1, 1))
     for mode, workers, runs in plan:
-        rates = []
+        rates, cpus = [], []
         for k in range(runs):
             f = step("%d workers" % workers, lambda: h.flow(kind, workers, mode))
             if f is None:
                 break
             rates.append(f["tasks_s"])
+            cpus.append(f["server_cpu"])
             say("%s (%s): %d tasks, %d workers: %.0f tasks/s (puts alone took %.2f s), "
-                "per worker %s" % (LABEL[kind], mode, f["tasks"], workers, f["tasks_s"],
-                                   f["put_seconds"], f["per_worker"]))
+                "per worker %s, server CPU %.0f%%" %
+                (LABEL[kind], mode, f["tasks"], workers, f["tasks_s"], f["put_seconds"],
+                 f["per_worker"], 100 * f["server_cpu"]))
         if rates:
-            r["flow_%s_%d" % (mode, workers)] = {"runs": rates, "median": median(rates)}
+            r["flow_%s_%d" % (mode, workers)] = {"runs": rates, "median": median(rates),
+                                                 "server_cpu": median(cpus)}
     lat = step("round trips", lambda: h.probe(kind, "rtt", "--count", str(h.rtt)))
     if lat:
         xs = lat["lat_us"]
@@ -382,9 +395,12 @@ def table(h, res):
         return "-" if r is None else ("%.1fx" % r if r < 100 else "%.0fx" % r)
 
     def row(label, c, p, m, digits, higher_better, target="", verdict="", f=None):
+        """higher_better None: no ratios."""
+        rc = rp = None
+        if higher_better is not None:
+            rc, rp = ratio(c, m, higher_better), ratio(p, m, higher_better)
         rows.append((label, fmt(c, digits), fmt(p, digits), fmt(m, digits), fmt(f, digits),
-                     rfmt(ratio(c, m, higher_better)), rfmt(ratio(p, m, higher_better)),
-                     target, verdict))
+                     rfmt(rc), rfmt(rp), target, verdict))
 
     def judge(*checks):
         """checks: (name, ratio or value, minimum)"""
@@ -402,6 +418,9 @@ def table(h, res):
     row("tasks/s, master + %d workers, %d tasks, batches of %d" % (w, h.tasks, h.batch),
         c, p, m, 0, True, "C >= 30x, Py >= 3x",
         judge(("C", ratio(c, m, True), 30), ("Py", ratio(p, m, True), 3)))
+    c, p = (get(R, "flow_batch_%d" % w, "server_cpu") for R in (C, P))
+    row("  server CPU meanwhile (% of one core)", c and 100 * c, p and 100 * p,
+        (get(M, "flow_single_%d" % w, "server_cpu") or 0) * 100 or None, 0, None)
     c, p = get(C, "flow_single_%d" % w, "median"), get(P, "flow_single_%d" % w, "median")
     row("  same, one get/put/ack per task (prefetch %d)" % h.prefetch, c, p, m, 0, True,
         "(C >= 30x, Py >= 3x)",
