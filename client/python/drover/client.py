@@ -120,6 +120,7 @@ class QueueClient:
         self._held = collections.defaultdict(collections.deque)  # prefetched, per queue
         self._ctx = context or zmq.Context.instance()
         self._sock = self._mon = None
+        self._up = False                # connected, as far as the monitor told
         server_pub, _ = keypair(authkey, "server")
         client_pub, client_sec = keypair(authkey, "client")
         s = self._ctx.socket(zmq.DEALER)
@@ -158,11 +159,9 @@ class QueueClient:
                 raise ConnectionError("%s: no answer within %.1f s (is droverd's queue "
                                       "endpoint there?)" % (self.endpoint, self.timeout))
             ready = dict(self._poller.poll(left * 1000))
-            if self._mon in ready:
-                ev = parse_monitor_message(self._mon.recv_multipart())["event"]
-                if ev & _HANDSHAKE_FAILED:
-                    raise AuthError("%s: authentication failed (the server refused the "
-                                    "authkey)" % self.endpoint)
+            if self._mon in ready and self._events() & _HANDSHAKE_FAILED:
+                raise AuthError("%s: authentication failed (the server refused the "
+                                "authkey)" % self.endpoint)
             if self._sock in ready:
                 self._take(self._sock.recv_multipart())
         status = _REP.unpack(frames[0])[2]
@@ -179,9 +178,10 @@ class QueueClient:
             held = [m for d in self._held.values() for m in d]
             self._held.clear()
             try:
-                if held:
+                self._events()
+                if held and self._up:
                     self.nack_many(held)    # at once, rather than on the disconnect
-                if self._async_sent != self._async_seen:
+                if self._async_sent != self._async_seen and self._up:
                     # Acks and nacks have no reply: one round trip proves
                     # droverd read them before the connection goes (ZeroMQ
                     # may drop unsent messages of a process that exits).
@@ -270,14 +270,21 @@ class QueueClient:
         return rid
 
     def _events(self):
-        """Reads pending monitor events without waiting. A lost connection
-        throws away prefetched messages (droverd has requeued them)."""
+        """Reads the pending monitor events without waiting; returns a bad
+        one (a failed handshake first, else a disconnect), or 0. A lost
+        connection throws away prefetched messages (droverd has requeued
+        them)."""
+        bad = 0
         while self._mon.get(zmq.EVENTS) & zmq.POLLIN:
             ev = parse_monitor_message(self._mon.recv_multipart())["event"]
-            if ev == zmq.EVENT_DISCONNECTED or ev & _HANDSHAKE_FAILED:
+            if ev == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._up = True
+            elif ev == zmq.EVENT_DISCONNECTED or ev & _HANDSHAKE_FAILED:
+                self._up = False
                 self._held.clear()
-                return ev
-        return 0
+                if not bad & _HANDSHAKE_FAILED:  # the disconnect after it says less
+                    bad = ev
+        return bad
 
     def _wait(self, rid, timeout_ms, queue=None):
         """The reply frames of request rid, waiting for the request's own
