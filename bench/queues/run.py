@@ -26,6 +26,7 @@ figures are (1 only when the harness itself could not run).
 """
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -94,6 +95,27 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_http(port, proc, timeout=20.0):
+    """Until GET /api/v1/status answers 200 (droverd is up; a bare TCP probe
+    of the queue port would be logged there as a refused client)."""
+    end = now() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("exited with status %s before serving its API" % proc.returncode)
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", "/api/v1/status")
+            if c.getresponse().status == 200:
+                c.close()
+                return
+            c.close()
+        except (OSError, http.client.HTTPException):
+            pass
+        if now() > end:
+            raise RuntimeError("no API on 127.0.0.1:%d after %.0f s" % (port, timeout))
+        time.sleep(0.02)
+
+
 class Harness:
     def __init__(self, a):
         self.a = a
@@ -160,7 +182,7 @@ class Harness:
     def start_droverd(self):
         d = os.path.join(self.tmp, "droverd")
         os.makedirs(d)
-        qport = free_port()
+        qport, http_port = free_port(), free_port()
         self.endpoint = "tcp://127.0.0.1:%d" % qport
         cap = max(2 * self.tasks, 10000)
         conf = os.path.join(d, "drover.yaml")
@@ -170,7 +192,7 @@ class Harness:
                 "  name: qbench",
                 "  state_dir: %s" % os.path.join(d, "var"),
                 "  log_dir: %s" % os.path.join(d, "log"),
-                "  http: { listen: \"127.0.0.1:%d\" }" % free_port(),
+                "  http: { listen: \"127.0.0.1:%d\" }" % http_port,
                 "  agents: { listen: \"tcp://127.0.0.1:%d\" }" % free_port(),
                 "  queues:",
                 "    listen: \"%s\"" % self.endpoint,
@@ -186,7 +208,7 @@ class Harness:
         self.d = subprocess.Popen([self.droverd, "-c", conf], stdin=subprocess.DEVNULL,
                                   stdout=self.d_out, stderr=subprocess.STDOUT,
                                   start_new_session=True, cwd=d)
-        wait_port(qport, self.d)
+        wait_http(http_port, self.d)
         say("droverd %d serves queues on %s" % (self.d.pid, self.endpoint))
 
     def stop_droverd(self):
