@@ -50,7 +50,7 @@ class ExamplesTest(unittest.TestCase):
         else:
             env.pop("DROVER_QUEUE_URL", None)
             env.pop("DROVER_AUTHKEY_FILE", None)
-        ws = [subprocess.Popen(w + ["-i", "2"] + where, env=env, stdout=subprocess.PIPE,
+        ws = [subprocess.Popen(w + ["-i", "4"] + where, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT) for w in workers]
         try:
             m = subprocess.run(master + ["-n", str(TASKS)] + where, env=env, capture_output=True,
