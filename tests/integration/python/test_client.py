@@ -292,8 +292,10 @@ class ClientTest(unittest.TestCase):
         finally:
             p.wait()
             p.stdout.close()
-        got = []
         end = time.monotonic() + 5
+        while c.stats("killed")["in_flight"] and time.monotonic() < end:
+            time.sleep(0.02)
+        got = []
         while len(got) < 5 and time.monotonic() < end:
             ms = c.get_many("killed", 10, timeout=2)
             got += [m.data for m in ms]
