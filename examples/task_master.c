@@ -13,6 +13,7 @@
 #include <drover.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,20 @@ read_key(const char *path, size_t *len)
 	return k;
 }
 
+/* Prints "task_master: " and the message on stderr, and exits with status. */
+static void __attribute__((format(printf, 2, 3), noreturn))
+fail(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("task_master: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(status);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -59,14 +74,14 @@ main(int argc, char **argv)
 		if (opt == 'n')
 			n = atoi(optarg);
 		else
-			return fprintf(stderr, "usage: task_master [-n N] [ENDPOINT [AUTHKEY_FILE]]\n"), 2;
+			fail(2, "usage: [-n N] [ENDPOINT [AUTHKEY_FILE]]");
 	endpoint = optind < argc ? argv[optind++] : endpoint ? endpoint : "tcp://127.0.0.1:9172";
 	keyfile = optind < argc ? argv[optind++] : keyfile ? keyfile : EXAMPLE_AUTHKEY_FILE;
 	if ((key = read_key(keyfile, &key_len)) == NULL)
-		return fprintf(stderr, "task_master: %s: %s\n", keyfile, strerror(errno)), 1;
+		fail(1, "%s: %s", keyfile, strerror(errno));
 
 	if ((c = drover_connect(endpoint, key, key_len, 5000, &rc)) == NULL)
-		return fprintf(stderr, "task_master: %s: %s\n", endpoint, drover_strerror(rc)), 1;
+		fail(1, "%s: %s", endpoint, drover_strerror(rc));
 	for (i = 0; i < n; i++) {	/* hand out the work */
 		snprintf(buf, sizeof(buf), "%d", i);
 		if ((rc = drover_put(c, "tasks", buf, strlen(buf), 10000)) != DROVER_OK)
@@ -87,7 +102,7 @@ main(int argc, char **argv)
 		rc = drover_queue_size(c, "results", &left);
 	drover_close(c);
 	if (rc != DROVER_OK)
-		return fprintf(stderr, "task_master: %s\n", drover_strerror(rc)), 1;
+		fail(1, "%s", drover_strerror(rc));
 	printf("task_master: %d results, sum of squares %lld: %s\n", n, total, total == want ? "ok" : "WRONG");
 	return total == want ? 0 : 1;
 }

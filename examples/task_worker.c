@@ -13,6 +13,7 @@
 #include <drover.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,20 @@ read_key(const char *path, size_t *len)
 	return k;
 }
 
+/* Prints "task_worker: " and the message on stderr, and exits with status. */
+static void __attribute__((format(printf, 2, 3), noreturn))
+fail(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("task_worker: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(status);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -59,14 +74,14 @@ main(int argc, char **argv)
 		if (opt == 'i')
 			idle_s = atoi(optarg);
 		else
-			return fprintf(stderr, "usage: task_worker [-i SECONDS] [ENDPOINT [AUTHKEY_FILE]]\n"), 2;
+			fail(2, "usage: [-i SECONDS] [ENDPOINT [AUTHKEY_FILE]]");
 	endpoint = optind < argc ? argv[optind++] : endpoint ? endpoint : "tcp://127.0.0.1:9172";
 	keyfile = optind < argc ? argv[optind++] : keyfile ? keyfile : EXAMPLE_AUTHKEY_FILE;
 	if ((key = read_key(keyfile, &key_len)) == NULL)
-		return fprintf(stderr, "task_worker: %s: %s\n", keyfile, strerror(errno)), 1;
+		fail(1, "%s: %s", keyfile, strerror(errno));
 
 	if ((c = drover_connect(endpoint, key, key_len, 5000, &rc)) == NULL)
-		return fprintf(stderr, "task_worker: %s: %s\n", endpoint, drover_strerror(rc)), 1;
+		fail(1, "%s: %s", endpoint, drover_strerror(rc));
 	while ((m = drover_get(c, "tasks", idle_s * 1000, &rc)) != NULL) {
 		snprintf(buf, sizeof(buf), "%.*s", (int)drover_msg_size(m), (const char *)drover_msg_data(m));
 		x = strtoll(buf, NULL, 10);
@@ -82,6 +97,6 @@ main(int argc, char **argv)
 	drover_close(c);
 	printf("task_worker %d: %d tasks done\n", (int)getpid(), done);
 	if (rc != DROVER_EEMPTY)
-		return fprintf(stderr, "task_worker: %s\n", drover_strerror(rc)), 1;
+		fail(1, "%s", drover_strerror(rc));
 	return 0;
 }
