@@ -76,20 +76,20 @@ BY_CODE = {c.code: c for c in (Empty, Full, AuthError, ConnectionError, TooBig, 
 
 STRERROR = {
     OK: "success",
-    EEMPTY: "queue empty (timed out)",
-    EFULL: "queue full (timed out)",
-    EAUTH: "authentication failed",
-    ECONN: "connection failed",
-    ETOOBIG: "message too big",
+    EEMPTY: "queue empty: nothing arrived before the timeout",
+    EFULL: "queue full: no room before the timeout",
+    EAUTH: "authentication failed (wrong authkey?)",
+    ECONN: "no connection to droverd's queue endpoint",
+    ETOOBIG: "message larger than the queue's max_message",
     ENOQUEUE: "no such queue",
-    EINVAL: "invalid argument",
-    ETIMEOUT: "timed out",
+    EINVAL: "invalid argument or request",
+    ETIMEOUT: "no reply from droverd in time",
 }
 
 
 def strerror(code):
     """The same words as libdrover's drover_strerror()."""
-    return STRERROR.get(code, "unknown error %s" % code)
+    return STRERROR.get(code, "unknown error")
 
 
 def from_status(code, message=None):

@@ -356,5 +356,43 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(c.size("restart"), 0)
 
 
+class OfflineTest(unittest.TestCase):
+    """What needs no server: keys, the authkey file, the exceptions."""
+
+    def test_keys_match_the_vectors_of_the_protocol_document(self):
+        from drover.keys import keypair
+        self.assertEqual(keypair(b"abc", "server"),
+                         (b"fdPO}O}rRMLM8D4Id7>Q+5{^^&Z00]BfRU3=@vea",
+                          b"N7]y3Rb-0I2[CNoR2W+vBiHm$uYE*=@JyKlCB?8Y"))
+        self.assertEqual(keypair(b"abc", "client"),
+                         (b"YAb=d4-TBkeBf(jo$aDJAmSH]Kj59rH8xpS]+sbE",
+                          b"d6Cwx^ezz-hCdDnPxrlEDeJF9qeuTI]Yu^8KrvC#"))
+
+    def test_the_authkey_file_is_read_as_droverd_reads_it(self):
+        import tempfile
+        with tempfile.NamedTemporaryFile("wb", delete=False) as f:
+            f.write(b" \t s3cret \r\nsecond line\n")
+        self.addCleanup(os.unlink, f.name)
+        self.assertEqual(drover.read_authkey(f.name), b"s3cret")
+        with open(f.name, "wb") as g:
+            g.write(b"  \n")
+        with self.assertRaises(ValueError):
+            drover.read_authkey(f.name)
+
+    def test_exceptions_are_the_standard_ones_too(self):
+        self.assertTrue(issubclass(drover.Empty, queue.Empty))
+        self.assertTrue(issubclass(drover.Full, queue.Full))
+        self.assertTrue(issubclass(drover.ConnectionError, ConnectionError))
+        self.assertTrue(issubclass(drover.Timeout, TimeoutError))
+        for cls in (drover.Empty, drover.Full, drover.AuthError, drover.TooBig,
+                    drover.NoSuchQueue, drover.Timeout, drover.InvalidRequest):
+            self.assertTrue(issubclass(cls, drover.DroverError))
+        self.assertEqual([c.code for c in (drover.Empty, drover.Full, drover.AuthError,
+                                           drover.ConnectionError, drover.TooBig,
+                                           drover.NoSuchQueue, drover.InvalidRequest,
+                                           drover.Timeout)], list(range(-1, -9, -1)))
+        self.assertEqual(drover.strerror(-3), "authentication failed (wrong authkey?)")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
