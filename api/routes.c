@@ -216,71 +216,118 @@ s_read(int fd, off_t off, size_t max, size_t *got)
 	return buf;
 }
 
+/* Opens the k-th file of a capture: path itself for k = 0, else path.k
+   (the rotated ones). Returns the fd and fills *st, or -1. */
+static int
+s_open_nth(const char *path, unsigned k, struct stat *st)
+{
+	char name[PATH_MAX];
+	int fd;
+
+	if (k == 0)
+		snprintf(name, sizeof(name), "%s", path);
+	else
+		snprintf(name, sizeof(name), "%s.%u", path, k);
+	if ((fd = open(name, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if (fstat(fd, st) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+#define API_FOLLOW_MAX_FILES 100	/* rotated files looked at for the caller's inode */
+
 /* The follow half of the logs call: the complete lines after offset in the
-   file with inode. When that file was rotated (the current one is another
-   inode), the rest of the old one, now PATH.1, comes first, and a line cut
-   by the rotation is joined with its end in the new file. Sets "offset" and
-   "inode" in o for the next call. */
+   file with inode. When that file was rotated since (the current one is
+   another inode), it is found among PATH.1, PATH.2, ...: its rest comes
+   first, a line cut by the rotation is joined with its end in the next file,
+   and the next call goes on in that next file, so a follower that is behind
+   by several rotations still gets every line the files hold. Sets "offset"
+   and "inode" in o for the next call. */
 static void
 s_follow(const char *path, int fd, const struct stat *cur, long long offset, long long inode,
 	 json_t *lines, json_t *o)
 {
-	char old[PATH_MAX], *buf = NULL, *head = NULL, *nl, *joined;
-	struct stat ost;
-	size_t got = 0, hgot = 0, complete;
+	char *buf = NULL, *head = NULL, *nl, *joined;
+	struct stat ost, nst;
+	size_t got = 0, hgot = 0, complete, cut;
+	unsigned k;
 	off_t from;
-	int ofd = -1;
+	int ofd = -1, nfd = -1;
 
 	if (inode >= 0 && inode != (long long)cur->st_ino) {
-		snprintf(old, sizeof(old), "%s.1", path);
-		if ((ofd = open(old, O_RDONLY | O_CLOEXEC)) >= 0 && fstat(ofd, &ost) == 0 &&
-		    (long long)ost.st_ino == inode && offset <= ost.st_size) {
-			/* The rest of the old file. */
-			buf = s_read(ofd, (off_t)offset, (size_t)(ost.st_size - offset) < API_LOG_READ_MAX
-						      ? (size_t)(ost.st_size - offset)
-						      : API_LOG_READ_MAX,
-				     &got);
+		for (k = 1; k <= API_FOLLOW_MAX_FILES; k++) {
+			if ((ofd = s_open_nth(path, k, &ost)) < 0)
+				break;
+			if ((long long)ost.st_ino == inode)
+				break;
 			close(ofd);
-			complete = buf ? s_lines(lines, buf, got, API_TAIL_MAX, false) : 0;
-			if (buf == NULL || (off_t)offset + (off_t)got < ost.st_size) {
-				/* More of the old file next time. */
-				json_object_set_new(o, "offset", json_integer(offset + (long long)complete));
-				json_object_set_new(o, "inode", json_integer(inode));
-				free(buf);
-				return;
-			}
-			/* The old file is done: join its cut last line with the new
-			   file's first line, then carry on in the new file. */
-			from = 0;
-			if (complete < got) {
-				head = s_read(fd, 0, API_LOG_READ_MAX, &hgot);
-				nl = head ? memchr(head, '\n', hgot) : NULL;
-				if (nl == NULL) {
-					json_object_set_new(o, "offset",
-							    json_integer(offset + (long long)complete));
-					json_object_set_new(o, "inode", json_integer(inode));
-					free(head);
-					free(buf);
-					return;
-				}
-				if ((joined = malloc(got - complete + (size_t)(nl - head))) != NULL) {
-					memcpy(joined, buf + complete, got - complete);
-					memcpy(joined + got - complete, head, (size_t)(nl - head));
-					json_array_append_new(lines,
-							      api_json_text(joined, got - complete + (size_t)(nl - head)));
-					free(joined);
-				}
-				from = (off_t)(nl - head) + 1;
-				free(head);
-			}
-			free(buf);
-			offset = from;
-		} else {
+			ofd = -1;
+		}
+		if (ofd < 0 || offset > ost.st_size) {
 			if (ofd >= 0)
 				close(ofd);
-			offset = 0;	/* rotated more than once: the new file from its start */
+			offset = 0;	/* that file is gone: the current one from its start */
+			goto current;
 		}
+		/* The rest of the old file. */
+		buf = s_read(ofd, (off_t)offset, (size_t)(ost.st_size - offset) < API_LOG_READ_MAX
+					      ? (size_t)(ost.st_size - offset)
+					      : API_LOG_READ_MAX,
+			     &got);
+		close(ofd);
+		complete = buf ? s_lines(lines, buf, got, API_TAIL_MAX, false) : 0;
+		if (buf == NULL || (off_t)offset + (off_t)got < ost.st_size) {
+			/* More of the old file next time. */
+			json_object_set_new(o, "offset", json_integer(offset + (long long)complete));
+			json_object_set_new(o, "inode", json_integer(inode));
+			free(buf);
+			return;
+		}
+		/* The old file is done: on to the next one (PATH.(k-1), or the
+		   current file), joining a line the rotation cut. */
+		if (k - 1 == 0) {
+			nfd = fd;
+			nst = *cur;
+		} else if ((nfd = s_open_nth(path, k - 1, &nst)) < 0) {
+			free(buf);
+			offset = 0;
+			goto current;
+		}
+		from = 0;
+		cut = got - complete;
+		if (cut > 0) {
+			head = s_read(nfd, 0, API_LOG_READ_MAX, &hgot);
+			nl = head ? memchr(head, '\n', hgot) : NULL;
+			if (nl == NULL) {
+				/* The cut line goes on beyond what is written: later. */
+				json_object_set_new(o, "offset", json_integer(offset + (long long)complete));
+				json_object_set_new(o, "inode", json_integer(inode));
+				goto done;
+			}
+			if ((joined = malloc(cut + (size_t)(nl - head))) != NULL) {
+				memcpy(joined, buf + complete, cut);
+				memcpy(joined + cut, head, (size_t)(nl - head));
+				json_array_append_new(lines, api_json_text(joined, cut + (size_t)(nl - head)));
+				free(joined);
+			}
+			from = (off_t)(nl - head) + 1;
+		}
+		if (nfd != fd) {
+			/* Another rotated file: the next call reads it. */
+			json_object_set_new(o, "offset", json_integer((json_int_t)from));
+			json_object_set_new(o, "inode", json_integer((json_int_t)nst.st_ino));
+			goto done;
+		}
+		free(buf);
+		free(head);
+		buf = head = NULL;
+		nfd = -1;
+		offset = from;
 	}
+current:
 	from = offset <= cur->st_size ? (off_t)offset : 0;	/* truncated: from the start */
 	buf = s_read(fd, from, (size_t)(cur->st_size - from) < API_LOG_READ_MAX
 				       ? (size_t)(cur->st_size - from)
@@ -293,9 +340,13 @@ s_follow(const char *path, int fd, const struct stat *cur, long long offset, lon
 		json_array_append_new(lines, api_json_text(buf, got));
 		complete = got;
 	}
-	free(buf);
 	json_object_set_new(o, "offset", json_integer((json_int_t)from + (json_int_t)complete));
 	json_object_set_new(o, "inode", json_integer((json_int_t)cur->st_ino));
+done:
+	if (nfd >= 0 && nfd != fd)
+		close(nfd);
+	free(buf);
+	free(head);
 }
 
 /* GET /processes/{name}/logs?stream=stdout&tail=N[&offset=BYTES&inode=N]:
