@@ -115,13 +115,15 @@ s_wants_queues(const conf_t *c)
 }
 
 /* Loads droverd-queues.so from $DROVER_MODULE_DIR, else droverd's own
-   directory (the build tree), else the installed module directory. Returns
+   directory (the build tree), else <droverd's dir>/../lib/drover (an
+   installed tree, wherever it was moved), else the configured install
+   directory. Returns
    the module's table, or NULL with *err set (malloc'd). */
 static const drover_queue_module_t *
 s_queue_module_load(char **err)
 {
-	char exe[PATH_MAX], path[PATH_MAX + 64], tried[3 * (PATH_MAX + 64)] = "";
-	const char *dirs[3] = {getenv("DROVER_MODULE_DIR"), NULL, DROVER_MODULE_DIR};
+	char exe[PATH_MAX], rel[PATH_MAX + 64], path[PATH_MAX + 128], tried[4 * (PATH_MAX + 128)] = "";
+	const char *dirs[4] = {getenv("DROVER_MODULE_DIR"), NULL, NULL, DROVER_MODULE_DIR};
 	const drover_queue_module_t *m;
 	ssize_t n;
 	void *h;
@@ -131,10 +133,12 @@ s_queue_module_load(char **err)
 		exe[n] = '\0';
 		if (strrchr(exe, '/') != NULL) {
 			*strrchr(exe, '/') = '\0';
-			dirs[1] = exe;
+			dirs[1] = exe;	/* the build tree: next to droverd */
+			snprintf(rel, sizeof(rel), "%s/%s", exe, DROVER_MODULE_RELDIR);
+			dirs[2] = rel;	/* installed under another prefix */
 		}
 	}
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		if (dirs[i] == NULL || *dirs[i] == '\0')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dirs[i], DROVER_QUEUE_MODULE_FILE);
