@@ -126,3 +126,44 @@ Test(reload, invalid_file_changes_nothing, .fini = teardown, .timeout = 40)
 	cr_assert_eq(drv_pid(&d, "gone:0"), gone);
 	cr_assert(drv_alive(keep) && drv_alive(change));
 }
+
+static bool
+maps_have(pid_t pid, const char *what)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "grep -q '%s' /proc/%d/maps", what, (int)pid);
+	return drv_sh(cmd, NULL) == 0;
+}
+
+Test(reload, adding_queues_loads_the_queue_host, .fini = teardown, .timeout = 40)
+{
+	json_t *list = NULL;
+	pid_t keep;
+	int i;
+
+	cr_assert_eq(drv_start(&d, "groups:\n  keep:\n    command: [sleep, '1001']\n    start_timeout: 0s\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "keep:0", "RUNNING", 5000));
+	keep = drv_pid(&d, "keep:0");
+	/* Without queues, droverd maps none of the queue stack. */
+	cr_assert_not(maps_have(d.pid, "libzmq"));
+	cr_assert_not(maps_have(d.pid, "droverd-queues"));
+	cr_assert_eq(drv_rewrite(&d, "groups:\n  keep:\n    command: [sleep, '1001']\n    start_timeout: 0s\n"
+				     "queues:\n  jobs: { capacity: 10 }\n"),
+		     0);
+	kill(d.pid, SIGHUP);
+	for (i = 0; i < 100; i++) {
+		json_decref(list);
+		list = drv_get_json(&d, "/api/v1/queues");
+		if (json_array_size(list) == 1)
+			break;
+		drv_sleep_ms(50);
+	}
+	cr_assert_eq(json_array_size(list), 1);
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "name")), "jobs");
+	cr_assert_eq(json_integer_value(json_object_get(json_array_get(list, 0), "capacity")), 10);
+	json_decref(list);
+	cr_assert(maps_have(d.pid, "droverd-queues"));
+	cr_assert_eq(drv_pid(&d, "keep:0"), keep);
+}
