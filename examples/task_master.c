@@ -23,28 +23,6 @@
 #define EXAMPLE_AUTHKEY_FILE "examples/secrets/queue.key"
 #endif
 
-/* The authkey as droverd reads it: the file's first line without leading
-   and trailing white space. Points into a static buffer; NULL on error. */
-static char *
-read_key(const char *path, size_t *len)
-{
-	static char buf[4096];
-	FILE *f = fopen(path, "r");
-	char *k;
-
-	if (f == NULL)
-		return NULL;
-	if (fgets(buf, sizeof(buf), f) == NULL)
-		buf[0] = '\0';
-	fclose(f);
-	for (k = buf; *k == ' ' || *k == '\t'; k++)
-		;
-	*len = strcspn(k, "\r\n");
-	while (*len > 0 && (k[*len - 1] == ' ' || k[*len - 1] == '\t'))
-		(*len)--;
-	return k;
-}
-
 /* Prints "task_master: " and the message on stderr, and exits with status. */
 static void __attribute__((format(printf, 2, 3), noreturn))
 fail(int status, const char *fmt, ...)
@@ -66,8 +44,7 @@ main(int argc, char **argv)
 	long long total = 0, want = 0;
 	drover_client *c;
 	drover_msg *m;
-	size_t key_len, left;
-	char buf[32], *key;
+	char buf[32];
 	int rc, i, n = 100, opt;
 
 	while ((opt = getopt(argc, argv, "n:")) != -1)
@@ -77,11 +54,9 @@ main(int argc, char **argv)
 			fail(2, "usage: [-n N] [ENDPOINT [AUTHKEY_FILE]]");
 	endpoint = optind < argc ? argv[optind++] : endpoint ? endpoint : "tcp://127.0.0.1:9172";
 	keyfile = optind < argc ? argv[optind++] : keyfile ? keyfile : EXAMPLE_AUTHKEY_FILE;
-	if ((key = read_key(keyfile, &key_len)) == NULL)
-		fail(1, "%s: %s", keyfile, strerror(errno));
-
-	if ((c = drover_connect(endpoint, key, key_len, 5000, &rc)) == NULL)
-		fail(1, "%s: %s", endpoint, drover_strerror(rc));
+	if ((c = drover_connect_keyfile(endpoint, keyfile, 5000, &rc)) == NULL)
+		fail(1, "%s: %s", rc == DROVER_EINVAL ? keyfile : endpoint,
+		     rc == DROVER_EINVAL ? strerror(errno) : drover_strerror(rc));
 	for (i = 0; i < n; i++) {	/* hand out the work */
 		snprintf(buf, sizeof(buf), "%d", i);
 		if ((rc = drover_put(c, "tasks", buf, strlen(buf), 10000)) != DROVER_OK)
@@ -96,11 +71,7 @@ main(int argc, char **argv)
 		total += strtoll(buf, NULL, 10);
 		rc = drover_ack(c, m);
 	}
-	/* Acks have no reply: one round trip before closing makes sure
-	   droverd has read the last ones (requests are handled in order). */
-	if (rc == DROVER_OK)
-		rc = drover_queue_size(c, "results", &left);
-	drover_close(c);
+	drover_close(c);	/* delivers the last acks first */
 	if (rc != DROVER_OK)
 		fail(1, "%s", drover_strerror(rc));
 	printf("task_master: %d results, sum of squares %lld: %s\n", n, total, total == want ? "ok" : "WRONG");

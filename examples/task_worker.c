@@ -23,28 +23,6 @@
 #define EXAMPLE_AUTHKEY_FILE "examples/secrets/queue.key"
 #endif
 
-/* The authkey as droverd reads it: the file's first line without leading
-   and trailing white space. Points into a static buffer; NULL on error. */
-static char *
-read_key(const char *path, size_t *len)
-{
-	static char buf[4096];
-	FILE *f = fopen(path, "r");
-	char *k;
-
-	if (f == NULL)
-		return NULL;
-	if (fgets(buf, sizeof(buf), f) == NULL)
-		buf[0] = '\0';
-	fclose(f);
-	for (k = buf; *k == ' ' || *k == '\t'; k++)
-		;
-	*len = strcspn(k, "\r\n");
-	while (*len > 0 && (k[*len - 1] == ' ' || k[*len - 1] == '\t'))
-		(*len)--;
-	return k;
-}
-
 /* Prints "task_worker: " and the message on stderr, and exits with status. */
 static void __attribute__((format(printf, 2, 3), noreturn))
 fail(int status, const char *fmt, ...)
@@ -65,8 +43,7 @@ main(int argc, char **argv)
 	const char *endpoint = getenv("DROVER_QUEUE_URL"), *keyfile = getenv("DROVER_AUTHKEY_FILE");
 	drover_client *c;
 	drover_msg *m;
-	size_t key_len;
-	char buf[32], *key;
+	char buf[32];
 	long long x;
 	int rc, done = 0, idle_s = 10, opt;
 
@@ -77,11 +54,9 @@ main(int argc, char **argv)
 			fail(2, "usage: [-i SECONDS] [ENDPOINT [AUTHKEY_FILE]]");
 	endpoint = optind < argc ? argv[optind++] : endpoint ? endpoint : "tcp://127.0.0.1:9172";
 	keyfile = optind < argc ? argv[optind++] : keyfile ? keyfile : EXAMPLE_AUTHKEY_FILE;
-	if ((key = read_key(keyfile, &key_len)) == NULL)
-		fail(1, "%s: %s", keyfile, strerror(errno));
-
-	if ((c = drover_connect(endpoint, key, key_len, 5000, &rc)) == NULL)
-		fail(1, "%s: %s", endpoint, drover_strerror(rc));
+	if ((c = drover_connect_keyfile(endpoint, keyfile, 5000, &rc)) == NULL)
+		fail(1, "%s: %s", rc == DROVER_EINVAL ? keyfile : endpoint,
+		     rc == DROVER_EINVAL ? strerror(errno) : drover_strerror(rc));
 	while ((m = drover_get(c, "tasks", idle_s * 1000, &rc)) != NULL) {
 		snprintf(buf, sizeof(buf), "%.*s", (int)drover_msg_size(m), (const char *)drover_msg_data(m));
 		x = strtoll(buf, NULL, 10);

@@ -621,6 +621,25 @@ fail:
 	return NULL;
 }
 
+drover_client *
+drover_connect_keyfile(const char *endpoint, const char *authkey_file, int timeout_ms, int *rc)
+{
+	drover_client *c;
+	uint8_t *key = NULL;
+	size_t len = 0;
+	int err;
+
+	if (authkey_file == NULL || (err = auth_read_keyfile(authkey_file, &key, &len)) != 0) {
+		errno = authkey_file == NULL ? EINVAL : -err;
+		if (rc != NULL)
+			*rc = DROVER_EINVAL;
+		return NULL;
+	}
+	c = drover_connect(endpoint, key, len, timeout_ms, rc);
+	auth_key_free(key, len);
+	return c;
+}
+
 void
 drover_close(drover_client *c)
 {

@@ -63,6 +63,14 @@ void drover_close(drover_client *c);
 
 /* ---- beyond SPEC 6: batches, prefetch, statistics ---- */
 
+/* drover_connect with the authkey read from a file the way droverd reads
+   its authkey_file: the first line, leading and trailing spaces, tabs, CRs
+   and LFs removed. NULL on failure with *rc set; DROVER_EINVAL (and errno)
+   when the file cannot be read or holds no key. */
+drover_client *drover_connect_keyfile(const char *endpoint, const char *authkey_file,
+				      int timeout_ms, int *rc);
+
+
 /* Appends n messages (data[i], sizes[i]) in order, in as few round trips as
    possible, waiting up to timeout_ms for room as drover_put does (the
    timeout applies to each batch of up to 4096 messages). *done, if not NULL,
