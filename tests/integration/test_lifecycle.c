@@ -151,9 +151,14 @@ Test(lifecycle, worker_ignoring_sigterm_is_killed_with_its_grandchildren, .fini 
 	cr_assert(drv_wait_state(&d, "stubborn:0", "RUNNING", 5000));
 	pid = drv_pid(&d, "stubborn:0");
 	snprintf(path, sizeof(path), "%s/gc.pid", d.dir);
-	text = slurp(path);
-	gc = (pid_t)atoi(text);
-	free(text);
+	for (int i = 0; i < 250; i++) {	/* the shell writes it soon after its start */
+		text = slurp(path);
+		gc = text ? (pid_t)atoi(text) : 0;
+		free(text);
+		if (gc > 0)
+			break;
+		drv_sleep_ms(20);
+	}
 	cr_assert_gt(gc, 0);
 	cr_assert(drv_alive(gc));
 	t0 = now_s();
@@ -184,6 +189,19 @@ Test(lifecycle, dependencies_start_in_order_and_stop_in_reverse, .fini = teardow
 		     0);
 	cr_assert(drv_wait_state(&d, "b:0", "RUNNING", 5000));
 	cr_assert(drv_wait_state(&d, "a:0", "RUNNING", 100));
+	/* RUNNING (start_timeout 0s) can come before b's shell has written its
+	   line and set its trap: wait for the line before stopping. */
+	snprintf(path, sizeof(path), "%s/order", d.dir);
+	for (int i = 0; i < 100; i++) {
+		text = slurp(path);
+		bool up = text != NULL && strstr(text, "start b") != NULL;
+
+		free(text);
+		if (up)
+			break;
+		drv_sleep_ms(20);
+	}
+	drv_sleep_ms(100);	/* and for its trap, set right after */
 	status = drv_stop(&d, 10000);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "droverd exit status %d", status);
 	snprintf(path, sizeof(path), "%s/order", d.dir);
