@@ -359,6 +359,8 @@ s_sse_open(api_t *api, struct MHD_Connection *conn)
 		c->next->prev = c;
 	api->subscribers = c;
 	api->n_subscribers++;
+	if (api->hooks.subscribed != NULL)
+		api->hooks.subscribed(api->ctx);
 	if (!ev_timer_active(&api->ping_timer))
 		ev_timer_start(api->ev, &api->ping_timer, clock_ms() + API_SSE_PING_MS, s_on_ping,
 			       api);

@@ -30,6 +30,9 @@ typedef struct {
 	/* Extra Prometheus text appended to /metrics (e.g. queue metrics);
 	   malloc'd, the API frees it. */
 	char *(*metrics)(void *ctx);
+	/* An /api/v1/events stream opened (api_subscribers() counts them): the
+	   owner may start sending events it only sends while someone listens. */
+	void (*subscribed)(void *ctx);
 } api_hooks_t;
 
 typedef struct {

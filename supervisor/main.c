@@ -36,6 +36,8 @@ typedef struct {
 #ifdef DROVER_HAVE_QUEUE
 	const drover_queue_module_t *qmod;	/* loaded when queues are configured */
 	queue_host_t *queues;
+	ev_timer_t queue_events;	/* armed only while someone follows the events */
+	json_t *queue_seen;		/* {name: stats} last published */
 #endif
 	log_level_t log_level;
 	int sigfd;
@@ -301,6 +303,59 @@ s_metrics(void *ctx)
 }
 #endif
 
+#ifdef DROVER_HAVE_QUEUE
+/* ---- queue events ---- */
+
+#define SUP_QUEUE_EVENTS_MS 1000
+
+/* While an event stream is open, once a second: a "queue" event for every
+   queue whose numbers changed since the last one (and once for each at the
+   start). The queue thread is asked for its numbers then, so a busy queue
+   costs one event a second, not one per message; with nobody listening
+   nothing runs. */
+static void
+s_on_queue_events(ev_t *ev, ev_timer_t *t)
+{
+	sup_t *s = t->arg;
+	json_t *list, *q, *seen;
+	const char *name;
+	size_t i;
+
+	if (api_subscribers(s->api) == 0 || s->queues == NULL) {
+		json_decref(s->queue_seen);
+		s->queue_seen = NULL;
+		return;
+	}
+	if (s->queue_seen == NULL)
+		s->queue_seen = json_object();
+	list = s->qmod->host_stats(s->queues);
+	for (i = 0; json_is_array(list) && i < json_array_size(list); i++) {
+		q = json_array_get(list, i);
+		if ((name = json_string_value(json_object_get(q, "name"))) == NULL)
+			continue;
+		seen = json_object_get(s->queue_seen, name);
+		if (seen != NULL && json_equal(seen, q))
+			continue;
+		json_object_set(s->queue_seen, name, q);
+		api_publish(s->api, "queue", json_incref(q));
+	}
+	json_decref(list);
+	ev_timer_start(ev, t, clock_ms() + SUP_QUEUE_EVENTS_MS, s_on_queue_events, s);
+}
+
+static void
+s_subscribed(void *ctx)
+{
+	sup_t *s = ctx;
+
+	/* A new subscriber gets every queue's numbers once, at once. */
+	json_decref(s->queue_seen);
+	s->queue_seen = NULL;
+	if (s->queues != NULL)
+		ev_timer_start(s->ev, &s->queue_events, clock_ms(), s_on_queue_events, s);
+}
+#endif
+
 /* ---- signals ---- */
 
 static void
@@ -424,6 +479,7 @@ main(int argc, char **argv)
 		die(EX_CONFIG, "queues: %s", aerr ? aerr : "cannot start");
 	hooks.queues = s_queues;
 	hooks.metrics = s_metrics;
+	hooks.subscribed = s_subscribed;
 #endif
 	acfg = (api_config_t){.listen = sup.conf->http_listen, .token = token,
 			      .config_file = sup.conf->path, .name = sup.conf->name};
@@ -444,6 +500,8 @@ main(int argc, char **argv)
 
 	api_destroy(&sup.api);
 #ifdef DROVER_HAVE_QUEUE
+	ev_timer_stop(sup.ev, &sup.queue_events);
+	json_decref(sup.queue_seen);
 	if (sup.queues != NULL)
 		sup.qmod->host_destroy(&sup.queues);
 #endif

@@ -502,3 +502,50 @@ Test(api, following_logs_survives_rotation, .fini = teardown, .timeout = 60)
 	snprintf(path, sizeof(path), "%s/var/log/w:0.out.2", d.dir);
 	cr_assert_eq(access(path, F_OK), 0, "the log did not rotate twice");
 }
+
+Test(api, events_stream_queue_numbers, .fini = teardown, .timeout = 30)
+{
+	char cmd[1024], path[320], *text = NULL;
+	pid_t curl;
+	int i;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				  "  a: { command: [sleep, '3600'] }\n"
+				  "queues:\n"
+				  "  jobs: { capacity: 10 }\n"),
+		     0);
+	snprintf(path, sizeof(path), "%s/events.txt", d.dir);
+	snprintf(cmd, sizeof(cmd), "exec curl -s -N %s/api/v1/events > %s", d.base, path);
+	if ((curl = fork()) == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	/* A new subscriber gets every queue's numbers at once... */
+	for (i = 0; i < 50; i++) {
+		free(text);
+		snprintf(cmd, sizeof(cmd), "cat %s", path);
+		drv_sh(cmd, &text);
+		if (text && strstr(text, "event: queue\n") != NULL)
+			break;
+		drv_sleep_ms(50);
+	}
+	cr_assert(text && strstr(text, "\"name\":\"jobs\"") != NULL, "%s", text ? text : "");
+	cr_assert(strstr(text, "\"size\":0") != NULL, "%s", text);
+	/* ... and a change within about a second. */
+	snprintf(cmd, sizeof(cmd), "%s -q tcp://127.0.0.1:%d --authkey-file %s put jobs hello",
+		 drv_bin("droverctl"), d.qport, d.authkey_path);
+	cr_assert_eq(drv_sh(cmd, NULL), 0);
+	for (i = 0; i < 60; i++) {
+		free(text);
+		snprintf(cmd, sizeof(cmd), "cat %s", path);
+		drv_sh(cmd, &text);
+		if (text && strstr(text, "\"size\":1") != NULL)
+			break;
+		drv_sleep_ms(50);
+	}
+	kill(curl, SIGTERM);
+	waitpid(curl, NULL, 0);
+	cr_assert(text && strstr(text, "\"size\":1") != NULL, "%s", text ? text : "");
+	cr_assert(strstr(text, "\"put_total\":1") != NULL, "%s", text);
+	free(text);
+}
