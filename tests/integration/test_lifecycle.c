@@ -396,3 +396,42 @@ Test(lifecycle, cwd_umask_limits_env_and_user_are_applied, .fini = teardown, .ti
 		cr_assert_str_eq(text, "nobody\n");
 	free(text);
 }
+
+Test(lifecycle, output_can_be_merged_or_discarded, .fini = teardown, .timeout = 30)
+{
+	char path[512], *text;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				  "  merged:\n"
+				  "    command: \"echo to-out; echo to-err >&2; exec sleep 3600\"\n"
+				  "    stderr: merge\n"
+				  "    start_timeout: 0s\n"
+				  "  quiet:\n"
+				  "    command: \"echo nobody-reads-this; echo nor-this >&2; exec sleep 3600\"\n"
+				  "    stdout: null\n"
+				  "    stderr: null\n"
+				  "    start_timeout: 0s\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "merged:0", "RUNNING", 5000));
+	cr_assert(drv_wait_state(&d, "quiet:0", "RUNNING", 5000));
+	snprintf(path, sizeof(path), "%s/var/log/merged:0.out", d.dir);
+	for (int i = 0; i < 100; i++) {
+		text = slurp(path);
+		bool both = strstr(text, "to-out") && strstr(text, "to-err");
+
+		free(text);
+		if (both)
+			break;
+		drv_sleep_ms(20);
+	}
+	text = slurp(path);
+	cr_assert(strstr(text, "to-out\n") && strstr(text, "to-err\n"), "merged file: %s", text);
+	free(text);
+	snprintf(path, sizeof(path), "%s/var/log/merged:0.err", d.dir);
+	cr_assert_neq(access(path, F_OK), 0, "a merged stderr has its own file");
+	snprintf(path, sizeof(path), "%s/var/log/quiet:0.out", d.dir);
+	cr_assert_neq(access(path, F_OK), 0, "stdout: null wrote a file");
+	snprintf(path, sizeof(path), "%s/var/log/quiet:0.err", d.dir);
+	cr_assert_neq(access(path, F_OK), 0, "stderr: null wrote a file");
+	cr_assert_eq(drv_http(&d, "GET", "/api/v1/processes/quiet:0/logs", NULL, false, NULL), 404);
+}
