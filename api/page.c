@@ -1,6 +1,6 @@
 /* api page: what "/" serves until the dashboard lands: one self-contained
-   page that lists the processes from /api/v1/processes and refreshes itself
-   from the /api/v1/events stream. No external resources. */
+   page that lists the processes and the queues from the API and refreshes
+   itself from the /api/v1/events stream. No external resources. */
 #include "api_internal.h"
 
 const char api_page_html[] =
@@ -21,9 +21,13 @@ const char api_page_html[] =
 	"<table><thead><tr><th>name</th><th>state</th><th>pid</th><th>uptime</th>"
 	"<th>restarts</th><th>cpu s</th><th>memory</th><th>exit</th></tr></thead>\n"
 	"<tbody id=\"procs\"></tbody></table>\n"
+	"<h2 id=\"qtitle\" hidden>queues</h2>\n"
+	"<table id=\"qtable\" hidden><thead><tr><th>queue</th><th>size</th><th>capacity</th>"
+	"<th>in flight</th><th>consumers</th><th>put</th><th>got</th><th>durable</th></tr></thead>\n"
+	"<tbody id=\"queues\"></tbody></table>\n"
 	"<script>\n"
 	"'use strict';\n"
-	"const procs = new Map();\n"
+	"const procs = new Map(), queues = new Map();\n"
 	"function esc(s){return String(s).replace(/[&<>\"']/g,c=>'&#'+c.charCodeAt(0)+';');}\n"
 	"function age(t){const s=Math.max(0,Date.now()/1000-t);return s<60?s.toFixed(0)+'s':"
 	"s<3600?(s/60).toFixed(0)+'m':(s/3600).toFixed(1)+'h';}\n"
@@ -39,6 +43,16 @@ const char api_page_html[] =
 	"'</td><td class=\"num\">'+mib(p.rss_bytes)+'</td><td>'+esc(p.error\?\?"
 	"(p.exit_signal?('signal '+p.exit_signal):(p.exit_code\?\?'')))+'</td></tr>').join('');\n"
 	"}\n"
+	"function renderQueues(){\n"
+	"  const rows=[...queues.values()];\n"
+	"  document.getElementById('qtitle').hidden=document.getElementById('qtable').hidden="
+	"rows.length===0;\n"
+	"  document.getElementById('queues').innerHTML=rows.map(q=>'<tr><td>'+esc(q.name)+"
+	"'</td><td class=\"num\">'+q.size+'</td><td class=\"num\">'+q.capacity+"
+	"'</td><td class=\"num\">'+q.in_flight+'</td><td class=\"num\">'+q.consumers+"
+	"'</td><td class=\"num\">'+q.put_total+'</td><td class=\"num\">'+q.get_total+"
+	"'</td><td>'+(q.durable?'yes':'no')+'</td></tr>').join('');\n"
+	"}\n"
 	"async function load(){\n"
 	"  const [st,list]=await Promise.all([fetch('/api/v1/status').then(r=>r.json()),"
 	"fetch('/api/v1/processes').then(r=>r.json())]);\n"
@@ -46,12 +60,16 @@ const char api_page_html[] =
 	"  document.getElementById('meta').textContent=st.processes+' processes in '+st.groups+"
 	"' groups, droverd '+st.version+', '+st.config_file;\n"
 	"  procs.clear();list.forEach(p=>procs.set(p.name,p));render();\n"
+	"  const ql=await fetch('/api/v1/queues').then(r=>r.json());\n"
+	"  queues.clear();ql.forEach(q=>queues.set(q.name,q));renderQueues();\n"
 	"}\n"
 	"load().catch(e=>{document.getElementById('meta').textContent='droverd is not "
 	"reachable: '+e;});\n"
 	"const es=new EventSource('/api/v1/events');\n"
 	"es.addEventListener('process',e=>{const p=JSON.parse(e.data);procs.set(p.name,p);"
 	"render();});\n"
+	"es.addEventListener('queue',e=>{const q=JSON.parse(e.data);queues.set(q.name,q);"
+	"renderQueues();});\n"
 	"es.addEventListener('group',()=>load());es.addEventListener('config',()=>load());\n"
 	"setInterval(render,5000);\n"
 	"</script></body></html>\n";
