@@ -549,3 +549,30 @@ Test(api, events_stream_queue_numbers, .fini = teardown, .timeout = 30)
 	cr_assert(strstr(text, "\"put_total\":1") != NULL, "%s", text);
 	free(text);
 }
+
+Test(api, logs_with_invalid_utf8_are_still_json, .fini = teardown, .timeout = 30)
+{
+	json_t *o;
+	const char *line;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				  "  bin:\n"
+				  "    command: \"printf 'ok \\\\303\\\\251 bad \\\\377\\\\376 end\\\\n'; exec sleep 3600\"\n"
+				  "    start_timeout: 0s\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "bin:0", "RUNNING", 5000));
+	for (int i = 0; i < 100; i++) {
+		o = drv_get_json(&d, "/api/v1/processes/bin:0/logs");
+		cr_assert_not_null(o, "the logs answer is not JSON");
+		if (json_array_size(json_object_get(o, "lines")) > 0)
+			break;
+		json_decref(o);
+		o = NULL;
+		drv_sleep_ms(20);
+	}
+	cr_assert_not_null(o);
+	line = json_string_value(json_array_get(json_object_get(o, "lines"), 0));
+	/* Valid UTF-8 kept, each invalid byte replaced by U+FFFD. */
+	cr_assert_str_eq(line, "ok \xc3\xa9 bad \xef\xbf\xbd\xef\xbf\xbd end");
+	json_decref(o);
+}
