@@ -64,37 +64,65 @@ api_reply_error(api_reply_t *r, unsigned status, const char *code, const char *f
 		       json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
 }
 
+/* Length of the valid UTF-8 sequence at s[0..n) (RFC 3629: no overlong
+   forms, no surrogates, nothing above U+10FFFF), or 0 if it is not one. */
+static size_t
+s_utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
 json_t *
 api_json_text(const char *s, size_t n)
 {
+	const unsigned char *u = (const unsigned char *)s;
 	char *out;
-	size_t i = 0, o = 0;
+	size_t i = 0, o = 0, len;
 	json_t *j;
 
-	if ((j = json_stringn(s, n)) != NULL)
-		return j;
-	/* Invalid UTF-8: keep what is valid, replace the rest. */
+	for (i = 0; i < n && (len = s_utf8_len(u + i, n - i)) > 0 && u[i] != 0; i += len)
+		;
+	if (i == n) {
+		j = json_stringn(s, n);
+		return j ? j : json_string("");
+	}
+	/* Invalid UTF-8 (or a NUL): keep what is valid, replace the rest. */
 	if ((out = malloc(n * 3 + 1)) == NULL)
 		return json_string("");
-	while (i < n) {
-		unsigned char c = (unsigned char)s[i];
-		size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-					    : (c & 0xf8) == 0xf0      ? 4
-								      : 0;
-		if (len > 0 && i + len <= n) {
-			json_t *probe = json_stringn(s + i, len);
-
-			if (probe != NULL) {
-				json_decref(probe);
-				memcpy(out + o, s + i, len);
-				o += len;
-				i += len;
-				continue;
-			}
+	for (i = 0; i < n;) {
+		len = u[i] != 0 ? s_utf8_len(u + i, n - i) : 0;
+		if (len > 0) {
+			memcpy(out + o, s + i, len);
+			o += len;
+			i += len;
+		} else {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
 		}
-		memcpy(out + o, "\xef\xbf\xbd", 3);
-		o += 3;
-		i++;
 	}
 	j = json_stringn(out, o);
 	free(out);

@@ -557,7 +557,7 @@ Test(api, logs_with_invalid_utf8_are_still_json, .fini = teardown, .timeout = 30
 
 	cr_assert_eq(drv_start(&d, "groups:\n"
 				  "  bin:\n"
-				  "    command: \"printf 'ok \\\\303\\\\251 bad \\\\377\\\\376 end\\\\n'; exec sleep 3600\"\n"
+				  "    command: \"printf 'ok \\\\303\\\\251 bad \\\\377\\\\376 ov \\\\300\\\\257 sur \\\\355\\\\240\\\\200 end\\\\n'; exec sleep 3600\"\n"
 				  "    start_timeout: 0s\n"),
 		     0);
 	cr_assert(drv_wait_state(&d, "bin:0", "RUNNING", 5000));
@@ -573,6 +573,7 @@ Test(api, logs_with_invalid_utf8_are_still_json, .fini = teardown, .timeout = 30
 	cr_assert_not_null(o);
 	line = json_string_value(json_array_get(json_object_get(o, "lines"), 0));
 	/* Valid UTF-8 kept, each invalid byte replaced by U+FFFD. */
-	cr_assert_str_eq(line, "ok \xc3\xa9 bad \xef\xbf\xbd\xef\xbf\xbd end");
+	cr_assert_str_eq(line, "ok \xc3\xa9 bad \xef\xbf\xbd\xef\xbf\xbd ov \xef\xbf\xbd\xef\xbf\xbd sur "
+			       "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end");
 	json_decref(o);
 }
