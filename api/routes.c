@@ -349,6 +349,28 @@ done:
 	free(head);
 }
 
+/* Reads the query argument key, if present, as a count >= 0 into *v. False
+   (with a 400 reply) when it is there but not such a number. */
+static bool
+s_query_count(struct MHD_Connection *conn, const char *key, long long *v, const char *what,
+	      api_reply_t *r)
+{
+	const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+	char *end;
+	long long x;
+
+	if (s == NULL)
+		return true;
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (errno || *end || end == s || x < 0) {
+		api_reply_error(r, 400, "bad_request", "%s must be %s, got \"%s\"", key, what, s);
+		return false;
+	}
+	*v = x;
+	return true;
+}
+
 /* GET /processes/{name}/logs?stream=stdout&tail=N[&offset=BYTES&inode=N]:
    the last N lines, or with offset the complete lines written since that byte
    offset of the file with that inode (droverctl logs -f); a file rotated
@@ -357,16 +379,12 @@ static void
 s_logs(api_t *api, struct MHD_Connection *conn, proc_t *p, api_reply_t *r)
 {
 	const char *stream = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "stream");
-	const char *tail_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "tail");
-	const char *off_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "offset");
-	const char *ino_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "inode");
 	const char *path;
 	long long tail = API_TAIL_DEFAULT, offset = -1, inode = -1, file_id;
-	char *end, *buf = NULL;
+	char *buf = NULL;
 	struct stat st;
 	off_t from;
 	size_t want, got = 0, complete;
-	ssize_t k;
 	int fd;
 	json_t *o, *lines;
 
@@ -377,35 +395,12 @@ s_logs(api_t *api, struct MHD_Connection *conn, proc_t *p, api_reply_t *r)
 				stream);
 		return;
 	}
-	if (tail_s != NULL) {
-		errno = 0;
-		tail = strtoll(tail_s, &end, 10);
-		if (errno || *end || end == tail_s || tail < 0) {
-			api_reply_error(r, 400, "bad_request",
-					"tail must be a count of lines, got \"%s\"", tail_s);
-			return;
-		}
-		if (tail > API_TAIL_MAX)
-			tail = API_TAIL_MAX;
-	}
-	if (off_s != NULL) {
-		errno = 0;
-		offset = strtoll(off_s, &end, 10);
-		if (errno || *end || end == off_s || offset < 0) {
-			api_reply_error(r, 400, "bad_request",
-					"offset must be a byte offset, got \"%s\"", off_s);
-			return;
-		}
-	}
-	if (ino_s != NULL) {
-		errno = 0;
-		inode = strtoll(ino_s, &end, 10);
-		if (errno || *end || end == ino_s || inode < 0) {
-			api_reply_error(r, 400, "bad_request", "inode must be a number, got \"%s\"",
-					ino_s);
-			return;
-		}
-	}
+	if (!s_query_count(conn, "tail", &tail, "a count of lines", r) ||
+	    !s_query_count(conn, "offset", &offset, "a byte offset", r) ||
+	    !s_query_count(conn, "inode", &inode, "a number", r))
+		return;
+	if (tail > API_TAIL_MAX)
+		tail = API_TAIL_MAX;
 	if ((path = proc_log_path(p, stream)) == NULL) {
 		api_reply_error(r, 404, "not_captured", "the %s of %s is not captured to a file",
 				stream, proc_name(p));
@@ -440,11 +435,7 @@ s_logs(api_t *api, struct MHD_Connection *conn, proc_t *p, api_reply_t *r)
 
 			from = st.st_size - (off_t)want;
 			free(buf);
-			buf = malloc(want + 1);
-			got = 0;
-			while (buf != NULL && got < want &&
-			       (k = pread(fd, buf + got, want - got, from + (off_t)got)) > 0)
-				got += (size_t)k;
+			buf = s_read(fd, from, want, &got);
 			for (i = 0; buf != NULL && i < got; i++)
 				nl += buf[i] == '\n';
 			if (buf == NULL || nl > (size_t)tail || from == 0 || want >= API_LOG_READ_MAX)
