@@ -29,7 +29,7 @@ struct api_sse {
 	char *buf;
 	size_t len, off, cap;
 	bool suspended;
-	bool closed;		/* end the stream once the buffer is drained */
+	bool closed; /* end the stream once the buffer is drained */
 	api_sse_t *prev, *next;
 };
 
@@ -226,7 +226,8 @@ s_arm(api_t *api)
 	if (api->mhd == NULL)
 		return;
 	if (MHD_get_timeout(api->mhd, &t) == MHD_YES)
-		ev_timer_start(api->ev, &api->run_timer, clock_ms() + (int64_t)t, s_on_run_timer, api);
+		ev_timer_start(api->ev, &api->run_timer, clock_ms() + (int64_t)t, s_on_run_timer,
+			       api);
 	else
 		ev_timer_stop(api->ev, &api->run_timer);
 }
@@ -287,7 +288,8 @@ s_sse_append(api_sse_t *c, const char *s, size_t n)
 
 		while (cap < c->len + n)
 			cap *= 2;
-		if (c->len - c->off + n > API_SSE_MAX_BUFFER || (nb = realloc(c->buf, cap)) == NULL) {
+		if (c->len - c->off + n > API_SSE_MAX_BUFFER ||
+		    (nb = realloc(c->buf, cap)) == NULL) {
 			log_warn("http: an event subscriber is too slow; closing its stream");
 			c->closed = true;
 			return;
@@ -415,8 +417,8 @@ api_publish(api_t *api, const char *type, json_t *data)
 	json_decref(data);
 	if (text == NULL)
 		return;
-	n = snprintf(head, sizeof(head), "id: %llu\nevent: %s\ndata: ",
-		     (unsigned long long)++api->event_id, type);
+	n = snprintf(head, sizeof(head),
+		     "id: %llu\nevent: %s\ndata: ", (unsigned long long)++api->event_id, type);
 	for (c = api->subscribers; c != NULL; c = c->next) {
 		s_sse_append(c, head, (size_t)n);
 		s_sse_append(c, text, strlen(text));
@@ -504,8 +506,8 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
 	if (req->too_big) {
-		api_reply_error(&r, 413, "too_large",
-				"request body larger than %d bytes", API_MAX_BODY);
+		api_reply_error(&r, 413, "too_large", "request body larger than %d bytes",
+				API_MAX_BODY);
 		return s_send(conn, &r);
 	}
 	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
@@ -569,8 +571,7 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 
 static enum MHD_Result
 s_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-	     const char *version, const char *upload_data, size_t *upload_data_size,
-	     void **con_cls)
+	     const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
 	api_t *api = cls;
 	api_req_t *req = *con_cls;
@@ -592,7 +593,7 @@ s_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char
 			req->len += *upload_data_size;
 			req->body[req->len] = '\0';
 		} else {
-			req->too_big = true;	/* read and drop the rest */
+			req->too_big = true; /* read and drop the rest */
 		}
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -640,19 +641,18 @@ api_new(ev_t *ev, proc_core_t *core, const api_config_t *cfg, const api_hooks_t 
 	api->started = clock_wall();
 	if ((api->listen_fd = s_listen(api->listen, api->token != NULL, err)) < 0)
 		goto fail;
-	api->mhd = MHD_start_daemon(
-		MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-		s_on_request, api, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api,
-		MHD_OPTION_LISTEN_SOCKET, api->listen_fd,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)60, MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, api,
-		MHD_OPTION_END);
+	api->mhd =
+	    MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
+			     NULL, s_on_request, api, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api,
+			     MHD_OPTION_LISTEN_SOCKET, api->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+			     (unsigned)1000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+			     MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, api, MHD_OPTION_END);
 	if (api->mhd == NULL) {
 		if (asprintf(err, "http.listen %s: the HTTP server did not start", api->listen) < 0)
 			*err = NULL;
 		goto fail;
 	}
-	api->listen_fd = -1;	/* MHD closes it when it stops */
+	api->listen_fd = -1; /* MHD closes it when it stops */
 	info = MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	if (info == NULL ||
 	    ev_io_start(ev, &api->mhd_io, info->epoll_fd, EPOLLIN, s_on_mhd_io, api) != 0) {

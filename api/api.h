@@ -36,10 +36,10 @@ typedef struct {
 } api_hooks_t;
 
 typedef struct {
-	const char *listen;		/* "HOST:PORT"; IPv4, IPv6 "[::1]:9170" or "localhost:9170" */
-	const char *token;		/* bearer token for mutating calls; NULL = none (loopback only) */
-	const char *config_file;	/* shown in /status */
-	const char *name;		/* supervisor name */
+	const char *listen;	 /* "HOST:PORT"; IPv4, IPv6 "[::1]:9170" or "localhost:9170" */
+	const char *token;	 /* bearer token for mutating calls; NULL = none (loopback only) */
+	const char *config_file; /* shown in /status */
+	const char *name;	 /* supervisor name */
 } api_config_t;
 
 /* Binds and starts serving on ev. Refuses a non-loopback listen address

@@ -11,9 +11,9 @@
 
 #include "api.h"
 
-#define API_MAX_BODY (64 * 1024)	/* request bodies are small JSON objects */
-#define API_SSE_MAX_BUFFER (4 * 1024 * 1024)	/* a slower subscriber is dropped */
-#define API_SSE_PING_MS 15000	/* only while someone is subscribed */
+#define API_MAX_BODY (64 * 1024)	     /* request bodies are small JSON objects */
+#define API_SSE_MAX_BUFFER (4 * 1024 * 1024) /* a slower subscriber is dropped */
+#define API_SSE_PING_MS 15000		     /* only while someone is subscribed */
 
 typedef struct api_sse api_sse_t;
 
@@ -26,12 +26,12 @@ struct api {
 	char *token;
 	char *config_file;
 	char *name;
-	double started;		/* Unix time */
+	double started; /* Unix time */
 	struct MHD_Daemon *mhd;
 	int listen_fd;
-	ev_io_t mhd_io;		/* MHD's own epoll fd, in our loop */
-	ev_timer_t run_timer;	/* MHD's next timeout, or "run now" after a resume */
-	ev_timer_t ping_timer;	/* SSE keep-alive, armed only with subscribers */
+	ev_io_t mhd_io;	       /* MHD's own epoll fd, in our loop */
+	ev_timer_t run_timer;  /* MHD's next timeout, or "run now" after a resume */
+	ev_timer_t ping_timer; /* SSE keep-alive, armed only with subscribers */
 	api_sse_t *subscribers;
 	size_t n_subscribers;
 	uint64_t event_id;
@@ -50,15 +50,15 @@ typedef struct {
 	unsigned status;
 	char *body;
 	size_t len;
-	const char *type;	/* Content-Type */
-	const char *allow;	/* for 405 */
+	const char *type;  /* Content-Type */
+	const char *allow; /* for 405 */
 } api_reply_t;
 
 /* Sets r to a JSON reply; takes ownership of j. */
 void api_reply_json(api_reply_t *r, unsigned status, json_t *j);
 /* Sets r to {"error": {"code": code, "message": fmt...}}. */
 void api_reply_error(api_reply_t *r, unsigned status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* The JSON endpoints. path is what follows "/api/v1"; query args come from
    conn. Each sets *r. */

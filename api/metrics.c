@@ -117,7 +117,8 @@ api_metrics_text(api_t *api, size_t *len)
 	for (i = 0; rss && i < n; i++) {
 		if (rss[i] < 0)
 			continue;
-		s_proc_labels(f, "drover_process_resident_memory_bytes", proc_core_at(api->core, i));
+		s_proc_labels(f, "drover_process_resident_memory_bytes",
+			      proc_core_at(api->core, i));
 		fprintf(f, "} %lld\n", (long long)rss[i]);
 	}
 

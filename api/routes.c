@@ -18,7 +18,7 @@
 
 #define API_TAIL_DEFAULT 100
 #define API_TAIL_MAX 10000
-#define API_LOG_READ_MAX (4 * 1024 * 1024)	/* bytes read back for one call */
+#define API_LOG_READ_MAX (4 * 1024 * 1024) /* bytes read back for one call */
 
 static const char *s_restart_names[] = {"always", "on-failure", "never"};
 static const char *s_ready_names[] = {"none", "tcp", "http", "exec", "notify", "delay"};
@@ -211,7 +211,8 @@ s_read(int fd, off_t off, size_t max, size_t *got)
 	ssize_t k;
 
 	*got = 0;
-	while (buf != NULL && *got < max && (k = pread(fd, buf + *got, max - *got, off + (off_t)*got)) > 0)
+	while (buf != NULL && *got < max &&
+	       (k = pread(fd, buf + *got, max - *got, off + (off_t)*got)) > 0)
 		*got += (size_t)k;
 	return buf;
 }
@@ -237,7 +238,7 @@ s_open_nth(const char *path, unsigned k, struct stat *st)
 	return fd;
 }
 
-#define API_FOLLOW_MAX_FILES 100	/* rotated files looked at for the caller's inode */
+#define API_FOLLOW_MAX_FILES 100 /* rotated files looked at for the caller's inode */
 
 /* The follow half of the logs call: the complete lines after offset in the
    file with inode. When that file was rotated since (the current one is
@@ -269,19 +270,21 @@ s_follow(const char *path, int fd, const struct stat *cur, long long offset, lon
 		if (ofd < 0 || offset > ost.st_size) {
 			if (ofd >= 0)
 				close(ofd);
-			offset = 0;	/* that file is gone: the current one from its start */
+			offset = 0; /* that file is gone: the current one from its start */
 			goto current;
 		}
 		/* The rest of the old file. */
-		buf = s_read(ofd, (off_t)offset, (size_t)(ost.st_size - offset) < API_LOG_READ_MAX
-					      ? (size_t)(ost.st_size - offset)
-					      : API_LOG_READ_MAX,
+		buf = s_read(ofd, (off_t)offset,
+			     (size_t)(ost.st_size - offset) < API_LOG_READ_MAX
+				 ? (size_t)(ost.st_size - offset)
+				 : API_LOG_READ_MAX,
 			     &got);
 		close(ofd);
 		complete = buf ? s_lines(lines, buf, got, API_TAIL_MAX, false) : 0;
 		if (buf == NULL || (off_t)offset + (off_t)got < ost.st_size) {
 			/* More of the old file next time. */
-			json_object_set_new(o, "offset", json_integer(offset + (long long)complete));
+			json_object_set_new(o, "offset",
+					    json_integer(offset + (long long)complete));
 			json_object_set_new(o, "inode", json_integer(inode));
 			free(buf);
 			return;
@@ -303,14 +306,16 @@ s_follow(const char *path, int fd, const struct stat *cur, long long offset, lon
 			nl = head ? memchr(head, '\n', hgot) : NULL;
 			if (nl == NULL) {
 				/* The cut line goes on beyond what is written: later. */
-				json_object_set_new(o, "offset", json_integer(offset + (long long)complete));
+				json_object_set_new(o, "offset",
+						    json_integer(offset + (long long)complete));
 				json_object_set_new(o, "inode", json_integer(inode));
 				goto done;
 			}
 			if ((joined = malloc(cut + (size_t)(nl - head))) != NULL) {
 				memcpy(joined, buf + complete, cut);
 				memcpy(joined + cut, head, (size_t)(nl - head));
-				json_array_append_new(lines, api_json_text(joined, cut + (size_t)(nl - head)));
+				json_array_append_new(
+				    lines, api_json_text(joined, cut + (size_t)(nl - head)));
 				free(joined);
 			}
 			from = (off_t)(nl - head) + 1;
@@ -328,11 +333,12 @@ s_follow(const char *path, int fd, const struct stat *cur, long long offset, lon
 		offset = from;
 	}
 current:
-	from = offset <= cur->st_size ? (off_t)offset : 0;	/* truncated: from the start */
-	buf = s_read(fd, from, (size_t)(cur->st_size - from) < API_LOG_READ_MAX
-				       ? (size_t)(cur->st_size - from)
-				       : API_LOG_READ_MAX,
-		     &got);
+	from = offset <= cur->st_size ? (off_t)offset : 0; /* truncated: from the start */
+	buf =
+	    s_read(fd, from,
+		   (size_t)(cur->st_size - from) < API_LOG_READ_MAX ? (size_t)(cur->st_size - from)
+								    : API_LOG_READ_MAX,
+		   &got);
 	complete = buf ? s_lines(lines, buf, got, API_TAIL_MAX, false) : 0;
 	if (buf != NULL && complete == 0 && got == API_LOG_READ_MAX) {
 		/* One line longer than the window: hand it over in pieces rather
@@ -391,8 +397,8 @@ s_logs(api_t *api, struct MHD_Connection *conn, proc_t *p, api_reply_t *r)
 	if (stream == NULL || *stream == '\0')
 		stream = "stdout";
 	if (strcmp(stream, "stdout") != 0 && strcmp(stream, "stderr") != 0) {
-		api_reply_error(r, 400, "bad_request", "stream must be stdout or stderr, got \"%s\"",
-				stream);
+		api_reply_error(r, 400, "bad_request",
+				"stream must be stdout or stderr, got \"%s\"", stream);
 		return;
 	}
 	if (!s_query_count(conn, "tail", &tail, "a count of lines", r) ||
@@ -427,7 +433,8 @@ s_logs(api_t *api, struct MHD_Connection *conn, proc_t *p, api_reply_t *r)
 		return;
 	} else {
 		/* Tail: read back from the end until enough lines are in. */
-		want = (size_t)st.st_size < API_LOG_READ_MAX ? (size_t)st.st_size : API_LOG_READ_MAX;
+		want =
+		    (size_t)st.st_size < API_LOG_READ_MAX ? (size_t)st.st_size : API_LOG_READ_MAX;
 		if (want > (size_t)(tail + 1) * 512 && tail < API_TAIL_MAX)
 			want = (size_t)(tail + 1) * 512;
 		for (;;) {
@@ -438,7 +445,8 @@ s_logs(api_t *api, struct MHD_Connection *conn, proc_t *p, api_reply_t *r)
 			buf = s_read(fd, from, want, &got);
 			for (i = 0; buf != NULL && i < got; i++)
 				nl += buf[i] == '\n';
-			if (buf == NULL || nl > (size_t)tail || from == 0 || want >= API_LOG_READ_MAX)
+			if (buf == NULL || nl > (size_t)tail || from == 0 ||
+			    want >= API_LOG_READ_MAX)
 				break;
 			want = want * 4 < API_LOG_READ_MAX ? want * 4 : API_LOG_READ_MAX;
 			if (want > (size_t)st.st_size)
@@ -497,8 +505,9 @@ s_body(const api_req_t *req, api_reply_t *r)
 		return NULL;
 	}
 	if ((j = json_loadb(req->body, req->len, 0, &e)) == NULL) {
-		api_reply_error(r, 400, "bad_request", "malformed JSON body: %s (line %d, column %d)",
-				e.text, e.line, e.column);
+		api_reply_error(r, 400, "bad_request",
+				"malformed JSON body: %s (line %d, column %d)", e.text, e.line,
+				e.column);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
@@ -521,7 +530,7 @@ s_process_action(api_t *api, proc_t *p, const char *action, const api_req_t *req
 		s_action_result(api, r, proc_stop(api->core, p), p, "stop");
 	} else if (strcmp(action, "restart") == 0) {
 		s_action_result(api, r, proc_restart(api->core, p), p, "restart");
-	} else {	/* signal */
+	} else { /* signal */
 		if ((body = s_body(req, r)) == NULL)
 			return;
 		v = json_object_get(body, "signal");
@@ -531,8 +540,9 @@ s_process_action(api_t *api, proc_t *p, const char *action, const api_req_t *req
 			 json_integer_value(v) < 65)
 			sig = (int)json_integer_value(v);
 		if (sig <= 0) {
-			api_reply_error(r, 400, "bad_request",
-					"\"signal\" must be a signal name like \"HUP\" or a number");
+			api_reply_error(
+			    r, 400, "bad_request",
+			    "\"signal\" must be a signal name like \"HUP\" or a number");
 			json_decref(body);
 			return;
 		}
@@ -555,10 +565,11 @@ s_group_action(api_t *api, struct MHD_Connection *conn, const conf_group_t *g, c
 	else
 		rc = proc_group_restart(api->core, g->name,
 					rolling != NULL && strcmp(rolling, "0") != 0 &&
-						strcmp(rolling, "false") != 0);
+					    strcmp(rolling, "false") != 0);
 	if (rc != 0)
-		api_reply_error(r, rc == -ENOENT ? 404 : 409, rc == -ENOENT ? "not_found" : "conflict",
-				"%s %s: %s", action, g->name, strerror(-rc));
+		api_reply_error(r, rc == -ENOENT ? 404 : 409,
+				rc == -ENOENT ? "not_found" : "conflict", "%s %s: %s", action,
+				g->name, strerror(-rc));
 	else
 		api_reply_json(r, 200, s_group_json(api, g));
 }
@@ -600,8 +611,8 @@ s_reload(api_t *api, api_reply_t *r)
 	}
 	if (api->hooks.reload(api->ctx, &errors) == 0) {
 		free(errors);
-		api_reply_json(r, 200, json_pack("{s:b, s:s}", "ok", 1, "config_file",
-						 api->config_file));
+		api_reply_json(r, 200,
+			       json_pack("{s:b, s:s}", "ok", 1, "config_file", api->config_file));
 		return;
 	}
 	list = json_array();
@@ -680,7 +691,8 @@ api_route(api_t *api, struct MHD_Connection *conn, const char *method, const cha
 		if (*rest == '/') {
 			rest++;
 			if (strlen(rest) >= sizeof(action) || strchr(rest, '/') != NULL) {
-				api_reply_error(r, 404, "not_found", "no such path: /api/v1%s", path);
+				api_reply_error(r, 404, "not_found", "no such path: /api/v1%s",
+						path);
 				return;
 			}
 			snprintf(action, sizeof(action), "%s", rest);
@@ -690,7 +702,8 @@ api_route(api_t *api, struct MHD_Connection *conn, const char *method, const cha
 				   strcmp(action, "restart") == 0 || strcmp(action, "signal") == 0;
 
 			if (action[0] != '\0' && !act && strcmp(action, "logs") != 0) {
-				api_reply_error(r, 404, "not_found", "no such path: /api/v1%s", path);
+				api_reply_error(r, 404, "not_found", "no such path: /api/v1%s",
+						path);
 				return;
 			}
 			if (!s_method_is(method, act ? "POST" : "GET", r, act ? "POST" : "GET"))
@@ -712,7 +725,8 @@ api_route(api_t *api, struct MHD_Connection *conn, const char *method, const cha
 			const char *want = act ? "POST" : scale ? "PUT" : "GET";
 
 			if (action[0] != '\0' && !act && !scale) {
-				api_reply_error(r, 404, "not_found", "no such path: /api/v1%s", path);
+				api_reply_error(r, 404, "not_found", "no such path: /api/v1%s",
+						path);
 				return;
 			}
 			if (!s_method_is(method, want, r, want))

@@ -34,10 +34,10 @@ typedef struct {
 	proc_core_t *core;
 	api_t *api;
 #ifdef DROVER_HAVE_QUEUE
-	const drover_queue_module_t *qmod;	/* loaded when queues are configured */
+	const drover_queue_module_t *qmod; /* loaded when queues are configured */
 	queue_host_t *queues;
-	ev_timer_t queue_events;	/* armed only while someone follows the events */
-	json_t *queue_seen;		/* {name: stats} last published */
+	ev_timer_t queue_events; /* armed only while someone follows the events */
+	json_t *queue_seen;	 /* {name: stats} last published */
 #endif
 	log_level_t log_level;
 	int sigfd;
@@ -124,7 +124,8 @@ s_wants_queues(const conf_t *c)
 static const drover_queue_module_t *
 s_queue_module_load(char **err)
 {
-	char exe[PATH_MAX], rel[PATH_MAX + 64], path[PATH_MAX + 128], tried[4 * (PATH_MAX + 128)] = "";
+	char exe[PATH_MAX], rel[PATH_MAX + 64], path[PATH_MAX + 128],
+	    tried[4 * (PATH_MAX + 128)] = "";
 	const char *dirs[4] = {getenv("DROVER_MODULE_DIR"), NULL, NULL, DROVER_MODULE_DIR};
 	const drover_queue_module_t *m;
 	ssize_t n;
@@ -135,9 +136,9 @@ s_queue_module_load(char **err)
 		exe[n] = '\0';
 		if (strrchr(exe, '/') != NULL) {
 			*strrchr(exe, '/') = '\0';
-			dirs[1] = exe;	/* the build tree: next to droverd */
+			dirs[1] = exe; /* the build tree: next to droverd */
 			snprintf(rel, sizeof(rel), "%s/%s", exe, DROVER_MODULE_RELDIR);
-			dirs[2] = rel;	/* installed under another prefix */
+			dirs[2] = rel; /* installed under another prefix */
 		}
 	}
 	for (i = 0; i < 4; i++) {
@@ -163,7 +164,7 @@ s_queue_module_load(char **err)
 			dlclose(h);
 			return NULL;
 		}
-		return m;	/* stays loaded for droverd's lifetime */
+		return m; /* stays loaded for droverd's lifetime */
 	}
 	if (asprintf(err, "the queue module %s was not found (looked for %s)",
 		     DROVER_QUEUE_MODULE_FILE, tried) < 0)
@@ -202,7 +203,8 @@ s_on_group(void *ctx, const char *group, const char *what)
 
 	log_info("group %s: %s", group, what);
 	if (s->api != NULL)
-		api_publish(s->api, "group", json_pack("{s:s, s:s}", "group", group, "event", what));
+		api_publish(s->api, "group",
+			    json_pack("{s:s, s:s}", "group", group, "event", what));
 }
 
 static void
@@ -377,7 +379,8 @@ s_on_signal(ev_t *ev, ev_io_t *io, uint32_t events)
 				ev_break(ev);
 				break;
 			}
-			log_info("received SIG%s: stopping all processes", si.ssi_signo == SIGTERM ? "TERM" : "INT");
+			log_info("received SIG%s: stopping all processes",
+				 si.ssi_signo == SIGTERM ? "TERM" : "INT");
 			s->stopping = true;
 			proc_core_shutdown(s->core);
 			break;
@@ -390,12 +393,10 @@ s_on_signal(ev_t *ev, ev_io_t *io, uint32_t events)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"check", no_argument, NULL, 'n'},
-					     {"verbose", no_argument, NULL, 'v'},
-					     {"version", no_argument, NULL, 'V'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'n'},
+	    {"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0}};
 	sup_t sup = {.conf_path = "drover.yaml", .sigfd = -1, .log_level = DLOG_INFO};
 	proc_events_t pev = {s_on_change, s_on_group, s_on_stopped};
 	api_hooks_t hooks = {.reload = s_reload};
@@ -469,7 +470,7 @@ main(int argc, char **argv)
 		die(EX_OSERR, "event loop: %s", strerror(errno));
 	if ((sup.core = proc_core_new(sup.ev, sup.hostname, &pev, &sup)) == NULL)
 		die(EX_OSERR, "process core: %s", strerror(errno));
-	sigdelset(&mask, SIGCHLD);	/* the core reads its own SIGCHLD fd */
+	sigdelset(&mask, SIGCHLD); /* the core reads its own SIGCHLD fd */
 	if ((sup.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
 	    ev_io_start(sup.ev, &sup.sig_io, sup.sigfd, EPOLLIN, s_on_signal, &sup) != 0)
 		die(EX_OSERR, "signalfd: %s", strerror(errno));
@@ -481,8 +482,10 @@ main(int argc, char **argv)
 	hooks.metrics = s_metrics;
 	hooks.subscribed = s_subscribed;
 #endif
-	acfg = (api_config_t){.listen = sup.conf->http_listen, .token = token,
-			      .config_file = sup.conf->path, .name = sup.conf->name};
+	acfg = (api_config_t){.listen = sup.conf->http_listen,
+			      .token = token,
+			      .config_file = sup.conf->path,
+			      .name = sup.conf->name};
 	if ((sup.api = api_new(sup.ev, sup.core, &acfg, &hooks, &sup, &aerr)) == NULL)
 		die(EX_CONFIG, "http: %s", aerr ? aerr : "cannot start");
 	if (token != NULL) {

@@ -20,12 +20,12 @@ s_host_new(const conf_t *conf, char **err)
 }
 
 __attribute__((visibility("default"))) const drover_queue_module_t drover_queue_module = {
-	.abi = DROVER_QUEUE_MODULE_ABI,
-	.version = DROVER_VERSION,
-	.set_log = s_set_log,
-	.host_new = s_host_new,
-	.host_apply = queue_host_apply,
-	.host_stats = queue_host_stats,
-	.host_metrics = queue_host_metrics,
-	.host_destroy = queue_host_destroy,
+    .abi = DROVER_QUEUE_MODULE_ABI,
+    .version = DROVER_VERSION,
+    .set_log = s_set_log,
+    .host_new = s_host_new,
+    .host_apply = queue_host_apply,
+    .host_stats = queue_host_stats,
+    .host_metrics = queue_host_metrics,
+    .host_destroy = queue_host_destroy,
 };

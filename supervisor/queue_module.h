@@ -17,8 +17,8 @@
 #define DROVER_QUEUE_MODULE_SYMBOL "drover_queue_module"
 
 typedef struct {
-	int abi;		/* DROVER_QUEUE_MODULE_ABI */
-	const char *version;	/* DROVER_VERSION it was built with */
+	int abi;	     /* DROVER_QUEUE_MODULE_ABI */
+	const char *version; /* DROVER_VERSION it was built with */
 	/* The module has its own copy of the log settings: droverd passes its own. */
 	void (*set_log)(log_level_t level, const char *ident);
 	queue_host_t *(*host_new)(const conf_t *conf, char **err);

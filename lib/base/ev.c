@@ -13,17 +13,17 @@ struct ev {
 	int epfd;
 	int tfd;
 	ev_io_t tio;
-	ev_timer_t **heap;	/* 1-based min-heap by at_ms */
+	ev_timer_t **heap; /* 1-based min-heap by at_ms */
 	size_t n_heap, cap_heap;
-	int64_t armed_ms;	/* deadline the timerfd is armed for; -1 none */
-	uint64_t timer_pass;	/* counts passes over due timers */
-	bool timers_dirty;	/* the heap changed: re-arm before sleeping */
+	int64_t armed_ms;    /* deadline the timerfd is armed for; -1 none */
+	uint64_t timer_pass; /* counts passes over due timers */
+	bool timers_dirty;   /* the heap changed: re-arm before sleeping */
 	bool stop;
 	uint64_t wakeups;
 	struct ev_later {
 		void *p;
 		void (*fn)(void *);
-	} *later;
+	} * later;
 	size_t n_later, cap_later;
 };
 
@@ -49,7 +49,7 @@ ev_free_later(ev_t *ev, void *p, void (*fn)(void *))
 		cap = ev->cap_later ? ev->cap_later * 2 : 16;
 		l = realloc(ev->later, cap * sizeof(*l));
 		if (l == NULL) {
-			fn(p);	/* cannot defer: free now rather than leak */
+			fn(p); /* cannot defer: free now rather than leak */
 			return;
 		}
 		ev->later = l;
@@ -189,7 +189,7 @@ s_rearm(ev_t *ev)
 	memset(&its, 0, sizeof(its));
 	if (at >= 0) {
 		if (at < 1)
-			at = 1;	/* 0 would disarm */
+			at = 1; /* 0 would disarm */
 		its.it_value.tv_sec = at / 1000;
 		its.it_value.tv_nsec = (at % 1000) * 1000000;
 	}
@@ -230,7 +230,7 @@ ev_timer_start(ev_t *ev, ev_timer_t *t, int64_t at_ms, ev_timer_fn *fn, void *ar
 		cap = ev->cap_heap ? ev->cap_heap * 2 : 64;
 		h = realloc(ev->heap, cap * sizeof(*h));
 		if (h == NULL)
-			abort();	/* a few bytes per timer: out of memory here is fatal */
+			abort(); /* a few bytes per timer: out of memory here is fatal */
 		ev->heap = h;
 		ev->cap_heap = cap;
 	}

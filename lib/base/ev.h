@@ -22,15 +22,15 @@ typedef void(ev_timer_fn)(ev_t *ev, ev_timer_t *t);
 
 struct ev_io {
 	int fd;
-	uint32_t events;	/* EPOLLIN | EPOLLOUT ...; 0 = not watched */
+	uint32_t events; /* EPOLLIN | EPOLLOUT ...; 0 = not watched */
 	ev_io_fn *fn;
 	void *arg;
 };
 
 struct ev_timer {
-	int64_t at_ms;		/* monotonic deadline */
-	size_t heap_idx;	/* 0 = not armed; else 1-based index in the heap */
-	uint64_t pass;		/* the timer pass it was armed in (internal) */
+	int64_t at_ms;	 /* monotonic deadline */
+	size_t heap_idx; /* 0 = not armed; else 1-based index in the heap */
+	uint64_t pass;	 /* the timer pass it was armed in (internal) */
 	ev_timer_fn *fn;
 	void *arg;
 };

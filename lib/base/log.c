@@ -35,9 +35,10 @@ log_vmsg(log_level_t level, const char *fmt, va_list ap)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02d %02d:%02d:%02d.%03ld %s[%d] %s: ",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		     tm.tm_sec, ts.tv_nsec / 1000000, s_ident, (int)getpid(), names[level]);
+	n = snprintf(line, sizeof(line),
+		     "%04d-%02d-%02d %02d:%02d:%02d.%03ld %s[%d] %s: ", tm.tm_year + 1900,
+		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     ts.tv_nsec / 1000000, s_ident, (int)getpid(), names[level]);
 	if (n < 0)
 		return;
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

@@ -8,7 +8,7 @@
 typedef enum { DLOG_DEBUG, DLOG_INFO, DLOG_WARN, DLOG_ERROR } log_level_t;
 
 void log_set_level(log_level_t level);
-void log_set_ident(const char *ident);	/* e.g. "droverd"; not copied */
+void log_set_ident(const char *ident); /* e.g. "droverd"; not copied */
 void log_msg(log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(log_level_t level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 

@@ -50,7 +50,8 @@ proc__new(proc_core_t *core, proc__grp_t *g, unsigned instance)
 	p->probe_io.fd = -1;
 	if ((p->name = strdup(name)) == NULL || p->restart_ring == NULL)
 		goto fail;
-	vars = (conf_vars_t){.group = g->name, .instance = instance, .name = p->name, .host = core->host};
+	vars = (conf_vars_t){
+	    .group = g->name, .instance = instance, .name = p->name, .host = core->host};
 	proc__cap_init(&p->out, p, "stdout");
 	proc__cap_init(&p->err, p, "stderr");
 	if (proc__cap_configure(&p->out, &cg->out, core->conf->log_dir, &vars, ".out") != 0 ||
@@ -303,7 +304,8 @@ proc__spawn(proc_t *p)
 		goto failed;
 	}
 	s.fd_in = -1;
-	if ((rc = proc__cap_open(&p->out, &out_fd)) != 0 || (rc = proc__cap_open(&p->err, &err_fd)) != 0) {
+	if ((rc = proc__cap_open(&p->out, &out_fd)) != 0 ||
+	    (rc = proc__cap_open(&p->err, &err_fd)) != 0) {
 		stage = "open output";
 		goto failed;
 	}
@@ -346,12 +348,13 @@ failed:
 	proc__cap_drain_close(&p->out);
 	proc__cap_drain_close(&p->err);
 	proc__set_error(p, "%s %s: %s", stage,
-			strcmp(stage, "chdir") == 0 ? (cwd ? cwd : "") :
-			strcmp(stage, "switch user") == 0 ? cg->user : (argv && argv[0] ? argv[0] : ""),
+			strcmp(stage, "chdir") == 0	    ? (cwd ? cwd : "")
+			: strcmp(stage, "switch user") == 0 ? cg->user
+							    : (argv && argv[0] ? argv[0] : ""),
 			strerror(-rc));
 	log_error("%s: %s", p->name, p->error);
 	if (rc == -EAGAIN || rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE) {
-		proc__fail_start(p, NULL);	/* transient: back off and retry */
+		proc__fail_start(p, NULL); /* transient: back off and retry */
 	} else {
 		/* Would fail the same way again: say so, don't crash-loop. */
 		p->want_up = false;
@@ -417,11 +420,12 @@ s_restart_later(proc_t *p, bool failed_start)
 	unsigned i, recent = 0;
 
 	for (i = 0; i < p->ring_len; i++)
-		if (p->restart_ring[i] != 0 && p->restart_ring[i] > now - cg->max_restarts_within_ms)
+		if (p->restart_ring[i] != 0 &&
+		    p->restart_ring[i] > now - cg->max_restarts_within_ms)
 			recent++;
 	if (recent >= cg->max_restarts) {
-		proc__set_error(p, "exited %u times within %lld ms: not restarted (FATAL)", recent + 1,
-				(long long)cg->max_restarts_within_ms);
+		proc__set_error(p, "exited %u times within %lld ms: not restarted (FATAL)",
+				recent + 1, (long long)cg->max_restarts_within_ms);
 		log_error("%s: %s", p->name, p->error);
 		p->want_up = false;
 		proc__set_state(p, PROC_FATAL);
@@ -473,7 +477,8 @@ s_on_timer(ev_t *ev, ev_timer_t *t)
 				s_to_running(p);
 				return;
 			}
-			ev_timer_start(ev, &p->timer, p->started_ms + cg->ready.timeout_ms, s_on_timer, p);
+			ev_timer_start(ev, &p->timer, p->started_ms + cg->ready.timeout_ms,
+				       s_on_timer, p);
 			return;
 		}
 		proc__fail_start(p, "not ready within the ready timeout");
@@ -484,8 +489,8 @@ s_on_timer(ev_t *ev, ev_timer_t *t)
 		break;
 	case PROC_STOPPING:
 		/* It ignored the stop signal: kill the whole process group. */
-		log_warn("%s: still running %lld ms after the stop signal: SIGKILL",
-			 p->name, (long long)p->grp->stop_timeout_ms);
+		log_warn("%s: still running %lld ms after the stop signal: SIGKILL", p->name,
+			 (long long)p->grp->stop_timeout_ms);
 		if (p->child.pid > 0) {
 			kill(-p->child.pid, SIGKILL);
 			kill(p->child.pid, SIGKILL);
@@ -510,9 +515,10 @@ proc__begin_stop(proc_t *p)
 			return;
 		proc__probe_stop(p);
 		kill(-p->child.pid, p->grp->stop_signal);
-		kill(p->child.pid, p->grp->stop_signal);	/* in case it left its group */
+		kill(p->child.pid, p->grp->stop_signal); /* in case it left its group */
 		proc__set_state(p, PROC_STOPPING);
-		ev_timer_start(core->ev, &p->timer, clock_ms() + p->grp->stop_timeout_ms, s_on_timer, p);
+		ev_timer_start(core->ev, &p->timer, clock_ms() + p->grp->stop_timeout_ms,
+			       s_on_timer, p);
 		return;
 	}
 	ev_timer_stop(core->ev, &p->timer);
@@ -563,11 +569,13 @@ s_on_exit(proc__child_t *c, int wstat)
 	} else {
 		p->exit_code = -1;
 		p->exit_signal = WTERMSIG(wstat);
-		snprintf(how, sizeof(how), "signal %s", units_signal_name(p->exit_signal) ?
-			 units_signal_name(p->exit_signal) : "?");
+		snprintf(how, sizeof(how), "signal %s",
+			 units_signal_name(p->exit_signal) ? units_signal_name(p->exit_signal)
+							   : "?");
 	}
 	p->ready = false;
-	log_info("%s: pid %d exited (%s) in state %s", p->name, (int)pid, how, proc_state_name(p->state));
+	log_info("%s: pid %d exited (%s) in state %s", p->name, (int)pid, how,
+		 proc_state_name(p->state));
 	switch (p->state) {
 	case PROC_STOPPING:
 		proc__set_state(p, PROC_STOPPED);
@@ -588,7 +596,7 @@ s_on_exit(proc__child_t *c, int wstat)
 		if (!p->fail_pending)
 			proc__set_error(p, "exited while starting (%s)", how);
 		if (p->want_up && p->grp->cg != NULL && p->grp->cg->restart != CONF_RESTART_NEVER &&
-			   !p->removing && !p->core->shutting_down && p->grp->next_cg == NULL) {
+		    !p->removing && !p->core->shutting_down && p->grp->next_cg == NULL) {
 			s_restart_later(p, true);
 		} else {
 			p->want_up = false;
@@ -702,8 +710,8 @@ proc_state(const proc_t *p)
 const char *
 proc_state_name(proc_state_t s)
 {
-	static const char *names[] = {"STOPPED", "STARTING", "RUNNING", "BACKOFF",
-				      "STOPPING", "EXITED", "FATAL", "UNKNOWN"};
+	static const char *names[] = {"STOPPED",  "STARTING", "RUNNING", "BACKOFF",
+				      "STOPPING", "EXITED",   "FATAL",	 "UNKNOWN"};
 
 	return (unsigned)s <= PROC_UNKNOWN ? names[s] : "UNKNOWN";
 }
@@ -796,8 +804,10 @@ proc_usage(proc_t *p, double *cpu_seconds, int64_t *rss_bytes)
 	/* Fields after the command name, which may hold spaces: skip to ')'. */
 	if ((s = strrchr(buf, ')')) == NULL)
 		return;
-	if (sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d "
-		   "%*u %*u %ld", &utime, &stime, &rss) != 3)
+	if (sscanf(s + 2,
+		   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d "
+		   "%*u %*u %ld",
+		   &utime, &stime, &rss) != 3)
 		return;
 	p->cpu = (double)(utime + stime) / (double)ticks;
 	p->rss = (int64_t)rss * page;

@@ -23,18 +23,19 @@ teardown(void)
 	drv_cleanup(&d);
 }
 
-static const char *s_conf = "groups:\n"
-			    "  db:\n"
-			    "    command: [sleep, '3600']\n"
-			    "    start_timeout: 0s\n"
-			    "  web:\n"
-			    "    command: \"echo hello from $DROVER_NAME; echo oops >&2; exec sleep 3600\"\n"
-			    "    instances: 3\n"
-			    "    start_timeout: 0s\n"
-			    "    depends_on: [db]\n"
-			    "  trap:\n"
-			    "    command: \"trap 'echo got USR1' USR1; while :; do sleep 0.05; done\"\n"
-			    "    start_timeout: 0s\n";
+static const char *s_conf =
+    "groups:\n"
+    "  db:\n"
+    "    command: [sleep, '3600']\n"
+    "    start_timeout: 0s\n"
+    "  web:\n"
+    "    command: \"echo hello from $DROVER_NAME; echo oops >&2; exec sleep 3600\"\n"
+    "    instances: 3\n"
+    "    start_timeout: 0s\n"
+    "    depends_on: [db]\n"
+    "  trap:\n"
+    "    command: \"trap 'echo got USR1' USR1; while :; do sleep 0.05; done\"\n"
+    "    start_timeout: 0s\n";
 
 static void
 start(void)
@@ -77,10 +78,9 @@ Test(api, status_counts_everything, .fini = teardown, .timeout = 30)
 Test(api, processes_are_ordered_and_complete, .fini = teardown, .timeout = 30)
 {
 	static const char *order[] = {"db:0", "web:0", "web:1", "web:2", "trap:0"};
-	static const char *keys[] = {"name",	  "group",	 "instance",   "host",
-				     "state",	  "pid",	 "since",      "restarts",
-				     "exit_code", "exit_signal", "ready",      "cpu_seconds",
-				     "rss_bytes"};
+	static const char *keys[] = {"name",  "group",	     "instance", "host",      "state",
+				     "pid",   "since",	     "restarts", "exit_code", "exit_signal",
+				     "ready", "cpu_seconds", "rss_bytes"};
 	json_t *list, *p;
 	size_t i, k;
 
@@ -121,8 +121,10 @@ Test(api, groups_summarise_config_and_states, .fini = teardown, .timeout = 30)
 	g = json_array_get(list, 1);
 	cr_assert_str_eq(json_string_value(json_object_get(g, "name")), "web");
 	cr_assert_eq(json_integer_value(json_object_get(g, "instances")), 3);
-	cr_assert_eq(json_integer_value(json_object_get(json_object_get(g, "states"), "RUNNING")), 3);
-	cr_assert_str_eq(json_string_value(json_array_get(json_object_get(g, "depends_on"), 0)), "db");
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(g, "states"), "RUNNING")),
+		     3);
+	cr_assert_str_eq(json_string_value(json_array_get(json_object_get(g, "depends_on"), 0)),
+			 "db");
 	cr_assert_eq(json_array_size(json_object_get(g, "processes")), 3);
 	json_decref(list);
 }
@@ -148,7 +150,8 @@ Test(api, mutating_calls_need_the_token, .fini = teardown, .timeout = 30)
 	cr_assert_eq(drv_pid(&d, "db:0"), pid);
 	/* A page of another origin is refused even with the token. */
 	snprintf(cmd, sizeof(cmd),
-		 "-X POST -H 'Authorization: Bearer " DRV_TOKEN "' -H 'Origin: http://evil.example' "
+		 "-X POST -H 'Authorization: Bearer " DRV_TOKEN
+		 "' -H 'Origin: http://evil.example' "
 		 "%s/api/v1/processes/db:0/stop",
 		 d.base);
 	cr_assert_eq(s_curl(cmd, &body), 0);
@@ -166,7 +169,8 @@ Test(api, process_actions_change_states, .fini = teardown, .timeout = 30)
 
 	start();
 	pid = drv_pid(&d, "web:0");
-	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/web:0/restart", NULL, true, NULL), 200);
+	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/web:0/restart", NULL, true, NULL),
+		     200);
 	cr_assert(drv_wait_state(&d, "web:0", "RUNNING", 5000));
 	cr_assert_neq(drv_pid(&d, "web:0"), pid);
 	cr_assert_not(drv_alive(pid));
@@ -178,8 +182,8 @@ Test(api, process_actions_change_states, .fini = teardown, .timeout = 30)
 	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/web:1/start", NULL, true, NULL), 200);
 	cr_assert(drv_wait_state(&d, "web:1", "RUNNING", 5000));
 
-	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/trap:0/signal", "{\"signal\": \"USR1\"}",
-			      true, NULL),
+	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/trap:0/signal",
+			      "{\"signal\": \"USR1\"}", true, NULL),
 		     200);
 	drv_sleep_ms(500);
 	snprintf(path, sizeof(path), "/api/v1/processes/trap:0/logs?stream=stdout&tail=5");
@@ -197,18 +201,18 @@ Test(api, group_actions_and_scale, .fini = teardown, .timeout = 40)
 	start();
 	w0 = drv_pid(&d, "web:0");
 	w1 = drv_pid(&d, "web:1");
-	cr_assert_eq(drv_http(&d, "PUT", "/api/v1/groups/web/instances", "{\"instances\": 5}", true,
-			      &body),
-		     200);
+	cr_assert_eq(
+	    drv_http(&d, "PUT", "/api/v1/groups/web/instances", "{\"instances\": 5}", true, &body),
+	    200);
 	g = json_loads(body, 0, NULL);
 	free(body);
 	cr_assert_eq(json_integer_value(json_object_get(g, "instances")), 5);
 	json_decref(g);
 	cr_assert(drv_wait_state(&d, "web:4", "RUNNING", 5000));
 	cr_assert_eq(drv_pid(&d, "web:0"), w0, "scaling up touched web:0");
-	cr_assert_eq(drv_http(&d, "PUT", "/api/v1/groups/web/instances", "{\"instances\": 2}", true,
-			      NULL),
-		     200);
+	cr_assert_eq(
+	    drv_http(&d, "PUT", "/api/v1/groups/web/instances", "{\"instances\": 2}", true, NULL),
+	    200);
 	cr_assert(drv_wait_state(&d, "web:2", "", 5000));
 	cr_assert_eq(drv_pid(&d, "web:1"), w1, "scaling down touched web:1");
 
@@ -241,9 +245,9 @@ Test(api, logs_give_the_last_lines_of_each_stream, .fini = teardown, .timeout = 
 	o = drv_get_json(&d, "/api/v1/processes/web:2/logs?stream=stderr");
 	cr_assert_str_eq(json_string_value(json_array_get(json_object_get(o, "lines"), 0)), "oops");
 	json_decref(o);
-	cr_assert_eq(drv_http(&d, "GET", "/api/v1/processes/web:2/logs?stream=stdin", NULL, false,
-			      NULL),
-		     400);
+	cr_assert_eq(
+	    drv_http(&d, "GET", "/api/v1/processes/web:2/logs?stream=stdin", NULL, false, NULL),
+	    400);
 	cr_assert_eq(drv_http(&d, "GET", "/api/v1/processes/web:2/logs?tail=-3", NULL, false, NULL),
 		     400);
 }
@@ -270,18 +274,19 @@ Test(api, errors_are_json_with_fitting_statuses, .fini = teardown, .timeout = 30
 	cr_assert(strncmp(body, "HTTP/1.1 405", 12) == 0, "%s", body);
 	cr_assert(strstr(body, "Allow: POST") != NULL, "%s", body);
 	free(body);
-	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/trap:0/signal", "{\"signal\": ", true,
-			      &body),
-		     400);
+	cr_assert_eq(
+	    drv_http(&d, "POST", "/api/v1/processes/trap:0/signal", "{\"signal\": ", true, &body),
+	    400);
 	cr_assert(strstr(body, "malformed JSON") != NULL, "%s", body);
 	free(body);
-	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/trap:0/signal", "[1]", true, NULL), 400);
+	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/trap:0/signal", "[1]", true, NULL),
+		     400);
 	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/trap:0/signal",
 			      "{\"signal\": \"NOPE\"}", true, NULL),
 		     400);
-	cr_assert_eq(drv_http(&d, "PUT", "/api/v1/groups/web/instances", "{\"instances\": -1}", true,
-			      NULL),
-		     400);
+	cr_assert_eq(
+	    drv_http(&d, "PUT", "/api/v1/groups/web/instances", "{\"instances\": -1}", true, NULL),
+	    400);
 	cr_assert_eq(drv_http(&d, "PUT", "/api/v1/groups/web/instances", "{\"instances\": \"4\"}",
 			      true, NULL),
 		     400);
@@ -300,7 +305,8 @@ Test(api, errors_are_json_with_fitting_statuses, .fini = teardown, .timeout = 30
 Test(api, garbage_and_stalled_clients_do_not_hurt, .fini = teardown, .timeout = 30)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
-	static const char junk[] = "\x16\x03\x01\x02\x00garbage\r\n\r\nGET / HTTP/9.9\r\n\r\n\x00\xff";
+	static const char junk[] =
+	    "\x16\x03\x01\x02\x00garbage\r\n\r\nGET / HTTP/9.9\r\n\r\n\x00\xff";
 	int fds[20], i;
 	char *body = NULL;
 
@@ -314,7 +320,8 @@ Test(api, garbage_and_stalled_clients_do_not_hurt, .fini = teardown, .timeout = 
 		if (i % 2 == 0)
 			cr_assert_gt(write(fds[i], junk, sizeof(junk)), 0);
 		else
-			cr_assert_gt(write(fds[i], "GET /api/v1/status HTTP/1.1\r\nHost: x\r\n", 38), 0);
+			cr_assert_gt(
+			    write(fds[i], "GET /api/v1/status HTTP/1.1\r\nHost: x\r\n", 38), 0);
 	}
 	/* droverd answers others meanwhile. */
 	cr_assert_eq(drv_http(&d, "GET", "/api/v1/status", NULL, false, &body), 200);
@@ -371,11 +378,14 @@ Test(api, metrics_pass_promtool, .fini = teardown, .timeout = 30)
 	free(out);
 	snprintf(cmd, sizeof(cmd), "curl -s %s/metrics", d.base);
 	drv_sh(cmd, &out);
-	cr_assert(strstr(out, "drover_process_state{name=\"web:1\",group=\"web\",state=\"RUNNING\"} 1") !=
+	cr_assert(
+	    strstr(out, "drover_process_state{name=\"web:1\",group=\"web\",state=\"RUNNING\"} 1") !=
+	    NULL);
+	cr_assert(
+	    strstr(out, "drover_process_state{name=\"web:1\",group=\"web\",state=\"FATAL\"} 0") !=
+	    NULL);
+	cr_assert(strstr(out, "drover_process_restarts_total{name=\"db:0\",group=\"db\"} 0") !=
 		  NULL);
-	cr_assert(strstr(out, "drover_process_state{name=\"web:1\",group=\"web\",state=\"FATAL\"} 0") !=
-		  NULL);
-	cr_assert(strstr(out, "drover_process_restarts_total{name=\"db:0\",group=\"db\"} 0") != NULL);
 	cr_assert(strstr(out, "drover_process_resident_memory_bytes{name=\"db:0\"") != NULL);
 	cr_assert(strstr(out, "drover_process_cpu_seconds_total{name=\"db:0\"") != NULL);
 	free(out);
@@ -413,7 +423,10 @@ Test(api, a_real_prometheus_scrapes_metrics, .fini = teardown, .timeout = 60)
 		out = NULL;
 		drv_sleep_ms(500);
 		snprintf(cmd, sizeof(cmd),
-			 "curl -s 'http://127.0.0.1:%d/api/v1/query?query=drover_process_state%%7Bname%%3D%%22web:1%%22,state%%3D%%22RUNNING%%22%%7D'",
+			 "curl -s "
+			 "'http://127.0.0.1:%d/api/v1/"
+			 "query?query=drover_process_state%%7Bname%%3D%%22web:1%%22,state%%3D%%"
+			 "22RUNNING%%22%%7D'",
 			 pport);
 		drv_sh(cmd, &out);
 		if (out && strstr(out, "\"web:1\"") != NULL && strstr(out, "\"1\"]") != NULL)
@@ -470,18 +483,22 @@ Test(api, following_logs_survives_rotation, .fini = teardown, .timeout = 60)
 	size_t i;
 	int rounds;
 
-	cr_assert_eq(drv_start(&d, "groups:\n"
-				  "  w:\n"
-				  "    command: \"sleep 0.5; i=0; while [ $i -lt 30000 ]; do echo line-$i; i=$((i+1)); [ $((i % 100)) = 0 ] && sleep 0.01; done; exec sleep 3600\"\n"
-				  "    start_timeout: 0s\n"
-				  "    stdout: { file: auto, max_size: 64KB, keep: 6 }\n"),
-		     0);
+	cr_assert_eq(
+	    drv_start(&d,
+		      "groups:\n"
+		      "  w:\n"
+		      "    command: \"sleep 0.5; i=0; while [ $i -lt 30000 ]; do echo line-$i; "
+		      "i=$((i+1)); [ $((i % 100)) = 0 ] && sleep 0.01; done; exec sleep 3600\"\n"
+		      "    start_timeout: 0s\n"
+		      "    stdout: { file: auto, max_size: 64KB, keep: 6 }\n"),
+	    0);
 	for (rounds = 0; rounds < 4000 && expect < 30000; rounds++) {
 		if (offset < 0)
 			snprintf(path, sizeof(path), "/api/v1/processes/w:0/logs?offset=0");
 		else
-			snprintf(path, sizeof(path), "/api/v1/processes/w:0/logs?offset=%lld&inode=%lld",
-				 offset, inode);
+			snprintf(path, sizeof(path),
+				 "/api/v1/processes/w:0/logs?offset=%lld&inode=%lld", offset,
+				 inode);
 		cr_assert_eq(drv_http(&d, "GET", path, NULL, false, &body), 200);
 		o = json_loads(body, 0, NULL);
 		free(body);
@@ -510,9 +527,9 @@ Test(api, events_stream_queue_numbers, .fini = teardown, .timeout = 30)
 	int i;
 
 	cr_assert_eq(drv_start(&d, "groups:\n"
-				  "  a: { command: [sleep, '3600'] }\n"
-				  "queues:\n"
-				  "  jobs: { capacity: 10 }\n"),
+				   "  a: { command: [sleep, '3600'] }\n"
+				   "queues:\n"
+				   "  jobs: { capacity: 10 }\n"),
 		     0);
 	snprintf(path, sizeof(path), "%s/events.txt", d.dir);
 	snprintf(cmd, sizeof(cmd), "exec curl -s -N %s/api/v1/events > %s", d.base, path);
@@ -555,11 +572,13 @@ Test(api, logs_with_invalid_utf8_are_still_json, .fini = teardown, .timeout = 30
 	json_t *o;
 	const char *line;
 
-	cr_assert_eq(drv_start(&d, "groups:\n"
-				  "  bin:\n"
-				  "    command: \"printf 'ok \\\\303\\\\251 bad \\\\377\\\\376 ov \\\\300\\\\257 sur \\\\355\\\\240\\\\200 end\\\\n'; exec sleep 3600\"\n"
-				  "    start_timeout: 0s\n"),
-		     0);
+	cr_assert_eq(
+	    drv_start(&d, "groups:\n"
+			  "  bin:\n"
+			  "    command: \"printf 'ok \\\\303\\\\251 bad \\\\377\\\\376 ov "
+			  "\\\\300\\\\257 sur \\\\355\\\\240\\\\200 end\\\\n'; exec sleep 3600\"\n"
+			  "    start_timeout: 0s\n"),
+	    0);
 	cr_assert(drv_wait_state(&d, "bin:0", "RUNNING", 5000));
 	for (int i = 0; i < 100; i++) {
 		o = drv_get_json(&d, "/api/v1/processes/bin:0/logs");
@@ -573,7 +592,8 @@ Test(api, logs_with_invalid_utf8_are_still_json, .fini = teardown, .timeout = 30
 	cr_assert_not_null(o);
 	line = json_string_value(json_array_get(json_object_get(o, "lines"), 0));
 	/* Valid UTF-8 kept, each invalid byte replaced by U+FFFD. */
-	cr_assert_str_eq(line, "ok \xc3\xa9 bad \xef\xbf\xbd\xef\xbf\xbd ov \xef\xbf\xbd\xef\xbf\xbd sur "
-			       "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end");
+	cr_assert_str_eq(line,
+			 "ok \xc3\xa9 bad \xef\xbf\xbd\xef\xbf\xbd ov \xef\xbf\xbd\xef\xbf\xbd sur "
+			 "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end");
 	json_decref(o);
 }

@@ -62,10 +62,10 @@ Test(lifecycle, crashed_worker_is_restarted_with_a_new_pid, .fini = teardown, .t
 	pid_t pid1, pid2;
 
 	cr_assert_eq(drv_start(&d, "groups:\n"
-				  "  crash:\n"
-				  "    command: [sleep, '1000']\n"
-				  "    start_timeout: 200ms\n"
-				  "    restart: on-failure\n"),
+				   "  crash:\n"
+				   "    command: [sleep, '1000']\n"
+				   "    start_timeout: 200ms\n"
+				   "    restart: on-failure\n"),
 		     0);
 	cr_assert(drv_wait_state(&d, "crash:0", "RUNNING", 5000));
 	pid1 = drv_pid(&d, "crash:0");
@@ -90,11 +90,11 @@ Test(lifecycle, failing_starts_back_off_with_growing_delays, .fini = teardown, .
 	int n = 0;
 
 	cr_assert_eq(drv_start(&d, "groups:\n"
-				  "  flaky:\n"
-				  "    command: \"date +%s.%N >> {DIR}/starts; exit 1\"\n"
-				  "    start_timeout: 1s\n"
-				  "    backoff: { initial: 200ms, max: 5s, factor: 2 }\n"
-				  "    max_restarts: { count: 10, within: 60s }\n"),
+				   "  flaky:\n"
+				   "    command: \"date +%s.%N >> {DIR}/starts; exit 1\"\n"
+				   "    start_timeout: 1s\n"
+				   "    backoff: { initial: 200ms, max: 5s, factor: 2 }\n"
+				   "    max_restarts: { count: 10, within: 60s }\n"),
 		     0);
 	drv_sleep_ms(3500);
 	snprintf(path, sizeof(path), "%s/starts", d.dir);
@@ -116,11 +116,11 @@ Test(lifecycle, flapping_worker_goes_fatal_after_max_restarts, .fini = teardown,
 	json_t *p;
 
 	cr_assert_eq(drv_start(&d, "groups:\n"
-				  "  flap:\n"
-				  "    command: [sh, -c, 'exit 7']\n"
-				  "    start_timeout: 500ms\n"
-				  "    backoff: { initial: 50ms, max: 100ms, factor: 2 }\n"
-				  "    max_restarts: { count: 3, within: 60s }\n"),
+				   "  flap:\n"
+				   "    command: [sh, -c, 'exit 7']\n"
+				   "    start_timeout: 500ms\n"
+				   "    backoff: { initial: 50ms, max: 100ms, factor: 2 }\n"
+				   "    max_restarts: { count: 3, within: 60s }\n"),
 		     0);
 	cr_assert(drv_wait_state(&d, "flap:0", "FATAL", 10000));
 	p = drv_proc(&d, "flap:0");
@@ -142,16 +142,19 @@ Test(lifecycle, worker_ignoring_sigterm_is_killed_with_its_grandchildren, .fini 
 	pid_t pid, gc;
 	double t0, dt;
 
-	cr_assert_eq(drv_start(&d, "groups:\n"
-				  "  stubborn:\n"
-				  "    command: \"trap '' TERM; sleep 1000 & echo $! > {DIR}/gc.pid; wait; wait\"\n"
-				  "    start_timeout: 100ms\n"
-				  "    stop: { signal: TERM, timeout: 700ms }\n"),
-		     0);
+	cr_assert_eq(
+	    drv_start(
+		&d,
+		"groups:\n"
+		"  stubborn:\n"
+		"    command: \"trap '' TERM; sleep 1000 & echo $! > {DIR}/gc.pid; wait; wait\"\n"
+		"    start_timeout: 100ms\n"
+		"    stop: { signal: TERM, timeout: 700ms }\n"),
+	    0);
 	cr_assert(drv_wait_state(&d, "stubborn:0", "RUNNING", 5000));
 	pid = drv_pid(&d, "stubborn:0");
 	snprintf(path, sizeof(path), "%s/gc.pid", d.dir);
-	for (int i = 0; i < 250; i++) {	/* the shell writes it soon after its start */
+	for (int i = 0; i < 250; i++) { /* the shell writes it soon after its start */
 		text = slurp(path);
 		gc = text ? (pid_t)atoi(text) : 0;
 		free(text);
@@ -162,7 +165,8 @@ Test(lifecycle, worker_ignoring_sigterm_is_killed_with_its_grandchildren, .fini 
 	cr_assert_gt(gc, 0);
 	cr_assert(drv_alive(gc));
 	t0 = now_s();
-	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/stubborn:0/stop", NULL, true, NULL), 200);
+	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/stubborn:0/stop", NULL, true, NULL),
+		     200);
 	cr_assert(drv_wait_state(&d, "stubborn:0", "STOPPED", 5000));
 	dt = now_s() - t0;
 	cr_assert_geq(dt, 0.6, "stopped after %.3f s: the TERM was not ignored?", dt);
@@ -177,16 +181,20 @@ Test(lifecycle, dependencies_start_in_order_and_stop_in_reverse, .fini = teardow
 	char *sa, *sb, *xa, *xb;
 	int status;
 
-	cr_assert_eq(drv_start(&d, "groups:\n"
-				  "  b:\n"
-				  "    command: \"echo start b $(date +%s%N) >> {DIR}/order; trap 'echo stop b >> {DIR}/order; exit 0' TERM; while :; do sleep 0.05; done\"\n"
-				  "    depends_on: [a]\n"
-				  "    start_timeout: 0s\n"
-				  "  a:\n"
-				  "    command: \"echo start a $(date +%s%N) >> {DIR}/order; trap 'sleep 0.3; echo stop a >> {DIR}/order; exit 0' TERM; while :; do sleep 0.05; done\"\n"
-				  "    start_timeout: 0s\n"
-				  "    ready: { delay: 600ms }\n"),
-		     0);
+	cr_assert_eq(
+	    drv_start(&d,
+		      "groups:\n"
+		      "  b:\n"
+		      "    command: \"echo start b $(date +%s%N) >> {DIR}/order; trap 'echo stop b "
+		      ">> {DIR}/order; exit 0' TERM; while :; do sleep 0.05; done\"\n"
+		      "    depends_on: [a]\n"
+		      "    start_timeout: 0s\n"
+		      "  a:\n"
+		      "    command: \"echo start a $(date +%s%N) >> {DIR}/order; trap 'sleep 0.3; "
+		      "echo stop a >> {DIR}/order; exit 0' TERM; while :; do sleep 0.05; done\"\n"
+		      "    start_timeout: 0s\n"
+		      "    ready: { delay: 600ms }\n"),
+	    0);
 	cr_assert(drv_wait_state(&d, "b:0", "RUNNING", 5000));
 	cr_assert(drv_wait_state(&d, "a:0", "RUNNING", 100));
 	/* RUNNING (start_timeout 0s) can come before b's shell has written its
@@ -201,7 +209,7 @@ Test(lifecycle, dependencies_start_in_order_and_stop_in_reverse, .fini = teardow
 			break;
 		drv_sleep_ms(20);
 	}
-	drv_sleep_ms(100);	/* and for its trap, set right after */
+	drv_sleep_ms(100); /* and for its trap, set right after */
 	status = drv_stop(&d, 10000);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "droverd exit status %d", status);
 	snprintf(path, sizeof(path), "%s/order", d.dir);
@@ -223,19 +231,20 @@ Test(lifecycle, tcp_readiness_gates_dependents, .fini = teardown, .timeout = 30)
 	char yaml[2048];
 	int port = drv_free_port();
 
-	snprintf(yaml, sizeof(yaml),
-		 "groups:\n"
-		 "  db:\n"
-		 "    command: [python3, -c, \"import socket,time; time.sleep(1.0); s=socket.socket(); "
-		 "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', %d)); "
-		 "s.listen(); time.sleep(1000)\"]\n"
-		 "    start_timeout: 0s\n"
-		 "    ready: { tcp: '127.0.0.1:%d', interval: 50ms }\n"
-		 "  app:\n"
-		 "    command: [sleep, '1000']\n"
-		 "    start_timeout: 0s\n"
-		 "    depends_on: [db]\n",
-		 port, port);
+	snprintf(
+	    yaml, sizeof(yaml),
+	    "groups:\n"
+	    "  db:\n"
+	    "    command: [python3, -c, \"import socket,time; time.sleep(1.0); s=socket.socket(); "
+	    "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', %d)); "
+	    "s.listen(); time.sleep(1000)\"]\n"
+	    "    start_timeout: 0s\n"
+	    "    ready: { tcp: '127.0.0.1:%d', interval: 50ms }\n"
+	    "  app:\n"
+	    "    command: [sleep, '1000']\n"
+	    "    start_timeout: 0s\n"
+	    "    depends_on: [db]\n",
+	    port, port);
 	cr_assert_eq(drv_start(&d, yaml), 0);
 	drv_sleep_ms(300);
 	cr_assert(drv_wait_state(&d, "db:0", "STARTING", 10));
@@ -248,19 +257,21 @@ Test(lifecycle, notify_readiness_from_the_worker, .fini = teardown, .timeout = 3
 {
 	json_t *p;
 
-	cr_assert_eq(drv_start(&d, "groups:\n"
-				  "  svc:\n"
-				  "    command: [python3, -c, \"import os,socket,time; time.sleep(0.8); "
-				  "a=os.environ['NOTIFY_SOCKET']; a='\\\\0'+a[1:] if a[0]=='@' else a; "
-				  "s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'READY=1', a); "
-				  "time.sleep(1000)\"]\n"
-				  "    start_timeout: 0s\n"
-				  "    ready: { notify: true }\n"
-				  "  after:\n"
-				  "    command: [sleep, '1000']\n"
-				  "    start_timeout: 0s\n"
-				  "    depends_on: [svc]\n"),
-		     0);
+	cr_assert_eq(
+	    drv_start(
+		&d, "groups:\n"
+		    "  svc:\n"
+		    "    command: [python3, -c, \"import os,socket,time; time.sleep(0.8); "
+		    "a=os.environ['NOTIFY_SOCKET']; a='\\\\0'+a[1:] if a[0]=='@' else a; "
+		    "s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'READY=1', a); "
+		    "time.sleep(1000)\"]\n"
+		    "    start_timeout: 0s\n"
+		    "    ready: { notify: true }\n"
+		    "  after:\n"
+		    "    command: [sleep, '1000']\n"
+		    "    start_timeout: 0s\n"
+		    "    depends_on: [svc]\n"),
+	    0);
 	drv_sleep_ms(300);
 	p = drv_proc(&d, "svc:0");
 	cr_assert_str_eq(json_string_value(json_object_get(p, "state")), "STARTING");
@@ -280,11 +291,11 @@ Test(lifecycle, exec_failure_is_reported_not_crash_looped, .fini = teardown, .ti
 	char *log;
 
 	cr_assert_eq(drv_start(&d, "groups:\n"
-				  "  missing:\n"
-				  "    command: [/nonexistent/drover-test-binary, --flag]\n"
-				  "  ok:\n"
-				  "    command: [sleep, '1000']\n"
-				  "    start_timeout: 0s\n"),
+				   "  missing:\n"
+				   "    command: [/nonexistent/drover-test-binary, --flag]\n"
+				   "  ok:\n"
+				   "    command: [sleep, '1000']\n"
+				   "    start_timeout: 0s\n"),
 		     0);
 	cr_assert(drv_wait_state(&d, "missing:0", "FATAL", 5000));
 	p = drv_proc(&d, "missing:0");
@@ -295,8 +306,10 @@ Test(lifecycle, exec_failure_is_reported_not_crash_looped, .fini = teardown, .ti
 			 "exec /nonexistent/drover-test-binary: No such file or directory");
 	json_decref(p);
 	log = slurp(d.log_path);
-	cr_assert(strstr(log, "missing:0: exec /nonexistent/drover-test-binary: No such file or directory"),
-		  "%s", log);
+	cr_assert(
+	    strstr(log,
+		   "missing:0: exec /nonexistent/drover-test-binary: No such file or directory"),
+	    "%s", log);
 	free(log);
 	cr_assert(drv_wait_state(&d, "ok:0", "RUNNING", 3000));
 }
@@ -306,13 +319,14 @@ Test(lifecycle, burst_of_100MB_is_captured_byte_for_byte_across_rotations, .fini
 {
 	char cmd[1200], *out = NULL;
 
-	cr_assert_eq(drv_start(&d, "groups:\n"
-				  "  burst:\n"
-				  "    command: \"head -c 104857600 /dev/urandom | tee {DIR}/src.bin\"\n"
-				  "    restart: never\n"
-				  "    start_timeout: 0s\n"
-				  "    stdout: { file: auto, max_size: 8MB, keep: 20 }\n"),
-		     0);
+	cr_assert_eq(
+	    drv_start(&d, "groups:\n"
+			  "  burst:\n"
+			  "    command: \"head -c 104857600 /dev/urandom | tee {DIR}/src.bin\"\n"
+			  "    restart: never\n"
+			  "    start_timeout: 0s\n"
+			  "    stdout: { file: auto, max_size: 8MB, keep: 20 }\n"),
+	    0);
 	cr_assert(drv_wait_state(&d, "burst:0", "EXITED", 60000));
 	/* Oldest rotated file first, the live file last. */
 	snprintf(cmd, sizeof(cmd),
@@ -326,7 +340,8 @@ Test(lifecycle, burst_of_100MB_is_captured_byte_for_byte_across_rotations, .fini
 		char *l1 = strchr(out, '\n') + 1, *l2 = strchr(l1, '\n') + 1;
 
 		cr_assert_geq(files, 13, "expected rotation into >= 13 files, got %d", files);
-		cr_assert_eq(strncmp(l1, l2, 64), 0, "captured output differs from what was written:\n%s", out);
+		cr_assert_eq(strncmp(l1, l2, 64), 0,
+			     "captured output differs from what was written:\n%s", out);
 	}
 	free(out);
 }
@@ -339,21 +354,22 @@ Test(lifecycle, sigterm_stops_everything_and_leaves_no_process, .fini = teardown
 	int status;
 
 	cr_assert_eq(drv_start(&d, "groups:\n"
-				  "  web:\n"
-				  "    command: \"sleep 987654 & sleep 987654 & wait\"\n"
-				  "    instances: 3\n"
-				  "    start_timeout: 0s\n"
-				  "  worker:\n"
-				  "    command: [sleep, '987654']\n"
-				  "    instances: 2\n"
-				  "    start_timeout: 0s\n"
-				  "    depends_on: [web]\n"),
+				   "  web:\n"
+				   "    command: \"sleep 987654 & sleep 987654 & wait\"\n"
+				   "    instances: 3\n"
+				   "    start_timeout: 0s\n"
+				   "  worker:\n"
+				   "    command: [sleep, '987654']\n"
+				   "    instances: 2\n"
+				   "    start_timeout: 0s\n"
+				   "    depends_on: [web]\n"),
 		     0);
 	cr_assert(drv_wait_state(&d, "worker:1", "RUNNING", 5000));
 	list = drv_get_json(&d, "/api/v1/processes");
 	cr_assert_eq(json_array_size(list), 5);
 	for (i = 0; i < json_array_size(list); i++)
-		pids[n++] = (pid_t)json_integer_value(json_object_get(json_array_get(list, i), "pid"));
+		pids[n++] =
+		    (pid_t)json_integer_value(json_object_get(json_array_get(list, i), "pid"));
 	json_decref(list);
 	status = drv_stop(&d, 15000);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d", status);
@@ -369,18 +385,19 @@ Test(lifecycle, cwd_umask_limits_env_and_user_are_applied, .fini = teardown, .ti
 	char path[512], *text;
 
 	cr_assert_eq(drv_start(&d, "groups:\n"
-				  "  env:\n"
-				  "    command: \"pwd; umask; ulimit -n; ulimit -c; echo port=$PORT; id -un; exec sleep 3600\"\n"
-				  "    cwd: /tmp\n"
-				  "    umask: '027'\n"
-				  "    limits: { nofile: 123, core: 0 }\n"
-				  "    env: { PORT: '80${INSTANCE}0' }\n"
-				  "    instances: 2\n"
-				  "    start_timeout: 0s\n"
-				  "  nobody:\n"
-				  "    command: \"id -un; exec sleep 3600\"\n"
-				  "    user: nobody\n"
-				  "    start_timeout: 0s\n"),
+				   "  env:\n"
+				   "    command: \"pwd; umask; ulimit -n; ulimit -c; echo "
+				   "port=$PORT; id -un; exec sleep 3600\"\n"
+				   "    cwd: /tmp\n"
+				   "    umask: '027'\n"
+				   "    limits: { nofile: 123, core: 0 }\n"
+				   "    env: { PORT: '80${INSTANCE}0' }\n"
+				   "    instances: 2\n"
+				   "    start_timeout: 0s\n"
+				   "  nobody:\n"
+				   "    command: \"id -un; exec sleep 3600\"\n"
+				   "    user: nobody\n"
+				   "    start_timeout: 0s\n"),
 		     0);
 	cr_assert(drv_wait_state(&d, "env:1", "RUNNING", 5000));
 	cr_assert(drv_wait_state(&d, "nobody:0", "RUNNING", 5000));
@@ -401,17 +418,19 @@ Test(lifecycle, output_can_be_merged_or_discarded, .fini = teardown, .timeout = 
 {
 	char path[512], *text;
 
-	cr_assert_eq(drv_start(&d, "groups:\n"
-				  "  merged:\n"
-				  "    command: \"echo to-out; echo to-err >&2; exec sleep 3600\"\n"
-				  "    stderr: merge\n"
-				  "    start_timeout: 0s\n"
-				  "  quiet:\n"
-				  "    command: \"echo nobody-reads-this; echo nor-this >&2; exec sleep 3600\"\n"
-				  "    stdout: null\n"
-				  "    stderr: null\n"
-				  "    start_timeout: 0s\n"),
-		     0);
+	cr_assert_eq(
+	    drv_start(
+		&d, "groups:\n"
+		    "  merged:\n"
+		    "    command: \"echo to-out; echo to-err >&2; exec sleep 3600\"\n"
+		    "    stderr: merge\n"
+		    "    start_timeout: 0s\n"
+		    "  quiet:\n"
+		    "    command: \"echo nobody-reads-this; echo nor-this >&2; exec sleep 3600\"\n"
+		    "    stdout: null\n"
+		    "    stderr: null\n"
+		    "    start_timeout: 0s\n"),
+	    0);
 	cr_assert(drv_wait_state(&d, "merged:0", "RUNNING", 5000));
 	cr_assert(drv_wait_state(&d, "quiet:0", "RUNNING", 5000));
 	snprintf(path, sizeof(path), "%s/var/log/merged:0.out", d.dir);

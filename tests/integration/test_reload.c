@@ -17,19 +17,20 @@ teardown(void)
 	drv_cleanup(&d);
 }
 
-#define BASE_GROUPS                                                                               \
-	"  keep:\n    command: [sleep, '1001']\n    start_timeout: 0s\n"                         \
+#define BASE_GROUPS                                                                                \
+	"  keep:\n    command: [sleep, '1001']\n    start_timeout: 0s\n"                           \
 	"  scale:\n    command: [sleep, '1002']\n    instances: 2\n    start_timeout: 0s\n"
 
-static const char *v1 = "groups:\n" BASE_GROUPS
-			"  change:\n    command: [sleep, '1003']\n    start_timeout: 0s\n"
-			"  gone:\n    command: [sleep, '1004']\n    start_timeout: 0s\n";
+static const char *v1 =
+    "groups:\n" BASE_GROUPS "  change:\n    command: [sleep, '1003']\n    start_timeout: 0s\n"
+    "  gone:\n    command: [sleep, '1004']\n    start_timeout: 0s\n";
 
-static const char *v2 = "groups:\n"
-			"  keep:\n    command: [sleep, '1001']\n    start_timeout: 0s\n"
-			"  scale:\n    command: [sleep, '1002']\n    instances: 4\n    start_timeout: 0s\n"
-			"  change:\n    command: [sleep, '2003']\n    start_timeout: 0s\n"
-			"  added:\n    command: [sleep, '1005']\n    start_timeout: 0s\n";
+static const char *v2 =
+    "groups:\n"
+    "  keep:\n    command: [sleep, '1001']\n    start_timeout: 0s\n"
+    "  scale:\n    command: [sleep, '1002']\n    instances: 4\n    start_timeout: 0s\n"
+    "  change:\n    command: [sleep, '2003']\n    start_timeout: 0s\n"
+    "  added:\n    command: [sleep, '1005']\n    start_timeout: 0s\n";
 
 static bool
 wait_gone(const char *name, int timeout_ms)
@@ -85,12 +86,15 @@ Test(reload, scaling_down_removes_only_the_surplus, .fini = teardown, .timeout =
 	pid_t keep, s0, s1, change, gone;
 
 	start_v1(&keep, &s0, &s1, &change, &gone);
-	cr_assert_eq(drv_rewrite(&d, "groups:\n"
-				     "  keep:\n    command: [sleep, '1001']\n    start_timeout: 0s\n"
-				     "  scale:\n    command: [sleep, '1002']\n    instances: 1\n    start_timeout: 0s\n"
-				     "  change:\n    command: [sleep, '1003']\n    start_timeout: 0s\n"
-				     "  gone:\n    command: [sleep, '1004']\n    start_timeout: 0s\n"),
-		     0);
+	cr_assert_eq(
+	    drv_rewrite(
+		&d,
+		"groups:\n"
+		"  keep:\n    command: [sleep, '1001']\n    start_timeout: 0s\n"
+		"  scale:\n    command: [sleep, '1002']\n    instances: 1\n    start_timeout: 0s\n"
+		"  change:\n    command: [sleep, '1003']\n    start_timeout: 0s\n"
+		"  gone:\n    command: [sleep, '1004']\n    start_timeout: 0s\n"),
+	    0);
 	cr_assert_eq(drv_http(&d, "POST", "/api/v1/reload", NULL, true, NULL), 200);
 	cr_assert(wait_gone("scale:1", 5000));
 	cr_assert_not(drv_alive(s1));
@@ -107,9 +111,10 @@ Test(reload, invalid_file_changes_nothing, .fini = teardown, .timeout = 40)
 	json_t *list;
 
 	start_v1(&keep, &s0, &s1, &change, &gone);
-	cr_assert_eq(drv_rewrite(&d, "groups:\n"
-				     "  keep:\n    command: [sleep, '1001']\n    restart: sometimes\n"
-				     "  change:\n    command: [sleep, '3003']\n"),
+	cr_assert_eq(drv_rewrite(&d,
+				 "groups:\n"
+				 "  keep:\n    command: [sleep, '1001']\n    restart: sometimes\n"
+				 "  change:\n    command: [sleep, '3003']\n"),
 		     0);
 	kill(d.pid, SIGHUP);
 	cr_assert_eq(drv_http(&d, "POST", "/api/v1/reload", NULL, true, &body), 422);
@@ -142,16 +147,20 @@ Test(reload, adding_queues_loads_the_queue_host, .fini = teardown, .timeout = 40
 	pid_t keep;
 	int i;
 
-	cr_assert_eq(drv_start(&d, "groups:\n  keep:\n    command: [sleep, '1001']\n    start_timeout: 0s\n"),
-		     0);
+	cr_assert_eq(
+	    drv_start(&d,
+		      "groups:\n  keep:\n    command: [sleep, '1001']\n    start_timeout: 0s\n"),
+	    0);
 	cr_assert(drv_wait_state(&d, "keep:0", "RUNNING", 5000));
 	keep = drv_pid(&d, "keep:0");
 	/* Without queues, droverd maps none of the queue stack. */
 	cr_assert_not(maps_have(d.pid, "libzmq"));
 	cr_assert_not(maps_have(d.pid, "droverd-queues"));
-	cr_assert_eq(drv_rewrite(&d, "groups:\n  keep:\n    command: [sleep, '1001']\n    start_timeout: 0s\n"
-				     "queues:\n  jobs: { capacity: 10 }\n"),
-		     0);
+	cr_assert_eq(
+	    drv_rewrite(&d,
+			"groups:\n  keep:\n    command: [sleep, '1001']\n    start_timeout: 0s\n"
+			"queues:\n  jobs: { capacity: 10 }\n"),
+	    0);
 	kill(d.pid, SIGHUP);
 	for (i = 0; i < 100; i++) {
 		json_decref(list);
@@ -161,7 +170,8 @@ Test(reload, adding_queues_loads_the_queue_host, .fini = teardown, .timeout = 40
 		drv_sleep_ms(50);
 	}
 	cr_assert_eq(json_array_size(list), 1);
-	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "name")), "jobs");
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "name")),
+			 "jobs");
 	cr_assert_eq(json_integer_value(json_object_get(json_array_get(list, 0), "capacity")), 10);
 	json_decref(list);
 	cr_assert(maps_have(d.pid, "droverd-queues"));
