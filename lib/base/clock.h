@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-int64_t clock_ms(void);		/* CLOCK_MONOTONIC, for deadlines */
-double clock_wall(void);	/* Unix time with fractions, for "since" fields */
+int64_t clock_ms(void);	 /* CLOCK_MONOTONIC, for deadlines */
+double clock_wall(void); /* Unix time with fractions, for "since" fields */
 
 #endif

@@ -48,8 +48,8 @@ s_parse(const char *s, const struct unit *table, int bare_ok, int64_t *out)
 int
 units_duration_ms(const char *s, int64_t *out_ms)
 {
-	static const struct unit t[] = {
-		{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}, {NULL, 0}};
+	static const struct unit t[] = {{"ms", 1},	{"s", 1000},	 {"m", 60000},
+					{"h", 3600000}, {"d", 86400000}, {NULL, 0}};
 
 	return s_parse(s, t, 0, out_ms);
 }
@@ -73,11 +73,10 @@ units_size_bytes(const char *s, int64_t *out_bytes)
 static const struct {
 	const char *name;
 	int sig;
-} s_signals[] = {
-	{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-	{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"ALRM", SIGALRM},
-	{"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"WINCH", SIGWINCH},
-	{"PWR", SIGPWR},   {"ABRT", SIGABRT}, {NULL, 0}};
+} s_signals[] = {{"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+		 {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"ALRM", SIGALRM},
+		 {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"WINCH", SIGWINCH},
+		 {"PWR", SIGPWR},   {"ABRT", SIGABRT}, {NULL, 0}};
 
 int
 units_signal(const char *s)

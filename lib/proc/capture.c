@@ -16,8 +16,8 @@
 
 #include "log.h"
 
-#define CAP_BIG_PIPE (1024 * 1024)	/* a busy writer's pipe grows to this */
-#define CAP_SLICE (8 * 1024 * 1024)	/* bytes moved per wakeup before yielding */
+#define CAP_BIG_PIPE (1024 * 1024)  /* a busy writer's pipe grows to this */
+#define CAP_SLICE (8 * 1024 * 1024) /* bytes moved per wakeup before yielding */
 
 void
 proc__cap_init(proc__cap_t *cap, proc_t *p, const char *stream)
@@ -48,7 +48,8 @@ proc__cap_configure(proc__cap_t *cap, const conf_output_t *o, const char *log_di
 static int
 s_open_file(proc__cap_t *cap, bool truncate)
 {
-	cap->file_fd = open(cap->path, O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0640);
+	cap->file_fd =
+	    open(cap->path, O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0640);
 	if (cap->file_fd < 0) {
 		log_error("%s: open %s: %s", cap->p->name, cap->path, strerror(errno));
 		return -errno;
@@ -103,7 +104,8 @@ s_pump(proc__cap_t *cap, size_t slice)
 			if (n == -1 && errno == EINVAL) {
 				/* A file system without splice support: copy. */
 				n = read(cap->io.fd, sink, sizeof(sink));
-				if (n > 0 && pwrite(cap->file_fd, sink, (size_t)n, cap->offset) == n)
+				if (n > 0 &&
+				    pwrite(cap->file_fd, sink, (size_t)n, cap->offset) == n)
 					cap->offset += n;
 			}
 			if (n > 0 && cap->max_size > 0 && cap->offset >= cap->max_size)
@@ -166,7 +168,8 @@ proc__cap_open(proc__cap_t *cap, int *child_fd)
 	cap->pipe_size = fcntl(p[0], F_GETPIPE_SZ);
 	if (cap->pipe_size <= 0)
 		cap->pipe_size = 65536;
-	if ((rc = ev_io_start(cap->p->core->ev, &cap->io, p[0], EPOLLIN, s_on_readable, cap)) != 0) {
+	if ((rc = ev_io_start(cap->p->core->ev, &cap->io, p[0], EPOLLIN, s_on_readable, cap)) !=
+	    0) {
 		close(p[0]);
 		close(p[1]);
 		return rc;

@@ -19,7 +19,7 @@
 
 extern char **environ;
 
-#define SPAWN_BATCH 16	/* spawns per loop pass */
+#define SPAWN_BATCH 16 /* spawns per loop pass */
 
 /* ---- pid map: open addressing with linear probing, tombstones ---- */
 
@@ -40,7 +40,7 @@ s_pid_grow(proc_core_t *core)
 
 	core->pids = calloc(cap, sizeof(*core->pids));
 	if (core->pids == NULL)
-		abort();	/* a few KB: out of memory here is fatal */
+		abort(); /* a few KB: out of memory here is fatal */
 	core->pids_cap = cap;
 	core->pids_used = 0;
 	for (i = 0; i < oldcap; i++) {
@@ -99,7 +99,7 @@ proc__pid_del(proc_core_t *core, proc__child_t *c)
 	size_t j = s_pid_index(core, c->pid);
 
 	if (j != SIZE_MAX)
-		core->pids[j] = PID_TOMB;	/* counted in pids_used until the next grow */
+		core->pids[j] = PID_TOMB; /* counted in pids_used until the next grow */
 }
 
 /* ---- reaping ---- */
@@ -167,7 +167,7 @@ proc__spawn_dequeue(proc_core_t *core, proc_t *p)
 	for (i = 0; i < core->spawnq_len; i++) {
 		k = (core->spawnq_head + i) % core->spawnq_cap;
 		if (core->spawnq[k] == p)
-			core->spawnq[k] = NULL;	/* skipped when reached */
+			core->spawnq[k] = NULL; /* skipped when reached */
 	}
 	p->spawn_queued = 0;
 }
@@ -277,7 +277,7 @@ s_grp_resize(proc_core_t *core, proc__grp_t *g, unsigned n)
 	unsigned i;
 
 	for (i = 0; i < g->n_procs && i < n; i++) {
-		if (g->procs[i]->removing) {	/* scaled back up before it was gone */
+		if (g->procs[i]->removing) { /* scaled back up before it was gone */
 			g->procs[i]->removing = false;
 			if (g->want_up)
 				proc__begin_start(g->procs[i]);
@@ -417,7 +417,7 @@ s_settle(ev_t *ev, ev_timer_t *t)
 			g->stop_signal = g->cg->stop_signal;
 			g->stop_timeout_ms = g->cg->stop_timeout_ms;
 			for (k = 0; k < g->n_procs; k++)
-				proc__free(g->procs[k]);	/* fresh instances for the new config */
+				proc__free(g->procs[k]); /* fresh instances for the new config */
 			g->n_procs = 0;
 			s_grp_resize(core, g, g->cg->instances);
 			if (core->events.on_group)
@@ -623,7 +623,7 @@ proc_core_apply(proc_core_t *core, const conf_t *conf)
 			}
 			continue;
 		}
-		g->cg = cg;	/* same settings; the old conf goes away */
+		g->cg = cg; /* same settings; the old conf goes away */
 		if (cg->instances != s_active_count(g)) {
 			if (s_grp_resize(core, g, cg->instances) != 0)
 				return -ENOMEM;
@@ -642,7 +642,7 @@ proc_core_apply(proc_core_t *core, const conf_t *conf)
 	for (j = 0; j < core->n_grps; j++)
 		if (core->grps[j]->removing)
 			order[n++] = core->grps[j];
-	if (n > 0)	/* with no group at all core->grps is NULL */
+	if (n > 0) /* with no group at all core->grps is NULL */
 		memcpy(core->grps, order, n * sizeof(*order));
 	core->n_grps = n;
 	free(order);
@@ -735,7 +735,7 @@ s_grp_want(proc_core_t *core, proc__grp_t *g, int depth)
 	proc__grp_t *dep;
 
 	if (depth > 64)
-		return;	/* the config forbids cycles; this only bounds the walk */
+		return; /* the config forbids cycles; this only bounds the walk */
 	g->want_up = true;
 	for (d = 0; g->cg != NULL && d < g->cg->n_depends_on; d++) {
 		dep = s_grp_live(core, g->cg->depends_on[d]);

@@ -61,8 +61,8 @@ void proc_core_shutdown(proc_core_t *core);
 
 /* Lookup and iteration, ordered by group (config order) then instance. */
 size_t proc_core_count(const proc_core_t *core);
-proc_t *proc_core_at(const proc_core_t *core, size_t i);	/* 0 <= i < count */
-proc_t *proc_core_find(const proc_core_t *core, const char *name);	/* "web:2" */
+proc_t *proc_core_at(const proc_core_t *core, size_t i);	   /* 0 <= i < count */
+proc_t *proc_core_find(const proc_core_t *core, const char *name); /* "web:2" */
 const conf_t *proc_core_conf(const proc_core_t *core);
 /* Number of instances of a group currently in each state; returns the total. */
 size_t proc_core_group_states(const proc_core_t *core, const char *group,
@@ -84,16 +84,16 @@ int proc_group_restart(proc_core_t *core, const char *group, bool rolling);
 int proc_group_scale(proc_core_t *core, const char *group, unsigned instances);
 
 /* Accessors. Pointers stay valid until the process is removed. */
-const char *proc_name(const proc_t *p);		/* "web:2" */
+const char *proc_name(const proc_t *p); /* "web:2" */
 const char *proc_group(const proc_t *p);
 unsigned proc_instance(const proc_t *p);
 proc_state_t proc_state(const proc_t *p);
-const char *proc_state_name(proc_state_t s);	/* "RUNNING" */
-pid_t proc_pid(const proc_t *p);		/* 0 when not running */
-double proc_since(const proc_t *p);		/* Unix time of the last state change */
-unsigned proc_restarts(const proc_t *p);	/* automatic and manual restarts so far */
-int proc_exit_code(const proc_t *p);		/* -1 when none (or killed by a signal) */
-int proc_exit_signal(const proc_t *p);		/* 0 when none */
+const char *proc_state_name(proc_state_t s); /* "RUNNING" */
+pid_t proc_pid(const proc_t *p);	     /* 0 when not running */
+double proc_since(const proc_t *p);	     /* Unix time of the last state change */
+unsigned proc_restarts(const proc_t *p);     /* automatic and manual restarts so far */
+int proc_exit_code(const proc_t *p);	     /* -1 when none (or killed by a signal) */
+int proc_exit_signal(const proc_t *p);	     /* 0 when none */
 bool proc_ready(const proc_t *p);
 /* Last error worth showing (e.g. "exec ./run: No such file or directory"), or NULL. */
 const char *proc_error(const proc_t *p);

@@ -18,14 +18,14 @@ typedef struct proc__child {
 typedef struct {
 	proc_t *p;
 	conf_out_mode_t mode;
-	const char *stream;	/* "stdout" / "stderr" */
-	char *path;		/* NULL: not captured to a file */
+	const char *stream; /* "stdout" / "stderr" */
+	char *path;	    /* NULL: not captured to a file */
 	int64_t max_size;
 	unsigned keep;
-	int file_fd;		/* -1 until first used */
-	int64_t offset;		/* write position in file_fd */
-	int pipe_size;		/* current capacity of the pipe */
-	ev_io_t io;		/* read end of the pipe; io.fd = -1 when none */
+	int file_fd;	/* -1 until first used */
+	int64_t offset; /* write position in file_fd */
+	int pipe_size;	/* current capacity of the pipe */
+	ev_io_t io;	/* read end of the pipe; io.fd = -1 when none */
 } proc__cap_t;
 
 typedef enum { PROBE_IDLE, PROBE_CONNECTING, PROBE_SENDING, PROBE_READING } proc__probe_state_t;
@@ -36,53 +36,53 @@ struct proc {
 	char *name;
 	unsigned instance;
 	proc_state_t state;
-	proc__child_t child;	/* child.pid == 0 when not running */
+	proc__child_t child; /* child.pid == 0 when not running */
 	double since;
 	unsigned restarts;
 	unsigned spawns;
 	int exit_code;
 	int exit_signal;
 	bool ready;
-	bool want_up;		/* operator's intent */
-	bool start_after_stop;	/* restart: start again once stopped */
-	bool removing;		/* delete once down */
-	bool fail_pending;	/* killed because it never became ready */
-	bool waiting_deps;	/* wants up, but a dependency is not ready */
-	bool min_up_done;	/* start_timeout has passed since the spawn */
+	bool want_up;	       /* operator's intent */
+	bool start_after_stop; /* restart: start again once stopped */
+	bool removing;	       /* delete once down */
+	bool fail_pending;     /* killed because it never became ready */
+	bool waiting_deps;     /* wants up, but a dependency is not ready */
+	bool min_up_done;      /* start_timeout has passed since the spawn */
 	char *error;
-	unsigned failures;	/* consecutive failed starts, for backoff */
+	unsigned failures; /* consecutive failed starts, for backoff */
 	int64_t started_ms;
-	int64_t *restart_ring;	/* times of recent automatic restarts */
+	int64_t *restart_ring; /* times of recent automatic restarts */
 	unsigned ring_len, ring_pos;
 	ev_timer_t timer;	/* start_timeout, ready timeout, backoff, stop kill */
-	ev_timer_t probe_timer;	/* next readiness probe */
+	ev_timer_t probe_timer; /* next readiness probe */
 	proc__cap_t out, err;
 	/* readiness probe in flight */
 	proc__probe_state_t probe_state;
 	ev_io_t probe_io;
 	proc__child_t probe_child;
 	char *probe_req;
-	char *ready_target;	/* expanded tcp/http target of the running instance */
+	char *ready_target; /* expanded tcp/http target of the running instance */
 	size_t probe_req_off;
 	/* usage sampling */
 	int64_t usage_ms;
 	double cpu;
 	int64_t rss;
-	size_t spawn_queued;	/* position+1 in the spawn queue, 0 = not queued */
+	size_t spawn_queued; /* position+1 in the spawn queue, 0 = not queued */
 };
 
 struct proc__grp {
 	char *name;
-	const conf_group_t *cg;	/* current config; NULL once removed */
-	const conf_group_t *next_cg;	/* changed by reload: apply once all are down */
-	int stop_signal;	/* copied: still needed after the conf is gone */
+	const conf_group_t *cg;	     /* current config; NULL once removed */
+	const conf_group_t *next_cg; /* changed by reload: apply once all are down */
+	int stop_signal;	     /* copied: still needed after the conf is gone */
 	int64_t stop_timeout_ms;
 	proc_t **procs;
 	unsigned n_procs;
 	bool want_up;
 	bool removing;
-	int rolling;		/* next instance of a rolling restart, -1 none */
-	size_t order;		/* position in config order */
+	int rolling;  /* next instance of a rolling restart, -1 none */
+	size_t order; /* position in config order */
 };
 
 struct proc_core {
@@ -93,7 +93,7 @@ struct proc_core {
 	const conf_t *conf;
 	proc__grp_t **grps;
 	size_t n_grps;
-	proc_t **all;		/* flat, ordered by group then instance */
+	proc_t **all; /* flat, ordered by group then instance */
 	size_t n_all;
 	bool all_dirty;
 	/* pid -> child, open addressing */
@@ -103,18 +103,18 @@ struct proc_core {
 	ev_io_t sig_io;
 	int notify_fd;
 	ev_io_t notify_io;
-	char notify_addr[64];	/* "@drover-..." as given to workers */
+	char notify_addr[64]; /* "@drover-..." as given to workers */
 	bool shutting_down;
 	bool stopped_reported;
 	/* spawns pending, handled a few per loop pass so the loop stays responsive */
 	proc_t **spawnq;
 	size_t spawnq_head, spawnq_len, spawnq_cap;
 	ev_timer_t spawn_timer;
-	ev_timer_t settle_timer;	/* re-evaluate dependencies and shutdown order */
-	struct rlimit nofile0;	/* droverd's original RLIMIT_NOFILE, restored in workers */
+	ev_timer_t settle_timer; /* re-evaluate dependencies and shutdown order */
+	struct rlimit nofile0;	 /* droverd's original RLIMIT_NOFILE, restored in workers */
 	mode_t umask0;
 	int devnull_fd;
-	int reset_sigs[64];	/* signals whose disposition workers must get back to default */
+	int reset_sigs[64]; /* signals whose disposition workers must get back to default */
 	int n_reset_sigs;
 };
 
@@ -122,8 +122,8 @@ struct proc_core {
 void proc__pid_add(proc_core_t *core, proc__child_t *c);
 void proc__pid_del(proc_core_t *core, proc__child_t *c);
 proc__child_t *proc__pid_find(proc_core_t *core, pid_t pid);
-void proc__changed(proc_t *p);	/* tell the owner, re-evaluate order */
-void proc__settle(proc_core_t *core);	/* schedule dependency / shutdown evaluation */
+void proc__changed(proc_t *p);	      /* tell the owner, re-evaluate order */
+void proc__settle(proc_core_t *core); /* schedule dependency / shutdown evaluation */
 bool proc__group_is_ready(proc_core_t *core, const char *group);
 void proc__spawn_enqueue(proc_core_t *core, proc_t *p);
 void proc__spawn_dequeue(proc_core_t *core, proc_t *p);
@@ -131,12 +131,12 @@ void proc__spawn_dequeue(proc_core_t *core, proc_t *p);
 /* What a child needs; everything is prepared before fork, the child only
    makes system calls. */
 typedef struct {
-	const char *path;	/* resolved executable */
+	const char *path; /* resolved executable */
 	char **argv;
 	char **envp;
-	const char *cwd;	/* NULL: keep */
-	int fd_in, fd_out, fd_err;	/* -1: /dev/null; -2: inherit */
-	int umask;		/* -1: keep */
+	const char *cwd;	   /* NULL: keep */
+	int fd_in, fd_out, fd_err; /* -1: /dev/null; -2: inherit */
+	int umask;		   /* -1: keep */
 	struct rlimit nofile;
 	int64_t limit_core, limit_memory, limit_nproc, limit_nofile;
 	bool switch_user;
@@ -156,8 +156,8 @@ char *proc__which(const char *argv0, char *const *envp);
 proc_t *proc__new(proc_core_t *core, proc__grp_t *g, unsigned instance);
 void proc__free(void *p);
 void proc__set_state(proc_t *p, proc_state_t s);
-void proc__spawn(proc_t *p);	/* from the spawn queue */
-void proc__begin_start(proc_t *p);	/* wants up: queue a spawn when deps allow */
+void proc__spawn(proc_t *p);	   /* from the spawn queue */
+void proc__begin_start(proc_t *p); /* wants up: queue a spawn when deps allow */
 void proc__begin_stop(proc_t *p);
 void proc__became_ready(proc_t *p);
 void proc__fail_start(proc_t *p, const char *why);
@@ -166,7 +166,8 @@ bool proc__is_down(const proc_t *p);
 
 /* capture.c */
 void proc__cap_init(proc__cap_t *cap, proc_t *p, const char *stream);
-int proc__cap_configure(proc__cap_t *cap, const conf_output_t *o, const char *log_dir, const conf_vars_t *vars, const char *suffix);
+int proc__cap_configure(proc__cap_t *cap, const conf_output_t *o, const char *log_dir,
+			const conf_vars_t *vars, const char *suffix);
 /* Makes a pipe for a new child; *child_fd gets the write end (caller closes after spawn). */
 int proc__cap_open(proc__cap_t *cap, int *child_fd);
 void proc__cap_drain_close(proc__cap_t *cap);
@@ -175,7 +176,7 @@ void proc__cap_free(proc__cap_t *cap);
 /* ready.c */
 int proc__notify_init(proc_core_t *core);
 void proc__notify_close(proc_core_t *core);
-void proc__probe_start(proc_t *p);	/* begins readiness checking for a new child */
+void proc__probe_start(proc_t *p); /* begins readiness checking for a new child */
 void proc__probe_stop(proc_t *p);
 
 #endif

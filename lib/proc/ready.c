@@ -57,12 +57,12 @@ s_on_notify(ev_t *ev, ev_io_t *io, uint32_t events)
 			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS)
 				cred = (struct ucred *)CMSG_DATA(cm);
 		if (cred == NULL || (c = proc__pid_find(core, cred->pid)) == NULL)
-			continue;	/* not from one of our workers: ignore */
+			continue; /* not from one of our workers: ignore */
 		p = (proc_t *)((char *)c - offsetof(proc_t, child));
 		if (&p->child != c)
 			continue;
-		if (strstr(buf, "READY=1") != NULL && (buf == strstr(buf, "READY=1") ||
-							strstr(buf, "\nREADY=1") != NULL))
+		if (strstr(buf, "READY=1") != NULL &&
+		    (buf == strstr(buf, "READY=1") || strstr(buf, "\nREADY=1") != NULL))
 			proc__became_ready(p);
 	}
 }
@@ -81,7 +81,8 @@ proc__notify_init(proc_core_t *core)
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	/* An abstract address: nothing on disk to clean up or to collide with. */
-	snprintf(core->notify_addr, sizeof(core->notify_addr), "@drover-notify-%d-%u", (int)getpid(), seq++);
+	snprintf(core->notify_addr, sizeof(core->notify_addr), "@drover-notify-%d-%u",
+		 (int)getpid(), seq++);
 	memcpy(sa.sun_path + 1, core->notify_addr + 1, strlen(core->notify_addr) - 1);
 	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(core->notify_addr));
 	if (bind(core->notify_fd, (struct sockaddr *)&sa, len) == -1 ||
@@ -134,7 +135,8 @@ s_probe_ok(proc_t *p)
 
 /* Splits "host:port", "[v6]:port" or an http URL into host, port, path. */
 static int
-s_split(const char *target, bool http, char *host, size_t hl, char *port, size_t pl, const char **path)
+s_split(const char *target, bool http, char *host, size_t hl, char *port, size_t pl,
+	const char **path)
 {
 	const char *h = target, *e, *colon;
 
@@ -229,8 +231,8 @@ s_probe_connect(proc_t *p)
 	const char *path;
 	int fd, rc;
 
-	if (p->ready_target == NULL ||
-	    s_split(p->ready_target, r->kind == CONF_READY_HTTP, host, sizeof(host), port, sizeof(port), &path) != 0) {
+	if (p->ready_target == NULL || s_split(p->ready_target, r->kind == CONF_READY_HTTP, host,
+					       sizeof(host), port, sizeof(port), &path) != 0) {
 		proc__fail_start(p, "bad ready target");
 		return;
 	}
@@ -255,8 +257,9 @@ s_probe_connect(proc_t *p)
 		return;
 	}
 	if (r->kind == CONF_READY_HTTP) {
-		if (asprintf(&p->probe_req, "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: droverd\r\n\r\n",
-			     path, host) < 0)
+		if (asprintf(&p->probe_req,
+			     "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: droverd\r\n\r\n", path,
+			     host) < 0)
 			p->probe_req = NULL;
 		p->probe_req_off = 0;
 	}
@@ -366,7 +369,8 @@ proc__probe_start(proc_t *p)
 	p->probe_io.fd = -1;
 	switch (r->kind) {
 	case CONF_READY_DELAY:
-		ev_timer_start(p->core->ev, &p->probe_timer, p->started_ms + r->delay_ms, s_delay_done, p);
+		ev_timer_start(p->core->ev, &p->probe_timer, p->started_ms + r->delay_ms,
+			       s_delay_done, p);
 		break;
 	case CONF_READY_TCP:
 	case CONF_READY_HTTP:
@@ -385,7 +389,7 @@ proc__probe_stop(proc_t *p)
 	if (p->probe_child.pid > 0) {
 		kill(-p->probe_child.pid, SIGKILL);
 		proc__pid_del(p->core, &p->probe_child);
-		p->probe_child.pid = 0;	/* reaped by the SIGCHLD loop as a stranger */
+		p->probe_child.pid = 0; /* reaped by the SIGCHLD loop as a stranger */
 	}
 	s_probe_close(p);
 }

@@ -84,7 +84,8 @@ fail:
 pid_t
 proc__exec(proc_core_t *core, const proc__spawn_spec_t *spec, const char **stage)
 {
-	static const char *names[] = {"spawn", "redirect output", "set limits", "chdir", "switch user", "exec"};
+	static const char *names[] = {"spawn", "redirect output", "set limits",
+				      "chdir", "switch user",	  "exec"};
 	volatile struct child_result res = {0, ST_NONE};
 	pid_t pid;
 

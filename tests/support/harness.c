@@ -116,7 +116,8 @@ drv_rewrite(drv_t *d, const char *yaml)
 		full = body;
 	} else {
 		if (strncmp(yaml, "queues:", 7) == 0 || strstr(yaml, "\nqueues:") != NULL)
-			snprintf(authkey, sizeof(authkey), "    authkey_file: %s\n", d->authkey_path);
+			snprintf(authkey, sizeof(authkey), "    authkey_file: %s\n",
+				 d->authkey_path);
 		if (asprintf(&full,
 			     "supervisor:\n"
 			     "  name: test\n"

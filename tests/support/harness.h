@@ -12,10 +12,10 @@
 #define DRV_AUTHKEY "test-authkey-0123456789"
 
 typedef struct {
-	char dir[256];		/* temporary directory: drover.yaml, var/, secrets */
+	char dir[256]; /* temporary directory: drover.yaml, var/, secrets */
 	char conf_path[320];
 	char token_path[320];
-	char authkey_path[320];	/* {DIR}/queue.key, holding DRV_AUTHKEY */
+	char authkey_path[320]; /* {DIR}/queue.key, holding DRV_AUTHKEY */
 	char log_path[320];	/* droverd's own stderr */
 	int port;		/* HTTP port */
 	int qport;		/* queue port */

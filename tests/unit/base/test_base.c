@@ -97,7 +97,7 @@ Test(ev, idle_loop_makes_no_wakeups, .timeout = 5)
 {
 	ev_t *ev = ev_new();
 
-	cr_assert_eq(ev_run_once(ev, 300), 0);	/* nothing armed: sleeps the whole time */
+	cr_assert_eq(ev_run_once(ev, 300), 0); /* nothing armed: sleeps the whole time */
 	cr_assert_eq(ev_wakeups(ev), 1);
 	ev_destroy(&ev);
 }
