@@ -31,8 +31,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,33 +42,16 @@ ROOT = os.path.dirname(HERE)
 TAG_VAR = "DROVER_BENCH_TAG"
 TAG = "%d-%d" % (os.getpid(), int(time.time()))
 MIB = 1024 * 1024
-T_START = time.monotonic()
 
-
-def say(msg):
-    print("[%6.1fs] %s" % (time.monotonic() - T_START, msg), file=sys.stderr, flush=True)
-
-
-def now():
-    return time.monotonic()
-
-
-def median(xs):
-    return statistics.median(xs) if xs else None
+sys.path.insert(0, HERE)
+from benchlib import build as build_targets, fmt, free_port, get, machine as machine_line, median, now, pct, say  # noqa: E402
 
 
 def p99(xs):
     """Nearest-rank 99th percentile."""
-    if not xs:
-        return None
-    s = sorted(xs)
-    return s[max(0, -(-99 * len(s) // 100) - 1)]
+    return pct(xs, 99)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------- processes
@@ -908,22 +889,6 @@ def run_supervisor(h, cls, res):
 
 # ---------------------------------------------------------------- the table
 
-def get(d, *path):
-    for p in path:
-        if not isinstance(d, dict) or p not in d or d[p] is None:
-            return None
-        d = d[p]
-    return d
-
-
-def fmt(v, digits):
-    if v is None:
-        return "-"
-    if isinstance(v, str):
-        return v
-    return "%.*f" % (digits, v)
-
-
 def table(h, res):
     D, S, F = res.get("droverd", {}), res.get("supervisord", {}), res.get("floor", {})
     full = not h.quick
@@ -1046,39 +1011,14 @@ def build(h, a):
     targets = ["spawn_floor", "loggen"]
     if "drover" in a.only and not a.droverd:
         targets.append("droverd")
-    if a.no_build:
-        return
-    if not os.path.exists(os.path.join(h.build, "CMakeCache.txt")):
-        subprocess.run(["cmake", "-B", h.build, "-S", ROOT, "-DDROVER_TESTS=OFF",
-                        "-DCMAKE_BUILD_TYPE=RelWithDebInfo"], check=True, stdout=subprocess.DEVNULL)
-    for t in targets:
-        r = subprocess.run(["cmake", "--build", h.build, "-j2", "--target", t],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if r.returncode != 0:
-            say("building %s failed:\n%s" % (t, r.stderr[-1500:]))
+    if not a.no_build:
+        build_targets(h.build, targets)
 
 
 def machine():
-    cpu = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    osr = "?"
-    try:
-        with open("/etc/os-release") as f:
-            osr = dict(l.rstrip().split("=", 1) for l in f if "=" in l).get("PRETTY_NAME", "?").strip('"')
-    except OSError:
-        pass
     sv = subprocess.run([shutil.which("supervisord") or "supervisord", "--version"],
                         capture_output=True, text=True).stdout.strip()
-    return "%d vCPU %s, %.0f GiB RAM, %s, Linux %s, supervisord %s, Python %s" % (
-        os.cpu_count(), cpu, mem, osr, platform.release(), sv, platform.python_version())
+    return machine_line(", supervisord %s, Python %s" % (sv, platform.python_version()))
 
 
 def main():

@@ -33,7 +33,6 @@ import platform
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,35 +42,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PYNODE = os.path.join(HERE, "pynode.py")
 PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
-T_START = time.monotonic()
 KINDS = ("c", "python", "managers")
+
+sys.path.insert(0, os.path.dirname(HERE))
+from benchlib import build as build_targets, fmt, free_port, get, machine as machine_line, median, now, pct, say  # noqa: E402,I001
+
 LABEL = {"c": "drover C", "python": "drover Python", "managers": "managers"}
-
-
-def say(msg):
-    print("[%6.1fs] %s" % (time.monotonic() - T_START, msg), file=sys.stderr, flush=True)
-
-
-def now():
-    return time.monotonic()
-
-
-def median(xs):
-    return statistics.median(xs) if xs else None
-
-
-def pct(xs, p):
-    """Nearest-rank percentile."""
-    if not xs:
-        return None
-    s = sorted(xs)
-    return s[max(0, -(-p * len(s) // 100) - 1)]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port, proc, timeout=20.0):
@@ -334,6 +310,25 @@ def run_floors(h, res):
             (kind, r[kind]["p50_us"], r[kind]["p99_us"]))
 
 
+def measure_rtt(h, kind, step, what, label, *extra):
+    """h.runs runs of h.rtt put+get round trips by one client of kind: the
+    median over the runs of each run's p50 and p99, or None."""
+    p50s, p99s = [], []
+    for k in range(h.runs):
+        lat = step(what, lambda: h.probe(kind, "rtt", "--count", str(h.rtt), *extra))
+        if not lat:
+            break
+        xs = lat["lat_us"]
+        p50s.append(pct(xs, 50))
+        p99s.append(pct(xs, 99))
+        say("%s: %s: p50 %.1f us, p99 %.1f us (%d)" %
+            (LABEL[kind], label, p50s[-1], p99s[-1], len(xs)))
+    if not p50s:
+        return None
+    return {"count": h.rtt, "runs": len(p50s), "p50_us": median(p50s),
+            "p99_us": median(p99s), "p50s": p50s, "p99s": p99s}
+
+
 def run_kind(h, kind, res):
     r = res.setdefault(kind, {})
     errors = r.setdefault("errors", [])
@@ -369,36 +364,16 @@ def run_kind(h, kind, res):
         if rates:
             r["flow_%s_%d" % (mode, workers)] = {"runs": rates, "median": median(rates),
                                                  "server_cpu": median(cpus)}
-    p50s, p99s = [], []
-    for k in range(h.runs):
-        lat = step("round trips", lambda: h.probe(kind, "rtt", "--count", str(h.rtt)))
-        if not lat:
-            break
-        xs = lat["lat_us"]
-        p50s.append(pct(xs, 50))
-        p99s.append(pct(xs, 99))
-        say("%s: put+get round trip: p50 %.1f us, p99 %.1f us (%d)" %
-            (LABEL[kind], p50s[-1], p99s[-1], len(xs)))
-    if p50s:
-        r["rtt"] = {"count": h.rtt, "runs": len(p50s), "p50_us": median(p50s),
-                    "p99_us": median(p99s), "p50s": p50s, "p99s": p99s}
+    rtt = measure_rtt(h, kind, step, "round trips", "put+get round trip")
+    if rtt:
+        r["rtt"] = rtt
     if kind == "c":
         # The same with the put pipelined and the get standing at droverd
         # (prefetch): one ZeroMQ round trip instead of two.
-        p50s, p99s = [], []
-        for k in range(h.runs):
-            lat = step("pipelined round trips",
-                       lambda: h.probe(kind, "rtt", "--count", str(h.rtt), "--pipelined"))
-            if not lat:
-                break
-            xs = lat["lat_us"]
-            p50s.append(pct(xs, 50))
-            p99s.append(pct(xs, 99))
-            say("%s: pipelined put+get: p50 %.1f us, p99 %.1f us (%d)" %
-                (LABEL[kind], p50s[-1], p99s[-1], len(xs)))
-        if p50s:
-            r["rtt_pipe"] = {"count": h.rtt, "runs": len(p50s), "p50_us": median(p50s),
-                             "p99_us": median(p99s), "p50s": p50s, "p99s": p99s}
+        rtt = measure_rtt(h, kind, step, "pipelined round trips", "pipelined put+get",
+                          "--pipelined")
+        if rtt:
+            r["rtt_pipe"] = rtt
     if kind != "managers":
         for what, batch, count in (("durable", h.batch, h.durable),
                                    ("durable_single", 1, h.durable_single)):
@@ -415,20 +390,6 @@ def run_kind(h, kind, res):
 
 
 # ---------------------------------------------------------------- the table
-
-def get(d, *path):
-    for p in path:
-        if not isinstance(d, dict) or p not in d or d[p] is None:
-            return None
-        d = d[p]
-    return d
-
-
-def fmt(v, digits):
-    if v is None:
-        return "-"
-    return "%.*f" % (digits, v)
-
 
 def table(h, res):
     C, P, M = res.get("c", {}), res.get("python", {}), res.get("managers", {})
@@ -509,41 +470,15 @@ def table(h, res):
 # ---------------------------------------------------------------- main
 
 def build(h, a):
-    if a.no_build:
-        return
-    if not os.path.exists(os.path.join(h.build, "CMakeCache.txt")):
-        subprocess.run(["cmake", "-B", h.build, "-S", ROOT, "-DDROVER_TESTS=OFF",
-                        "-DCMAKE_BUILD_TYPE=RelWithDebInfo"], check=True, stdout=subprocess.DEVNULL)
-    targets = ["qbench"] if a.droverd else ["droverd", "qbench"]
-    for t in targets:
-        r = subprocess.run(["cmake", "--build", h.build, "-j2", "--target", t],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if r.returncode != 0:
-            say("building %s failed:\n%s" % (t, r.stderr[-1500:]))
+    if not a.no_build:
+        build_targets(h.build, ["qbench"] if a.droverd else ["droverd", "qbench"])
 
 
 def machine():
-    cpu = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    osr = "?"
-    try:
-        with open("/etc/os-release") as f:
-            osr = dict(l.rstrip().split("=", 1) for l in f if "=" in l).get("PRETTY_NAME", "?").strip('"')
-    except OSError:
-        pass
     zmq = subprocess.run([PYTHON, "-c", "import zmq; print(zmq.zmq_version(), zmq.__version__)"],
                          capture_output=True, text=True).stdout.split()
-    return "%d vCPU %s, %.0f GiB RAM, %s, Linux %s, Python %s%s" % (
-        os.cpu_count(), cpu, mem, osr, platform.release(), platform.python_version(),
-        ", libzmq %s, pyzmq %s" % tuple(zmq) if len(zmq) == 2 else "")
+    return machine_line(", Python %s%s" % (
+        platform.python_version(), ", libzmq %s, pyzmq %s" % tuple(zmq) if len(zmq) == 2 else ""))
 
 
 def main():
