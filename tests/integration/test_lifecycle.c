@@ -22,25 +22,6 @@ teardown(void)
 	drv_cleanup(&d);
 }
 
-/* The whole file at path, NUL-terminated (caller frees); "" if unreadable. */
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-	char chunk[4096];
-	size_t n;
-
-	while (f != NULL && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		fwrite(chunk, 1, n, m);
-	if (f != NULL)
-		fclose(f);
-	fclose(m);
-	return buf;
-}
-
 static double
 now_s(void)
 {
@@ -98,7 +79,7 @@ Test(lifecycle, failing_starts_back_off_with_growing_delays, .fini = teardown, .
 		     0);
 	drv_sleep_ms(3500);
 	snprintf(path, sizeof(path), "%s/starts", d.dir);
-	text = slurp(path);
+	text = drv_slurp(path);
 	for (line = strtok(text, "\n"); line != NULL && n < 8; line = strtok(NULL, "\n"))
 		t[n++] = atof(line);
 	free(text);
@@ -155,7 +136,7 @@ Test(lifecycle, worker_ignoring_sigterm_is_killed_with_its_grandchildren, .fini 
 	pid = drv_pid(&d, "stubborn:0");
 	snprintf(path, sizeof(path), "%s/gc.pid", d.dir);
 	for (int i = 0; i < 250; i++) { /* the shell writes it soon after its start */
-		text = slurp(path);
+		text = drv_slurp(path);
 		gc = text ? (pid_t)atoi(text) : 0;
 		free(text);
 		if (gc > 0)
@@ -201,7 +182,7 @@ Test(lifecycle, dependencies_start_in_order_and_stop_in_reverse, .fini = teardow
 	   line and set its trap: wait for the line before stopping. */
 	snprintf(path, sizeof(path), "%s/order", d.dir);
 	for (int i = 0; i < 100; i++) {
-		text = slurp(path);
+		text = drv_slurp(path);
 		bool up = text != NULL && strstr(text, "start b") != NULL;
 
 		free(text);
@@ -213,7 +194,7 @@ Test(lifecycle, dependencies_start_in_order_and_stop_in_reverse, .fini = teardow
 	status = drv_stop(&d, 10000);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "droverd exit status %d", status);
 	snprintf(path, sizeof(path), "%s/order", d.dir);
-	text = slurp(path);
+	text = drv_slurp(path);
 	sa = strstr(text, "start a");
 	sb = strstr(text, "start b");
 	xa = strstr(text, "stop a");
@@ -305,7 +286,7 @@ Test(lifecycle, exec_failure_is_reported_not_crash_looped, .fini = teardown, .ti
 	cr_assert_str_eq(json_string_value(json_object_get(p, "error")),
 			 "exec /nonexistent/drover-test-binary: No such file or directory");
 	json_decref(p);
-	log = slurp(d.log_path);
+	log = drv_slurp(d.log_path);
 	cr_assert(
 	    strstr(log,
 		   "missing:0: exec /nonexistent/drover-test-binary: No such file or directory"),
@@ -403,11 +384,11 @@ Test(lifecycle, cwd_umask_limits_env_and_user_are_applied, .fini = teardown, .ti
 	cr_assert(drv_wait_state(&d, "nobody:0", "RUNNING", 5000));
 	drv_sleep_ms(300);
 	snprintf(path, sizeof(path), "%s/var/log/env:1.out", d.dir);
-	text = slurp(path);
+	text = drv_slurp(path);
 	cr_assert_str_eq(text, "/tmp\n0027\n123\n0\nport=8010\nroot\n");
 	free(text);
 	snprintf(path, sizeof(path), "%s/var/log/nobody:0.out", d.dir);
-	text = slurp(path);
+	text = drv_slurp(path);
 	/* droverd runs as root in CI; as another user the switch is refused. */
 	if (geteuid() == 0)
 		cr_assert_str_eq(text, "nobody\n");
@@ -435,7 +416,7 @@ Test(lifecycle, output_can_be_merged_or_discarded, .fini = teardown, .timeout = 
 	cr_assert(drv_wait_state(&d, "quiet:0", "RUNNING", 5000));
 	snprintf(path, sizeof(path), "%s/var/log/merged:0.out", d.dir);
 	for (int i = 0; i < 100; i++) {
-		text = slurp(path);
+		text = drv_slurp(path);
 		bool both = strstr(text, "to-out") && strstr(text, "to-err");
 
 		free(text);
@@ -443,7 +424,7 @@ Test(lifecycle, output_can_be_merged_or_discarded, .fini = teardown, .timeout = 
 			break;
 		drv_sleep_ms(20);
 	}
-	text = slurp(path);
+	text = drv_slurp(path);
 	cr_assert(strstr(text, "to-out\n") && strstr(text, "to-err\n"), "merged file: %s", text);
 	free(text);
 	snprintf(path, sizeof(path), "%s/var/log/merged:0.err", d.dir);

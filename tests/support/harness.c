@@ -405,3 +405,20 @@ drv_alive(pid_t pid)
 	fclose(f);
 	return alive;
 }
+
+char *
+drv_slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL, chunk[4096];
+	size_t len = 0, n;
+	FILE *m = open_memstream(&buf, &len);
+
+	while (f != NULL && m != NULL && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		fwrite(chunk, 1, n, m);
+	if (f != NULL)
+		fclose(f);
+	if (m != NULL)
+		fclose(m);
+	return buf != NULL ? buf : strdup("");
+}

@@ -61,6 +61,9 @@ pid_t drv_pid(drv_t *d, const char *name);
 /* Runs a shell command line, returns its exit status (0..255, or -1) and its
    stdout in *out (caller frees) if out is not NULL. */
 int drv_sh(const char *cmd, char **out);
+/* The whole file at path, NUL-terminated (caller frees); "" when it cannot
+   be read. */
+char *drv_slurp(const char *path);
 /* Path of a built program: drv_bin("droverd") -> ".../build/supervisor/droverd". */
 const char *drv_bin(const char *name);
 /* Sleeps ms milliseconds. */

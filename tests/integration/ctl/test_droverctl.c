@@ -20,25 +20,6 @@ teardown(void)
 	drv_cleanup(&d);
 }
 
-/* The whole file at path (caller frees); "" if unreadable. */
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-	char chunk[4096];
-	size_t n;
-
-	while (f != NULL && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		fwrite(chunk, 1, n, m);
-	if (f != NULL)
-		fclose(f);
-	fclose(m);
-	return buf;
-}
-
 static int
 count_lines(const char *s)
 {
@@ -69,7 +50,7 @@ ctl(char **out, char **err, const char *fmt, ...)
 		 drv_bin("droverctl"), d.base, d.token_path, args, errpath);
 	rc = drv_sh(cmd, out);
 	if (err != NULL)
-		*err = slurp(errpath);
+		*err = drv_slurp(errpath);
 	return rc;
 }
 
@@ -378,7 +359,7 @@ Test(droverctl, logs_follow_prints_a_line_written_after_it_started, .fini = tear
 		 "done; kill $f; wait $f 2>/dev/null; true",
 		 drv_bin("droverctl"), d.base, path, path, d.dir, path);
 	cr_assert_eq(drv_sh(cmd, NULL), 0);
-	out = slurp(path);
+	out = drv_slurp(path);
 	cr_assert_str_eq(out, "line 50\nwritten after the follower started\n");
 	free(out);
 }
@@ -416,7 +397,7 @@ Test(droverctl, signal_is_delivered, .fini = teardown, .timeout = 30)
 	snprintf(path, sizeof(path), "%s/usr1", d.dir);
 	for (int i = 0; i < 100 && stat(path, &st) != 0; i++)
 		drv_sleep_ms(50);
-	text = slurp(path);
+	text = drv_slurp(path);
 	cr_assert_str_eq(text, "usr1\n");
 	free(text);
 	/* A stopped process cannot be signalled: one line, exit 1. */
@@ -501,13 +482,13 @@ Test(droverctl, keygen_writes_a_key_pair_with_a_private_secret, .fini = teardown
 	snprintf(path, sizeof(path), "%s/agent-1.cert_secret", dir);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert_eq(st.st_mode & 0777, 0600);
-	text = slurp(path);
+	text = drv_slurp(path);
 	cr_assert_not_null(strstr(text, "secret-key = \""), "%s", text);
 	free(text);
 	snprintf(path, sizeof(path), "%s/agent-1.cert", dir);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert_eq(st.st_mode & 0077 & ~0044, 0, "public file writable by others");
-	text = slurp(path);
+	text = drv_slurp(path);
 	cr_assert_not_null(strstr(text, "public-key = \""), "%s", text);
 	cr_assert_null(strstr(text, "secret-key"), "%s", text);
 	free(text);

@@ -79,16 +79,6 @@ get_is(drover_client *c, const char *q, const char *want, int timeout_ms)
 	return m;
 }
 
-static char *
-slurp(const char *path)
-{
-	char *out = NULL, cmd[400];
-
-	snprintf(cmd, sizeof(cmd), "cat '%s'", path);
-	drv_sh(cmd, &out);
-	return out;
-}
-
 /* The queue object named name from /api/v1/queues (caller owns). */
 static json_t *
 api_queue(const char *name)
@@ -161,7 +151,7 @@ Test(queue_e2e, a_wrong_key_is_refused_fast_logged_and_others_keep_working, .fin
 	drover_ack(good, get_is(good, "q", "two", 1000));
 	drover_close(good);
 
-	log = slurp(d.log_path);
+	log = drv_slurp(d.log_path);
 	cr_assert_not_null(strstr(log, "refused 127.0.0.1:"), "%s", log);
 	cr_assert_null(strstr(log, DRV_AUTHKEY));
 	free(log);
