@@ -22,6 +22,7 @@
 #include "api_internal.h"
 #include "clock.h"
 #include "log.h"
+#include "str.h"
 
 struct api_sse {
 	api_t *api;
@@ -178,17 +179,14 @@ s_listen(const char *listen_addr, bool have_token, char **err)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if ((rc = getaddrinfo(*host ? host : NULL, port, &hints, &res)) != 0) {
-		if (asprintf(err, "http.listen %s: %s", listen_addr, gai_strerror(rc)) < 0)
-			*err = NULL;
+		*err = str_printf("http.listen %s: %s", listen_addr, gai_strerror(rc));
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		if (!have_token && !s_is_loopback(ai->ai_addr)) {
-			if (asprintf(err,
-				     "refusing to listen on %s without a token: set "
-				     "supervisor.http.token_file, or listen on 127.0.0.1",
-				     listen_addr) < 0)
-				*err = NULL;
+			*err = str_printf("refusing to listen on %s without a token: set "
+					  "supervisor.http.token_file, or listen on 127.0.0.1",
+					  listen_addr);
 			freeaddrinfo(res);
 			return -1;
 		}
@@ -207,12 +205,11 @@ s_listen(const char *listen_addr, bool have_token, char **err)
 		}
 	}
 	freeaddrinfo(res);
-	if (fd < 0 && asprintf(err, "http.listen %s: %s", listen_addr, strerror(e)) < 0)
-		*err = NULL;
+	if (fd < 0)
+		*err = str_printf("http.listen %s: %s", listen_addr, strerror(e));
 	return fd;
 bad:
-	if (asprintf(err, "http.listen: expected HOST:PORT, got \"%s\"", listen_addr) < 0)
-		*err = NULL;
+	*err = str_printf("http.listen: expected HOST:PORT, got \"%s\"", listen_addr);
 	return -1;
 }
 
@@ -648,8 +645,7 @@ api_new(ev_t *ev, proc_core_t *core, const api_config_t *cfg, const api_hooks_t 
 			     (unsigned)1000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
 			     MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, api, MHD_OPTION_END);
 	if (api->mhd == NULL) {
-		if (asprintf(err, "http.listen %s: the HTTP server did not start", api->listen) < 0)
-			*err = NULL;
+		*err = str_printf("http.listen %s: the HTTP server did not start", api->listen);
 		goto fail;
 	}
 	api->listen_fd = -1; /* MHD closes it when it stops */

@@ -21,6 +21,7 @@
 #include "ev.h"
 #include "log.h"
 #include "proc.h"
+#include "str.h"
 #ifdef DROVER_HAVE_QUEUE
 #include <dlfcn.h>
 
@@ -151,24 +152,21 @@ s_queue_module_load(char **err)
 			continue;
 		}
 		if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-			if (asprintf(err, "cannot load %s", dlerror()) < 0)
-				*err = NULL;
+			*err = str_printf("cannot load %s", dlerror());
 			return NULL;
 		}
 		m = dlsym(h, DROVER_QUEUE_MODULE_SYMBOL);
 		if (m == NULL || m->abi != DROVER_QUEUE_MODULE_ABI ||
 		    strcmp(m->version, DROVER_VERSION) != 0) {
-			if (asprintf(err, "%s is not the queue module of droverd %s", path,
-				     DROVER_VERSION) < 0)
-				*err = NULL;
+			*err = str_printf("%s is not the queue module of droverd %s", path,
+					  DROVER_VERSION);
 			dlclose(h);
 			return NULL;
 		}
 		return m; /* stays loaded for droverd's lifetime */
 	}
-	if (asprintf(err, "the queue module %s was not found (looked for %s)",
-		     DROVER_QUEUE_MODULE_FILE, tried) < 0)
-		*err = NULL;
+	*err = str_printf("the queue module %s was not found (looked for %s)",
+			  DROVER_QUEUE_MODULE_FILE, tried);
 	return NULL;
 }
 
@@ -259,8 +257,8 @@ s_reload(void *ctx, char **errors)
 	rc = proc_core_apply(s->core, next);
 	if (rc != 0) {
 		log_error("reload: applying the new configuration: %s", strerror(-rc));
-		if (errors != NULL && asprintf(errors, "apply: %s\n", strerror(-rc)) < 0)
-			*errors = NULL;
+		if (errors != NULL)
+			*errors = str_printf("apply: %s\n", strerror(-rc));
 		conf_free(&next);
 		return -1;
 	}

@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "queue_internal.h"
+#include "str.h"
 
 #define MON_ENDPOINT_FMT "inproc://drover-queue-monitor-%p"
 #define MON_EVENTS                                                                                 \
@@ -1011,21 +1012,6 @@ s_actor(zsock_t *pipe, void *args)
 	s_qh_free(h);
 }
 
-static char *s_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-s_fmt(const char *fmt, ...)
-{
-	va_list ap;
-	char *out = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&out, fmt, ap) < 0)
-		out = NULL;
-	va_end(ap);
-	return out;
-}
-
 static int
 s_setopt_int(void *sock, int opt, int v)
 {
@@ -1047,13 +1033,13 @@ s_setup(const conf_t *conf, char **err)
 		return NULL;
 	h->timer_id = -1;
 	if (conf->queues_authkey_file == NULL) {
-		*err = s_fmt(
+		*err = str_printf(
 		    "supervisor.queues.authkey_file is not set: the queues need a shared authkey");
 		goto fail;
 	}
 	if ((rc = auth_read_keyfile(conf->queues_authkey_file, &key, &key_len)) != 0) {
-		*err = s_fmt("authkey_file %s: %s", conf->queues_authkey_file,
-			     rc == -ENODATA ? "empty" : strerror(-rc));
+		*err = str_printf("authkey_file %s: %s", conf->queues_authkey_file,
+				  rc == -ENODATA ? "empty" : strerror(-rc));
 		goto fail;
 	}
 	rc = auth_derive(key, key_len, AUTH_SERVER, &server);
@@ -1061,7 +1047,7 @@ s_setup(const conf_t *conf, char **err)
 		rc = auth_derive(key, key_len, AUTH_CLIENT, &client);
 	auth_key_free(key, key_len);
 	if (rc != 0) {
-		*err = s_fmt("cannot derive the CURVE keys: %s", strerror(-rc));
+		*err = str_printf("cannot derive the CURVE keys: %s", strerror(-rc));
 		goto fail;
 	}
 	h->listen = strdup(conf->queues_listen);
@@ -1085,7 +1071,7 @@ s_setup(const conf_t *conf, char **err)
 				 h->queues[i]->ready.len);
 
 	if (!zmq_has("curve")) {
-		*err = s_fmt("this libzmq has no CURVE support");
+		*err = str_printf("this libzmq has no CURVE support");
 		goto fail;
 	}
 	if ((h->ctx = zmq_ctx_new()) == NULL)
@@ -1115,7 +1101,7 @@ s_setup(const conf_t *conf, char **err)
 	    zmq_connect(h->mon, mon_ep) != 0)
 		goto zerr;
 	if (zmq_bind(h->router, conf->queues_listen) != 0) {
-		*err = s_fmt("listen %s: %s", conf->queues_listen, zmq_strerror(errno));
+		*err = str_printf("listen %s: %s", conf->queues_listen, zmq_strerror(errno));
 		goto fail;
 	}
 	{
@@ -1129,10 +1115,10 @@ s_setup(const conf_t *conf, char **err)
 	}
 	return h;
 zerr:
-	*err = s_fmt("ZeroMQ: %s", zmq_strerror(errno));
+	*err = str_printf("ZeroMQ: %s", zmq_strerror(errno));
 	goto fail;
 oom:
-	*err = s_fmt("out of memory");
+	*err = str_printf("out of memory");
 fail:
 	sodium_memzero(&server, sizeof(server));
 	s_qh_free(h);
@@ -1149,13 +1135,13 @@ queue_host_new(const conf_t *conf, char **err)
 	*err = NULL;
 	if ((h = s_setup(conf, err)) == NULL) {
 		if (*err == NULL)
-			*err = s_fmt("out of memory");
+			*err = str_printf("out of memory");
 		return NULL;
 	}
 	if ((qh = calloc(1, sizeof(*qh))) == NULL || (qh->actor = zactor_new(s_actor, h)) == NULL) {
 		free(qh);
 		s_qh_free(h);
-		*err = s_fmt("cannot start the queue thread");
+		*err = str_printf("cannot start the queue thread");
 		return NULL;
 	}
 	log_info("queues: listening on %s, %zu queue%s", conf->queues_listen, conf->n_queues,

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "str.h"
+
 struct store {
 	sqlite3 *db;
 	char *path;
@@ -70,21 +72,6 @@ s_prepare(store_t *s, const char *sql, sqlite3_stmt **st)
 	return 0;
 }
 
-static char *s_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-s_fmt(const char *fmt, ...)
-{
-	va_list ap;
-	char *out = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&out, fmt, ap) < 0)
-		out = NULL;
-	va_end(ap);
-	return out;
-}
-
 /* Creates the schema in an empty file, or checks an existing one. */
 static int
 s_schema(store_t *s)
@@ -121,7 +108,7 @@ store_open(const char *path, char **err)
 	*err = NULL;
 	if (s == NULL || (s->path = strdup(path)) == NULL) {
 		free(s);
-		*err = s_fmt("durable store %s: out of memory", path);
+		*err = str_printf("durable store %s: out of memory", path);
 		return NULL;
 	}
 	if (sqlite3_open_v2(path, &s->db,
@@ -153,7 +140,7 @@ store_open(const char *path, char **err)
 		goto fail;
 	return s;
 fail:
-	*err = s_fmt("durable store %s: %s (the file is left as it is)", path, s->err);
+	*err = str_printf("durable store %s: %s (the file is left as it is)", path, s->err);
 	store_close(&s);
 	return NULL;
 }
@@ -182,7 +169,7 @@ store_queue_id(store_t *s, const char *name, int64_t *id, char **err)
 	sqlite3_finalize(st);
 	return 0;
 fail:
-	*err = s_fmt("durable store %s: queue %s: %s", s->path, name, sqlite3_errmsg(s->db));
+	*err = str_printf("durable store %s: queue %s: %s", s->path, name, sqlite3_errmsg(s->db));
 	sqlite3_finalize(st);
 	return -1;
 }
@@ -213,8 +200,9 @@ store_load(store_t *s, int64_t qid, store_row_fn fn, void *arg, char **err)
 		rc = SQLITE_OK;
 	}
 	if (rc != SQLITE_DONE) {
-		*err = s_fmt("durable store %s: reading messages: %s (the file is left as it is)",
-			     s->path, rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(s->db));
+		*err = str_printf(
+		    "durable store %s: reading messages: %s (the file is left as it is)", s->path,
+		    rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(s->db));
 		sqlite3_finalize(st);
 		return -1;
 	}
