@@ -358,6 +358,22 @@ s_pending_owner(drover_client *c, uint32_t req_id)
 	return NULL;
 }
 
+/* A message of queue q made of data frame f (whose content it takes) and
+   the i-th lease id of the ids frame; NULL when out of memory. */
+static drover_msg *
+s_msg_take(zmq_msg_t *f, zmq_msg_t *ids, size_t i, cqueue_t *q)
+{
+	drover_msg *m = malloc(sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	zmq_msg_init(&m->data);
+	zmq_msg_move(&m->data, f);
+	m->lease = wire_get_u64((uint8_t *)zmq_msg_data(ids) + 8 * i);
+	m->q = q;
+	return m;
+}
+
 /* The rest of a reply to q's standing GET: its messages go to q's prefetch
    buffer. Returns 1 if req_id was awaited (mine), else 0, or an error. */
 static int
@@ -384,17 +400,10 @@ s_read_prefetch(drover_client *c, cqueue_t *q, reply_t *r, int more, bool mine)
 			zmq_msg_move(&ids, &f);
 			nids = zmq_msg_size(&ids) / 8;
 		} else if (ok && idx - 1 < nids) {
-			drover_msg *m = malloc(sizeof(*m));
+			drover_msg *m = s_msg_take(&f, &ids, idx - 1, q);
 
-			if (m != NULL) {
-				zmq_msg_init(&m->data);
-				zmq_msg_move(&m->data, &f);
-				m->lease =
-				    wire_get_u64((uint8_t *)zmq_msg_data(&ids) + 8 * (idx - 1));
-				m->q = q;
-				if (s_buf_push(q, m) != 0)
-					s_msg_free(m); /* leased: back after the lease */
-			}
+			if (m != NULL && s_buf_push(q, m) != 0)
+				s_msg_free(m); /* leased: back after the lease */
 		}
 		zmq_msg_close(&f);
 		idx++;
@@ -453,16 +462,10 @@ s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
 			zmq_msg_move(&ids, &f);
 			nids = zmq_msg_size(&ids) / 8;
 		} else if (get_ok && mine && r->msgs != NULL && idx - 1 < nids) {
-			drover_msg *m = malloc(sizeof(*m));
+			drover_msg *m = s_msg_take(&f, &ids, idx - 1, q);
 
-			if (m != NULL) {
-				zmq_msg_init(&m->data);
-				zmq_msg_move(&m->data, &f);
-				m->lease =
-				    wire_get_u64((uint8_t *)zmq_msg_data(&ids) + 8 * (idx - 1));
-				m->q = q;
+			if (m != NULL)
 				r->msgs[r->nmsgs++] = m;
-			}
 		} else if (!get_ok && mine && r->nfr < 3) {
 			zmq_msg_init(&r->fr[r->nfr]);
 			zmq_msg_move(&r->fr[r->nfr++], &f);
