@@ -332,29 +332,49 @@ Test(api, garbage_and_stalled_clients_do_not_hurt, .fini = teardown, .timeout = 
 	cr_assert(drv_alive(d.pid));
 }
 
-Test(api, events_stream_state_changes, .fini = teardown, .timeout = 30)
+/* Starts curl following /api/v1/events into a file in d.dir, whose path
+   goes to path. Returns curl's pid (SIGTERM it when done). */
+static pid_t
+s_follow_events(char *path, size_t len)
 {
-	char cmd[768], path[320], *text = NULL;
-	pid_t curl;
-	int i;
+	char cmd[768];
+	pid_t pid;
 
-	start();
-	snprintf(path, sizeof(path), "%s/events.txt", d.dir);
+	snprintf(path, len, "%s/events.txt", d.dir);
 	snprintf(cmd, sizeof(cmd), "exec curl -s -N %s/api/v1/events > %s", d.base, path);
-	if ((curl = fork()) == 0) {
+	if ((pid = fork()) == 0) {
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
+	return pid;
+}
+
+/* The file at path once it holds needle, or as it is after timeout_ms
+   (caller frees). */
+static char *
+s_wait_text(const char *path, const char *needle, int timeout_ms)
+{
+	char *text = NULL;
+
+	for (int waited = 0;; waited += 50) {
+		free(text);
+		text = drv_slurp(path);
+		if (strstr(text, needle) != NULL || waited >= timeout_ms)
+			return text;
+		drv_sleep_ms(50);
+	}
+}
+
+Test(api, events_stream_state_changes, .fini = teardown, .timeout = 30)
+{
+	char path[320], *text = NULL;
+	pid_t curl;
+
+	start();
+	curl = s_follow_events(path, sizeof(path));
 	drv_sleep_ms(400);
 	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/db:0/stop", NULL, true, NULL), 200);
-	for (i = 0; i < 50; i++) {
-		free(text);
-		snprintf(cmd, sizeof(cmd), "cat %s", path);
-		drv_sh(cmd, &text);
-		if (text && strstr(text, "\"STOPPED\"") != NULL)
-			break;
-		drv_sleep_ms(100);
-	}
+	text = s_wait_text(path, "\"STOPPED\"", 5000);
 	kill(curl, SIGTERM);
 	waitpid(curl, NULL, 0);
 	cr_assert(text && strstr(text, "event: process\n") != NULL, "%s", text ? text : "");
@@ -524,42 +544,23 @@ Test(api, events_stream_queue_numbers, .fini = teardown, .timeout = 30)
 {
 	char cmd[1024], path[320], *text = NULL;
 	pid_t curl;
-	int i;
 
 	cr_assert_eq(drv_start(&d, "groups:\n"
 				   "  a: { command: [sleep, '3600'] }\n"
 				   "queues:\n"
 				   "  jobs: { capacity: 10 }\n"),
 		     0);
-	snprintf(path, sizeof(path), "%s/events.txt", d.dir);
-	snprintf(cmd, sizeof(cmd), "exec curl -s -N %s/api/v1/events > %s", d.base, path);
-	if ((curl = fork()) == 0) {
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
+	curl = s_follow_events(path, sizeof(path));
 	/* A new subscriber gets every queue's numbers at once... */
-	for (i = 0; i < 50; i++) {
-		free(text);
-		snprintf(cmd, sizeof(cmd), "cat %s", path);
-		drv_sh(cmd, &text);
-		if (text && strstr(text, "event: queue\n") != NULL)
-			break;
-		drv_sleep_ms(50);
-	}
+	text = s_wait_text(path, "event: queue\n", 2500);
 	cr_assert(text && strstr(text, "\"name\":\"jobs\"") != NULL, "%s", text ? text : "");
 	cr_assert(strstr(text, "\"size\":0") != NULL, "%s", text);
 	/* ... and a change within about a second. */
 	snprintf(cmd, sizeof(cmd), "%s -q tcp://127.0.0.1:%d --authkey-file %s put jobs hello",
 		 drv_bin("droverctl"), d.qport, d.authkey_path);
 	cr_assert_eq(drv_sh(cmd, NULL), 0);
-	for (i = 0; i < 60; i++) {
-		free(text);
-		snprintf(cmd, sizeof(cmd), "cat %s", path);
-		drv_sh(cmd, &text);
-		if (text && strstr(text, "\"size\":1") != NULL)
-			break;
-		drv_sleep_ms(50);
-	}
+	free(text);
+	text = s_wait_text(path, "\"size\":1", 3000);
 	kill(curl, SIGTERM);
 	waitpid(curl, NULL, 0);
 	cr_assert(text && strstr(text, "\"size\":1") != NULL, "%s", text ? text : "");
