@@ -1,6 +1,6 @@
 /* api: libmicrohttpd in external epoll mode on droverd's ev loop. MHD's epoll
    fd sits in our epoll set; whenever it is readable, or MHD's own timeout
-   comes, we call MHD_run(). Handlers read the process core directly: same
+   comes, we call MHD_run(). Handlers read the fleet view directly: same
    thread, so no snapshot and no lock. Server-Sent Events subscribers are
    suspended connections with a byte buffer each: api_publish() appends to
    the buffers and resumes them, so nothing spins while no event comes. */
@@ -613,8 +613,25 @@ s_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- life ---- */
 
+/* A process changed in the view: a "process" event, built only when
+   someone listens. */
+static void
+s_on_view(void *ctx, const view_proc_t *p, bool removed, uint64_t seq)
+{
+	api_t *api = ctx;
+	json_t *o;
+
+	(void)seq;
+	if (api->n_subscribers == 0)
+		return;
+	o = view_proc_json(p);
+	if (removed)
+		json_object_set_new(o, "removed", json_true());
+	api_publish(api, "process", o);
+}
+
 api_t *
-api_new(ev_t *ev, proc_core_t *core, const api_config_t *cfg, const api_hooks_t *hooks, void *ctx,
+api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hooks, void *ctx,
 	char **err)
 {
 	api_t *api;
@@ -626,7 +643,7 @@ api_new(ev_t *ev, proc_core_t *core, const api_config_t *cfg, const api_hooks_t 
 		return NULL;
 	}
 	api->ev = ev;
-	api->core = core;
+	api->view = view;
 	api->ctx = ctx;
 	api->listen_fd = -1;
 	if (hooks != NULL)
@@ -653,6 +670,10 @@ api_new(ev_t *ev, proc_core_t *core, const api_config_t *cfg, const api_hooks_t 
 	if (info == NULL ||
 	    ev_io_start(ev, &api->mhd_io, info->epoll_fd, EPOLLIN, s_on_mhd_io, api) != 0) {
 		*err = strdup("http: cannot watch the HTTP server's epoll fd");
+		goto fail;
+	}
+	if (view_listen(view, s_on_view, api) != 0) {
+		*err = strdup("http: cannot follow the process view");
 		goto fail;
 	}
 	s_arm(api);

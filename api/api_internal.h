@@ -19,7 +19,7 @@ typedef struct api_sse api_sse_t;
 
 struct api {
 	ev_t *ev;
-	proc_core_t *core;
+	view_t *view;
 	api_hooks_t hooks;
 	void *ctx;
 	char *listen;

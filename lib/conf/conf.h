@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Instances of one group at most, in the file and when scaling: one limit. */
+#define CONF_MAX_INSTANCES 10000
+
 typedef enum {
 	CONF_RESTART_ALWAYS,
 	CONF_RESTART_ON_FAILURE,
@@ -143,6 +146,13 @@ const conf_queue_t *conf_queue_find(const conf_t *c, const char *name);
 /* True when a and b are configured alike in everything but their instance
    count (and autostart): a reload leaves such a group's processes alone. */
 bool conf_group_same(const conf_group_t *a, const conf_group_t *b);
+
+/* A deep copy of g that lives on its own (caller owns, conf_group_destroy());
+   NULL with errno ENOMEM. */
+conf_group_t *conf_group_dup(const conf_group_t *g);
+void conf_group_destroy(conf_group_t **gp);
+/* Frees what g holds (not g itself) and zeroes it. */
+void conf_group_clear(conf_group_t *g);
 
 /* The variables of one instance, for conf_expand(). */
 typedef struct {

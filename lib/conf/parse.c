@@ -14,7 +14,7 @@
 
 #include "units.h"
 
-#define MAX_INSTANCES 10000 /* per group; beyond that it is a typo */
+#define MAX_INSTANCES CONF_MAX_INSTANCES /* per group; beyond that it is a typo */
 #define MAX_NAME 64	    /* group, queue and host names */
 #define NAME_RULE "use 1 to 64 letters, digits, '_', '.' or '-'"
 
@@ -814,7 +814,7 @@ s_m_count(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 	s_grp_t *a = o;
 	int64_t n;
 
-	if (conf__count(p->x, v, 10000, &n) == 0)
+	if (conf__count(p->x, v, MAX_INSTANCES, &n) == 0)
 		a->g->max_restarts = (unsigned)n;
 }
 
