@@ -563,7 +563,20 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 		}
 	}
 	api_route(api, conn, method, url, req, &r);
+	if (r.status == 0) { /* answered later, by api_req_answer() */
+		MHD_suspend_connection(conn);
+		return MHD_YES;
+	}
 	return s_send(conn, &r);
+}
+
+void
+api_req_answer(api_t *api, api_req_t *req, api_reply_t *r)
+{
+	req->reply = *r;
+	req->answered = true;
+	MHD_resume_connection(req->conn);
+	s_kick(api);
 }
 
 static enum MHD_Result
@@ -576,8 +589,13 @@ s_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char
 	if (req == NULL) {
 		if ((req = calloc(1, sizeof(*req))) == NULL)
 			return MHD_NO;
+		req->conn = conn;
 		*con_cls = req;
 		return MHD_YES;
+	}
+	if (req->answered) { /* resumed with the answer of a remote command */
+		req->answered = false;
+		return s_send(conn, &req->reply);
 	}
 	if (*upload_data_size > 0) {
 		if (!req->too_big && req->len + *upload_data_size <= API_MAX_BODY) {
@@ -605,7 +623,10 @@ s_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	api_req_t *req = *con_cls;
 
 	if (req != NULL) {
+		api_wait_forget(req); /* a command still in flight answers no one */
 		free(req->body);
+		if (req->answered)
+			free(req->reply.body);
 		free(req);
 		*con_cls = NULL;
 	}

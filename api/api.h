@@ -48,8 +48,8 @@ typedef struct {
    failure. The API keeps pointers to view and hooks ctx (both must outlive
    it) and publishes the view's changes as "process" events; cfg strings are
    copied. */
-api_t *api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hooks,
-	       void *ctx, char **err);
+api_t *api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hooks, void *ctx,
+	       char **err);
 void api_destroy(api_t **apip);
 
 /* Sends an event to every /api/v1/events subscriber: type is "process",

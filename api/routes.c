@@ -417,22 +417,100 @@ s_logs(api_t *api, struct MHD_Connection *conn, const view_proc_t *p, api_reply_
 
 /* ---- actions ---- */
 
-/* The outcome of a command sent through the view. Commands to local
-   processes end at once. */
-typedef struct {
+/* A command sent through the view, and the request waiting for it.
+   Commands to local processes end at once, within the call; those to other
+   hosts end when the agent answers (or the hub gives up), and the request
+   stays suspended until then. */
+struct api_wait {
+	api_t *api;
+	api_req_t *req; /* NULL once the request is gone */
 	bool done;
+	bool late; /* not done within the call: the request is suspended */
+	bool is_group;
 	int rc;
 	char msg[256];
-} s_outcome_t;
+	char name[256];
+	char what[32];
+};
+
+typedef api_wait_t s_outcome_t;
+
+static void s_action_result(api_t *api, api_reply_t *r, const s_outcome_t *o, const char *name,
+			    const char *what);
+static void s_group_result(api_t *api, api_reply_t *r, const s_outcome_t *o, const char *group,
+			   const char *what);
+
+static api_wait_t *
+s_wait_new(api_t *api, api_req_t *req, bool is_group, const char *name, const char *what)
+{
+	api_wait_t *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	req->api_owner = api;
+	w->api = api;
+	w->req = req;
+	w->is_group = is_group;
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	snprintf(w->what, sizeof(w->what), "%s", what);
+	req->wait = w;
+	return w;
+}
+
+/* Builds the answer of a finished command into r. */
+static void
+s_wait_result(api_wait_t *w, api_reply_t *r)
+{
+	if (w->is_group)
+		s_group_result(w->api, r, w, w->name, w->what);
+	else
+		s_action_result(w->api, r, w, w->name, w->what);
+}
 
 static void
 s_on_done(void *arg, int rc, const char *msg)
 {
-	s_outcome_t *o = arg;
+	api_wait_t *w = arg;
+	api_req_t *req = w->req;
+	api_reply_t r = {0};
 
-	o->done = true;
-	o->rc = rc;
-	snprintf(o->msg, sizeof(o->msg), "%s", msg ? msg : "");
+	w->done = true;
+	w->rc = rc;
+	snprintf(w->msg, sizeof(w->msg), "%s", msg ? msg : "");
+	if (req == NULL) { /* the client went away: nobody to answer */
+		free(w);
+		return;
+	}
+	if (!w->late)
+		return; /* within the call: s_wait_reply() answers */
+	req->wait = NULL;
+	s_wait_result(w, &r);
+	free(w);
+	api_req_answer(req->api_owner, req, &r);
+}
+
+void
+api_wait_forget(api_req_t *req)
+{
+	if (req->wait != NULL) {
+		req->wait->req = NULL;
+		req->wait = NULL;
+	}
+}
+
+/* After the command was sent: the answer now if it came within the call,
+   else status 0 and the answer when it comes. */
+static void
+s_wait_reply(api_wait_t *w, api_reply_t *r)
+{
+	if (!w->done) {
+		w->late = true;
+		r->status = 0;
+		return;
+	}
+	w->req->wait = NULL;
+	s_wait_result(w, r);
+	free(w);
 }
 
 static void
@@ -497,10 +575,10 @@ s_body(const api_req_t *req, api_reply_t *r)
 }
 
 static void
-s_process_action(api_t *api, const view_proc_t *p, const char *action, const api_req_t *req,
+s_process_action(api_t *api, const view_proc_t *p, const char *action, api_req_t *req,
 		 api_reply_t *r)
 {
-	s_outcome_t o = {0};
+	api_wait_t *w;
 	char name[256];
 	json_t *body, *v;
 	int sig = 0;
@@ -523,8 +601,12 @@ s_process_action(api_t *api, const view_proc_t *p, const char *action, const api
 			return;
 		}
 	}
-	view_proc_cmd(api->view, p, action, sig, s_on_done, &o);
-	s_action_result(api, r, &o, name, action);
+	if ((w = s_wait_new(api, req, false, name, action)) == NULL) {
+		api_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	view_proc_cmd(api->view, p, action, sig, s_on_done, w);
+	s_wait_reply(w, r);
 }
 
 static void
@@ -549,21 +631,25 @@ s_group_result(api_t *api, api_reply_t *r, const s_outcome_t *o, const char *gro
 
 static void
 s_group_action(api_t *api, struct MHD_Connection *conn, const char *group, const char *action,
-	       api_reply_t *r)
+	       api_req_t *req, api_reply_t *r)
 {
 	const char *rolling = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "rolling");
-	s_outcome_t o = {0};
 	long roll = rolling != NULL && strcmp(rolling, "0") != 0 && strcmp(rolling, "false") != 0;
+	api_wait_t *w;
 
+	if ((w = s_wait_new(api, req, true, group, action)) == NULL) {
+		api_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
 	view_group_cmd(api->view, group, action, strcmp(action, "restart") == 0 ? roll : 0,
-		       s_on_done, &o);
-	s_group_result(api, r, &o, group, action);
+		       s_on_done, w);
+	s_wait_reply(w, r);
 }
 
 static void
-s_scale(api_t *api, const char *group, const api_req_t *req, api_reply_t *r)
+s_scale(api_t *api, const char *group, api_req_t *req, api_reply_t *r)
 {
-	s_outcome_t o = {0};
+	api_wait_t *w;
 	json_t *body, *v;
 	json_int_t n;
 
@@ -578,8 +664,12 @@ s_scale(api_t *api, const char *group, const api_req_t *req, api_reply_t *r)
 		return;
 	}
 	json_decref(body);
-	view_group_cmd(api->view, group, "scale", (long)n, s_on_done, &o);
-	s_group_result(api, r, &o, group, "scale");
+	if ((w = s_wait_new(api, req, true, group, "scale")) == NULL) {
+		api_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	view_group_cmd(api->view, group, "scale", (long)n, s_on_done, w);
+	s_wait_reply(w, r);
 }
 
 static void
@@ -625,7 +715,7 @@ s_method_is(const char *method, const char *want, api_reply_t *r, const char *al
 
 void
 api_route(api_t *api, struct MHD_Connection *conn, const char *method, const char *path,
-	  const api_req_t *req, api_reply_t *r)
+	  api_req_t *req, api_reply_t *r)
 {
 	char name[256], action[32];
 	const char *rest;
@@ -712,7 +802,7 @@ api_route(api_t *api, struct MHD_Connection *conn, const char *method, const cha
 				return;
 			}
 			if (act)
-				s_group_action(api, conn, name, action, r);
+				s_group_action(api, conn, name, action, req, r);
 			else if (scale)
 				s_scale(api, name, req, r);
 			else
