@@ -242,7 +242,12 @@ s_apply_local(sup_t *s, const conf_t *conf)
 	for (i = 0; i < conf->n_groups; i++)
 		if (fleet_is_local(&conf->groups[i]))
 			local[n++] = conf->groups[i]; /* shallow: only read while applying */
-	rc = proc_core_apply(s->core, local, n);
+	rc = proc_core_set_queue_access(s->core,
+					conf->queues_advertise ? conf->queues_advertise
+							       : conf->queues_listen,
+					conf->queues_authkey_file);
+	if (rc == 0)
+		rc = proc_core_apply(s->core, local, n);
 	free(local);
 	if (rc == 0)
 		fleet_set_conf(s->fleet, conf);

@@ -51,6 +51,7 @@ conf_free(conf_t **cp)
 	free(c->agents_keys_dir);
 	free(c->queues_listen);
 	free(c->queues_authkey_file);
+	free(c->queues_advertise);
 	free(c);
 	*cp = NULL;
 }
@@ -303,5 +304,6 @@ conf_group_same(const conf_group_t *a, const conf_group_t *b)
 	       a->limit_memory == b->limit_memory && a->limit_nproc == b->limit_nproc &&
 	       s_strv_eq(a->hosts, a->n_hosts, b->hosts, b->n_hosts) &&
 	       s_kv_eq(a->host_labels, a->n_host_labels, b->host_labels, b->n_host_labels) &&
-	       a->per_host == b->per_host;
+	       a->per_host == b->per_host && a->queue_access == b->queue_access &&
+	       a->instance_base == b->instance_base;
 }

@@ -322,7 +322,7 @@ s_resize_prepare(proc_core_t *core, proc__grp_t *g, unsigned n, s_extra_t *x)
 	if ((x->procs = calloc(n - g->n_procs, sizeof(*x->procs))) == NULL)
 		return -ENOMEM;
 	for (i = g->n_procs; i < n; i++) {
-		if ((x->procs[x->n] = proc__new(core, g, i)) == NULL) {
+		if ((x->procs[x->n] = proc__new(core, g, g->cg->instance_base + i)) == NULL) {
 			s_extra_free(x);
 			return -ENOMEM;
 		}
@@ -589,6 +589,7 @@ proc_core_new(ev_t *ev, const proc_run_t *run, const proc_events_t *events, void
 	if (events != NULL)
 		core->events = *events;
 	core->nofile0 = run->limits.nofile;
+	core->die_with_owner = run->die_with_owner;
 	if (run->dir == NULL && getcwd(cwd, sizeof(cwd)) == NULL)
 		goto fail;
 	if ((core->host = strdup(run->host ? run->host : "localhost")) == NULL ||
@@ -643,6 +644,8 @@ proc_core_destroy(proc_core_t **corep)
 	free(core->host);
 	free(core->dir);
 	free(core->log_dir);
+	free(core->queue_url);
+	free(core->authkey_file);
 	free(core);
 	*corep = NULL;
 }
@@ -901,6 +904,23 @@ proc_core_find(const proc_core_t *core, const char *name)
 		if (strcmp(core->all[i]->name, name) == 0)
 			return core->all[i];
 	return NULL;
+}
+
+int
+proc_core_set_queue_access(proc_core_t *core, const char *url, const char *authkey_file)
+{
+	char *u = url ? strdup(url) : NULL, *k = authkey_file ? strdup(authkey_file) : NULL;
+
+	if ((url && u == NULL) || (authkey_file && k == NULL)) {
+		free(u);
+		free(k);
+		return -ENOMEM;
+	}
+	free(core->queue_url);
+	free(core->authkey_file);
+	core->queue_url = u;
+	core->authkey_file = k;
+	return 0;
 }
 
 const conf_group_t *

@@ -42,6 +42,9 @@ typedef struct {
 	const char *dir;     /* workers' default cwd (the config file's directory) */
 	const char *log_dir; /* where "auto" output files go; created if missing */
 	proc_host_t limits;  /* from proc_host_setup() */
+	/* Workers get SIGKILL when the program dies (drover-agent: never a
+	   worker left running unsupervised). */
+	bool die_with_owner;
 } proc_run_t;
 
 typedef struct proc_core proc_core_t;
@@ -87,6 +90,10 @@ void proc_core_shutdown(proc_core_t *core);
 size_t proc_core_count(const proc_core_t *core);
 proc_t *proc_core_at(const proc_core_t *core, size_t i);	   /* 0 <= i < count */
 proc_t *proc_core_find(const proc_core_t *core, const char *name); /* "web:2" */
+/* What workers of groups with queue_access get as DROVER_QUEUE_URL and
+   DROVER_AUTHKEY_FILE (NULL: not set). 0 or -ENOMEM. */
+int proc_core_set_queue_access(proc_core_t *core, const char *url, const char *authkey_file);
+
 /* The engine's copy of a group's settings, or NULL. */
 const conf_group_t *proc_core_group(const proc_core_t *core, const char *group);
 /* Number of instances of a group currently in each state; returns the total. */

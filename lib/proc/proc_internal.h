@@ -90,6 +90,9 @@ struct proc_core {
 	char *host;
 	char *dir;
 	char *log_dir;
+	char *queue_url;    /* for groups with queue_access; NULL: none */
+	char *authkey_file; /* likewise */
+	bool die_with_owner;
 	proc_events_t events;
 	void *ctx;
 	bool applied; /* proc_core_apply() has run once */

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -66,6 +67,8 @@ s_child(proc_core_t *core, const proc__spawn_spec_t *s, volatile struct child_re
 		if (i != SIGKILL && i != SIGSTOP)
 			(void)signal(i, SIG_DFL); /* glibc's reserved ones say EINVAL */
 	setsid();
+	if (core->die_with_owner)
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	res->stage = ST_STDIO;
 	for (i = 0; i < 3; i++) {
 		if (fds[i] == -2)

@@ -191,7 +191,7 @@ s_build_env(proc_t *p, conf_kv_t **kv_out, size_t *n_kv)
 	proc_core_t *core = p->core;
 	conf_kv_t *kv;
 	conf_vars_t vars = {p->grp->name, p->instance, p->name, core->host, NULL, 0};
-	size_t n_env = 0, i, j, k, n = 0, extra = 5;
+	size_t n_env = 0, i, j, k, n = 0, extra = 7;
 	char **envp;
 	char buf[32];
 	bool ok = true;
@@ -212,6 +212,10 @@ s_build_env(proc_t *p, conf_kv_t **kv_out, size_t *n_kv)
 	kv[k].key = "DROVER_INSTANCE", kv[k++].value = strdup(buf);
 	if (cg->ready.kind == CONF_READY_NOTIFY)
 		kv[k].key = "NOTIFY_SOCKET", kv[k++].value = strdup(core->notify_addr);
+	if (cg->queue_access && core->queue_url != NULL)
+		kv[k].key = "DROVER_QUEUE_URL", kv[k++].value = strdup(core->queue_url);
+	if (cg->queue_access && core->authkey_file != NULL)
+		kv[k].key = "DROVER_AUTHKEY_FILE", kv[k++].value = strdup(core->authkey_file);
 	*kv_out = kv;
 	*n_kv = k;
 	for (j = cg->n_env; j < k; j++)
