@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "log.h"
+#include "prom.h"
 #include "str.h"
 
 #define HUB_MAX_RID 256
@@ -1233,20 +1234,6 @@ hub_agent(hub_t *h, const char *name)
 	return a ? s_agent_json(h, a) : NULL;
 }
 
-static void
-s_label(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			fputc('\\', f);
-		if (*s == '\n') {
-			fputs("\\n", f);
-			continue;
-		}
-		fputc(*s, f);
-	}
-}
-
 char *
 hub_metrics(hub_t *h)
 {
@@ -1263,7 +1250,7 @@ hub_metrics(hub_t *h)
 		if (h->agents[i]->rtt_s < 0)
 			continue;
 		fputs("drover_agent_heartbeat_rtt_seconds{agent=\"", f);
-		s_label(f, h->agents[i]->name);
+		prom_label(f, h->agents[i]->name);
 		fprintf(f, "\"} %.6f\n", h->agents[i]->rtt_s);
 	}
 	fprintf(f,
