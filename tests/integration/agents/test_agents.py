@@ -276,7 +276,7 @@ class AgentTests(unittest.TestCase):
             (dict(name="node2", key_name="node1"), "name node2 does not match its key",
              "refused 127.0.0.1: name node2 does not match its key"),
             (dict(name="node1", server_key=os.path.join(other, "node9.cert")),
-             "no secure handshake", None),
+             "no secure handshake", "refused 127.0.0.1: no secure handshake"),
         ]
         for kw, agent_says, droverd_says in cases:
             a = c.agent(**kw)
