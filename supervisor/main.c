@@ -202,6 +202,18 @@ s_hub_group_cmd(void *ctx, const char *group, const char *cmd, long n, view_done
 	s->hmod->group_cmd(s->hub, group, cmd, n, done, arg);
 }
 
+/* An agent's state changed: an "agent" event. */
+static void
+s_on_agent(void *ctx, json_t *agent)
+{
+	sup_t *s = ctx;
+
+	if (s->api != NULL && api_subscribers(s->api) > 0)
+		api_publish(s->api, "agent", agent);
+	else
+		json_decref(agent);
+}
+
 /* Loads the module if needed and starts the hub on conf. */
 static int
 s_hub_start(sup_t *s, const conf_t *conf, char **err)
@@ -221,7 +233,7 @@ s_hub_start(sup_t *s, const conf_t *conf, char **err)
 		s->hmod = m;
 	}
 	m->set_log(s->log_level, "droverd");
-	if ((s->hub = m->hub_new(s->ev, fleet_view(s->fleet), conf, err)) == NULL)
+	if ((s->hub = m->hub_new(s->ev, fleet_view(s->fleet), conf, s_on_agent, s, err)) == NULL)
 		return -1;
 	fleet_set_remote(s->fleet, &remote, s);
 	return 0;

@@ -106,6 +106,8 @@ struct hub {
 	uint64_t next_id;
 	ev_timer_t tick;
 	ev_timer_t cmd_timer;
+	hub_agent_fn on_agent;
+	void *on_agent_ctx;
 	uint64_t refused_hello;
 };
 
@@ -624,6 +626,8 @@ hub_logs(hub_t *h, const view_proc_t *p, json_t *query, view_logs_fn done, void 
 
 /* ---- sessions ---- */
 
+static json_t *s_agent_json(hub_t *h, s_agent_t *a);
+
 static void
 s_set_state(hub_t *h, s_agent_t *a, s_ag_state_t st)
 {
@@ -631,6 +635,8 @@ s_set_state(hub_t *h, s_agent_t *a, s_ag_state_t st)
 		return;
 	a->state = st;
 	a->since = clock_wall();
+	if (h->on_agent != NULL)
+		h->on_agent(h->on_agent_ctx, s_agent_json(h, a));
 }
 
 /* The agent went silent: LOST, its processes UNKNOWN with their last pid. */
@@ -1103,7 +1109,7 @@ s_take_queue(hub_t *h, const conf_t *conf)
 }
 
 hub_t *
-hub_new(ev_t *ev, view_t *view, const conf_t *conf, char **err)
+hub_new(ev_t *ev, view_t *view, const conf_t *conf, hub_agent_fn on_agent, void *ctx, char **err)
 {
 	hub_t *h = calloc(1, sizeof(*h));
 	uint8_t pk[AUTH_KEY_LEN], sk[AUTH_KEY_LEN];
@@ -1119,6 +1125,8 @@ hub_new(ev_t *ev, view_t *view, const conf_t *conf, char **err)
 	}
 	h->ev = ev;
 	h->view = view;
+	h->on_agent = on_agent;
+	h->on_agent_ctx = ctx;
 	h->hb_ms = conf->agents_heartbeat_ms;
 	h->lost_after = conf->agents_lost_after;
 	h->listen = strdup(conf->agents_listen);

@@ -214,6 +214,8 @@ class AgentTests(unittest.TestCase):
         a = c.agent("node1")
         c.agent("node2")
         before = {n: c.wait_state(n, "RUNNING") for n in ("web:0", "web:1")}
+        ev = Events(c.http_port)
+        time.sleep(0.2)
         a.kill(signal.SIGSTOP)
         t0 = time.monotonic()
         c.wait_agent("node1", "LOST", timeout=5)
@@ -228,6 +230,14 @@ class AgentTests(unittest.TestCase):
         self.assertEqual(status, 504)
         a.kill(signal.SIGCONT)
         c.wait_agent("node1", "CONNECTED")
+        wait_for("agent events", lambda: ev.first(
+            lambda t, d: t == "agent" and d["name"] == "node1" and d["state"] == "CONNECTED"))
+        self.assertIsNotNone(ev.first(
+            lambda t, d: t == "agent" and d["name"] == "node1" and d["state"] == "LOST"))
+        ev.close()
+        out = os.popen("%s -s http://127.0.0.1:%d agents" %
+                       (os.environ["DROVERCTL"], c.http_port)).read()
+        self.assertRegex(out, r"node1\s.*CONNECTED")
         for n, old in before.items():
             p = c.wait_state(n, "RUNNING")
             self.assertEqual(p["pid"], old["pid"])
