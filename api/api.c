@@ -3,7 +3,13 @@
    comes, we call MHD_run(). Handlers read the process core directly: same
    thread, so no snapshot and no lock. Server-Sent Events subscribers are
    suspended connections with a byte buffer each: api_publish() appends to
-   the buffers and resumes them, so nothing spins while no event comes. */
+   the buffers and resumes them, so nothing spins while no event comes.
+
+   Connections are a resource a client could hold: each one is watched for
+   its peer's hang-up (EPOLLRDHUP) and released at once, one that has not
+   sent its request head within API_HEADER_TIMEOUT_S goes, and near
+   API_CONN_LIMIT the oldest connection not being answered makes room for
+   the new one, so that the last slots always go to whoever is asking. */
 #include "api.h"
 
 #include <arpa/inet.h>
@@ -27,6 +33,7 @@
 struct api_sse {
 	api_t *api;
 	struct MHD_Connection *conn;
+	api_conn_t *ac; /* its connection, NULL once that closed */
 	char *buf;
 	size_t len, off, cap;
 	bool suspended;
@@ -34,7 +41,24 @@ struct api_sse {
 	api_sse_t *prev, *next;
 };
 
+/* One TCP connection, from accept to close (MHD_OPTION_NOTIFY_CONNECTION).
+   MHD 0.9.75 watches a socket edge-triggered and takes a short read as "no
+   more to read": a FIN that came with the last bytes of a partial request
+   is never seen, and the connection sits in CLOSE-WAIT until its timeout.
+   Our own watch of the socket sees the hang-up. */
+struct api_conn {
+	api_t *api;
+	int fd;
+	ev_io_t io;	  /* EPOLLRDHUP: the peer closed */
+	bool busy;	  /* a request is being answered */
+	bool peer_closed; /* seen once */
+	bool dropping;	  /* shut down: MHD closes it on its next run */
+	api_sse_t *sse;	  /* when it is an event stream */
+	api_conn_t *prev, *next;
+};
+
 static void s_kick(api_t *api);
+static void s_conn_drop(api_conn_t *ac);
 static void s_on_run_timer(ev_t *ev, ev_timer_t *t);
 static void s_on_ping(ev_t *ev, ev_timer_t *t);
 
@@ -355,10 +379,23 @@ s_sse_free(void *cls)
 	if (c->next)
 		c->next->prev = c->prev;
 	api->n_subscribers--;
+	if (c->ac != NULL)
+		c->ac->sse = NULL;
 	if (api->subscribers == NULL)
 		ev_timer_stop(api->ev, &api->ping_timer);
 	free(c->buf);
 	free(c);
+}
+
+static enum MHD_Result s_send(struct MHD_Connection *conn, api_reply_t *r);
+
+static api_conn_t *
+s_conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return info != NULL ? info->socket_context : NULL;
 }
 
 static enum MHD_Result
@@ -369,14 +406,26 @@ s_sse_open(api_t *api, struct MHD_Connection *conn)
 	enum MHD_Result ret;
 	static const char hello[] = "retry: 2000\n: connected\n\n";
 
+	if (api->n_subscribers >= API_SSE_MAX_SUBSCRIBERS) {
+		api_reply_t r = {0};
+
+		api_reply_error(&r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+				"already %d event streams; try again later",
+				API_SSE_MAX_SUBSCRIBERS);
+		return s_send(conn, &r);
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return MHD_NO;
 	c->api = api;
 	c->conn = conn;
+	if ((c->ac = s_conn_of(conn)) != NULL)
+		c->ac->sse = c;
 	s_sse_append(c, hello, sizeof(hello) - 1);
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, s_sse_read, c,
 						 s_sse_free);
 	if (resp == NULL) {
+		if (c->ac != NULL)
+			c->ac->sse = NULL;
 		free(c->buf);
 		free(c);
 		return MHD_NO;
@@ -572,6 +621,7 @@ s_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char
 {
 	api_t *api = cls;
 	api_req_t *req = *con_cls;
+	api_conn_t *ac;
 
 	if (req == NULL) {
 		if ((req = calloc(1, sizeof(*req))) == NULL)
@@ -595,6 +645,12 @@ s_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	/* The whole request is in: it is being answered now, and may take
+	   longer than a request head may. */
+	if ((ac = s_conn_of(conn)) != NULL)
+		ac->busy = true;
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+				  (unsigned)API_IDLE_TIMEOUT_S);
 	return s_dispatch(api, conn, url, method, req);
 }
 
@@ -603,12 +659,116 @@ s_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	       enum MHD_RequestTerminationCode toe)
 {
 	api_req_t *req = *con_cls;
+	api_conn_t *ac = s_conn_of(conn);
 
 	if (req != NULL) {
 		free(req->body);
 		free(req);
 		*con_cls = NULL;
 	}
+	if (ac != NULL) {
+		ac->busy = false;
+		if (ac->peer_closed)
+			s_conn_drop(ac); /* it hung up while we answered */
+	}
+}
+
+/* ---- connections ---- */
+
+/* Ends a connection from outside MHD: shutting its socket down wakes MHD's
+   epoll with a hang-up, and MHD closes it on its next run. */
+static void
+s_conn_drop(api_conn_t *ac)
+{
+	if (ac->dropping)
+		return;
+	ac->dropping = true;
+	ac->api->n_conns--;
+	shutdown(ac->fd, SHUT_RDWR);
+	if (ac->sse != NULL) {
+		ac->sse->closed = true;
+		s_sse_wake(ac->sse);
+	}
+	s_kick(ac->api);
+}
+
+static void
+s_on_hangup(ev_t *ev, ev_io_t *io, uint32_t events)
+{
+	api_conn_t *ac = io->arg;
+
+	if (ac->peer_closed)
+		return;
+	ac->peer_closed = true;
+	/* A request being answered keeps its connection until the answer is
+	   out (s_on_completed); an event stream has no one left to read it. */
+	if (!ac->busy || ac->sse != NULL)
+		s_conn_drop(ac);
+}
+
+/* Near the limit, the oldest connection that is not being answered (an
+   idle keep-alive, or a request head still coming) makes room: whoever holds
+   many connections open cannot take the last ones. */
+static void
+s_conn_evict(api_t *api)
+{
+	api_conn_t *ac;
+
+	for (ac = api->conns; ac != NULL; ac = ac->next)
+		if (!ac->busy && !ac->dropping) {
+			s_conn_drop(ac);
+			return;
+		}
+}
+
+static void
+s_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+		enum MHD_ConnectionNotificationCode code)
+{
+	api_t *api = cls;
+	api_conn_t *ac = *socket_context;
+	const union MHD_ConnectionInfo *info;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (info == NULL || (ac = calloc(1, sizeof(*ac))) == NULL)
+			return;
+		ac->api = api;
+		ac->fd = info->connect_fd;
+		if (ev_io_start(api->ev, &ac->io, ac->fd, EPOLLRDHUP | EPOLLET, s_on_hangup, ac) !=
+		    0) {
+			free(ac);
+			return;
+		}
+		ac->prev = api->conns_tail;
+		if (ac->prev != NULL)
+			ac->prev->next = ac;
+		else
+			api->conns = ac;
+		api->conns_tail = ac;
+		*socket_context = ac;
+		if (++api->n_conns > API_CONN_LIMIT - API_CONN_RESERVE)
+			s_conn_evict(api);
+		return;
+	}
+	/* MHD_CONNECTION_NOTIFY_CLOSED: MHD closes the socket right after. */
+	if (ac == NULL)
+		return;
+	ev_io_stop(api->ev, &ac->io);
+	if (ac->prev != NULL)
+		ac->prev->next = ac->next;
+	else
+		api->conns = ac->next;
+	if (ac->next != NULL)
+		ac->next->prev = ac->prev;
+	else
+		api->conns_tail = ac->prev;
+	if (!ac->dropping)
+		api->n_conns--;
+	if (ac->sse != NULL)
+		ac->sse->ac = NULL;
+	*socket_context = NULL;
+	ev_free_later(api->ev, ac, free);
 }
 
 /* ---- life ---- */
@@ -642,8 +802,10 @@ api_new(ev_t *ev, proc_core_t *core, const api_config_t *cfg, const api_hooks_t 
 	    MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
 			     NULL, s_on_request, api, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api,
 			     MHD_OPTION_LISTEN_SOCKET, api->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-			     (unsigned)1000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-			     MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, api, MHD_OPTION_END);
+			     (unsigned)API_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+			     (unsigned)API_HEADER_TIMEOUT_S, MHD_OPTION_NOTIFY_CONNECTION,
+			     s_on_connection, api, MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, api,
+			     MHD_OPTION_END);
 	if (api->mhd == NULL) {
 		*err = str_printf("http.listen %s: the HTTP server did not start", api->listen);
 		goto fail;

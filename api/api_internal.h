@@ -12,10 +12,16 @@
 #include "api.h"
 
 #define API_MAX_BODY (64 * 1024)	     /* request bodies are small JSON objects */
+#define API_CONN_LIMIT 1000		     /* open connections */
+#define API_CONN_RESERVE 100		     /* the last ones go to whoever is asking */
+#define API_HEADER_TIMEOUT_S 10		     /* to send a whole request head */
+#define API_IDLE_TIMEOUT_S 60		     /* once a request has arrived */
 #define API_SSE_MAX_BUFFER (4 * 1024 * 1024) /* a slower subscriber is dropped */
-#define API_SSE_PING_MS 15000		     /* only while someone is subscribed */
+#define API_SSE_MAX_SUBSCRIBERS 500
+#define API_SSE_PING_MS 15000 /* only while someone is subscribed */
 
 typedef struct api_sse api_sse_t;
+typedef struct api_conn api_conn_t;
 
 struct api {
 	ev_t *ev;
@@ -34,6 +40,8 @@ struct api {
 	ev_timer_t ping_timer; /* SSE keep-alive, armed only with subscribers */
 	api_sse_t *subscribers;
 	size_t n_subscribers;
+	api_conn_t *conns, *conns_tail; /* open connections, oldest first */
+	size_t n_conns;			   /* of them not yet being dropped */
 	uint64_t event_id;
 	bool stopping;
 };

