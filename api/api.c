@@ -551,6 +551,16 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 	api_reply_t r = {0};
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
+	if (req->uri_too_long) {
+		api_reply_error(&r, 414, "uri_too_long", "request target longer than %d bytes",
+				API_MAX_URI);
+		return s_send(conn, &r);
+	}
+	if (req->too_many_args) {
+		api_reply_error(&r, 400, "bad_request", "more than %d query arguments",
+				API_MAX_ARGS);
+		return s_send(conn, &r);
+	}
 	if (req->too_big) {
 		api_reply_error(&r, 413, "too_large", "request body larger than %d bytes",
 				API_MAX_BODY);
@@ -615,6 +625,30 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 	return s_send(conn, &r);
 }
 
+/* MHD_OPTION_URI_LOG_CALLBACK: the request target as it came, before MHD
+   decodes it and parses its query. Returns the request's state (con_cls).
+   MHD 0.9.75 never answers a request whose query arguments outgrow the
+   connection's memory pool (it hangs until the timeout), so a query over
+   API_MAX_ARGS or API_MAX_URI is cut off here, before MHD parses it, and
+   the request refused. */
+static void *
+s_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	api_req_t *req = calloc(1, sizeof(*req));
+	size_t len = strlen(uri), path_len = strcspn(uri, "?"), args = 0, i;
+	char *q;
+
+	if (req == NULL)
+		return NULL;
+	for (i = path_len; i < len; i++)
+		args += uri[i] == '&' || uri[i] == '?';
+	req->uri_too_long = len > API_MAX_URI;
+	req->too_many_args = args > API_MAX_ARGS;
+	if ((req->uri_too_long || req->too_many_args) && (q = memchr(uri, '?', len)) != NULL)
+		q[1] = '\0'; /* the query MHD is about to parse: none */
+	return req;
+}
+
 static enum MHD_Result
 s_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	     const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -627,6 +661,9 @@ s_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char
 		if ((req = calloc(1, sizeof(*req))) == NULL)
 			return MHD_NO;
 		*con_cls = req;
+	}
+	if (!req->started) {
+		req->started = true;
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
@@ -803,9 +840,9 @@ api_new(ev_t *ev, proc_core_t *core, const api_config_t *cfg, const api_hooks_t 
 			     NULL, s_on_request, api, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api,
 			     MHD_OPTION_LISTEN_SOCKET, api->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
 			     (unsigned)API_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-			     (unsigned)API_HEADER_TIMEOUT_S, MHD_OPTION_NOTIFY_CONNECTION,
-			     s_on_connection, api, MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, api,
-			     MHD_OPTION_END);
+			     (unsigned)API_HEADER_TIMEOUT_S, MHD_OPTION_URI_LOG_CALLBACK, s_on_uri,
+			     api, MHD_OPTION_NOTIFY_CONNECTION, s_on_connection, api,
+			     MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, api, MHD_OPTION_END);
 	if (api->mhd == NULL) {
 		*err = str_printf("http.listen %s: the HTTP server did not start", api->listen);
 		goto fail;

@@ -12,6 +12,8 @@
 #include "api.h"
 
 #define API_MAX_BODY (64 * 1024)	     /* request bodies are small JSON objects */
+#define API_MAX_URI 8192		     /* request target, query included (414 beyond) */
+#define API_MAX_ARGS 100		     /* query arguments (400 beyond) */
 #define API_CONN_LIMIT 1000		     /* open connections */
 #define API_CONN_RESERVE 100		     /* the last ones go to whoever is asking */
 #define API_HEADER_TIMEOUT_S 10		     /* to send a whole request head */
@@ -50,7 +52,10 @@ struct api {
 typedef struct {
 	char *body;
 	size_t len;
-	bool too_big;
+	bool started;	    /* the handler has seen the request head */
+	bool too_big;	    /* the body is over API_MAX_BODY */
+	bool uri_too_long;  /* over API_MAX_URI: the query was not parsed */
+	bool too_many_args; /* over API_MAX_ARGS: the query was not parsed */
 } api_req_t;
 
 /* What a handler produced: a status and a malloc'd body with its type. */

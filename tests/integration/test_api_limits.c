@@ -188,3 +188,32 @@ Test(api_limits, held_connections_leave_room_for_others, .fini = teardown, .time
 		close(fds[i]);
 	cr_assert_eq(s_get("/api/v1/status", 3000), 200);
 }
+
+Test(api_limits, a_long_query_is_answered_at_once, .fini = teardown, .timeout = 30)
+{
+	char path[16384];
+	size_t o;
+	int i;
+
+	start();
+	for (int n = 0; n <= 500; n += 100) {
+		o = (size_t)snprintf(path, sizeof(path), "/api/v1/processes/db:0/logs?tail=5");
+		for (i = 0; i < n; i++)
+			o += (size_t)snprintf(path + o, sizeof(path) - o, "&a%d=1", i);
+		/* Up to the limit the call works; beyond it, a 400 at once. */
+		cr_assert_eq(s_get(path, 3000), n < 100 ? 200 : 400, "%d arguments", n);
+	}
+	/* Arguments without a value, as many as fit. */
+	o = (size_t)snprintf(path, sizeof(path), "/api/v1/status?");
+	while (o < 8000)
+		path[o++] = '&';
+	path[o] = '\0';
+	cr_assert_eq(s_get(path, 3000), 400);
+	/* A target over 8 KiB: 414. */
+	o = (size_t)snprintf(path, sizeof(path), "/api/v1/status?x=");
+	while (o < 12000)
+		path[o++] = 'x';
+	path[o] = '\0';
+	cr_assert_eq(s_get(path, 3000), 414);
+	cr_assert_eq(s_get("/api/v1/status", 3000), 200);
+}
