@@ -482,21 +482,26 @@ api_subscribers(const api_t *api)
 
 /* ---- requests ---- */
 
+/* Compares lengths and bytes, not C strings: a header value that holds
+   the token and more (after a NUL, say) is not the token. libmicrohttpd
+   0.9.75 itself ends a header line at a NUL before we see it. */
 static bool
 s_token_ok(api_t *api, struct MHD_Connection *conn)
 {
-	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-	size_t a, b, i;
+	const char *h = NULL;
+	size_t a = 0, b, i;
 	unsigned char diff = 0;
 
 	if (api->token == NULL)
 		return true;
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+	if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, "Authorization", 13, &h, &a) !=
+		MHD_YES ||
+	    h == NULL || a < 7 || strncasecmp(h, "Bearer ", 7) != 0)
 		return false;
 	h += 7;
-	while (*h == ' ')
-		h++;
-	a = strlen(h);
+	a -= 7;
+	while (a > 0 && *h == ' ')
+		h++, a--;
 	b = strlen(api->token);
 	/* Constant time in the token's length. */
 	for (i = 0; i < b; i++)
@@ -559,6 +564,11 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 	if (req->too_many_args) {
 		api_reply_error(&r, 400, "bad_request", "more than %d query arguments",
 				API_MAX_ARGS);
+		return s_send(conn, &r);
+	}
+	if (req->bad_path) {
+		api_reply_error(&r, 400, "bad_request",
+				"a name cannot hold a NUL or a '/' (%%00, %%2F)");
 		return s_send(conn, &r);
 	}
 	if (req->too_big) {
@@ -630,7 +640,8 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
    MHD 0.9.75 never answers a request whose query arguments outgrow the
    connection's memory pool (it hangs until the timeout), so a query over
    API_MAX_ARGS or API_MAX_URI is cut off here, before MHD parses it, and
-   the request refused. */
+   the request refused. A %00 (anywhere) or %2F (in the path) would decode to
+   a byte that ends or splits a name: refused as well. */
 static void *
 s_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
@@ -640,6 +651,13 @@ s_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 
 	if (req == NULL)
 		return NULL;
+	for (i = 0; i + 2 < len; i++) {
+		if (uri[i] != '%')
+			continue;
+		if ((uri[i + 1] == '0' && uri[i + 2] == '0') ||
+		    (i < path_len && uri[i + 1] == '2' && (uri[i + 2] == 'f' || uri[i + 2] == 'F')))
+			req->bad_path = true;
+	}
 	for (i = path_len; i < len; i++)
 		args += uri[i] == '&' || uri[i] == '?';
 	req->uri_too_long = len > API_MAX_URI;

@@ -54,6 +54,7 @@ typedef struct {
 	size_t len;
 	bool started;	    /* the handler has seen the request head */
 	bool too_big;	    /* the body is over API_MAX_BODY */
+	bool bad_path;	    /* %00 in the target or %2F in its path: never a name */
 	bool uri_too_long;  /* over API_MAX_URI: the query was not parsed */
 	bool too_many_args; /* over API_MAX_ARGS: the query was not parsed */
 } api_req_t;

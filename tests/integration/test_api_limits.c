@@ -217,3 +217,39 @@ Test(api_limits, a_long_query_is_answered_at_once, .fini = teardown, .timeout = 
 	cr_assert_eq(s_get(path, 3000), 414);
 	cr_assert_eq(s_get("/api/v1/status", 3000), 200);
 }
+
+Test(api_limits, token_and_names_are_compared_whole, .fini = teardown, .timeout = 30)
+{
+	static const char head[] = "POST /api/v1/processes/db:0/stop HTTP/1.1\r\nHost: x\r\n"
+				   "Content-Length: 0\r\nConnection: close\r\n"
+				   "Authorization: Bearer " DRV_TOKEN;
+	char req[512];
+	size_t n;
+	pid_t pid;
+
+	start();
+	pid = drv_pid(&d, "db:0");
+	/* The token and more, or less of it: not the token. (After a NUL,
+	   libmicrohttpd 0.9.75 itself drops the rest of a header line, so
+	   "TOKEN\0junk" reaches droverd as the token.) */
+	memcpy(req, head, sizeof(head) - 1);
+	n = sizeof(head) - 1;
+	memcpy(req + n, "junk\r\n\r\n", 8);
+	cr_assert_eq(s_raw(req, n + 8, 3000), 401);
+	n = sizeof(head) - 1 - 3;
+	memcpy(req + n, "\r\n\r\n", 4);
+	cr_assert_eq(s_raw(req, n + 4, 3000), 401);
+	cr_assert_eq(drv_pid(&d, "db:0"), pid);
+	/* A name never holds a NUL or a '/'. */
+	cr_assert_eq(s_get("/api/v1/processes/db:0%2f", 3000), 400);
+	cr_assert_eq(s_get("/api/v1/processes/db:0%2Flogs", 3000), 400);
+	cr_assert_eq(s_get("/api/v1/processes/db:0%00junk", 3000), 400);
+	cr_assert_eq(s_get("/api/v1/groups/db%00x", 3000), 400);
+	cr_assert_eq(s_get("/api/v1/processes/db:0/logs?stream=stdout%00x", 3000), 400);
+	cr_assert_eq(s_get("/api/v1/processes/db%3A0", 3000), 200);
+	/* The real token still works. */
+	memcpy(req, head, sizeof(head) - 1);
+	n = sizeof(head) - 1;
+	memcpy(req + n, "\r\n\r\n", 4);
+	cr_assert_eq(s_raw(req, n + 4, 3000), 200);
+}
