@@ -297,22 +297,53 @@ s_mhd_log(void *cls, const char *fmt, va_list ap)
 /* ---- Server-Sent Events ---- */
 
 static void
+s_sse_wake(api_sse_t *c)
+{
+	if (c->suspended) {
+		c->suspended = false;
+		MHD_resume_connection(c->conn);
+		s_kick(c->api);
+	}
+}
+
+/* Ends a stream that is too far behind: its buffer goes at once, and so
+   does its connection (a reader that does not read would hold it until the
+   timeout). */
+static void
+s_sse_drop(api_sse_t *c, const char *why)
+{
+	if (c->closed && c->buf == NULL)
+		return;
+	log_warn("http: an event subscriber is too slow (%s); closing its stream", why);
+	c->api->sse_bytes -= c->len - c->off;
+	free(c->buf);
+	c->buf = NULL;
+	c->len = c->off = c->cap = 0;
+	c->closed = true;
+	if (c->ac != NULL)
+		s_conn_drop(c->ac);
+	s_sse_wake(c);
+}
+
+static void
 s_sse_append(api_sse_t *c, const char *s, size_t n)
 {
 	if (c->closed)
 		return;
 	if (c->off > 0 && c->off == c->len)
 		c->off = c->len = 0;
+	if (c->len - c->off + n > API_SSE_MAX_BUFFER) {
+		s_sse_drop(c, "its own buffer is full");
+		return;
+	}
 	if (c->len + n > c->cap) {
 		size_t cap = c->cap ? c->cap : 4096;
 		char *nb;
 
 		while (cap < c->len + n)
 			cap *= 2;
-		if (c->len - c->off + n > API_SSE_MAX_BUFFER ||
-		    (nb = realloc(c->buf, cap)) == NULL) {
-			log_warn("http: an event subscriber is too slow; closing its stream");
-			c->closed = true;
+		if ((nb = realloc(c->buf, cap)) == NULL) {
+			s_sse_drop(c, "out of memory");
 			return;
 		}
 		c->buf = nb;
@@ -320,15 +351,24 @@ s_sse_append(api_sse_t *c, const char *s, size_t n)
 	}
 	memcpy(c->buf + c->len, s, n);
 	c->len += n;
+	c->api->sse_bytes += n;
 }
 
+/* Keeps what all streams hold together under API_SSE_MAX_TOTAL: the
+   subscriber furthest behind goes first. */
 static void
-s_sse_wake(api_sse_t *c)
+s_sse_bound(api_t *api)
 {
-	if (c->suspended) {
-		c->suspended = false;
-		MHD_resume_connection(c->conn);
-		s_kick(c->api);
+	api_sse_t *c, *worst;
+
+	while (api->sse_bytes > API_SSE_MAX_TOTAL) {
+		worst = NULL;
+		for (c = api->subscribers; c != NULL; c = c->next)
+			if (!c->closed && (worst == NULL || c->len - c->off > worst->len - worst->off))
+				worst = c;
+		if (worst == NULL)
+			break;
+		s_sse_drop(worst, "all streams together hold too much");
 	}
 }
 
@@ -356,6 +396,7 @@ s_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 		n = c->len - c->off < max ? c->len - c->off : max;
 		memcpy(buf, c->buf + c->off, n);
 		c->off += n;
+		c->api->sse_bytes -= n;
 		return (ssize_t)n;
 	}
 	if (c->closed)
@@ -379,6 +420,7 @@ s_sse_free(void *cls)
 	if (c->next)
 		c->next->prev = c->prev;
 	api->n_subscribers--;
+	api->sse_bytes -= c->len - c->off;
 	if (c->ac != NULL)
 		c->ac->sse = NULL;
 	if (api->subscribers == NULL)
@@ -426,6 +468,7 @@ s_sse_open(api_t *api, struct MHD_Connection *conn)
 	if (resp == NULL) {
 		if (c->ac != NULL)
 			c->ac->sse = NULL;
+		api->sse_bytes -= c->len - c->off;
 		free(c->buf);
 		free(c);
 		return MHD_NO;
@@ -472,6 +515,7 @@ api_publish(api_t *api, const char *type, json_t *data)
 		s_sse_wake(c);
 	}
 	free(text);
+	s_sse_bound(api);
 }
 
 size_t

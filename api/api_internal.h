@@ -19,6 +19,7 @@
 #define API_HEADER_TIMEOUT_S 10		     /* to send a whole request head */
 #define API_IDLE_TIMEOUT_S 60		     /* once a request has arrived */
 #define API_SSE_MAX_BUFFER (4 * 1024 * 1024) /* a slower subscriber is dropped */
+#define API_SSE_MAX_TOTAL (64 * 1024 * 1024) /* all subscribers: the slowest go first */
 #define API_SSE_MAX_SUBSCRIBERS 500
 #define API_SSE_PING_MS 15000 /* only while someone is subscribed */
 
@@ -42,6 +43,7 @@ struct api {
 	ev_timer_t ping_timer; /* SSE keep-alive, armed only with subscribers */
 	api_sse_t *subscribers;
 	size_t n_subscribers;
+	size_t sse_bytes;		   /* buffered for every subscriber together */
 	api_conn_t *conns, *conns_tail; /* open connections, oldest first */
 	size_t n_conns;			   /* of them not yet being dropped */
 	uint64_t event_id;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,4 +253,88 @@ Test(api_limits, token_and_names_are_compared_whole, .fini = teardown, .timeout 
 	n = sizeof(head) - 1;
 	memcpy(req + n, "\r\n\r\n", 4);
 	cr_assert_eq(s_raw(req, n + 4, 3000), 200);
+}
+
+/* How many of the n client sockets fds still have droverd's end
+   ESTABLISHED (droverd closing its end moves it on at once, whatever its
+   client reads). */
+static int
+s_established(const int *fds, int n)
+{
+	char line[512], want[16];
+	FILE *f;
+	bool seen[256] = {false};
+	int count = 0;
+
+	if (n > 256 || (f = fopen("/proc/net/tcp", "r")) == NULL)
+		return -1;
+	snprintf(want, sizeof(want), ":%04X", d.port);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char local[64], remote[64];
+		unsigned state, rport;
+		const char *colon;
+
+		if (sscanf(line, " %*d: %63s %63s %x", local, remote, &state) != 3 || state != 1 ||
+		    strstr(local, want) == NULL || (colon = strchr(remote, ':')) == NULL ||
+		    sscanf(colon + 1, "%x", &rport) != 1)
+			continue;
+		for (int i = 0; i < n; i++) {
+			struct sockaddr_in sa;
+			socklen_t len = sizeof(sa);
+
+			if (getsockname(fds[i], (struct sockaddr *)&sa, &len) == 0 &&
+			    ntohs(sa.sin_port) == rport) {
+				count += !seen[i]; /* a line may be read twice */
+				seen[i] = true;
+				break;
+			}
+		}
+	}
+	fclose(f);
+	return count;
+}
+
+Test(api_limits, event_streams_that_fall_behind_are_bounded_together, .fini = teardown,
+     .timeout = 90)
+{
+	enum { N_SUBS = 60 };
+	static const char sub[] = "GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n";
+	char *yaml, *p, *body = NULL;
+	int fds[N_SUBS], i, open_ = -1;
+	size_t cap = 2 * 1024 * 1024;
+	int64_t deadline;
+
+	start();
+	for (i = 0; i < N_SUBS; i++) {
+		cr_assert_geq(fds[i] = s_connect(4096), 0);
+		cr_assert_eq(write(fds[i], sub, sizeof(sub) - 1), (ssize_t)(sizeof(sub) - 1));
+	}
+	deadline = clock_ms() + 10000;
+	while (clock_ms() < deadline && s_established(fds, N_SUBS) < N_SUBS)
+		drv_sleep_ms(50);
+	cr_assert_eq(i = s_established(fds, N_SUBS), N_SUBS, "%d streams open", i);
+	/* A config with 12000 errors: each reload sends every subscriber an
+	   event of about 1.1 MB, which none of them reads. Three of them stay
+	   under one stream's own bound, and go well over all streams'
+	   together. */
+	cr_assert_not_null(yaml = malloc(cap));
+	p = yaml + sprintf(yaml, "groups:\n  db:\n    command: [sleep, '3600']\n");
+	for (i = 0; i < 12000; i++)
+		p += sprintf(p, "    no_such_key_%d: 1\n", i);
+	cr_assert_lt((size_t)(p - yaml), cap);
+	cr_assert_eq(drv_rewrite(&d, yaml), 0);
+	free(yaml);
+	for (i = 0; i < 3; i++) {
+		cr_assert_eq(drv_http(&d, "POST", "/api/v1/reload", NULL, true, &body), 422);
+		free(body);
+	}
+	/* Streams furthest behind are closed until the rest fit; not all. */
+	deadline = clock_ms() + 5000;
+	while (clock_ms() < deadline && (open_ = s_established(fds, N_SUBS)) == N_SUBS)
+		drv_sleep_ms(50);
+	cr_assert_lt(open_, N_SUBS, "all %d streams still open", open_);
+	cr_assert_geq(open_, 10, "only %d streams left", open_);
+	for (i = 0; i < N_SUBS; i++)
+		close(fds[i]);
+	cr_assert_eq(s_get("/api/v1/status", 3000), 200);
 }
