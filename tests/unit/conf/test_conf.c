@@ -164,6 +164,11 @@ static const struct {
     /* variables */
     {G "    env: { A: \"${" UNDEF "}\" }\n",
      NAME ":4:15: groups.web.env.A: undefined variable ${" UNDEF "}\n"},
+    {G "    env: { A: \"${B}\", B: \"${A}\" }\n",
+     NAME ":4:15: groups.web.env.A: variables refer to each other in a cycle: A -> B -> A\n"},
+    {G "    env: { X: \"${Y}\", A: \"${C}\", B: \"${A}${B}\", C: \"${B}\", Y: \"${A}\" }\n",
+     NAME ":4:26: groups.web.env.A: variables refer to each other in a cycle: A -> C -> B -> "
+	  "A\n"},
     {"groups:\n  web:\n    command: \"echo ${i}\"\n",
      NAME ":3:14: groups.web.command: undefined variable ${i} (write $${i} to leave it to the "
 	  "shell)\n"},
@@ -573,6 +578,44 @@ Test(conf, variables_are_checked_against_builtins_env_and_environment, .init = i
 	    "    ready: { tcp: '127.0.0.1:${PORT}' }\n");
 
 	cr_assert_str_eq(c->groups[0].ready.target, "127.0.0.1:${PORT}");
+	conf_free(&c);
+}
+
+/* An env entry may refer to one written after it: the entries are ordered
+   so that expanding them one after the other, each seeing those before it
+   (as a worker's environment is built), gives every reference its value. */
+Test(conf, env_entries_come_after_those_they_refer_to, .init = init)
+{
+	conf_t *c = parse_ok("groups:\n"
+			     "  a:\n"
+			     "    command: [x]\n"
+			     "    env: { A: 'a${B}', B: '${C}b${PATH}', C: 'c${INSTANCE}', PATH: "
+			     "'/opt:${PATH}', D: d }\n");
+	const conf_group_t *g = &c->groups[0];
+	conf_kv_t kv[5];
+	conf_vars_t v = {"a", 7, "a:7", "box", kv, 0};
+	const char *path = getenv("PATH");
+	char want[4096];
+	size_t i;
+
+	cr_assert_eq(g->n_env, 5);
+	for (i = 0; i < g->n_env; i++) {
+		v.n_env = i;
+		kv[i].key = g->env[i].key;
+		kv[i].value = conf_expand(g->env[i].value, &v);
+	}
+	for (i = 0; i < g->n_env; i++) {
+		if (strcmp(kv[i].key, "A") == 0) {
+			snprintf(want, sizeof(want), "ac7b/opt:%s", path ? path : "");
+			cr_assert_str_eq(kv[i].value, want);
+		} else if (strcmp(kv[i].key, "PATH") == 0) {
+			snprintf(want, sizeof(want), "/opt:%s", path ? path : "");
+			cr_assert_str_eq(kv[i].value, want, "a self-reference is droverd's own");
+		} else if (strcmp(kv[i].key, "D") == 0) {
+			cr_assert_str_eq(kv[i].value, "d");
+		}
+		free(kv[i].value);
+	}
 	conf_free(&c);
 }
 
