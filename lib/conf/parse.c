@@ -16,7 +16,7 @@
 
 #define MAX_INSTANCES 10000 /* per group; beyond that it is a typo */
 #define MAX_NAME 64	    /* group, queue and host names */
-#define NAME_RULE "use 1 to 64 letters, digits, '_', '.' or '-'"
+#define NAME_RULE CONF__NAME_RULE
 
 typedef struct s_parse s_parse_t;
 typedef void (*s_key_fn)(s_parse_t *p, const conf__node_t *key, const conf__node_t *val, void *obj);

@@ -856,6 +856,45 @@ Test(conf, a_billion_laughs_is_one_error_per_alias, .init = init)
 	free(errs);
 }
 
+/* libyaml takes a plain key over 1024 characters for a value ("mapping
+   values are not allowed in this context"): a group or queue name that long
+   gets the name rule, any other key says what YAML allows. */
+Test(conf, a_key_too_long_for_yaml_gets_the_name_rule, .init = init)
+{
+	static const char *before[] = {"groups:\n  ", "groups:\n  a:\n    command: [x]\n  ",
+				       "queues:\n  ", "supervisor:\n  "};
+	static const char *after[] = {":\n    command: [x]\n", ":\n    command: [y]\n", ": {}\n",
+				      ": 1\n"};
+	static const char *want[] = {
+	    NAME ":2:3: groups.gggggggggg",
+	    NAME ":4:3: groups.gggggggggg",
+	    NAME ":2:3: queues.gggggggggg",
+	    NAME ":2:3: syntax error: a key of 2000 characters; YAML allows at most 1024\n",
+	};
+	static const char *rule[] = {
+	    "...: invalid group name: use 1 to 64 letters, digits, '_', '.' or '-'\n",
+	    "...: invalid group name: use 1 to 64 letters, digits, '_', '.' or '-'\n",
+	    "...: invalid queue name: use 1 to 64 letters, digits, '_', '.' or '-'\n",
+	    "",
+	};
+	char name[2001], text[4096], *errs;
+	size_t i, n;
+
+	memset(name, 'g', 2000);
+	name[2000] = '\0';
+	for (i = 0; i < sizeof(before) / sizeof(before[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s%s", before[i], name, after[i]);
+		errs = errors_of(text);
+		cr_assert_not_null(errs, "case %zu accepted", i);
+		n = strlen(want[i]);
+		cr_expect_eq(strncmp(errs, want[i], n), 0, "case %zu: %s", i, errs);
+		cr_expect(strlen(errs) >= strlen(rule[i]) &&
+			      strcmp(errs + strlen(errs) - strlen(rule[i]), rule[i]) == 0,
+			  "case %zu: %s", i, errs);
+		free(errs);
+	}
+}
+
 Test(conf, control_characters_in_names_do_not_reach_the_terminal, .init = init)
 {
 	char *errs = errors_of("groups:\n  \"we\\nb\\e[31m\":\n    command: [a]\n");
