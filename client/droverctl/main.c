@@ -363,6 +363,7 @@ main(int argc, char **argv)
 	if (c.queue_endpoint == NULL)
 		c.queue_endpoint = DEFAULT_QUEUE;
 	c.colour = !c.json && s_want_colour(no_colour);
+	c.tty = isatty(STDOUT_FILENO);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (s_cmds[i].fn != NULL)
 		rc = s_cmds[i].fn(&c, argc - optind - 1, argv + optind + 1);
