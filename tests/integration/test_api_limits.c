@@ -338,3 +338,52 @@ Test(api_limits, event_streams_that_fall_behind_are_bounded_together, .fini = te
 		close(fds[i]);
 	cr_assert_eq(s_get("/api/v1/status", 3000), 200);
 }
+
+/* A worker that writes 3 MiB without a newline into a log of 1 MiB files:
+   the current file keeps the end of the line, and the API gives it in
+   pieces of 64 KiB, by tail and by follow. */
+Test(api_limits, a_line_without_end_stays_readable, .fini = teardown, .timeout = 60)
+{
+	json_t *o = NULL, *lines;
+	const char *l;
+	char path[128];
+	size_t i;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				   "  long:\n"
+				   "    command: \"head -c 3145728 /dev/zero | tr '\\\\0' x; exec sleep "
+				   "3600\"\n"
+				   "    start_timeout: 0s\n"
+				   "    stdout: { file: auto, max_size: 1MB, keep: 3 }\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "long:0", "RUNNING", 5000));
+	for (int waited = 0; waited < 10000; waited += 100) {
+		json_decref(o);
+		o = drv_get_json(&d, "/api/v1/processes/long:0/logs?tail=3");
+		cr_assert_not_null(o);
+		if (json_array_size(json_object_get(o, "lines")) == 3 &&
+		    json_integer_value(json_object_get(o, "offset")) == 1024 * 1024)
+			break;
+		drv_sleep_ms(100);
+	}
+	lines = json_object_get(o, "lines");
+	cr_assert_eq(json_array_size(lines), 3, "%s", json_dumps(o, 0));
+	cr_assert_eq(json_integer_value(json_object_get(o, "offset")), 1024 * 1024);
+	for (i = 0; i < 3; i++) {
+		l = json_string_value(json_array_get(lines, i));
+		cr_assert_eq(strlen(l), 65536);
+		cr_assert_eq(strspn(l, "x"), 65536);
+	}
+	/* Following the file from its start: whole pieces, the last one
+	   waiting for the line to end or grow. */
+	snprintf(path, sizeof(path), "/api/v1/processes/long:0/logs?offset=0&inode=%lld",
+		 (long long)json_integer_value(json_object_get(o, "inode")));
+	json_decref(o);
+	o = drv_get_json(&d, path);
+	lines = json_object_get(o, "lines");
+	cr_assert_eq(json_array_size(lines), 15);
+	for (i = 0; i < 15; i++)
+		cr_assert_eq(strlen(json_string_value(json_array_get(lines, i))), 65536);
+	cr_assert_eq(json_integer_value(json_object_get(o, "offset")), 15 * 65536);
+	json_decref(o);
+}
