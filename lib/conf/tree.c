@@ -214,11 +214,22 @@ s_offset_pos(const s_tree_t *t, size_t off, int *line, int *col)
 static bool
 s_long_key(s_tree_t *t, const yaml_parser_t *p)
 {
-	size_t at = p->problem_mark.index, start, len, old, col;
+	size_t at = 0, start, len, old, col, line = 0, chars = 0, i;
 	const conf__node_t *root = t->root, *owner, *last;
 	char *key;
 
-	if (p->error != YAML_SCANNER_ERROR || at >= t->len || t->text[at] != ':')
+	if (p->error != YAML_SCANNER_ERROR)
+		return false;
+	/* libyaml's marks count characters: find the byte of line:column. */
+	while (at < t->len && line < p->problem_mark.line)
+		line += t->text[at++] == '\n';
+	while (at < t->len && chars < p->problem_mark.column && t->text[at] != '\n') {
+		at++;
+		while (at < t->len && ((unsigned char)t->text[at] & 0xc0) == 0x80)
+			at++;
+		chars++;
+	}
+	if (at >= t->len || t->text[at] != ':')
 		return false;
 	for (start = at; start > 0 && t->text[start - 1] != '\n'; start--)
 		;
@@ -231,11 +242,12 @@ s_long_key(s_tree_t *t, const yaml_parser_t *p)
 		t->x->oom = true;
 		return true;
 	}
+	for (col = p->problem_mark.column, i = start; i < at; i++)
+		col -= ((unsigned char)t->text[i] & 0xc0) != 0x80; /* the key's, 0-based */
 	/* The top-level key it sits under: "groups:" with its mapping opened
 	   (a long key after good ones), or with the long key taken for its
 	   scalar value (the first key). */
 	owner = NULL;
-	col = p->problem_mark.column - (at - start); /* the key's, 0-based */
 	if (root != NULL && root->type == CONF__MAP && root->n >= 2 && root->n % 2 == 0) {
 		last = root->kids[root->n - 1];
 		if ((t->depth >= 2 && last == t->stack[1] && last->type == CONF__MAP &&

@@ -862,20 +862,23 @@ Test(conf, a_billion_laughs_is_one_error_per_alias, .init = init)
 Test(conf, a_key_too_long_for_yaml_gets_the_name_rule, .init = init)
 {
 	static const char *before[] = {"groups:\n  ", "groups:\n  a:\n    command: [x]\n  ",
-				       "queues:\n  ", "supervisor:\n  "};
+				       "queues:\n  ", "supervisor:\n  ",
+				       "# caf\xc3\xa9 \xe2\x82\xac\ngroups:\n  "};
 	static const char *after[] = {":\n    command: [x]\n", ":\n    command: [y]\n", ": {}\n",
-				      ": 1\n"};
+				      ": 1\n", ":\n    command: [x]\n"};
 	static const char *want[] = {
 	    NAME ":2:3: groups.gggggggggg",
 	    NAME ":4:3: groups.gggggggggg",
 	    NAME ":2:3: queues.gggggggggg",
 	    NAME ":2:3: syntax error: a key of 2000 characters; YAML allows at most 1024\n",
+	    NAME ":3:3: groups.gggggggggg", /* after characters of several bytes */
 	};
 	static const char *rule[] = {
 	    "...: invalid group name: use 1 to 64 letters, digits, '_', '.' or '-'\n",
 	    "...: invalid group name: use 1 to 64 letters, digits, '_', '.' or '-'\n",
 	    "...: invalid queue name: use 1 to 64 letters, digits, '_', '.' or '-'\n",
 	    "",
+	    "...: invalid group name: use 1 to 64 letters, digits, '_', '.' or '-'\n",
 	};
 	char name[2001], text[4096], *errs;
 	size_t i, n;
