@@ -165,7 +165,7 @@ Test(api_limits, hung_up_connections_are_released_at_once, .fini = teardown, .ti
 	while (clock_ms() < deadline && (now = s_fds(d.pid)) > base)
 		drv_sleep_ms(100);
 	cr_assert_leq(now, base, "droverd still holds %d connections of %d", now - base, n);
-	cr_assert_eq(s_get("/api/v1/status", 3000), 200);
+	cr_assert_eq(s_get("/api/v1/status", 5000), 200);
 }
 
 Test(api_limits, held_connections_leave_room_for_others, .fini = teardown, .timeout = 60)
@@ -183,11 +183,11 @@ Test(api_limits, held_connections_leave_room_for_others, .fini = teardown, .time
 	}
 	cr_assert_eq(n, N_FLOOD, "connect: %s", strerror(errno));
 	/* Someone else is still answered, at once. */
-	cr_assert_eq(s_get("/api/v1/status", 3000), 200);
-	cr_assert_eq(s_get("/api/v1/processes/db:0", 3000), 200);
+	cr_assert_eq(s_get("/api/v1/status", 5000), 200);
+	cr_assert_eq(s_get("/api/v1/processes/db:0", 5000), 200);
 	for (i = 0; i < n; i++)
 		close(fds[i]);
-	cr_assert_eq(s_get("/api/v1/status", 3000), 200);
+	cr_assert_eq(s_get("/api/v1/status", 5000), 200);
 }
 
 Test(api_limits, a_long_query_is_answered_at_once, .fini = teardown, .timeout = 30)
@@ -202,21 +202,21 @@ Test(api_limits, a_long_query_is_answered_at_once, .fini = teardown, .timeout = 
 		for (i = 0; i < n; i++)
 			o += (size_t)snprintf(path + o, sizeof(path) - o, "&a%d=1", i);
 		/* Up to the limit the call works; beyond it, a 400 at once. */
-		cr_assert_eq(s_get(path, 3000), n < 100 ? 200 : 400, "%d arguments", n);
+		cr_assert_eq(s_get(path, 5000), n < 100 ? 200 : 400, "%d arguments", n);
 	}
 	/* Arguments without a value, as many as fit. */
 	o = (size_t)snprintf(path, sizeof(path), "/api/v1/status?");
 	while (o < 8000)
 		path[o++] = '&';
 	path[o] = '\0';
-	cr_assert_eq(s_get(path, 3000), 400);
+	cr_assert_eq(s_get(path, 5000), 400);
 	/* A target over 8 KiB: 414. */
 	o = (size_t)snprintf(path, sizeof(path), "/api/v1/status?x=");
 	while (o < 12000)
 		path[o++] = 'x';
 	path[o] = '\0';
-	cr_assert_eq(s_get(path, 3000), 414);
-	cr_assert_eq(s_get("/api/v1/status", 3000), 200);
+	cr_assert_eq(s_get(path, 5000), 414);
+	cr_assert_eq(s_get("/api/v1/status", 5000), 200);
 }
 
 Test(api_limits, token_and_names_are_compared_whole, .fini = teardown, .timeout = 30)
@@ -236,23 +236,23 @@ Test(api_limits, token_and_names_are_compared_whole, .fini = teardown, .timeout 
 	memcpy(req, head, sizeof(head) - 1);
 	n = sizeof(head) - 1;
 	memcpy(req + n, "junk\r\n\r\n", 8);
-	cr_assert_eq(s_raw(req, n + 8, 3000), 401);
+	cr_assert_eq(s_raw(req, n + 8, 5000), 401);
 	n = sizeof(head) - 1 - 3;
 	memcpy(req + n, "\r\n\r\n", 4);
-	cr_assert_eq(s_raw(req, n + 4, 3000), 401);
+	cr_assert_eq(s_raw(req, n + 4, 5000), 401);
 	cr_assert_eq(drv_pid(&d, "db:0"), pid);
 	/* A name never holds a NUL or a '/'. */
-	cr_assert_eq(s_get("/api/v1/processes/db:0%2f", 3000), 400);
-	cr_assert_eq(s_get("/api/v1/processes/db:0%2Flogs", 3000), 400);
-	cr_assert_eq(s_get("/api/v1/processes/db:0%00junk", 3000), 400);
-	cr_assert_eq(s_get("/api/v1/groups/db%00x", 3000), 400);
-	cr_assert_eq(s_get("/api/v1/processes/db:0/logs?stream=stdout%00x", 3000), 400);
-	cr_assert_eq(s_get("/api/v1/processes/db%3A0", 3000), 200);
+	cr_assert_eq(s_get("/api/v1/processes/db:0%2f", 5000), 400);
+	cr_assert_eq(s_get("/api/v1/processes/db:0%2Flogs", 5000), 400);
+	cr_assert_eq(s_get("/api/v1/processes/db:0%00junk", 5000), 400);
+	cr_assert_eq(s_get("/api/v1/groups/db%00x", 5000), 400);
+	cr_assert_eq(s_get("/api/v1/processes/db:0/logs?stream=stdout%00x", 5000), 400);
+	cr_assert_eq(s_get("/api/v1/processes/db%3A0", 5000), 200);
 	/* The real token still works. */
 	memcpy(req, head, sizeof(head) - 1);
 	n = sizeof(head) - 1;
 	memcpy(req + n, "\r\n\r\n", 4);
-	cr_assert_eq(s_raw(req, n + 4, 3000), 200);
+	cr_assert_eq(s_raw(req, n + 4, 5000), 200);
 }
 
 /* How many of the n client sockets fds still have droverd's end
@@ -336,7 +336,7 @@ Test(api_limits, event_streams_that_fall_behind_are_bounded_together, .fini = te
 	cr_assert_geq(open_, 10, "only %d streams left", open_);
 	for (i = 0; i < N_SUBS; i++)
 		close(fds[i]);
-	cr_assert_eq(s_get("/api/v1/status", 3000), 200);
+	cr_assert_eq(s_get("/api/v1/status", 5000), 200);
 }
 
 /* A worker that writes 3 MiB without a newline into a log of 1 MiB files:
