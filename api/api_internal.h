@@ -28,7 +28,7 @@ typedef struct api_conn api_conn_t;
 
 struct api {
 	ev_t *ev;
-	proc_core_t *core;
+	view_t *view;
 	api_hooks_t hooks;
 	void *ctx;
 	char *listen;
@@ -50,6 +50,19 @@ struct api {
 	bool stopping;
 };
 
+typedef struct api_wait api_wait_t;
+
+/* What a handler produced: a status and a malloc'd body with its type.
+   status 0: the answer comes later (a command went to another host); the
+   request is suspended until api_req_answer(). */
+typedef struct {
+	unsigned status;
+	char *body;
+	size_t len;
+	const char *type;  /* Content-Type */
+	const char *allow; /* for 405 */
+} api_reply_t;
+
 /* One HTTP request, from its first byte to its completion. */
 typedef struct {
 	char *body;
@@ -59,16 +72,19 @@ typedef struct {
 	bool bad_path;	    /* %00 in the target or %2F in its path: never a name */
 	bool uri_too_long;  /* over API_MAX_URI: the query was not parsed */
 	bool too_many_args; /* over API_MAX_ARGS: the query was not parsed */
+	struct MHD_Connection *conn;
+	api_t *api_owner;
+	api_wait_t *wait; /* a command in flight for this request */
+	bool answered;	  /* reply holds the answer of a suspended request */
+	api_reply_t reply;
 } api_req_t;
 
-/* What a handler produced: a status and a malloc'd body with its type. */
-typedef struct {
-	unsigned status;
-	char *body;
-	size_t len;
-	const char *type;  /* Content-Type */
-	const char *allow; /* for 405 */
-} api_reply_t;
+/* The request is going away: a command in flight for it answers no one. */
+void api_wait_forget(api_req_t *req);
+
+/* The answer to a request that was suspended (status 0): resumes it with r
+   (taken). */
+void api_req_answer(api_t *api, api_req_t *req, api_reply_t *r);
 
 /* Sets r to a JSON reply; takes ownership of j. */
 void api_reply_json(api_reply_t *r, unsigned status, json_t *j);
@@ -79,7 +95,7 @@ void api_reply_error(api_reply_t *r, unsigned status, const char *code, const ch
 /* The JSON endpoints. path is what follows "/api/v1"; query args come from
    conn. Each sets *r. */
 void api_route(api_t *api, struct MHD_Connection *conn, const char *method, const char *path,
-	       const api_req_t *req, api_reply_t *r);
+	       api_req_t *req, api_reply_t *r);
 /* True when the request may mutate (the route exists and its method is not GET). */
 bool api_route_mutates(const char *method);
 
