@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "log.h"
+#include "prom.h"
 #include "str.h"
 
 #define HUB_MAX_RID 256
@@ -755,11 +756,14 @@ s_on_hello(hub_t *h, const awire_from_t *from, json_t *b)
 	s_send_state(h, a, true);
 }
 
+/* EVENT: the changes of one loop pass of the agent, numbered from seq. */
 static void
 s_on_event(hub_t *h, s_agent_t *a, json_t *b)
 {
 	json_int_t seq = json_integer_value(json_object_get(b, "seq"));
+	json_t *list = json_object_get(b, "processes"), *pj;
 	view_proc_t p;
+	size_t i;
 
 	if (seq != a->seq + 1) {
 		/* Something was missed: a fresh snapshot replaces it all. */
@@ -768,16 +772,19 @@ s_on_event(hub_t *h, s_agent_t *a, json_t *b)
 		s_send(h, a, AWIRE_REGISTER, json_object());
 		return;
 	}
-	a->seq = seq;
-	if (view_proc_from_json(json_object_get(b, "process"), &p) != 0)
-		return;
-	p.host = a->name;
-	if (!s_may_report(h, a, &p))
-		return;
-	if (json_is_true(json_object_get(b, "removed")))
-		view_remove(h->view, p.name);
-	else
-		view_put(h->view, &p);
+	a->seq = seq + (json_int_t)json_array_size(list) - 1;
+	json_array_foreach(list, i, pj)
+	{
+		if (view_proc_from_json(pj, &p) != 0)
+			continue;
+		p.host = a->name;
+		if (!s_may_report(h, a, &p))
+			continue;
+		if (json_is_true(json_object_get(pj, "removed")))
+			view_remove(h->view, p.name);
+		else
+			view_put(h->view, &p);
+	}
 }
 
 static void
@@ -889,7 +896,9 @@ s_on_tick(ev_t *ev, ev_timer_t *t)
 			s_lose(h, a, "silent: lost");
 			continue;
 		}
-		if (now - a->last_tx_ms >= hb)
+		/* The agents ping and the hub answers: one round trip per agent
+		   per heartbeat. The hub probes only an agent gone quiet. */
+		if (now - a->last_rx_ms >= hb && now - a->last_tx_ms >= hb)
 			s_send(h, a, AWIRE_PING, json_pack("{s:I}", "t", (json_int_t)now));
 	}
 	ev_timer_start(ev, t, now + hb / 2, s_on_tick, h);
@@ -1048,7 +1057,9 @@ hub_new(ev_t *ev, view_t *view, const conf_t *conf, char **err)
 		goto fail;
 	}
 	{
-		int hb = (int)h->hb_ms, hbt = (int)(h->hb_ms * h->lost_after);
+		/* ZeroMQ's own heartbeats only close TCP connections that died
+		   silently; the protocol's heartbeats say who is alive. */
+		int hb = (int)(h->hb_ms * h->lost_after), hbt = 2 * hb;
 		int64_t max = AWIRE_MAX_BODY + 4096;
 
 		zmq_setsockopt(h->router, ZMQ_CURVE_SERVER, &one, sizeof(one));
@@ -1223,20 +1234,6 @@ hub_agent(hub_t *h, const char *name)
 	return a ? s_agent_json(h, a) : NULL;
 }
 
-static void
-s_label(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			fputc('\\', f);
-		if (*s == '\n') {
-			fputs("\\n", f);
-			continue;
-		}
-		fputc(*s, f);
-	}
-}
-
 char *
 hub_metrics(hub_t *h)
 {
@@ -1253,7 +1250,7 @@ hub_metrics(hub_t *h)
 		if (h->agents[i]->rtt_s < 0)
 			continue;
 		fputs("drover_agent_heartbeat_rtt_seconds{agent=\"", f);
-		s_label(f, h->agents[i]->name);
+		prom_label(f, h->agents[i]->name);
 		fprintf(f, "\"} %.6f\n", h->agents[i]->rtt_s);
 	}
 	fprintf(f,

@@ -333,7 +333,7 @@ class AgentTests(unittest.TestCase):
         s.connect(c.agents_url)
         for frames in ([b"NOSUCH", b"{}"], [b"HELLO", b"not json"], [b"HELLO"],
                        [b"EVENT", b"[1,2]"], [b"HELLO", b"{}"], [b"x" * 100, b"{}"],
-                       [b"HELLO", b"{" * 100000], [b"EVENT", b'{"seq": 1, "process": {}}'],
+                       [b"HELLO", b"{" * 100000], [b"EVENT", b'{"seq": 1, "processes": [{}, 7]}'],
                        [b"HELLO", json.dumps({"protocol": 1, "name": "node2", "version": "1",
                                                "hostname": "h", "labels": {},
                                                "processes": [{"name": "web:0"}, 5]}).encode()]):
