@@ -20,6 +20,7 @@
 #define API_TAIL_DEFAULT 100
 #define API_TAIL_MAX 10000
 #define API_LOG_READ_MAX (4 * 1024 * 1024) /* bytes read back for one call */
+#define API_LINE_MAX (64 * 1024)	   /* a longer line comes in pieces of this */
 
 bool
 api_route_mutates(const char *method)
@@ -113,38 +114,52 @@ s_groups(api_t *api, api_reply_t *r)
 	api_reply_json(r, 200, a);
 }
 
-/* Splits text[0..n) into lines (a final partial line included when
-   keep_partial) and appends the last max of them to a. Returns the length of
-   the part that ended in a newline. */
+/* The next piece of text[*pos..n): a line without its newline, or the
+   first API_LINE_MAX bytes of a longer one, so that a line without end
+   (a worker writing megabytes without a newline) is still read. A last line
+   shorter than that and without its newline is a piece only when partial.
+   Sets *start, *len and moves *pos past the piece; false when none. */
+static bool
+s_piece(const char *text, size_t n, size_t *pos, bool partial, size_t *start, size_t *len)
+{
+	size_t i = *pos, lim = n - i < API_LINE_MAX + 1 ? n - i : API_LINE_MAX + 1;
+	const char *nl;
+
+	if (i >= n)
+		return false;
+	*start = i;
+	if ((nl = memchr(text + i, '\n', lim)) != NULL) {
+		*len = (size_t)(nl - text) - i;
+		*pos = (size_t)(nl - text) + 1;
+	} else if (n - i > API_LINE_MAX) {
+		*len = API_LINE_MAX;
+		*pos = i + API_LINE_MAX;
+	} else if (partial) {
+		*len = n - i;
+		*pos = n;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* Splits text[0..n) into lines, a line longer than API_LINE_MAX into
+   pieces (a final partial line included when keep_partial), and appends the
+   last max of them to a. Returns the length of what was split: up to the
+   end of the last whole line or piece. */
 static size_t
 s_lines(json_t *a, const char *text, size_t n, size_t max, bool keep_partial)
 {
-	size_t start = 0, count = 0, i, complete = 0;
+	size_t pos = 0, count = 0, start, len;
 
-	for (i = 0; i < n; i++)
-		if (text[i] == '\n')
-			count++;
-	if (keep_partial && n > 0 && text[n - 1] != '\n')
+	while (s_piece(text, n, &pos, keep_partial, &start, &len))
 		count++;
-	/* Skip lines beyond the last max. */
-	while (count > max && start < n) {
-		const char *nl = memchr(text + start, '\n', n - start);
-
-		start = nl ? (size_t)(nl - text) + 1 : n;
-		count--;
-	}
-	for (i = start; i < n;) {
-		const char *nl = memchr(text + i, '\n', n - i);
-		size_t end = nl ? (size_t)(nl - text) : n;
-
-		if (nl == NULL && !keep_partial)
-			break;
-		json_array_append_new(a, api_json_text(text + i, end - i));
-		i = end + 1;
-		if (nl)
-			complete = i;
-	}
-	return complete;
+	pos = 0;
+	for (; count > max && s_piece(text, n, &pos, keep_partial, &start, &len); count--)
+		; /* beyond the last max */
+	while (s_piece(text, n, &pos, keep_partial, &start, &len))
+		json_array_append_new(a, api_json_text(text + start, len));
+	return pos;
 }
 
 /* Reads up to max bytes of fd from off into a new buffer (caller frees). */
@@ -195,7 +210,7 @@ static void
 s_follow(const char *path, int fd, const struct stat *cur, long long offset, long long inode,
 	 json_t *lines, json_t *o)
 {
-	char *buf = NULL, *head = NULL, *nl, *joined;
+	char *buf = NULL, *head = NULL, *joined;
 	struct stat ost, nst;
 	size_t got = 0, hgot = 0, complete, cut;
 	unsigned k;
@@ -244,25 +259,26 @@ s_follow(const char *path, int fd, const struct stat *cur, long long offset, lon
 			goto current;
 		}
 		from = 0;
-		cut = got - complete;
+		cut = got - complete; /* shorter than a piece */
 		if (cut > 0) {
-			head = s_read(nfd, 0, API_LOG_READ_MAX, &hgot);
-			nl = head ? memchr(head, '\n', hgot) : NULL;
-			if (nl == NULL) {
+			size_t pos = 0, start, len;
+
+			head = s_read(nfd, 0, API_LINE_MAX + 1 - cut, &hgot);
+			if (head == NULL || (joined = malloc(cut + hgot)) == NULL)
+				goto done;
+			memcpy(joined, buf + complete, cut);
+			memcpy(joined + cut, head, hgot);
+			if (!s_piece(joined, cut + hgot, &pos, false, &start, &len)) {
 				/* The cut line goes on beyond what is written: later. */
+				free(joined);
 				json_object_set_new(o, "offset",
 						    json_integer(offset + (long long)complete));
 				json_object_set_new(o, "inode", json_integer(inode));
 				goto done;
 			}
-			if ((joined = malloc(cut + (size_t)(nl - head))) != NULL) {
-				memcpy(joined, buf + complete, cut);
-				memcpy(joined + cut, head, (size_t)(nl - head));
-				json_array_append_new(
-				    lines, api_json_text(joined, cut + (size_t)(nl - head)));
-				free(joined);
-			}
-			from = (off_t)(nl - head) + 1;
+			json_array_append_new(lines, api_json_text(joined + start, len));
+			free(joined);
+			from = (off_t)(pos - cut);
 		}
 		if (nfd != fd) {
 			/* Another rotated file: the next call reads it. */
@@ -284,12 +300,6 @@ current:
 								    : API_LOG_READ_MAX,
 		   &got);
 	complete = buf ? s_lines(lines, buf, got, API_TAIL_MAX, false) : 0;
-	if (buf != NULL && complete == 0 && got == API_LOG_READ_MAX) {
-		/* One line longer than the window: hand it over in pieces rather
-		   than never moving on. */
-		json_array_append_new(lines, api_json_text(buf, got));
-		complete = got;
-	}
 	json_object_set_new(o, "offset", json_integer((json_int_t)from + (json_int_t)complete));
 	json_object_set_new(o, "inode", json_integer((json_int_t)cur->st_ino));
 done:
@@ -527,19 +537,21 @@ s_logs(api_t *api, struct MHD_Connection *conn, const view_proc_t *p, api_req_t 
 			for (i = 0; buf != NULL && i < got; i++)
 				nl += buf[i] == '\n';
 			if (buf == NULL || nl > (size_t)tail || from == 0 ||
-			    want >= API_LOG_READ_MAX)
+			    want >= API_LOG_READ_MAX || got > (size_t)(tail + 1) * API_LINE_MAX)
 				break;
 			want = want * 4 < API_LOG_READ_MAX ? want * 4 : API_LOG_READ_MAX;
 			if (want > (size_t)st.st_size)
 				want = (size_t)st.st_size;
 		}
 		close(fd);
-		/* The first line read may be cut: drop it unless it starts the file. */
+		/* The first line read may be cut: drop it unless it starts the
+		   file, or is longer than a piece (then its pieces count). */
 		complete = 0;
 		if (buf != NULL && from > 0) {
 			char *nl = memchr(buf, '\n', got);
 
-			complete = nl ? (size_t)(nl - buf) + 1 : got;
+			if (nl != NULL && (size_t)(nl - buf) <= API_LINE_MAX)
+				complete = (size_t)(nl - buf) + 1;
 		}
 		if (buf != NULL)
 			s_lines(lines, buf + complete, got - complete, (size_t)tail, true);
