@@ -294,7 +294,7 @@ class AgentTests(unittest.TestCase):
             wait_for(agent_says, lambda: agent_says in a.output(), timeout=5)
             self.assertLess(time.monotonic() - t0, 1.0)
             if droverd_says:
-                wait_for(droverd_says, lambda: droverd_says in c.output(), timeout=2)
+                wait_for(droverd_says, lambda: droverd_says in c.output(), timeout=6)
             a.stop()
         # Another protocol version, from a raw client holding a good key.
         import zmq
