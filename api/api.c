@@ -89,71 +89,6 @@ api_reply_error(api_reply_t *r, unsigned status, const char *code, const char *f
 		       json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n) (RFC 3629: no overlong
-   forms, no surrogates, nothing above U+10FFFF), or 0 if it is not one. */
-static size_t
-s_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
-json_t *
-api_json_text(const char *s, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	char *out;
-	size_t i = 0, o = 0, len;
-	json_t *j;
-
-	for (i = 0; i < n && (len = s_utf8_len(u + i, n - i)) > 0 && u[i] != 0; i += len)
-		;
-	if (i == n) {
-		j = json_stringn(s, n);
-		return j ? j : json_string("");
-	}
-	/* Invalid UTF-8 (or a NUL): keep what is valid, replace the rest. */
-	if ((out = malloc(n * 3 + 1)) == NULL)
-		return json_string("");
-	for (i = 0; i < n;) {
-		len = u[i] != 0 ? s_utf8_len(u + i, n - i) : 0;
-		if (len > 0) {
-			memcpy(out + o, s + i, len);
-			o += len;
-			i += len;
-		} else {
-			memcpy(out + o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-		}
-	}
-	j = json_stringn(out, o);
-	free(out);
-	return j ? j : json_string("");
-}
-
 /* ---- listening ---- */
 
 static bool
@@ -364,7 +299,8 @@ s_sse_bound(api_t *api)
 	while (api->sse_bytes > API_SSE_MAX_TOTAL) {
 		worst = NULL;
 		for (c = api->subscribers; c != NULL; c = c->next)
-			if (!c->closed && (worst == NULL || c->len - c->off > worst->len - worst->off))
+			if (!c->closed &&
+			    (worst == NULL || c->len - c->off > worst->len - worst->off))
 				worst = c;
 		if (worst == NULL)
 			break;
@@ -936,14 +872,13 @@ api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hook
 	api->started = clock_wall();
 	if ((api->listen_fd = s_listen(api->listen, api->token != NULL, err)) < 0)
 		goto fail;
-	api->mhd =
-	    MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-			     NULL, s_on_request, api, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api,
-			     MHD_OPTION_LISTEN_SOCKET, api->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-			     (unsigned)API_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-			     (unsigned)API_HEADER_TIMEOUT_S, MHD_OPTION_URI_LOG_CALLBACK, s_on_uri,
-			     api, MHD_OPTION_NOTIFY_CONNECTION, s_on_connection, api,
-			     MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, api, MHD_OPTION_END);
+	api->mhd = MHD_start_daemon(
+	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	    s_on_request, api, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api, MHD_OPTION_LISTEN_SOCKET,
+	    api->listen_fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONN_LIMIT,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_HEADER_TIMEOUT_S,
+	    MHD_OPTION_URI_LOG_CALLBACK, s_on_uri, api, MHD_OPTION_NOTIFY_CONNECTION,
+	    s_on_connection, api, MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, api, MHD_OPTION_END);
 	if (api->mhd == NULL) {
 		*err = str_printf("http.listen %s: the HTTP server did not start", api->listen);
 		goto fail;

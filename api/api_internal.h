@@ -104,8 +104,5 @@ char *api_metrics_text(api_t *api, size_t *len);
 /* The page served at "/" until the dashboard lands. */
 extern const char api_page_html[];
 
-/* A JSON string of the bytes s[0..n) with invalid UTF-8 (and NUL bytes)
-   replaced by U+FFFD. */
-json_t *api_json_text(const char *s, size_t n);
 
 #endif
