@@ -3,7 +3,14 @@
    derived from the authkey, a socket monitor to tell a refused handshake
    (DROVER_EAUTH) and a lost connection (DROVER_ECONN) from silence, and a
    request id per request so that replies are matched whatever their order.
-   Acks and nacks are sent without waiting for a reply. */
+
+   Nothing on the one-call-at-a-time path waits for a round trip when it
+   need not: a put within the credit droverd granted (places reserved for
+   this client) is sent and returns; its confirmation comes back later and
+   is read by the next calls (pend_t, below, keeps a copy until then so that
+   it can be resent after a reconnect). complete, ack and nack are sent
+   without waiting; gets are served from a prefetch buffer that droverd
+   fills through a standing GET. */
 #include "drover.h"
 
 #include <errno.h>
@@ -35,6 +42,9 @@ _Static_assert((int)DROVER_EEMPTY == (int)WIRE_EEMPTY && (int)DROVER_EFULL == (i
 typedef struct cqueue {
 	char *name;
 	size_t len;
+	uint32_t credit;   /* places reserved for us: puts that cannot be FULL */
+	uint32_t inflight; /* requests whose replies may grant credit */
+	uint64_t max_message; /* the queue's, from a reply that granted credit; 0: unknown */
 	drover_msg **buf; /* prefetched messages, a ring */
 	size_t cap, head, n;
 	uint32_t pending; /* the standing GET of prefetch, 0 if none */
@@ -48,23 +58,39 @@ struct drover_msg {
 	cqueue_t *q;
 };
 
-#define ASYNC_BIT 0x80000000u /* request ids of drover_put_async */
-#define ASYNC_MAX 10000	      /* outstanding asynchronous puts */
+#define ASYNC_BIT 0x80000000u /* request ids of puts and completes not waited for */
+#define DEFAULT_PREFETCH 16
+#define CREDIT_WANT 1024 /* places a CREDIT request asks for */
+#define CLOSE_FLUSH_MS 5000
+
+/* A put or complete sent without waiting, until its reply comes. */
+typedef struct {
+	uint32_t id;	/* 0: answered, a hole in the ring */
+	uint8_t op;	/* WIRE_PUT or WIRE_COMPLETE */
+	cqueue_t *q;	/* where the message goes */
+	cqueue_t *tq;	/* COMPLETE: the task's queue */
+	uint64_t lease; /* COMPLETE: the task */
+	zmq_msg_t data; /* PUT: a copy, resent after a reconnect */
+} pend_t;
 
 struct drover_client {
 	void *sock;
 	void *mon;
 	uint32_t next_id; /* below ASYNC_BIT */
 	uint32_t next_async;
-	size_t async_out; /* asynchronous puts not answered yet */
-	int async_err;	  /* the first failure among them since drover_flush */
-	bool unsynced;	  /* sent something without a reply since the last reply */
+	pend_t *pend; /* a ring of requests not answered yet, in sending order */
+	size_t pend_cap, pend_head, pend_len, n_out; /* n_out: not answered */
+	int err;	   /* the first failure not yet reported */
+	size_t err_count;  /* messages it and later failures cover */
+	size_t undelivered; /* what the last reported failure covered */
+	bool unsynced;	   /* sent something without a reply since the last reply */
 	unsigned prefetch;
 	uint64_t max_frame;
 	cqueue_t *queues;
 	struct {
 		uint32_t req_id;
 		cqueue_t *q;
+		uint8_t op;
 	} abandoned[ABANDONED];
 	unsigned n_abandoned;
 };
@@ -193,6 +219,99 @@ s_buf_pop(cqueue_t *q)
 	return m;
 }
 
+/* ---- requests not waited for ---- */
+
+static pend_t *
+s_pend_at(drover_client *c, size_t i)
+{
+	return &c->pend[(c->pend_head + i) % c->pend_cap];
+}
+
+/* A new entry at the tail (id 0 until the caller fills it), NULL when out of
+   memory. */
+static pend_t *
+s_pend_add(drover_client *c)
+{
+	pend_t *e;
+
+	if (c->pend_len == c->pend_cap) {
+		size_t cap = c->pend_cap ? c->pend_cap * 2 : 256, i;
+		pend_t *p = malloc(cap * sizeof(*p));
+
+		if (p == NULL)
+			return NULL;
+		for (i = 0; i < c->pend_len; i++)
+			p[i] = *s_pend_at(c, i); /* zmq_msg_t may be moved bytewise once unused */
+		free(c->pend);
+		c->pend = p;
+		c->pend_cap = cap;
+		c->pend_head = 0;
+	}
+	e = s_pend_at(c, c->pend_len++);
+	memset(e, 0, sizeof(*e));
+	zmq_msg_init(&e->data);
+	c->n_out++;
+	return e;
+}
+
+static pend_t *
+s_pend_find(drover_client *c, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < c->pend_len; i++)
+		if (s_pend_at(c, i)->id == id)
+			return s_pend_at(c, i);
+	return NULL;
+}
+
+/* The entry is answered: it becomes a hole, and holes at the head go. */
+static void
+s_pend_done(drover_client *c, pend_t *e)
+{
+	zmq_msg_close(&e->data);
+	zmq_msg_init(&e->data);
+	e->id = 0;
+	c->n_out--;
+	while (c->pend_len > 0 && s_pend_at(c, 0)->id == 0) {
+		zmq_msg_close(&s_pend_at(c, 0)->data);
+		c->pend_head = (c->pend_head + 1) % c->pend_cap;
+		c->pend_len--;
+	}
+}
+
+static uint32_t
+s_async_id(drover_client *c)
+{
+	if (++c->next_async >= ASYNC_BIT - 1) /* never UINT32_MAX */
+		c->next_async = 1;
+	return c->next_async | ASYNC_BIT;
+}
+
+/* Remembers a failure of n messages sent without waiting, for the next
+   call and drover_flush to report. */
+static void
+s_fail(drover_client *c, int rc, size_t n)
+{
+	if (c->err == DROVER_OK)
+		c->err = rc;
+	c->err_count += n;
+}
+
+/* The failure not reported yet (and forgets it), or DROVER_OK. */
+static int
+s_take_err(drover_client *c)
+{
+	int rc = c->err;
+
+	if (rc != DROVER_OK) {
+		c->undelivered = c->err_count;
+		c->err = DROVER_OK;
+		c->err_count = 0;
+	}
+	return rc;
+}
+
 /* ---- sending ---- */
 
 static int
@@ -215,11 +334,12 @@ s_req_id(drover_client *c)
 
 /* Sends header and queue name; more frames follow when more. */
 static int
-s_send_head(drover_client *c, uint8_t op, uint32_t req_id, int timeout_ms, uint32_t count,
-	    const cqueue_t *q, bool more)
+s_send_head_flags(drover_client *c, uint8_t op, uint16_t flags, uint32_t req_id, int timeout_ms,
+		  uint32_t count, const cqueue_t *q, bool more)
 {
 	uint8_t hdr[WIRE_HDR_LEN];
-	wire_req_t r = {.op = op, .req_id = req_id, .timeout_ms = timeout_ms, .count = count};
+	wire_req_t r = {
+	    .op = op, .flags = flags, .req_id = req_id, .timeout_ms = timeout_ms, .count = count};
 	int rc;
 
 	wire_req_encode(hdr, &r);
@@ -228,6 +348,13 @@ s_send_head(drover_client *c, uint8_t op, uint32_t req_id, int timeout_ms, uint3
 	if ((rc = s_send(c, hdr, sizeof(hdr), ZMQ_SNDMORE)) != 0)
 		return rc;
 	return s_send(c, q->name, q->len, more ? ZMQ_SNDMORE : 0);
+}
+
+static int
+s_send_head(drover_client *c, uint8_t op, uint32_t req_id, int timeout_ms, uint32_t count,
+	    const cqueue_t *q, bool more)
+{
+	return s_send_head_flags(c, op, 0, req_id, timeout_ms, count, q, more);
 }
 
 /* ACK or NACK of n lease ids of q, no reply wanted. */
@@ -268,6 +395,55 @@ s_drop_prefetched(drover_client *c)
 	}
 }
 
+/* The connection dropped: droverd freed the places reserved for us and
+   requeued our leases. Puts not confirmed yet are sent again, now without
+   credit (they wait at droverd for room, and their replies grant credit
+   anew); ZeroMQ delivers them once it has reconnected. Completes are not:
+   their tasks went back to the queue and are done again. */
+static void
+s_resend(drover_client *c)
+{
+	cqueue_t *q;
+	size_t i;
+	int rc;
+
+	for (q = c->queues; q != NULL; q = q->next)
+		q->credit = q->inflight = 0;
+	for (i = 0; i < c->pend_len; i++) {
+		pend_t *e = s_pend_at(c, i);
+		zmq_msg_t f;
+
+		if (e->id == 0)
+			continue;
+		if (e->op != WIRE_PUT) {
+			e->id = 0;
+			c->n_out--;
+			continue;
+		}
+		e->id = s_async_id(c);
+		zmq_msg_init(&f);
+		zmq_msg_copy(&f, &e->data);
+		rc = s_send_head_flags(c, WIRE_PUT, WIRE_F_REFILL, e->id, -1, 1, e->q, true);
+		while (rc == 0 && zmq_msg_send(&f, c->sock, 0) < 0)
+			if (errno != EINTR)
+				rc = DROVER_ECONN;
+		zmq_msg_close(&f);
+		if (rc != 0) {
+			e->id = 0;
+			c->n_out--;
+			s_fail(c, DROVER_ECONN, 1);
+			continue;
+		}
+		e->q->inflight++;
+		c->unsynced = true;
+	}
+	while (c->pend_len > 0 && s_pend_at(c, 0)->id == 0) {
+		zmq_msg_close(&s_pend_at(c, 0)->data);
+		c->pend_head = (c->pend_head + 1) % c->pend_cap;
+		c->pend_len--;
+	}
+}
+
 /* Reads pending monitor events: DROVER_EAUTH for a refused handshake,
    DROVER_ECONN for a lost connection, else DROVER_OK. */
 static int
@@ -297,9 +473,7 @@ s_monitor(drover_client *c)
 			break;
 		case ZMQ_EVENT_DISCONNECTED:
 			s_drop_prefetched(c);
-			if (c->async_out > 0 && c->async_err == DROVER_OK)
-				c->async_err = DROVER_ECONN; /* fate unknown */
-			c->async_out = 0;
+			s_resend(c);
 			if (rc == DROVER_OK)
 				rc = DROVER_ECONN;
 			break;
@@ -320,9 +494,10 @@ s_reply_clear(reply_t *r)
 	r->nfr = 0;
 }
 
-/* Nacks the messages of a GET reply nobody waits for any more. */
+/* A reply to a request given up on: a GET's messages are nacked (they are
+   leased to us), credit granted is kept. */
 static void
-s_nack_stray(drover_client *c, const wire_rep_t *rep, zmq_msg_t *ids)
+s_stray(drover_client *c, const wire_rep_t *rep, zmq_msg_t *ids, bool get_ok)
 {
 	unsigned i;
 	size_t n;
@@ -330,7 +505,7 @@ s_nack_stray(drover_client *c, const wire_rep_t *rep, zmq_msg_t *ids)
 	for (i = 0; i < c->n_abandoned; i++)
 		if (c->abandoned[i].req_id == rep->req_id) {
 			n = zmq_msg_size(ids) / 8;
-			if (n > 0) {
+			if (get_ok && n > 0) {
 				uint64_t *v = malloc(n * sizeof(*v));
 				size_t k;
 
@@ -342,9 +517,35 @@ s_nack_stray(drover_client *c, const wire_rep_t *rep, zmq_msg_t *ids)
 					free(v);
 				}
 			}
+			if (rep->status == WIRE_OK && rep->op != WIRE_GET && c->abandoned[i].q != NULL)
+				c->abandoned[i].q->credit += rep->credit;
 			c->abandoned[i] = c->abandoned[--c->n_abandoned];
 			return;
 		}
+}
+
+/* The reply to a put or complete sent without waiting. */
+static void
+s_async_reply(drover_client *c, const wire_rep_t *rep)
+{
+	pend_t *e = s_pend_find(c, rep->req_id);
+
+	if (e == NULL)
+		return; /* sent before a disconnect, and resent under another id */
+	if (e->q->inflight > 0)
+		e->q->inflight--;
+	e->q->credit += rep->credit;
+	if (rep->status != WIRE_OK) {
+		/* A complete that found no room leaves its task leased: give it
+		   back at once, for another try. */
+		if (e->op == WIRE_COMPLETE && e->tq != NULL)
+			s_send_leases(c, WIRE_NACK, e->tq, &e->lease, 1);
+		s_fail(c,
+		       rep->status <= 0 && rep->status >= DROVER_ETIMEOUT ? rep->status
+									  : DROVER_EINVAL,
+		       1);
+	}
+	s_pend_done(c, e);
 }
 
 static cqueue_t *
@@ -440,14 +641,9 @@ s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
 	zmq_msg_close(&f);
 	if (r->rep.op == WIRE_GET && (pq = s_pending_owner(c, r->rep.req_id)) != NULL)
 		return s_read_prefetch(c, pq, r, more, mine);
-	if (r->rep.op == WIRE_PUT && (r->rep.req_id & ASYNC_BIT) != 0 && !mine) {
-		if (c->async_out > 0)
-			c->async_out--;
-		if (r->rep.status != WIRE_OK && c->async_err == DROVER_OK)
-			c->async_err = r->rep.status <= 0 && r->rep.status >= DROVER_ETIMEOUT
-					   ? r->rep.status
-					   : DROVER_EINVAL;
-	}
+	if ((r->rep.op == WIRE_PUT || r->rep.op == WIRE_COMPLETE) &&
+	    (r->rep.req_id & ASYNC_BIT) != 0 && !mine)
+		s_async_reply(c, &r->rep);
 	r->nfr = 0;
 	r->nmsgs = 0;
 	while (more) {
@@ -473,8 +669,8 @@ s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
 		zmq_msg_close(&f);
 		idx++;
 	}
-	if (!mine && get_ok)
-		s_nack_stray(c, &r->rep, &ids);
+	if (!mine && (r->rep.req_id & ASYNC_BIT) == 0)
+		s_stray(c, &r->rep, &ids, get_ok);
 	zmq_msg_close(&ids);
 	if (rc != 0 || !mine) {
 		size_t i;
@@ -488,19 +684,37 @@ s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
 	return 1;
 }
 
-/* Waits for the reply to req_id (0: for every asynchronous put to be
-   answered) until deadline_ms (-1: none). Returns
-   DROVER_OK with *r filled (r->rep.status is the request's outcome), or
-   DROVER_ETIMEOUT, DROVER_ECONN, DROVER_EAUTH. */
+enum { W_REPLY, W_FLUSH, W_CREDIT };
+
+/* Whether what s_wait waits for in mode W_FLUSH or W_CREDIT is there. */
+static bool
+s_wait_done(drover_client *c, int mode, const cqueue_t *q)
+{
+	if (mode == W_FLUSH)
+		return c->n_out == 0;
+	if (mode == W_CREDIT)
+		return q->credit > 0 || q->inflight == 0;
+	return false;
+}
+
+/* Reads replies until deadline_ms (-1: none): in mode W_REPLY until the
+   one to req_id (returns DROVER_OK with *r filled, r->rep.status being the
+   request's outcome), in mode W_FLUSH until every put and complete sent
+   without waiting is answered, in mode W_CREDIT until q has credit or
+   nothing in flight that could bring some. Returns DROVER_OK, or
+   DROVER_ETIMEOUT, DROVER_ECONN (W_REPLY only: a lost connection; the
+   other modes wait on while ZeroMQ reconnects), DROVER_EAUTH. */
 static int
-s_wait(drover_client *c, uint32_t req_id, cqueue_t *q, int64_t deadline_ms, reply_t *r)
+s_wait_mode(drover_client *c, int mode, uint32_t req_id, cqueue_t *q, int64_t deadline_ms,
+	    reply_t *r)
 {
 	zmq_pollitem_t items[2] = {{c->sock, 0, ZMQ_POLLIN, 0}, {c->mon, 0, ZMQ_POLLIN, 0}};
 	int rc;
 	long wait;
 
 	for (;;) {
-		while ((rc = s_read_one(c, req_id, q, r)) != 0 || zmq_poll(items, 1, 0) > 0) {
+		while ((rc = s_read_one(c, mode == W_REPLY ? req_id : 0, q, r)) != 0 ||
+		       zmq_poll(items, 1, 0) > 0) {
 			if (rc == 1) {
 				/* Requests are handled in order: all sent before
 				   this one have been read by droverd. */
@@ -509,13 +723,16 @@ s_wait(drover_client *c, uint32_t req_id, cqueue_t *q, int64_t deadline_ms, repl
 			}
 			if (rc < 0)
 				return rc;
-			if (req_id == 0 && c->async_out == 0)
+			if (s_wait_done(c, mode, q))
 				return DROVER_OK;
 		}
-		if (req_id == 0 && c->async_out == 0)
+		if (s_wait_done(c, mode, q))
 			return DROVER_OK;
-		if ((rc = s_monitor(c)) != DROVER_OK)
+		rc = s_monitor(c);
+		if (rc == DROVER_EAUTH || (rc != DROVER_OK && mode == W_REPLY))
 			return rc;
+		if (s_wait_done(c, mode, q))
+			return DROVER_OK;
 		if (deadline_ms < 0) {
 			wait = -1;
 		} else {
@@ -528,6 +745,27 @@ s_wait(drover_client *c, uint32_t req_id, cqueue_t *q, int64_t deadline_ms, repl
 	}
 }
 
+static int
+s_wait(drover_client *c, uint32_t req_id, cqueue_t *q, int64_t deadline_ms, reply_t *r)
+{
+	return s_wait_mode(c, W_REPLY, req_id, q, deadline_ms, r);
+}
+
+/* Reads the replies and monitor events that are there, without waiting:
+   confirmations, credit, pushed messages, a lost connection. DROVER_EAUTH
+   or DROVER_OK. */
+static int
+s_poll_replies(drover_client *c)
+{
+	reply_t r = {0};
+	int rc;
+
+	while ((rc = s_read_one(c, 0, NULL, &r)) != 0)
+		if (rc < 0)
+			break;
+	return s_monitor(c) == DROVER_EAUTH ? DROVER_EAUTH : DROVER_OK;
+}
+
 /* A reply's error status, with the server's text ignored. */
 static int
 s_status(const reply_t *r)
@@ -536,6 +774,8 @@ s_status(const reply_t *r)
 
 	return s <= 0 && s >= DROVER_ETIMEOUT ? s : DROVER_EINVAL;
 }
+
+static void s_abandon(drover_client *c, uint32_t req_id, cqueue_t *q);
 
 /* ---- connecting ---- */
 
@@ -568,10 +808,14 @@ drover_connect(const char *endpoint, const void *authkey, size_t authkey_len, in
 	}
 	if ((ctx = s_context(&seq)) == NULL || (c = calloc(1, sizeof(*c))) == NULL)
 		goto fail;
-	c->prefetch = 1;
+	c->prefetch = DEFAULT_PREFETCH;
 	if ((c->sock = zmq_socket(ctx, ZMQ_DEALER)) == NULL)
 		goto fail;
 	s_setopt(c->sock, ZMQ_LINGER, 2000);
+	/* A window of puts, acks and completes can be in the pipe at once,
+	   also while ZeroMQ reconnects: never block on ZeroMQ's queue. */
+	s_setopt(c->sock, ZMQ_SNDHWM, 1000000);
+	s_setopt(c->sock, ZMQ_RCVHWM, 1000000);
 	s_setopt(c->sock, ZMQ_RECONNECT_IVL, 100);
 	s_setopt(c->sock, ZMQ_RECONNECT_IVL_MAX, 2000);
 	s_setopt(c->sock, ZMQ_HEARTBEAT_IVL, 5000);
@@ -647,13 +891,16 @@ void
 drover_close(drover_client *c)
 {
 	cqueue_t *q, *next;
+	size_t i;
 
 	if (c == NULL)
 		return;
+	if (c->sock != NULL && c->n_out > 0)
+		drover_flush(c, CLOSE_FLUSH_MS);
 	if (c->unsynced && c->sock != NULL) {
-		/* Acks and pipelined puts are sent by ZeroMQ's thread, which
-		   dies with the process: one round trip makes sure droverd has
-		   them before we go. */
+		/* Acks are sent by ZeroMQ's thread, which dies with the
+		   process: one round trip makes sure droverd has them before
+		   we go. */
 		reply_t r = {0};
 		uint32_t id = s_req_id(c);
 
@@ -674,6 +921,9 @@ drover_close(drover_client *c)
 		free(q->name);
 		free(q);
 	}
+	for (i = 0; i < c->pend_len; i++)
+		zmq_msg_close(&s_pend_at(c, i)->data);
+	free(c->pend);
 	free(c);
 }
 
@@ -685,10 +935,11 @@ s_name_ok(const char *queue)
 	return queue != NULL && wire_queue_name_ok(queue, strlen(queue));
 }
 
-/* One PUT of n messages; *done = how many went in. */
+/* One PUT of n messages, waited for; *done = how many went in. With
+   WIRE_F_REFILL in flags the reply's credit is q's. */
 static int
-s_put(drover_client *c, cqueue_t *q, const void *const *data, const size_t *sizes, size_t n,
-      int timeout_ms, size_t *done)
+s_put_flags(drover_client *c, cqueue_t *q, const void *const *data, const size_t *sizes, size_t n,
+	    int timeout_ms, size_t *done, uint16_t flags)
 {
 	reply_t r = {0};
 	uint32_t id = s_req_id(c);
@@ -701,18 +952,108 @@ s_put(drover_client *c, cqueue_t *q, const void *const *data, const size_t *size
 			return DROVER_ETOOBIG;
 	if ((rc = s_monitor(c)) == DROVER_EAUTH)
 		return rc;
-	if ((rc = s_send_head(c, WIRE_PUT, id, timeout_ms, (uint32_t)n, q, true)) != 0)
+	if ((rc = s_send_head_flags(c, WIRE_PUT, flags, id, timeout_ms, (uint32_t)n, q, true)) != 0)
 		return rc;
 	for (i = 0; i < n; i++)
 		if ((rc = s_send(c, sizes[i] ? data[i] : "", sizes[i],
 				 i + 1 < n ? ZMQ_SNDMORE : 0)) != 0)
 			return rc;
-	if ((rc = s_wait(c, id, q, s_deadline(timeout_ms), &r)) != DROVER_OK)
+	if ((rc = s_wait(c, id, q, s_deadline(timeout_ms), &r)) != DROVER_OK) {
+		if (rc == DROVER_ETIMEOUT)
+			s_abandon(c, id, q);
 		return rc;
+	}
+	q->credit += r.rep.credit;
+	if (r.rep.status == WIRE_OK && r.nfr > 0 && zmq_msg_size(&r.fr[0]) == 8)
+		q->max_message = wire_get_u64(zmq_msg_data(&r.fr[0]));
 	*done = r.rep.count <= n ? r.rep.count : n;
 	rc = s_status(&r);
 	s_reply_clear(&r);
 	return rc;
+}
+
+static int
+s_put(drover_client *c, cqueue_t *q, const void *const *data, const size_t *sizes, size_t n,
+      int timeout_ms, size_t *done)
+{
+	return s_put_flags(c, q, data, sizes, n, timeout_ms, done, 0);
+}
+
+/* Waits until q has credit, for at most until deadline_ms (-1: forever):
+   first for the replies in flight, which bring credit back, then with a
+   CREDIT request that waits at droverd for room (in line with waiting
+   puts). DROVER_OK with q->credit > 0, DROVER_EFULL, or another error. */
+static int
+s_get_credit(drover_client *c, cqueue_t *q, int64_t deadline_ms)
+{
+	reply_t r = {0};
+	uint32_t id;
+	int rc, ms;
+
+	if (q->credit == 0 && q->inflight > 0) {
+		rc = s_wait_mode(c, W_CREDIT, 0, q, deadline_ms, &r);
+		if (rc == DROVER_EAUTH)
+			return rc;
+	}
+	if (q->credit > 0)
+		return DROVER_OK;
+	ms = deadline_ms < 0 ? -1 : (int)(deadline_ms > s_now_ms() ? deadline_ms - s_now_ms() : 0);
+	id = s_req_id(c);
+	if ((rc = s_send_head(c, WIRE_CREDIT, id, ms, CREDIT_WANT, q, false)) != 0)
+		return rc;
+	if ((rc = s_wait(c, id, q, s_deadline(ms), &r)) != DROVER_OK) {
+		if (rc == DROVER_ETIMEOUT)
+			s_abandon(c, id, q);
+		return rc;
+	}
+	rc = s_status(&r);
+	if (rc == DROVER_OK)
+		q->credit += r.rep.credit;
+	if (rc == DROVER_OK && r.nfr > 0 && zmq_msg_size(&r.fr[0]) == 8)
+		q->max_message = wire_get_u64(zmq_msg_data(&r.fr[0]));
+	s_reply_clear(&r);
+	return rc == DROVER_OK && q->credit == 0 ? DROVER_EFULL : rc;
+}
+
+/* Sends a PUT (tq NULL) or a COMPLETE of task (tq, lease) within q's
+   credit, without waiting; its reply is read later. */
+static int
+s_send_credited(drover_client *c, cqueue_t *q, const void *data, size_t size, cqueue_t *tq,
+		uint64_t lease)
+{
+	pend_t *e;
+	uint8_t lid[8];
+	int rc;
+
+	if ((e = s_pend_add(c)) == NULL)
+		return DROVER_EINVAL;
+	e->id = s_async_id(c);
+	e->op = tq != NULL ? WIRE_COMPLETE : WIRE_PUT;
+	e->q = q;
+	e->tq = tq;
+	e->lease = lease;
+	if (tq == NULL) {
+		zmq_msg_close(&e->data);
+		zmq_msg_init_size(&e->data, size);
+		if (size)
+			memcpy(zmq_msg_data(&e->data), data, size);
+	}
+	rc = s_send_head_flags(c, e->op, WIRE_F_CREDITED | WIRE_F_REFILL, e->id, 0, 1, q, true);
+	if (rc == 0 && tq != NULL) {
+		wire_put_u64(lid, lease);
+		if ((rc = s_send(c, tq->name, tq->len, ZMQ_SNDMORE)) == 0)
+			rc = s_send(c, lid, 8, ZMQ_SNDMORE);
+	}
+	if (rc == 0)
+		rc = s_send(c, size ? data : "", size, 0);
+	if (rc != 0) {
+		s_pend_done(c, e);
+		return rc;
+	}
+	q->credit--;
+	q->inflight++;
+	c->unsynced = true;
+	return DROVER_OK;
 }
 
 int
@@ -720,11 +1061,68 @@ drover_put(drover_client *c, const char *queue, const void *data, size_t size, i
 {
 	cqueue_t *q;
 	size_t done;
+	int64_t deadline;
+	int rc;
 
 	if (c == NULL || !s_name_ok(queue) || (data == NULL && size > 0) || timeout_ms < -1 ||
 	    (q = s_queue(c, queue)) == NULL)
 		return DROVER_EINVAL;
-	return s_put(c, q, &data, &size, 1, timeout_ms, &done);
+	if ((c->max_frame > 0 && size > c->max_frame) || (q->max_message > 0 && size > q->max_message))
+		return DROVER_ETOOBIG;
+	if ((rc = s_poll_replies(c)) != DROVER_OK || (rc = s_take_err(c)) != DROVER_OK)
+		return rc;
+	if (q->credit == 0 && q->inflight > 0) {
+		reply_t r = {0};
+
+		deadline = timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms;
+		if ((rc = s_wait_mode(c, W_CREDIT, 0, q, deadline, &r)) == DROVER_EAUTH)
+			return rc;
+		if (timeout_ms >= 0) {
+			int64_t left = deadline - s_now_ms();
+
+			timeout_ms = left > 0 ? (int)left : 0;
+		}
+	}
+	if (q->credit > 0)
+		return s_send_credited(c, q, data, size, NULL, 0);
+	/* No credit: the synchronous put, whose reply grants some. */
+	return s_put_flags(c, q, &data, &size, 1, timeout_ms, &done, WIRE_F_REFILL);
+}
+
+int
+drover_complete(drover_client *c, drover_msg *m, const char *queue, const void *data, size_t size,
+		int timeout_ms)
+{
+	cqueue_t *q;
+	int rc;
+
+	if (m == NULL)
+		return DROVER_EINVAL;
+	if (c == NULL || !s_name_ok(queue) || (data == NULL && size > 0) || timeout_ms < -1 ||
+	    (q = s_queue(c, queue)) == NULL) {
+		rc = DROVER_EINVAL;
+		goto fail;
+	}
+	if ((c->max_frame > 0 && size > c->max_frame) ||
+	    (q->max_message > 0 && size > q->max_message)) {
+		rc = DROVER_ETOOBIG;
+		goto fail;
+	}
+	if ((rc = s_poll_replies(c)) != DROVER_OK)
+		goto fail;
+	if (q->credit == 0 &&
+	    (rc = s_get_credit(c, q, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms)) != DROVER_OK)
+		goto fail;
+	if ((rc = s_send_credited(c, q, data, size, m->q, m->lease)) != DROVER_OK)
+		goto fail;
+	s_msg_free(m);
+	return DROVER_OK;
+fail:
+	/* The task goes back to its queue for another try. */
+	if (c != NULL && rc != DROVER_ECONN && rc != DROVER_EAUTH)
+		s_send_leases(c, WIRE_NACK, m->q, &m->lease, 1);
+	s_msg_free(m);
+	return rc;
 }
 
 int
@@ -759,54 +1157,47 @@ drover_put_many(drover_client *c, const char *queue, const void *const *data, co
 int
 drover_put_async(drover_client *c, const char *queue, const void *data, size_t size)
 {
-	cqueue_t *q;
-	uint32_t id;
-	int rc;
-
-	if (c == NULL || !s_name_ok(queue) || (data == NULL && size > 0) ||
-	    (q = s_queue(c, queue)) == NULL)
-		return DROVER_EINVAL;
-	if (c->max_frame > 0 && size > c->max_frame)
-		return DROVER_ETOOBIG;
-	if ((rc = s_monitor(c)) == DROVER_EAUTH)
-		return rc;
-	if (c->async_out >= ASYNC_MAX) {
-		reply_t r = {0};
-
-		/* Too many in flight: wait for answers (not for all). */
-		while (c->async_out >= ASYNC_MAX / 2)
-			if ((rc = s_wait(c, UINT32_MAX, NULL, s_now_ms() + 10, &r)) != DROVER_OK &&
-			    rc != DROVER_ETIMEOUT)
-				return rc;
-	}
-	if (++c->next_async >= ASYNC_BIT - 1) /* never UINT32_MAX */
-		c->next_async = 1;
-	id = c->next_async | ASYNC_BIT;
-	if ((rc = s_send_head(c, WIRE_PUT, id, -1, 1, q, true)) != 0 ||
-	    (rc = s_send(c, size ? data : "", size, 0)) != 0)
-		return rc;
-	c->async_out++;
-	c->unsynced = true;
-	return DROVER_OK;
+	return drover_put(c, queue, data, size, -1);
 }
 
 int
 drover_flush(drover_client *c, int timeout_ms)
 {
 	reply_t r = {0};
-	int rc;
+	cqueue_t *q;
+	int rc, err;
 
 	if (c == NULL || timeout_ms < -1)
 		return DROVER_EINVAL;
-	rc = c->async_out == 0
-		 ? DROVER_OK
-		 : s_wait(c, 0, NULL, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms, &r);
-	if (rc == DROVER_OK || rc == DROVER_ECONN) {
-		if (c->async_err != DROVER_OK)
-			rc = c->async_err;
-		c->async_err = DROVER_OK;
+	c->undelivered = 0;
+	if ((rc = s_poll_replies(c)) == DROVER_EAUTH)
+		return rc;
+	if (c->n_out > 0)
+		rc = s_wait_mode(c, W_FLUSH, 0, NULL, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms,
+				 &r);
+	if (rc == DROVER_OK)
+		/* Nothing in flight: the places reserved for us go back, so
+		   that an idle client holds none. */
+		for (q = c->queues; q != NULL; q = q->next)
+			if (q->credit > 0 && q->inflight == 0 &&
+			    s_send_head(c, WIRE_RETURN, 0, 0, q->credit, q, false) == 0) {
+				q->credit = 0;
+				c->unsynced = true;
+			}
+	err = s_take_err(c);
+	if (rc == DROVER_ETIMEOUT && err == DROVER_OK) {
+		c->undelivered = c->n_out;
+		return rc;
 	}
-	return rc;
+	if (rc == DROVER_ETIMEOUT)
+		c->undelivered += c->n_out;
+	return err != DROVER_OK ? err : rc;
+}
+
+size_t
+drover_undelivered(const drover_client *c)
+{
+	return c != NULL ? c->undelivered : 0;
 }
 
 /* ---- get ---- */
@@ -936,6 +1327,10 @@ drover_get(drover_client *c, const char *queue, int timeout_ms, int *rc)
 		*rc = DROVER_EINVAL;
 		return NULL;
 	}
+	if (c->err != DROVER_OK) { /* a put or complete that failed meanwhile */
+		*rc = s_take_err(c);
+		return NULL;
+	}
 	if (c->prefetch > 1)
 		return s_get_prefetched(c, q, timeout_ms, rc);
 	if ((got = malloc(c->prefetch * sizeof(*got))) == NULL) {
@@ -966,9 +1361,13 @@ drover_get_many(drover_client *c, const char *queue, drover_msg **msgs, size_t m
 	if (c == NULL || !s_name_ok(queue) || msgs == NULL || max == 0 || timeout_ms < -1 ||
 	    n == NULL || (q = s_queue(c, queue)) == NULL)
 		return DROVER_EINVAL;
+	if (c->err != DROVER_OK)
+		return s_take_err(c);
 	while (got < max && q->n > 0)
 		msgs[got++] = s_buf_pop(q);
-	if (got == 0 && c->prefetch > 1) {
+	/* A batch is the caller's: a GET of max, unless a standing GET is
+	   there already (it would be served first). */
+	if (got == 0 && c->prefetch > 1 && q->pending != 0) {
 		int rc;
 		drover_msg *m = s_get_prefetched(c, q, timeout_ms, &rc);
 

@@ -112,6 +112,25 @@ start(const char *queues)
 	cr_assert_not_null(fx.h, "queue_host_new: %s", err ? err : "?");
 }
 
+/* Applies a new queues section to the running host, as a SIGHUP does. */
+static void
+reload(const char *queues)
+{
+	conf_t *old = fx.conf;
+	char *yaml, *errs = NULL;
+
+	cr_assert(asprintf(&yaml,
+			   "supervisor:\n  state_dir: %s/var\n  queues:\n    listen: %s\n"
+			   "    authkey_file: %s/queue.key\nqueues:\n%s",
+			   fx.dir, fx.ep, fx.dir, queues) > 0);
+	fx.conf = NULL;
+	cr_assert_eq(conf_parse_string(yaml, strlen(yaml), "t.yaml", fx.dir, &fx.conf, &errs), 0,
+		     "%s", errs ? errs : "");
+	cr_assert_eq(queue_host_apply(fx.h, fx.conf), 0);
+	conf_free(&old);
+	free(yaml);
+}
+
 static void
 setup(void)
 {
@@ -141,13 +160,25 @@ teardown(void)
 		fprintf(stderr, "could not remove %s\n", fx.dir);
 }
 
+/* A client that takes one message per get: most tests here look at
+   droverd's order and leases one message at a time. The prefetch buffer
+   (the default) has tests of its own, with prefetch_client(). */
 static drover_client *
-client(void)
+prefetch_client(void)
 {
 	int rc;
 	drover_client *c = drover_connect(fx.ep, KEY, strlen(KEY), 5000, &rc);
 
 	cr_assert_not_null(c, "connect: %s", drover_strerror(rc));
+	return c;
+}
+
+static drover_client *
+client(void)
+{
+	drover_client *c = prefetch_client();
+
+	cr_assert_eq(drover_set_prefetch(c, 1), DROVER_OK);
 	return c;
 }
 
@@ -498,6 +529,7 @@ Test(queue, prefetch_fetches_ahead_and_close_returns_the_rest)
 	c2 = client();
 	for (int i = 0; i < 20; i++)
 		put_str(c2, "q", i < 10 ? "x" : "y");
+	cr_assert_eq(drover_flush(c2, 5000), DROVER_OK);
 	cr_assert_eq(drover_set_prefetch(c, 10), DROVER_OK);
 	cr_assert_eq(drover_set_prefetch(c, 0), DROVER_EINVAL);
 	drover_ack(c, get_is(c, "q", "x"));
@@ -515,7 +547,7 @@ Test(queue, prefetch_fetches_ahead_and_close_returns_the_rest)
 	drover_close(c2);
 }
 
-Test(queue, pipelined_puts_are_confirmed_by_flush)
+Test(queue, puts_within_credit_return_at_once_and_flush_confirms_them)
 {
 	drover_client *c;
 	char body[16], *big = calloc(1, 2000);
@@ -525,19 +557,66 @@ Test(queue, pipelined_puts_are_confirmed_by_flush)
 	c = client();
 	for (i = 0; i < 3000; i++) {
 		snprintf(body, sizeof(body), "%d", i);
-		cr_assert_eq(drover_put_async(c, "q", body, strlen(body)), DROVER_OK);
+		cr_assert_eq(drover_put(c, "q", body, strlen(body), 0), DROVER_OK);
 	}
 	cr_assert_eq(drover_flush(c, 5000), DROVER_OK);
+	cr_assert_eq(drover_undelivered(c), 0);
 	cr_assert_eq(size_of(c, "q"), 3000);
 	drover_ack(c, get_is(c, "q", "0"));
 	drover_ack(c, get_is(c, "q", "1"));
-	cr_assert_eq(drover_put_async(c, "nope", "x", 1), DROVER_OK);
-	cr_assert_eq(drover_put_async(c, "small", big, 2000), DROVER_OK);
-	cr_assert_eq(drover_put_async(c, "q", "after", 5), DROVER_OK);
-	cr_assert_eq(drover_flush(c, 5000), DROVER_ENOQUEUE, "the first failure is reported");
-	cr_assert_eq(drover_flush(c, 5000), DROVER_OK, "and only once");
+	/* Without credit a put waits for its answer: errors come at once. */
+	cr_assert_eq(drover_put_async(c, "nope", "x", 1), DROVER_ENOQUEUE);
+	cr_assert_eq(drover_put(c, "small", big, 2000, 0), DROVER_ETOOBIG);
+	cr_assert_eq(drover_put(c, "small", "ok", 2, 0), DROVER_OK);
+	/* Within credit the client knows max_message, and refuses at once. */
+	cr_assert_eq(drover_put(c, "small", big, 2000, 0), DROVER_ETOOBIG);
+	cr_assert_eq(drover_put(c, "q", "after", 5, 0), DROVER_OK);
+	cr_assert_eq(drover_flush(c, 5000), DROVER_OK);
 	cr_assert_eq(size_of(c, "q"), 2999);
 	free(big);
+	drover_close(c);
+}
+
+Test(queue, a_put_refused_after_it_returned_is_reported_with_its_count_once)
+{
+	drover_client *c;
+	drover_msg *m;
+	int rc;
+
+	start("  q: {}\n  gone: {}\n");
+	c = client();
+	put_str(c, "gone", "first");   /* waited for: grants credit */
+	cr_assert_eq(drover_flush(c, 5000), DROVER_OK);
+	put_str(c, "gone", "with credit");
+	cr_assert_eq(drover_flush(c, 5000), DROVER_OK);
+	reload("  q: {}\n");
+	/* flush gave the credit back: this put waits for its answer */
+	cr_assert_eq(drover_put(c, "gone", "x", 1, 0), DROVER_ENOQUEUE);
+	reload("  q: {}\n  gone: {}\n");
+	put_str(c, "gone", "a");	/* waited for, grants credit */
+	put_str(c, "gone", "b");	/* within credit: returns at once */
+	put_str(c, "gone", "c");
+	reload("  q: {}\n");
+	put_str(c, "gone", "d");	/* still within credit: returns at once */
+	put_str(c, "gone", "e");
+	rc = drover_flush(c, 5000);
+	cr_assert_eq(rc, DROVER_ENOQUEUE, "flush: %s", drover_strerror(rc));
+	cr_assert_geq(drover_undelivered(c), 2, "d and e at least: %zu", drover_undelivered(c));
+	cr_assert_eq(drover_flush(c, 5000), DROVER_OK, "reported once");
+	cr_assert_eq(drover_undelivered(c), 0);
+	/* and by the next call when that is not a flush */
+	reload("  q: {}\n  gone: {}\n");
+	put_str(c, "gone", "a");
+	put_str(c, "gone", "b");
+	reload("  q: {}\n");
+	put_str(c, "gone", "c");
+	cr_assert_eq(size_of(c, "q"), 0); /* a round trip: c's answer is in by now */
+	cr_assert_null(drover_get(c, "q", 2000, &rc));
+	cr_assert_eq(rc, DROVER_ENOQUEUE, "get: %s", drover_strerror(rc));
+	cr_assert_geq(drover_undelivered(c), 1);
+	put_str(c, "q", "fine");
+	m = get_is(c, "q", "fine");
+	drover_ack(c, m);
 	drover_close(c);
 }
 

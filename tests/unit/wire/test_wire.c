@@ -71,7 +71,7 @@ Test(wire, unknown_ops_and_bad_timeouts_are_invalid)
 
 	wire_req_encode(b, &in);
 	cr_assert_eq(wire_req_decode(b, sizeof(b), &out), -EINVAL);
-	in.op = 7;
+	in.op = 10;
 	wire_req_encode(b, &in);
 	cr_assert_eq(wire_req_decode(b, sizeof(b), &out), -EINVAL);
 	in.op = WIRE_GET;
