@@ -97,7 +97,7 @@ class ClientTest(unittest.TestCase):
             m.ack()
 
     def test_nack_puts_the_message_back_at_the_head(self):
-        c = self.client()
+        c = self.client(prefetch=1)     # droverd's order, one message at a time
         c.put_many("nack", [b"first", b"second"])
         m = c.get("nack", timeout=5)
         self.assertEqual(m.data, b"first")
@@ -150,7 +150,7 @@ class ClientTest(unittest.TestCase):
             c.get_many("empty", 10, timeout=0.05)
 
     def test_put_on_a_full_queue_raises_queue_full_after_the_timeout(self):
-        c = self.client()
+        c = self.client(prefetch=1)     # no standing GET making room meanwhile
         c.put("small", b"1")
         c.put("small", b"2")
         t0 = time.monotonic()

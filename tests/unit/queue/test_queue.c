@@ -998,3 +998,184 @@ Test(queue, the_kernel_names_a_peer_whose_connection_droverd_closed)
 	close(c);
 	close(l);
 }
+
+/* ---- credit, complete, flow control (issue 9) ---- */
+
+Test(queue, puts_within_credit_never_see_full_and_all_arrive)
+{
+	drover_client *a, *b;
+	drover_stats_t st;
+	unsigned i, granted;
+	double t;
+	char body[16];
+	int rc;
+
+	start("  q: { capacity: 64 }\n");
+	a = client();
+	b = client();
+	put_str(a, "q", "a0"); /* waited for: droverd grants a some places */
+	/* b takes every place that is not a's */
+	for (i = 0; i < 64; i++)
+		if ((rc = drover_put(b, "q", "b", 1, 0)) != DROVER_OK)
+			break;
+	cr_assert_eq(rc, DROVER_EFULL);
+	cr_assert_eq(drover_flush(b, 5000), DROVER_OK);
+	cr_assert_eq(drover_stats(b, "q", &st), DROVER_OK);
+	granted = 64 - (unsigned)st.size;
+	cr_assert_geq(granted, 1, "a holds reserved places");
+	/* a's puts within its credit go in although the queue looks full to b */
+	for (i = 0; i < granted; i++) {
+		snprintf(body, sizeof(body), "a%u", i + 1);
+		cr_assert_eq(drover_put(a, "q", body, strlen(body), 0), DROVER_OK, "put %u of %u", i,
+			     granted);
+	}
+	cr_assert_eq(drover_flush(a, 5000), DROVER_OK);
+	cr_assert_eq(drover_undelivered(a), 0);
+	cr_assert_eq(size_of(a, "q"), 64);
+	/* without credit, on a full queue: FULL after the timeout */
+	t = now_s();
+	cr_assert_eq(drover_put(a, "q", "late", 4, 300), DROVER_EFULL);
+	cr_assert_geq(now_s() - t, 0.29);
+	t = now_s();
+	cr_assert_eq(drover_put(b, "q", "late", 4, 300), DROVER_EFULL);
+	cr_assert_geq(now_s() - t, 0.29);
+	drover_close(a);
+	drover_close(b);
+}
+
+typedef struct {
+	int id, n, rc;
+} producer_t;
+
+static void *
+producer_run(void *arg)
+{
+	producer_t *p = arg;
+	drover_client *c = client();
+	char body[32];
+
+	p->rc = DROVER_OK;
+	for (int i = 0; i < p->n && p->rc == DROVER_OK; i++) {
+		snprintf(body, sizeof(body), "%d.%d", p->id, i);
+		p->rc = drover_put(c, "q", body, strlen(body), 20000);
+	}
+	if (p->rc == DROVER_OK)
+		p->rc = drover_flush(c, 20000);
+	drover_close(c);
+	return NULL;
+}
+
+Test(queue, clients_sharing_a_small_queue_never_deadlock_and_none_starves, .timeout = 120)
+{
+	enum { P = 4, N = 300 };
+	producer_t p[P];
+	pthread_t th[P];
+	int next[P] = {0}, got = 0, rc, id, i;
+	drover_client *c;
+	drover_msg *m;
+
+	start("  q: { capacity: 4 }\n");
+	for (i = 0; i < P; i++) {
+		p[i] = (producer_t){.id = i, .n = N};
+		pthread_create(&th[i], NULL, producer_run, &p[i]);
+	}
+	c = prefetch_client();
+	while (got < P * N && (m = drover_get(c, "q", 20000, &rc)) != NULL) {
+		cr_assert_eq(sscanf(drover_msg_data(m), "%d.%d", &id, &i), 2);
+		cr_assert(id >= 0 && id < P);
+		cr_assert_eq(i, next[id], "producer %d: %d after %d", id, i, next[id] - 1);
+		next[id]++;
+		got++;
+		drover_ack(c, m);
+	}
+	cr_assert_eq(got, P * N, "got %d of %d: %s", got, P * N, drover_strerror(rc));
+	for (i = 0; i < P; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(p[i].rc, DROVER_OK, "producer %d: %s", i, drover_strerror(p[i].rc));
+		cr_assert_eq(next[i], N);
+	}
+	drover_close(c);
+}
+
+Test(queue, complete_puts_the_result_and_acks_the_task_whole_or_not_at_all)
+{
+	drover_client *w, *other;
+	drover_stats_t st;
+	drover_msg *m;
+	double t;
+	int rc;
+
+	start("  tasks: { lease: 60s }\n  results: { capacity: 1 }\n");
+	w = client();
+	other = client();
+	put_str(other, "tasks", "t1");
+	put_str(other, "tasks", "t2");
+	cr_assert_eq(drover_flush(other, 5000), DROVER_OK);
+	/* an ordinary complete */
+	m = get_is(w, "tasks", "t1");
+	cr_assert_eq(drover_complete(w, m, "results", "r1", 2, 1000), DROVER_OK);
+	cr_assert_eq(drover_flush(w, 5000), DROVER_OK);
+	cr_assert_eq(drover_stats(w, "tasks", &st), DROVER_OK);
+	cr_assert_eq(st.in_flight, 0, "t1 is acked");
+	/* the results queue is full: the complete fails after its timeout and
+	   leaves the task to be delivered again */
+	cr_assert_eq(size_of(w, "results"), 1);
+	m = get_is(w, "tasks", "t2");
+	t = now_s();
+	rc = drover_complete(w, m, "results", "r2", 2, 300);
+	cr_assert_eq(rc, DROVER_EFULL, "complete: %s", drover_strerror(rc));
+	cr_assert_geq(now_s() - t, 0.29);
+	cr_assert_eq(drover_flush(w, 5000), DROVER_OK);
+	cr_assert_eq(size_of(w, "results"), 1, "no second result");
+	m = get_is(other, "tasks", "t2"); /* delivered again, at once */
+	cr_assert_eq(drover_stats(w, "tasks", &st), DROVER_OK);
+	cr_assert_eq(st.get_total, 3);
+	/* a task no longer ours (nacked: back in the queue) gets no result */
+	drover_ack(w, get_is(w, "results", "r1"));
+	cr_assert_eq(drover_flush(w, 5000), DROVER_OK);
+	drover_nack(other, m);
+	m = get_is(w, "tasks", "t2");
+	{
+		drover_msg *again;
+
+		drover_nack(w, m); /* w's m is gone; complete a copy of its lease */
+		again = get_is(other, "tasks", "t2");
+		cr_assert_eq(drover_complete(other, again, "results", "r2", 2, 1000), DROVER_OK);
+	}
+	cr_assert_eq(drover_flush(other, 5000), DROVER_OK);
+	drover_ack(w, get_is(w, "results", "r2"));
+	cr_assert_eq(size_of(w, "results"), 0);
+	drover_close(w);
+	drover_close(other);
+}
+
+Test(queue, an_ack_of_65536_leases_in_one_frame_is_within_the_frame_limit)
+{
+	enum { N = 65536 };
+	drover_client *c;
+	drover_msg **m = calloc(N, sizeof(*m));
+	const void **data = calloc(N, sizeof(*data));
+	size_t *sizes = calloc(N, sizeof(*sizes)), n = 0, done = 0;
+	drover_stats_t st;
+
+	/* max_message 64KB: HELLO used to advertise 128 KiB, and a frame of
+	   65536 lease ids (512 KiB) made ZeroMQ drop the connection. */
+	start("  q: { capacity: 70000, max_message: 64KB }\n");
+	c = client();
+	for (size_t i = 0; i < N; i++) {
+		data[i] = "x";
+		sizes[i] = 1;
+	}
+	cr_assert_eq(drover_put_many(c, "q", data, sizes, N, 5000, &done), DROVER_OK);
+	cr_assert_eq(done, N);
+	cr_assert_eq(drover_get_many(c, "q", m, N, 5000, &n), DROVER_OK);
+	cr_assert_eq(n, N);
+	cr_assert_eq(drover_ack_many(c, m, n), DROVER_OK); /* one ACK, one frame of ids */
+	cr_assert_eq(drover_stats(c, "q", &st), DROVER_OK);
+	cr_assert_eq(st.in_flight, 0, "acked, not requeued by a dropped connection");
+	cr_assert_eq(st.size, 0, "acked, not requeued by a dropped connection");
+	drover_close(c);
+	free(m);
+	free(data);
+	free(sizes);
+}
