@@ -1263,6 +1263,7 @@ s_get_prefetched(drover_client *c, cqueue_t *q, int timeout_ms, int *rc)
 {
 	reply_t r = {0};
 	drover_msg *m;
+	int64_t deadline;
 	int err;
 
 	if ((m = s_buf_pop(q)) == NULL) {
@@ -1298,10 +1299,21 @@ s_get_prefetched(drover_client *c, cqueue_t *q, int timeout_ms, int *rc)
 			*rc = DROVER_OK;
 			return m;
 		}
-		err = s_wait(c, q->pending, q, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms, &r);
-		if (err == DROVER_OK && r.rep.status != WIRE_OK)
-			err = s_status(&r);
-		s_reply_clear(&r);
+		deadline = timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms;
+		for (;;) {
+			err = s_wait(c, q->pending, q, deadline, &r);
+			if (err == DROVER_OK && r.rep.status != WIRE_OK)
+				err = s_status(&r);
+			s_reply_clear(&r);
+			/* The connection dropped: droverd forgot the standing
+			   GET; ask again (ZeroMQ sends it once reconnected) and
+			   wait on till the deadline. */
+			if (err != DROVER_ECONN || q->n > 0 || q->pending != 0)
+				break;
+			s_rearm(c, q);
+			if (q->pending == 0)
+				break;
+		}
 		if ((m = s_buf_pop(q)) == NULL) {
 			/* the standing GET stays: what it brings later is kept */
 			*rc = err == DROVER_ETIMEOUT || err == DROVER_OK ? DROVER_EEMPTY : err;

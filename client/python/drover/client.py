@@ -682,7 +682,17 @@ class QueueClient:
             return msgs[0]
         held = self._held[queue]
         standing = self._standing
-        self._wait_until(lambda: held or standing.get(q) != rid, self._deadline(timeout))
+        deadline = self._deadline(timeout)
+        while True:
+            self._wait_until(lambda: held or standing.get(q) != rid, deadline)
+            if held or rid in self._replies or q in standing:
+                break
+            # The connection dropped: droverd forgot the standing GET. Ask
+            # again (ZeroMQ sends it once reconnected) and wait on.
+            self._rearm(queue)
+            rid = standing.get(q)
+            if rid is None:
+                break
         if not held:
             if q not in standing and rid in self._replies:   # it failed: say why
                 frames = self._replies.pop(rid)

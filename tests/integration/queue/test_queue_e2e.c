@@ -581,3 +581,93 @@ Test(queue_e2e, sighup_adds_resizes_and_removes_queues, .fini = teardown, .timeo
 	cr_assert_eq(drover_put(c, "b", "x", 1, 0), DROVER_ENOQUEUE);
 	drover_close(c);
 }
+
+/* A worker process as the examples write it: get a task, complete it with
+   its result ("r" and the task), one at a time, with the default prefetch;
+   stops after idle_ms without a task. */
+static pid_t
+completing_worker(int idle_ms)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int rc;
+		drover_client *c = drover_connect(ep, DRV_AUTHKEY, strlen(DRV_AUTHKEY), 5000, &rc);
+		drover_msg *m;
+		char body[40];
+
+		while (c != NULL && (m = drover_get(c, "tasks", idle_ms, &rc)) != NULL) {
+			int n = snprintf(body, sizeof(body), "r%.*s", (int)drover_msg_size(m),
+					 (const char *)drover_msg_data(m));
+
+			if (drover_complete(c, m, "results", body, (size_t)n, 10000) != DROVER_OK)
+				break;
+		}
+		drover_close(c);
+		_exit(0);
+	}
+	return pid;
+}
+
+Test(queue_e2e, workers_killed_with_completes_in_flight_leave_exactly_one_result_per_task,
+     .fini = teardown, .timeout = 120)
+{
+	enum { N = 3000, W = 3 };
+	static unsigned char seen[N];
+	drover_client *c;
+	drover_msg *m;
+	pid_t w[W];
+	int status, rc, i, got = 0;
+	char body[40];
+
+	start("queues:\n  tasks: { lease: 60s }\n  results: {}\n");
+	c = drover_connect(ep, DRV_AUTHKEY, strlen(DRV_AUTHKEY), 5000, &rc);
+	cr_assert_not_null(c);
+	for (i = 0; i < W; i++)
+		w[i] = completing_worker(60000);
+	for (i = 0; i < N; i++) {
+		snprintf(body, sizeof(body), "%d", i);
+		cr_assert_eq(drover_put(c, "tasks", body, strlen(body), 10000), DROVER_OK);
+	}
+	cr_assert_eq(drover_flush(c, 20000), DROVER_OK);
+	/* Kill them in the middle of the stream: each dies with completes sent
+	   and not yet confirmed, and with prefetched tasks. */
+	while (got < N / 3 && (m = drover_get(c, "results", 20000, &rc)) != NULL) {
+		i = atoi((const char *)drover_msg_data(m) + 1);
+		cr_assert(i >= 0 && i < N);
+		cr_assert_eq(seen[i], 0, "a second result for task %d", i);
+		seen[i] = 1;
+		got++;
+		drover_ack(c, m);
+	}
+	for (i = 0; i < W; i++) {
+		kill(w[i], SIGKILL);
+		waitpid(w[i], &status, 0);
+	}
+	/* Fresh workers finish the rest: what the dead ones held comes back. */
+	for (i = 0; i < W; i++)
+		w[i] = completing_worker(1500);
+	while (got < N && (m = drover_get(c, "results", 20000, &rc)) != NULL) {
+		snprintf(body, sizeof(body), "%.*s", (int)drover_msg_size(m),
+			 (const char *)drover_msg_data(m));
+		i = atoi(body + 1);
+		cr_assert(i >= 0 && i < N);
+		cr_assert_eq(seen[i], 0, "a second result for task %d", i);
+		seen[i] = 1;
+		got++;
+		drover_ack(c, m);
+	}
+	cr_assert_eq(got, N, "%d results of %d: %s", got, N, drover_strerror(rc));
+	for (i = 0; i < W; i++)
+		waitpid(w[i], &status, 0);
+	/* and nothing more: no second result came later */
+	cr_assert_null(drover_get(c, "results", 500, &rc));
+	cr_assert_eq(rc, DROVER_EEMPTY);
+	{
+		drover_stats_t st;
+
+		cr_assert_eq(drover_stats(c, "tasks", &st), DROVER_OK);
+		cr_assert_eq(st.size + st.in_flight, 0);
+	}
+	drover_close(c);
+}
