@@ -67,6 +67,7 @@ struct drover_msg {
 typedef struct {
 	uint32_t id;	/* 0: answered, a hole in the ring */
 	uint8_t op;	/* WIRE_PUT or WIRE_COMPLETE */
+	bool credited;	/* sent within credit (not a resend) */
 	cqueue_t *q;	/* where the message goes */
 	cqueue_t *tq;	/* COMPLETE: the task's queue */
 	uint64_t lease; /* COMPLETE: the task */
@@ -267,12 +268,29 @@ s_pend_find(drover_client *c, uint32_t id)
 
 /* The entry is answered: it becomes a hole, and holes at the head go. */
 static void
-s_pend_done(drover_client *c, pend_t *e)
+s_pend_trim(drover_client *c)
+{
+	while (c->pend_len > 0 && s_pend_at(c, 0)->id == 0) {
+		zmq_msg_close(&s_pend_at(c, 0)->data);
+		c->pend_head = (c->pend_head + 1) % c->pend_cap;
+		c->pend_len--;
+	}
+}
+
+/* The entry is answered: a hole, until s_pend_trim. */
+static void
+s_pend_clear(drover_client *c, pend_t *e)
 {
 	zmq_msg_close(&e->data);
 	zmq_msg_init(&e->data);
 	e->id = 0;
 	c->n_out--;
+}
+
+static void
+s_pend_done(drover_client *c, pend_t *e)
+{
+	s_pend_clear(c, e);
 	while (c->pend_len > 0 && s_pend_at(c, 0)->id == 0) {
 		zmq_msg_close(&s_pend_at(c, 0)->data);
 		c->pend_head = (c->pend_head + 1) % c->pend_cap;
@@ -421,6 +439,7 @@ s_resend(drover_client *c)
 			continue;
 		}
 		e->id = s_async_id(c);
+		e->credited = false;
 		zmq_msg_init(&f);
 		zmq_msg_copy(&f, &e->data);
 		rc = s_send_head_flags(c, WIRE_PUT, WIRE_F_REFILL, e->id, -1, 1, e->q, true);
@@ -524,28 +543,46 @@ s_stray(drover_client *c, const wire_rep_t *rep, zmq_msg_t *ids, bool get_ok)
 		}
 }
 
-/* The reply to a put or complete sent without waiting. */
+/* One put or complete is answered: status OK or a failure. */
 static void
-s_async_reply(drover_client *c, const wire_rep_t *rep)
+s_pend_answer(drover_client *c, pend_t *e, int16_t status)
 {
-	pend_t *e = s_pend_find(c, rep->req_id);
-
-	if (e == NULL)
-		return; /* sent before a disconnect, and resent under another id */
 	if (e->q->inflight > 0)
 		e->q->inflight--;
-	e->q->credit += rep->credit;
-	if (rep->status != WIRE_OK) {
+	if (status != WIRE_OK) {
 		/* A complete that found no room leaves its task leased: give it
 		   back at once, for another try. */
 		if (e->op == WIRE_COMPLETE && e->tq != NULL)
 			s_send_leases(c, WIRE_NACK, e->tq, &e->lease, 1);
-		s_fail(c,
-		       rep->status <= 0 && rep->status >= DROVER_ETIMEOUT ? rep->status
-									  : DROVER_EINVAL,
-		       1);
+		s_fail(c, status <= 0 && status >= DROVER_ETIMEOUT ? status : DROVER_EINVAL, 1);
 	}
-	s_pend_done(c, e);
+	s_pend_clear(c, e);
+}
+
+/* The reply to a put or complete sent without waiting. droverd answers the
+   credited requests of one pass to one queue with one reply, to the last of
+   them: an OK reply (or a failure with count > 1) answers every credited
+   request to that queue sent before it too. */
+static void
+s_async_reply(drover_client *c, const wire_rep_t *rep)
+{
+	pend_t *e = s_pend_find(c, rep->req_id);
+	size_t i;
+
+	if (e == NULL)
+		return; /* sent before a disconnect, and resent under another id */
+	e->q->credit += rep->credit;
+	if (e->credited && (rep->status == WIRE_OK || rep->count > 1))
+		for (i = 0; i < c->pend_len; i++) {
+			pend_t *o = s_pend_at(c, i);
+
+			if (o == e)
+				break;
+			if (o->id != 0 && o->credited && o->q == e->q)
+				s_pend_answer(c, o, rep->status);
+		}
+	s_pend_answer(c, e, rep->status);
+	s_pend_trim(c);
 }
 
 static cqueue_t *
@@ -1028,6 +1065,7 @@ s_send_credited(drover_client *c, cqueue_t *q, const void *data, size_t size, cq
 	if ((e = s_pend_add(c)) == NULL)
 		return DROVER_EINVAL;
 	e->id = s_async_id(c);
+	e->credited = true;
 	e->op = tq != NULL ? WIRE_COMPLETE : WIRE_PUT;
 	e->q = q;
 	e->tq = tq;

@@ -818,7 +818,9 @@ qh__do_put(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_re
 					q->max_message, later);
 			return;
 		}
-		if (later)
+		if (r->flags & WIRE_F_CREDITED)
+			qh__confirm(h, rid, rid_len, q, WIRE_PUT, r->req_id, credit, later);
+		else if (later)
 			qh__reply_after_commit(h, rid, rid_len, WIRE_PUT, r->req_id, WIRE_OK,
 					       (uint32_t)n, credit);
 		else
@@ -872,8 +874,11 @@ qh__do_complete(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wi
 	if (!mine) {
 		if (r->flags & WIRE_F_REFILL)
 			credit = s_grant(p, q, false, UINT32_MAX);
-		qh__reply_credit(h, rid, rid_len, WIRE_COMPLETE, r->req_id, WIRE_OK, 0, credit,
-				 NULL);
+		if (r->flags & WIRE_F_CREDITED)
+			qh__confirm(h, rid, rid_len, q, WIRE_COMPLETE, r->req_id, credit, false);
+		else
+			qh__reply_credit(h, rid, rid_len, WIRE_COMPLETE, r->req_id, WIRE_OK, 0,
+					 credit, NULL);
 		return;
 	}
 	if (!room || qh__append(h, q, zmq_msg_data(data), zmq_msg_size(data)) != 0) {
@@ -886,7 +891,10 @@ qh__do_complete(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wi
 	qh__mark_dirty(h, tq);
 	if (r->flags & WIRE_F_REFILL)
 		credit = s_grant(p, q, false, UINT32_MAX);
-	if (h->store != NULL && (q->durable || tq->durable))
+	if (r->flags & WIRE_F_CREDITED)
+		qh__confirm(h, rid, rid_len, q, WIRE_COMPLETE, r->req_id, credit,
+			    h->store != NULL && (q->durable || tq->durable));
+	else if (h->store != NULL && (q->durable || tq->durable))
 		qh__reply_after_commit(h, rid, rid_len, WIRE_COMPLETE, r->req_id, WIRE_OK, 1, credit);
 	else
 		qh__reply_credit(h, rid, rid_len, WIRE_COMPLETE, r->req_id, WIRE_OK, 1, credit, NULL);

@@ -137,6 +137,53 @@ qh__reply_after_commit(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, 
 	d->max_message = 0;
 }
 
+void
+qh__confirm(qh_t *h, const uint8_t *rid, size_t rid_len, const queue_t *q, uint8_t op,
+	    uint32_t req_id, uint32_t credit, bool durable)
+{
+	confirm_t *c = NULL;
+	size_t i;
+
+	if (h->last_confirm < h->n_confirms) {
+		c = &h->confirms[h->last_confirm];
+		if (c->q != q || c->rid_len != rid_len || memcmp(c->rid, rid, rid_len) != 0)
+			c = NULL;
+	}
+	for (i = 0; c == NULL && i < h->n_confirms; i++) {
+		confirm_t *e = &h->confirms[i];
+
+		if (e->q == q && e->rid_len == rid_len && memcmp(e->rid, rid, rid_len) == 0) {
+			c = e;
+			h->last_confirm = i;
+		}
+	}
+	if (c == NULL) {
+		if (h->n_confirms == h->cap_confirms) {
+			size_t cap = h->cap_confirms ? h->cap_confirms * 2 : 16;
+			confirm_t *nc = realloc(h->confirms, cap * sizeof(*nc));
+
+			if (nc == NULL) { /* answer this one alone, now */
+				qh__reply_credit(h, rid, rid_len, op, req_id, WIRE_OK, 1, credit, NULL);
+				return;
+			}
+			h->confirms = nc;
+			h->cap_confirms = cap;
+		}
+		h->last_confirm = h->n_confirms;
+		c = &h->confirms[h->n_confirms++];
+		memcpy(c->rid, rid, rid_len);
+		c->rid_len = rid_len;
+		c->q = q;
+		c->count = c->credit = 0;
+		c->durable = false;
+	}
+	c->op = op;
+	c->last_id = req_id;
+	c->count++;
+	c->credit += credit;
+	c->durable |= durable;
+}
+
 int
 qh__send_msgs(qh_t *h, peer_t *p, uint32_t req_id, lease_t **leases, size_t n)
 {
@@ -620,7 +667,7 @@ s_end_pass(qh_t *h)
 
 	for (;;) {
 		qh__settle(h);
-		if (!store_pending(h->store) && h->n_deferred == 0)
+		if (!store_pending(h->store) && h->n_deferred == 0 && h->n_confirms == 0)
 			break;
 		rc = h->store ? store_commit(h->store) : 0;
 		if (rc != 0)
@@ -645,6 +692,20 @@ s_end_pass(qh_t *h)
 				qh__peer_kill(h, p);
 		}
 		h->n_deferred = 0;
+		/* One reply per client and queue for the credited requests of
+		   the pass; with count > 1, a failure covers all of them. */
+		for (i = 0; i < h->n_confirms; i++) {
+			confirm_t *c = &h->confirms[i];
+			bool bad = rc != 0 && c->durable;
+
+			if (qh__reply_credit(h, c->rid, c->rid_len, c->op, c->last_id,
+					     bad ? WIRE_EFULL : WIRE_OK, c->count, c->credit,
+					     bad ? "durable store failed" : NULL) != 0 &&
+			    (p = qh__peer_find(h, c->rid, c->rid_len)) != NULL)
+				qh__peer_kill(h, p);
+		}
+		h->n_confirms = 0;
+		h->last_confirm = 0;
 	}
 	s_rearm(h);
 }
@@ -1068,6 +1129,7 @@ s_qh_free(qh_t *h)
 	free(h->heap);
 	free(h->fr);
 	free(h->deferred);
+	free(h->confirms);
 	free(h->listen);
 	free(h->authkey_file);
 	free(h->state_dir);

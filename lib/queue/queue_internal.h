@@ -126,6 +126,18 @@ typedef struct {
 	int64_t max_message; /* > 0: sent in frame 1 (a reply that grants credit) */
 } deferred_t;
 
+/* The OK replies of a pass to the credited requests of one client on one
+   queue, sent as one (the last request's id; the client takes it for all of
+   them) after the pass and its commit. */
+typedef struct {
+	uint8_t rid[256];
+	size_t rid_len;
+	const void *q; /* the queue: a key within the pass only */
+	uint8_t op;
+	bool durable; /* waits for the commit */
+	uint32_t last_id, count, credit;
+} confirm_t;
+
 typedef struct qh {
 	void *ctx; /* private ZeroMQ context: our own ZAP handler */
 	void *router;
@@ -178,6 +190,9 @@ typedef struct qh {
 
 	deferred_t *deferred;
 	size_t n_deferred, cap_deferred;
+
+	confirm_t *confirms;
+	size_t n_confirms, cap_confirms, last_confirm;
 } qh_t;
 
 /* ---- queue_core.c ---- */
@@ -230,6 +245,11 @@ int qh__reply_credit(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, ui
    within credit. With deferred, after the store's next commit. */
 void qh__reply_grant(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t req_id,
 		     uint32_t count, uint32_t credit, int64_t max_message, bool deferred);
+/* The OK outcome of a credited PUT or COMPLETE, sent with the others of
+   the same client and queue at the end of the pass (after the commit when
+   durable). */
+void qh__confirm(qh_t *h, const uint8_t *rid, size_t rid_len, const queue_t *q, uint8_t op,
+		 uint32_t req_id, uint32_t credit, bool durable);
 /* A PUT or COMPLETE reply sent after the store's next commit. */
 void qh__reply_after_commit(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op,
 			    uint32_t req_id, int16_t status, uint32_t count, uint32_t credit);

@@ -136,7 +136,7 @@ class QueueClient:
         self._credit = {}               # queue (bytes) -> places reserved for us
         self._inflight = {}             # queue (bytes) -> requests whose replies bring credit
         self._max_message = {}          # queue (bytes) -> its max_message, once a reply said
-        self._pend = {}                 # id -> [op, queue, data, task queue, lease], in order
+        self._pend = {}                 # id -> [op, queue, data, task queue, lease, credited]
         self._err = None                # the first failure of those, not yet reported
         self._err_count = 0
         self._ctx = context or zmq.Context.instance()
@@ -328,24 +328,41 @@ class QueueClient:
         return rid
 
     def _async_reply(self, op, status, rid, credit, frames):
-        e = self._pend.pop(rid, None)
+        """droverd answers the credited requests of one pass to one queue
+        with one reply, to the last of them: an OK reply (or a failure with
+        count > 1) answers every credited request to that queue sent
+        before it too."""
+        pend = self._pend
+        e = pend.get(rid)
         if e is None:
             return                      # sent before a disconnect, resent since
         q = e[1]
-        n = self._inflight.get(q, 0)
-        if n:
-            self._inflight[q] = n - 1
         if credit:
             self._credit[q] = self._credit.get(q, 0) + credit
-        if status:
-            if e[0] == OP_COMPLETE:     # the task stays leased: give it back now
-                self._send(OP_NACK, e[3], (_U64.pack(e[4]),), 1, 0, reply=False)
-            if self._err is None:
-                msg = frames[1].decode("utf-8", "replace") if len(frames) > 1 else None
-                self._err = errors.from_status(status, "%s %r: %s" % (
-                    OP_NAMES.get(e[0], "?"), q.decode("utf-8", "replace"),
-                    msg or errors.strerror(status)))
-            self._err_count += 1
+        answered = [rid]
+        if e[5] and (status == 0 or _REP.unpack(frames[0])[4] > 1):
+            answered = []
+            for i, o in pend.items():
+                if o[1] == q and o[5]:
+                    answered.append(i)
+                if i == rid:
+                    break
+        n = self._inflight.get(q, 0)
+        self._inflight[q] = max(0, n - len(answered))
+        for i in answered:
+            o = pend.pop(i)
+            if status:
+                self._failed(o, q, status, frames)
+
+    def _failed(self, e, q, status, frames):
+        if e[0] == OP_COMPLETE:         # the task stays leased: give it back now
+            self._send(OP_NACK, e[3], (_U64.pack(e[4]),), 1, 0, reply=False)
+        if self._err is None:
+            msg = frames[1].decode("utf-8", "replace") if len(frames) > 1 else None
+            self._err = errors.from_status(status, "%s %r: %s" % (
+                OP_NAMES.get(e[0], "?"), q.decode("utf-8", "replace"),
+                msg or errors.strerror(status)))
+        self._err_count += 1
 
     def _report(self):
         """Raises the failure of a put or complete not reported yet, with
@@ -391,6 +408,7 @@ class QueueClient:
                 continue
             rid = self._async_id()
             self._send(OP_PUT, e[1], (e[2],), 1, -1, flags=F_REFILL, rid=rid)
+            e[5] = False                # a resend: answered alone
             self._pend[rid] = e
             self._inflight[e[1]] = self._inflight.get(e[1], 0) + 1
 
@@ -546,7 +564,7 @@ class QueueClient:
                 self._report()
         if c > 0:
             rid = self._send_credited(OP_PUT, q, (data,))
-            self._pend[rid] = [OP_PUT, q, data, None, 0]
+            self._pend[rid] = [OP_PUT, q, data, None, 0, True]
             return
         # No credit: the synchronous put, whose reply grants some.
         frames, status, _, credit = self._request(OP_PUT, q, (data,), 1, _ms(timeout), q,
@@ -599,7 +617,7 @@ class QueueClient:
         tq = self._name(task.queue)
         task.settled = True
         rid = self._send_credited(OP_COMPLETE, q, (tq, _U64.pack(task.lease), data))
-        self._pend[rid] = [OP_COMPLETE, q, None, tq, task.lease]
+        self._pend[rid] = [OP_COMPLETE, q, None, tq, task.lease, True]
 
     def flush(self, timeout=None):
         """Waits up to timeout seconds (None: forever) until droverd has
