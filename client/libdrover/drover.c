@@ -48,6 +48,9 @@ typedef struct cqueue {
 	drover_msg **buf; /* prefetched messages, a ring */
 	size_t cap, head, n;
 	uint32_t pending; /* the standing GET of prefetch, 0 if none */
+	uint32_t asked;	  /* ... the messages it asked for */
+	unsigned window;  /* prefetch of this queue (adaptive: grows to PREFETCH_AUTO_MAX) */
+	bool starved;	  /* a get waited for the standing GET */
 	int pending_err;  /* its error, for the next drover_get */
 	struct cqueue *next;
 } cqueue_t;
@@ -60,6 +63,7 @@ struct drover_msg {
 
 #define ASYNC_BIT 0x80000000u /* request ids of puts and completes not waited for */
 #define DEFAULT_PREFETCH 16
+#define PREFETCH_AUTO_MAX 256
 #define CREDIT_WANT 1024 /* places a CREDIT request asks for */
 #define CLOSE_FLUSH_MS 5000
 
@@ -86,6 +90,7 @@ struct drover_client {
 	size_t undelivered; /* what the last reported failure covered */
 	bool unsynced;	   /* sent something without a reply since the last reply */
 	unsigned prefetch;
+	bool prefetch_auto; /* not set by drover_set_prefetch: adaptive */
 	uint64_t max_frame;
 	cqueue_t *queues;
 	struct {
@@ -174,6 +179,7 @@ s_queue(drover_client *c, const char *name)
 		return NULL;
 	}
 	q->len = len;
+	q->window = DEFAULT_PREFETCH;
 	q->next = c->queues;
 	c->queues = q;
 	return q;
@@ -625,6 +631,14 @@ s_read_prefetch(drover_client *c, cqueue_t *q, reply_t *r, int more, bool mine)
 	q->pending = 0;
 	if (!ok && !mine && r->rep.status != WIRE_EEMPTY)
 		q->pending_err = r->rep.status;
+	/* A full answer to a get that had to wait: the queue has plenty and
+	   this consumer is faster than a round trip per window: a larger
+	   window keeps it busy. */
+	if (ok && c->prefetch_auto && q->starved && r->rep.count >= q->asked &&
+	    q->window < PREFETCH_AUTO_MAX)
+		q->window *= 2;
+	if (ok)
+		q->starved = false;
 	zmq_msg_init(&ids);
 	while (more) {
 		zmq_msg_init(&f);
@@ -846,6 +860,7 @@ drover_connect(const char *endpoint, const void *authkey, size_t authkey_len, in
 	if ((ctx = s_context(&seq)) == NULL || (c = calloc(1, sizeof(*c))) == NULL)
 		goto fail;
 	c->prefetch = DEFAULT_PREFETCH;
+	c->prefetch_auto = true;
 	if ((c->sock = zmq_socket(ctx, ZMQ_DEALER)) == NULL)
 		goto fail;
 	s_setopt(c->sock, ZMQ_LINGER, 2000);
@@ -1284,16 +1299,25 @@ s_get(drover_client *c, cqueue_t *q, size_t max, int timeout_ms, drover_msg **ou
 /* With prefetch, a GET for up to the prefetch stays outstanding at droverd
    (a waiting consumer), so messages are pushed here as they are put; it is
    sent again once the buffer is down to half. */
+static unsigned
+s_window(const drover_client *c, const cqueue_t *q)
+{
+	return c->prefetch_auto && q->window > 0 ? q->window : c->prefetch;
+}
+
 static void
 s_rearm(drover_client *c, cqueue_t *q)
 {
+	unsigned w = s_window(c, q);
 	uint32_t id;
 
-	if (c->prefetch <= 1 || q->pending != 0 || q->n > c->prefetch / 2)
+	if (w <= 1 || q->pending != 0 || q->n > w / 2)
 		return;
 	id = s_req_id(c);
-	if (s_send_head(c, WIRE_GET, id, -1, (uint32_t)(c->prefetch - q->n), q, false) == 0)
+	if (s_send_head(c, WIRE_GET, id, -1, (uint32_t)(w - q->n), q, false) == 0) {
 		q->pending = id;
+		q->asked = (uint32_t)(w - q->n);
+	}
 }
 
 static drover_msg *
@@ -1317,14 +1341,14 @@ s_get_prefetched(drover_client *c, cqueue_t *q, int timeout_ms, int *rc)
 		if (q->pending == 0) {
 			/* Nothing outstanding: an ordinary GET, so that a
 			   timeout of 0 still takes what is there. */
-			drover_msg **got = malloc(c->prefetch * sizeof(*got));
+			drover_msg **got = malloc(s_window(c, q) * sizeof(*got));
 			size_t n = 0, i;
 
 			if (got == NULL) {
 				*rc = DROVER_EINVAL;
 				return NULL;
 			}
-			err = s_get(c, q, c->prefetch, timeout_ms, got, &n);
+			err = s_get(c, q, s_window(c, q), timeout_ms, got, &n);
 			for (i = 0; i < n; i++)
 				if (s_buf_push(q, got[i]) != 0)
 					s_msg_free(got[i]);
@@ -1338,6 +1362,7 @@ s_get_prefetched(drover_client *c, cqueue_t *q, int timeout_ms, int *rc)
 			return m;
 		}
 		deadline = timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms;
+		q->starved = true;
 		for (;;) {
 			err = s_wait(c, q->pending, q, deadline, &r);
 			if (err == DROVER_OK && r.rep.status != WIRE_OK)
@@ -1576,6 +1601,7 @@ drover_set_prefetch(drover_client *c, unsigned n)
 	if (c == NULL || n == 0 || n > WIRE_MAX_COUNT)
 		return DROVER_EINVAL;
 	c->prefetch = n;
+	c->prefetch_auto = false;
 	return DROVER_OK;
 }
 

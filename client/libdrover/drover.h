@@ -57,7 +57,8 @@ int  drover_put(drover_client *c, const char *queue, const void *data, size_t si
    The message is leased to this client: ack it when done, or nack it. Caller
    owns the result (drover_ack, drover_nack, drover_complete or
    drover_msg_free frees it). Messages come from a prefetch buffer that
-   droverd fills ahead (drover_set_prefetch, default 16). An earlier put or
+   droverd fills ahead (drover_set_prefetch; by default 16, growing to 256
+   for a fast consumer of a long queue). An earlier put or
    complete that failed is reported here first (NULL, *rc its error). */
 drover_msg *drover_get(drover_client *c, const char *queue, int timeout_ms, int *rc);
 const void *drover_msg_data(const drover_msg *m);
@@ -141,14 +142,17 @@ int  drover_nack_many(drover_client *c, drover_msg **msgs, size_t n);
    lease runs out or the client closes, then goes back to the queue. */
 void drover_msg_free(drover_msg *m);
 
-/* Prefetch: with n > 1 (default 16, at most 65536), drover_get and
-   drover_get_many keep a GET for up to n messages outstanding at droverd
-   for each queue they read, so messages are pushed to this client as they
-   are put, and hand them out from a local buffer; the GET is renewed once
-   the buffer is down to half. Prefetched messages are leased to this client
-   meanwhile, so keep n small beside the lease time and the work per
-   message. Messages held back when the client closes go back to the queue.
-   Returns DROVER_OK or DROVER_EINVAL. */
+/* Prefetch: with n > 1 (at most 65536), drover_get and drover_get_many
+   keep a GET for up to n messages outstanding at droverd for each queue
+   they read, so messages are pushed to this client as they are put, and
+   hand them out from a local buffer; the GET is renewed once the buffer is
+   down to half. n = 1 turns prefetch off. Prefetched messages are leased to
+   this client meanwhile, so keep n small beside the lease time and the work
+   per message. Messages held back when the client closes go back to the
+   queue. Without this call the window is adaptive: 16, doubled (up to 256)
+   whenever a get had to wait for a full window, which happens only when
+   the queue has plenty and this consumer is faster than a round trip per
+   window. Returns DROVER_OK or DROVER_EINVAL. */
 int  drover_set_prefetch(drover_client *c, unsigned n);
 
 typedef struct {

@@ -20,6 +20,7 @@ import struct
 import time
 
 import zmq
+from zmq.backend import Socket as _Base
 from zmq.utils.monitor import parse_monitor_message
 
 from . import errors
@@ -35,6 +36,7 @@ OP_NAMES = {OP_HELLO: "hello", OP_PUT: "put", OP_GET: "get", OP_ACK: "ack", OP_N
 F_CREDITED, F_REFILL = 1, 2     # request flags: within credit; grant credit in the reply
 ASYNC_BIT = 0x80000000          # request ids of puts and completes not waited for
 DEFAULT_PREFETCH = 16
+PREFETCH_AUTO_MAX = 256
 CREDIT_WANT = 1024
 MAX_BATCH = 4096            # messages per PUT in put_many
 MAX_COUNT = 65536           # protocol limit per request
@@ -44,6 +46,26 @@ _REQ = struct.Struct("!BBHIiI")     # version, op, flags, request id, timeout_ms
 _REP = struct.Struct("!BBhIII")     # version, op, status, request id, count, credit
 _STATS = struct.Struct("!7Q")
 _U64 = struct.Struct("!Q")
+
+# The hot path calls libzmq through pyzmq's Cython socket methods with plain
+# int flags: the Python-level send_multipart, recv_multipart and enum flags
+# cost several microseconds a message, more than the rest of a call.
+_send, _recv, _getopt = _Base.send, _Base.recv, _Base.get
+_SNDMORE, _NOBLOCK = int(zmq.SNDMORE), int(zmq.NOBLOCK)
+_OPT_EVENTS, _RCVMORE, _POLLIN = int(zmq.EVENTS), int(zmq.RCVMORE), int(zmq.POLLIN)
+
+
+def _recv_all(sock):
+    """The frames of one whole message (there must be one)."""
+    frames = [_recv(sock, 0)]
+    while _getopt(sock, _RCVMORE):
+        frames.append(_recv(sock, 0))
+    return frames
+
+
+def _readable(sock):
+    return _getopt(sock, _OPT_EVENTS) & _POLLIN
+
 
 _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL |
                      zmq.EVENT_HANDSHAKE_FAILED_AUTH)
@@ -103,25 +125,31 @@ class QueueClient:
     connection handshake and is the margin added to each request's own
     timeout before the client gives up with drover.Timeout. prefetch is how
     many messages of a queue get() keeps leased to this client ahead of the
-    calls (default 16; 1 turns prefetch off): droverd pushes them as they are
-    put, and get() hands them out without a round trip. Their leases run
-    meanwhile, so keep prefetch small beside the lease time and the work per
-    message.
+    calls (1 turns prefetch off): droverd pushes them as they are put, and
+    get() hands them out without a round trip. Their leases run meanwhile,
+    so keep prefetch small beside the lease time and the work per message.
+    By default (None) it is adaptive: 16, doubled up to 256 whenever a get
+    had to wait for a full window (the queue has plenty and this consumer is
+    faster than a round trip per window).
 
     Raises AuthError for a wrong key (within milliseconds to a few seconds),
     ConnectionError when nothing answered within timeout.
     """
 
-    def __init__(self, endpoint, authkey, timeout=5.0, prefetch=DEFAULT_PREFETCH, context=None):
+    def __init__(self, endpoint, authkey, timeout=5.0, prefetch=None, context=None):
         if isinstance(authkey, str):
             authkey = authkey.encode()
         if not authkey:
             raise ValueError("authkey must not be empty")
-        if not 1 <= prefetch <= MAX_COUNT:
+        if prefetch is not None and not 1 <= prefetch <= MAX_COUNT:
             raise ValueError("prefetch must be 1..%d" % MAX_COUNT)
         self.endpoint = endpoint
         self.timeout = timeout
-        self.prefetch = prefetch
+        self._auto = prefetch is None
+        self.prefetch = DEFAULT_PREFETCH if prefetch is None else prefetch
+        self._window = {}               # queue (bytes) -> its adaptive prefetch
+        self._asked = {}                # queue (bytes) -> what its standing GET asked for
+        self._starved = set()           # queues whose get waited for the standing GET
         self.max_frame = None           # the server's largest frame, from HELLO
         self._next_id = 0
         self._next_async = 0
@@ -271,11 +299,16 @@ class QueueClient:
             self._async_sent += 1
         head = _REQ.pack(VERSION, op, flags, rid, timeout_ms, count)
         if queue is None:
-            sock.send(head)
+            _send(sock, head, 0)
         elif frames:
-            sock.send_multipart([head, queue, *frames])
+            _send(sock, head, _SNDMORE)
+            _send(sock, queue, _SNDMORE)
+            last = len(frames) - 1
+            for i, f in enumerate(frames):
+                _send(sock, f, _SNDMORE if i < last else 0)
         else:
-            sock.send_multipart((head, queue))
+            _send(sock, head, _SNDMORE)
+            _send(sock, queue, 0)
         return rid
 
     def _async_id(self):
@@ -288,7 +321,7 @@ class QueueClient:
         (bytes): a GET's leases are nacked, credit granted is kept, if the
         reply comes after the client gave up."""
         # A disconnect that happened before this request must not fail it.
-        if self._mon.get(zmq.EVENTS) & zmq.POLLIN:
+        if _readable(self._mon):
             self._events()
         sent = self._async_sent
         rid = self._send(op, q, frames, count, ms, flags=flags)
@@ -314,6 +347,13 @@ class QueueClient:
                     if status == 0:
                         self._held[self._standing_name[q]].extend(
                             self._messages(self._standing_name[q], frames, count))
+                        # A full answer to a get that waited: a larger window.
+                        if q in self._starved:
+                            self._starved.discard(q)
+                            w = self._window.get(q, self.prefetch)
+                            if self._auto and count >= self._asked.get(q, 0) and \
+                                    w < PREFETCH_AUTO_MAX:
+                                self._window[q] = 2 * w
                     elif status != errors.EEMPTY:
                         self._replies[rid] = frames
                     return rid
@@ -418,9 +458,9 @@ class QueueClient:
         sock = self._sock
         if sock is None:
             raise ConnectionError("the client is closed")
-        while sock.get(zmq.EVENTS) & zmq.POLLIN:
-            self._take(sock.recv_multipart())
-        if self._mon.get(zmq.EVENTS) & zmq.POLLIN and self._events() & _HANDSHAKE_FAILED:
+        while _readable(sock):
+            self._take(_recv_all(sock))
+        if _readable(self._mon) and self._events() & _HANDSHAKE_FAILED:
             raise AuthError("%s: authentication failed on reconnecting" % self.endpoint)
 
     def _wait_until(self, done, deadline):
@@ -437,8 +477,8 @@ class QueueClient:
                 ready = poll(left * 1000)
             for s, _ in ready:
                 if s is sock:
-                    while sock.get(zmq.EVENTS) & zmq.POLLIN:
-                        self._take(sock.recv_multipart())
+                    while _readable(sock):
+                        self._take(_recv_all(sock))
                 elif s is mon and self._events() & _HANDSHAKE_FAILED:
                     raise AuthError("%s: authentication failed on reconnecting" % self.endpoint)
         return True
@@ -464,8 +504,8 @@ class QueueClient:
                 ready = poll(left * 1000)
             for s, _ in ready:
                 if s is sock:
-                    while sock.get(zmq.EVENTS) & zmq.POLLIN:
-                        if self._take(sock.recv_multipart()) == rid and rid in replies:
+                    while _readable(sock):
+                        if self._take(_recv_all(sock)) == rid and rid in replies:
                             return replies.pop(rid)
                 elif s is mon:
                     ev = self._events()
@@ -529,8 +569,12 @@ class QueueClient:
 
     def _send_credited(self, op, q, frames):
         rid = self._async_id()
-        self._sock.send_multipart([_REQ.pack(VERSION, op, F_CREDITED | F_REFILL, rid, 0, 1), q,
-                                   *frames])
+        sock = self._sock
+        _send(sock, _REQ.pack(VERSION, op, F_CREDITED | F_REFILL, rid, 0, 1), _SNDMORE)
+        _send(sock, q, _SNDMORE)
+        for f in frames[:-1]:
+            _send(sock, f, _SNDMORE)
+        _send(sock, frames[-1], 0)
         self._credit[q] -= 1
         self._inflight[q] = self._inflight.get(q, 0) + 1
         return rid
@@ -681,7 +725,7 @@ class QueueClient:
         held = self._held.get(queue)
         if held:
             m = held.popleft()
-            if len(held) <= self.prefetch >> 1:
+            if len(held) <= (PREFETCH_AUTO_MAX if self._auto else self.prefetch) >> 1:
                 self._rearm(queue)
             return m
         if self._err is not None:
@@ -693,7 +737,7 @@ class QueueClient:
         if rid is None:
             # Nothing standing: an ordinary GET, so that a timeout of 0
             # still takes what is there.
-            msgs = self._get(queue, self.prefetch, _ms(timeout))
+            msgs = self._get(queue, self._window.get(q, self.prefetch), _ms(timeout))
             if len(msgs) > 1:
                 self._held[queue].extend(msgs[1:])
             self._rearm(queue)
@@ -701,6 +745,7 @@ class QueueClient:
         held = self._held[queue]
         standing = self._standing
         deadline = self._deadline(timeout)
+        self._starved.add(q)
         while True:
             self._wait_until(lambda: held or standing.get(q) != rid, deadline)
             if held or rid in self._replies or q in standing:
@@ -729,9 +774,11 @@ class QueueClient:
             return
         q = self._name(queue)
         held = len(self._held.get(queue, ()))
-        if q in self._standing or held > self.prefetch >> 1:
+        w = self._window.get(q, self.prefetch)
+        if q in self._standing or held > w >> 1:
             return
-        self._standing[q] = self._send(OP_GET, q, (), self.prefetch - held, -1)
+        self._standing[q] = self._send(OP_GET, q, (), w - held, -1)
+        self._asked[q] = w - held
         self._standing_name[q] = queue
 
     def get_many(self, queue, max=100, timeout=None):
