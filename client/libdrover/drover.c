@@ -1074,7 +1074,7 @@ s_send_credited(drover_client *c, cqueue_t *q, const void *data, size_t size, cq
 		uint64_t lease)
 {
 	pend_t *e;
-	uint8_t lid[8];
+	uint8_t lid[8 + WIRE_MAX_QUEUE_NAME];
 	int rc;
 
 	if ((e = s_pend_add(c)) == NULL)
@@ -1092,10 +1092,10 @@ s_send_credited(drover_client *c, cqueue_t *q, const void *data, size_t size, cq
 			memcpy(zmq_msg_data(&e->data), data, size);
 	}
 	rc = s_send_head_flags(c, e->op, WIRE_F_CREDITED | WIRE_F_REFILL, e->id, 0, 1, q, true);
-	if (rc == 0 && tq != NULL) {
+	if (rc == 0 && tq != NULL) { /* the lease id, then the task's queue */
 		wire_put_u64(lid, lease);
-		if ((rc = s_send(c, tq->name, tq->len, ZMQ_SNDMORE)) == 0)
-			rc = s_send(c, lid, 8, ZMQ_SNDMORE);
+		memcpy(lid + 8, tq->name, tq->len);
+		rc = s_send(c, lid, 8 + tq->len, ZMQ_SNDMORE);
 	}
 	if (rc == 0)
 		rc = s_send(c, size ? data : "", size, 0);

@@ -554,30 +554,32 @@ s_dispatch(qh_t *h, size_t n, bool overflow)
 		qh__do_put(h, p, rid, rid_len, &r, q, &h->fr[3], n - 3);
 		break;
 	case WIRE_COMPLETE: {
+		/* [results queue][lease id (8) + task queue name][result] */
+		const uint8_t *t = zmq_msg_data(&h->fr[3]);
+		size_t tlen = zmq_msg_size(&h->fr[3]);
 		queue_t *tq;
 
-		if (!wire_queue_name_ok(zmq_msg_data(&h->fr[3]), zmq_msg_size(&h->fr[3])) ||
-		    zmq_msg_size(&h->fr[4]) != 8) {
-			s_einval(h, rid, rid_len, &r, "a COMPLETE needs a task queue and a lease id");
+		if (tlen < 9 || !wire_queue_name_ok(t + 8, tlen - 8)) {
+			s_einval(h, rid, rid_len, &r,
+				 "a COMPLETE needs a lease id and the task's queue in frame 2");
 			return;
 		}
-		if ((tq = qh__queue_find(h, zmq_msg_data(&h->fr[3]), zmq_msg_size(&h->fr[3]))) ==
-		    NULL) {
-			snprintf(why, sizeof(why), "no queue \"%.*s\"", (int)zmq_msg_size(&h->fr[3]),
-				 (const char *)zmq_msg_data(&h->fr[3]));
+		if ((tq = qh__queue_find(h, t + 8, tlen - 8)) == NULL) {
+			snprintf(why, sizeof(why), "no queue \"%.*s\"", (int)(tlen - 8),
+				 (const char *)t + 8);
 			qh__reply(h, rid, rid_len, r.op, r.req_id, WIRE_ENOQUEUE, 0, why);
 			return;
 		}
-		if ((int64_t)zmq_msg_size(&h->fr[5]) > q->max_message) {
+		if ((int64_t)zmq_msg_size(&h->fr[4]) > q->max_message) {
 			snprintf(why, sizeof(why),
 				 "message of %zu bytes is larger than max_message %lld of queue "
 				 "\"%s\"",
-				 zmq_msg_size(&h->fr[5]), (long long)q->max_message, q->name);
+				 zmq_msg_size(&h->fr[4]), (long long)q->max_message, q->name);
 			qh__reply(h, rid, rid_len, r.op, r.req_id, WIRE_ETOOBIG, 0, why);
 			return;
 		}
 		qh__do_complete(h, qh__peer_find(h, rid, rid_len), rid, rid_len, &r, q, tq,
-				wire_get_u64(zmq_msg_data(&h->fr[4])), &h->fr[5]);
+				wire_get_u64(t), &h->fr[4]);
 		break;
 	}
 	case WIRE_CREDIT:

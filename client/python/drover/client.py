@@ -660,7 +660,7 @@ class QueueClient:
             raise
         tq = self._name(task.queue)
         task.settled = True
-        rid = self._send_credited(OP_COMPLETE, q, (tq, _U64.pack(task.lease), data))
+        rid = self._send_credited(OP_COMPLETE, q, (_U64.pack(task.lease) + tq, data))
         self._pend[rid] = [OP_COMPLETE, q, None, tq, task.lease, True]
 
     def flush(self, timeout=None):
