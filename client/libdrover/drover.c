@@ -1074,7 +1074,6 @@ s_send_credited(drover_client *c, cqueue_t *q, const void *data, size_t size, cq
 		uint64_t lease)
 {
 	pend_t *e;
-	uint8_t lid[8 + WIRE_MAX_QUEUE_NAME];
 	int rc;
 
 	if ((e = s_pend_add(c)) == NULL)
@@ -1092,13 +1091,27 @@ s_send_credited(drover_client *c, cqueue_t *q, const void *data, size_t size, cq
 			memcpy(zmq_msg_data(&e->data), data, size);
 	}
 	rc = s_send_head_flags(c, e->op, WIRE_F_CREDITED | WIRE_F_REFILL, e->id, 0, 1, q, true);
-	if (rc == 0 && tq != NULL) { /* the lease id, then the task's queue */
-		wire_put_u64(lid, lease);
-		memcpy(lid + 8, tq->name, tq->len);
-		rc = s_send(c, lid, 8 + tq->len, ZMQ_SNDMORE);
-	}
-	if (rc == 0)
+	if (rc == 0 && tq != NULL) {
+		/* one frame: the lease id, the task's queue, the result */
+		zmq_msg_t f;
+
+		zmq_msg_init_size(&f, 9 + tq->len + size);
+		wire_put_u64(zmq_msg_data(&f), lease);
+		((uint8_t *)zmq_msg_data(&f))[8] = (uint8_t)tq->len;
+		memcpy((uint8_t *)zmq_msg_data(&f) + 9, tq->name, tq->len);
+		if (size)
+			memcpy((uint8_t *)zmq_msg_data(&f) + 9 + tq->len, data, size);
+		while ((rc = zmq_msg_send(&f, c->sock, 0)) < 0 && errno == EINTR)
+			;
+		if (rc < 0) {
+			zmq_msg_close(&f);
+			rc = DROVER_ECONN;
+		} else {
+			rc = 0;
+		}
+	} else if (rc == 0) {
 		rc = s_send(c, size ? data : "", size, 0);
+	}
 	if (rc != 0) {
 		s_pend_done(c, e);
 		return rc;

@@ -862,7 +862,7 @@ qh__do_put(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_re
    in q (no credit left and q full): EFULL, and the task stays leased. */
 void
 qh__do_complete(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_req_t *r,
-		queue_t *q, queue_t *tq, uint64_t lease_id, zmq_msg_t *data)
+		queue_t *q, queue_t *tq, uint64_t lease_id, const void *data, size_t len)
 {
 	lease_t *l = s_lease_find(h, lease_id);
 	bool mine = p != NULL && l != NULL && l->peer == p && l->q == tq, room;
@@ -881,7 +881,7 @@ qh__do_complete(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wi
 					 credit, NULL);
 		return;
 	}
-	if (!room || qh__append(h, q, zmq_msg_data(data), zmq_msg_size(data)) != 0) {
+	if (!room || qh__append(h, q, data, len) != 0) {
 		qh__reply(h, rid, rid_len, WIRE_COMPLETE, r->req_id, WIRE_EFULL, 0,
 			  "queue is full: the task stays leased");
 		return;

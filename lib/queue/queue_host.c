@@ -554,32 +554,33 @@ s_dispatch(qh_t *h, size_t n, bool overflow)
 		qh__do_put(h, p, rid, rid_len, &r, q, &h->fr[3], n - 3);
 		break;
 	case WIRE_COMPLETE: {
-		/* [results queue][lease id (8) + task queue name][result] */
+		/* [results queue][lease id (8), name length (1), task queue
+		   name, result] */
 		const uint8_t *t = zmq_msg_data(&h->fr[3]);
-		size_t tlen = zmq_msg_size(&h->fr[3]);
+		size_t tlen = zmq_msg_size(&h->fr[3]), nlen = tlen > 8 ? t[8] : 0;
 		queue_t *tq;
 
-		if (tlen < 9 || !wire_queue_name_ok(t + 8, tlen - 8)) {
+		if (tlen < 9 + nlen || !wire_queue_name_ok(t + 9, nlen)) {
 			s_einval(h, rid, rid_len, &r,
-				 "a COMPLETE needs a lease id and the task's queue in frame 2");
+				 "a COMPLETE's frame 2 is a lease id, the task's queue and the result");
 			return;
 		}
-		if ((tq = qh__queue_find(h, t + 8, tlen - 8)) == NULL) {
-			snprintf(why, sizeof(why), "no queue \"%.*s\"", (int)(tlen - 8),
-				 (const char *)t + 8);
+		if ((tq = qh__queue_find(h, t + 9, nlen)) == NULL) {
+			snprintf(why, sizeof(why), "no queue \"%.*s\"", (int)nlen,
+				 (const char *)t + 9);
 			qh__reply(h, rid, rid_len, r.op, r.req_id, WIRE_ENOQUEUE, 0, why);
 			return;
 		}
-		if ((int64_t)zmq_msg_size(&h->fr[4]) > q->max_message) {
+		if ((int64_t)(tlen - 9 - nlen) > q->max_message) {
 			snprintf(why, sizeof(why),
 				 "message of %zu bytes is larger than max_message %lld of queue "
 				 "\"%s\"",
-				 zmq_msg_size(&h->fr[4]), (long long)q->max_message, q->name);
+				 tlen - 9 - nlen, (long long)q->max_message, q->name);
 			qh__reply(h, rid, rid_len, r.op, r.req_id, WIRE_ETOOBIG, 0, why);
 			return;
 		}
 		qh__do_complete(h, qh__peer_find(h, rid, rid_len), rid, rid_len, &r, q, tq,
-				wire_get_u64(t), &h->fr[4]);
+				wire_get_u64(t), t + 9 + nlen, tlen - 9 - nlen);
 		break;
 	}
 	case WIRE_CREDIT:

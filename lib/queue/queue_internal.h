@@ -218,7 +218,7 @@ void qh__do_put(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wi
 		queue_t *q, zmq_msg_t *msgs, size_t n);
 void qh__do_get(qh_t *h, peer_t *p, const wire_req_t *r, queue_t *q);
 void qh__do_complete(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_req_t *r,
-		     queue_t *q, queue_t *tq, uint64_t lease_id, zmq_msg_t *data);
+		     queue_t *q, queue_t *tq, uint64_t lease_id, const void *data, size_t len);
 void qh__do_credit(qh_t *h, peer_t *p, const wire_req_t *r, queue_t *q);
 void qh__do_return(qh_t *h, const uint8_t *rid, size_t rid_len, queue_t *q, uint32_t n);
 uint32_t qh__do_ack(qh_t *h, const uint8_t *rid, size_t rid_len, queue_t *q, const uint8_t *ids,

@@ -87,7 +87,7 @@ wire_req_frames(const wire_req_t *r)
 	case WIRE_STATS:
 		return 1;
 	case WIRE_COMPLETE:
-		return r->count == 1 ? 3 : -1;
+		return r->count == 1 ? 2 : -1;
 	case WIRE_CREDIT:
 	case WIRE_RETURN:
 		return r->count >= 1 && r->count <= WIRE_MAX_COUNT ? 1 : -1;

@@ -119,7 +119,7 @@ bool wire_queue_name_ok(const void *p, size_t len);
 /* The number of frames a request of this op must have after the header
    (queue name included) given its count, or -1 for an unknown op or a
    count out of range. A PUT has 1 + count, ACK/NACK 2, GET/STATS/CREDIT/
-   RETURN 1, COMPLETE 3 (results queue, lease id + task queue, result), HELLO 0. */
+   RETURN 1, COMPLETE 2 (results queue; lease id, task queue, result), HELLO 0. */
 int wire_req_frames(const wire_req_t *r);
 
 void wire_stats_encode(uint8_t *out, const wire_stats_t *s);

@@ -46,6 +46,7 @@ _REQ = struct.Struct("!BBHIiI")     # version, op, flags, request id, timeout_ms
 _REP = struct.Struct("!BBhIII")     # version, op, status, request id, count, credit
 _STATS = struct.Struct("!7Q")
 _U64 = struct.Struct("!Q")
+_LEN = [bytes((i,)) for i in range(256)]
 
 # The hot path calls libzmq through pyzmq's Cython socket methods with plain
 # int flags: the Python-level send_multipart, recv_multipart and enum flags
@@ -660,7 +661,8 @@ class QueueClient:
             raise
         tq = self._name(task.queue)
         task.settled = True
-        rid = self._send_credited(OP_COMPLETE, q, (_U64.pack(task.lease) + tq, data))
+        rid = self._send_credited(OP_COMPLETE, q, (b"".join((
+            _U64.pack(task.lease), _LEN[len(tq)], tq, data)),))
         self._pend[rid] = [OP_COMPLETE, q, None, tq, task.lease, True]
 
     def flush(self, timeout=None):

@@ -216,6 +216,7 @@ Test(queue_e2e, a_worker_killed_holding_leases_loses_none, .fini = teardown, .ti
 	put_str(c, "tasks", "t2");
 	put_str(c, "tasks", "t3");
 	put_str(c, "tasks", "t4");
+	cr_assert_eq(drover_flush(c, 5000), DROVER_OK);
 	w = greedy_worker("tasks", 3);
 	q = api_queue("tasks");
 	cr_assert_eq(jint(q, "in_flight"), 3);

@@ -423,6 +423,7 @@ Test(queue, a_consumer_that_goes_away_loses_no_message)
 	put_str(c2, "q", "a");
 	put_str(c2, "q", "b");
 	put_str(c2, "q", "c");
+	cr_assert_eq(drover_flush(c2, 5000), DROVER_OK); /* all three in before c1 asks */
 	cr_assert_eq(drover_get_many(c1, "q", m, 2, 1000, &n), DROVER_OK);
 	cr_assert_eq(n, 2);
 	drover_ack(c1, m[1]); /* b is done; a is not */
