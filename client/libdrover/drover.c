@@ -45,6 +45,7 @@ typedef struct cqueue {
 	uint32_t credit;   /* places reserved for us: puts that cannot be FULL */
 	uint32_t inflight; /* requests whose replies may grant credit */
 	uint64_t max_message; /* the queue's, from a reply that granted credit; 0: unknown */
+	int64_t last_put_ms;  /* of the last put or complete into it */
 	drover_msg **buf; /* prefetched messages, a ring */
 	size_t cap, head, n;
 	uint32_t pending; /* the standing GET of prefetch, 0 if none */
@@ -66,12 +67,15 @@ struct drover_msg {
 #define PREFETCH_AUTO_MAX 256
 #define CREDIT_WANT 1024 /* places a CREDIT request asks for */
 #define CLOSE_FLUSH_MS 5000
+#define IDLE_CREDIT_MS 1000 /* credit not used this long goes back */
+#define GET_IDLE_MS 200	    /* a get that waits this long gives back all credit */
 
 /* A put or complete sent without waiting, until its reply comes. */
 typedef struct {
 	uint32_t id;	/* 0: answered, a hole in the ring */
 	uint8_t op;	/* WIRE_PUT or WIRE_COMPLETE */
 	bool credited;	/* sent within credit (not a resend) */
+	bool waited;	/* a put without credit that drover_put waits for */
 	cqueue_t *q;	/* where the message goes */
 	cqueue_t *tq;	/* COMPLETE: the task's queue */
 	uint64_t lease; /* COMPLETE: the task */
@@ -401,6 +405,23 @@ s_send_leases(drover_client *c, uint8_t op, cqueue_t *q, const uint64_t *ids, si
 		}
 	c->unsynced = true;
 	return DROVER_OK;
+}
+
+/* Gives back the credit of queues with nothing in flight that this client
+   has not put into for idle_ms (0: all of them), so that a client that
+   stopped putting holds no places. */
+static void
+s_return_credit(drover_client *c, int64_t idle_ms)
+{
+	int64_t now = s_now_ms();
+	cqueue_t *q;
+
+	for (q = c->queues; q != NULL; q = q->next)
+		if (q->credit > 0 && q->inflight == 0 && now - q->last_put_ms >= idle_ms &&
+		    s_send_head(c, WIRE_RETURN, 0, 0, q->credit, q, false) == 0) {
+			q->credit = 0;
+			c->unsynced = true;
+		}
 }
 
 /* ---- receiving ---- */
@@ -1118,15 +1139,81 @@ s_send_credited(drover_client *c, cqueue_t *q, const void *data, size_t size, cq
 	}
 	q->credit--;
 	q->inflight++;
+	q->last_put_ms = s_now_ms();
 	c->unsynced = true;
 	return DROVER_OK;
+}
+
+static pend_t *
+s_pend_waited(drover_client *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->pend_len; i++)
+		if (s_pend_at(c, i)->id != 0 && s_pend_at(c, i)->waited)
+			return s_pend_at(c, i);
+	return NULL;
+}
+
+/* A put without credit: sent with REFILL and waited for, up to timeout_ms
+   at droverd plus the margin. Kept like the puts within credit until its
+   answer, so that a dropped connection sends it again and the wait goes on
+   (its answer then comes under another id). */
+static int
+s_put_waited(drover_client *c, cqueue_t *q, const void *data, size_t size, int timeout_ms)
+{
+	int64_t deadline = s_deadline(timeout_ms);
+	reply_t r = {0};
+	pend_t *e;
+	int rc;
+
+	if ((e = s_pend_add(c)) == NULL)
+		return DROVER_EINVAL;
+	e->id = s_async_id(c);
+	e->op = WIRE_PUT;
+	e->q = q;
+	e->waited = true;
+	zmq_msg_close(&e->data);
+	zmq_msg_init_size(&e->data, size);
+	if (size)
+		memcpy(zmq_msg_data(&e->data), data, size);
+	if ((rc = s_send_head_flags(c, WIRE_PUT, WIRE_F_REFILL, e->id, timeout_ms, 1, q, true)) !=
+		0 ||
+	    (rc = s_send(c, size ? data : "", size, 0)) != 0) {
+		s_pend_done(c, e);
+		return rc;
+	}
+	q->inflight++;
+	c->unsynced = true;
+	for (;;) {
+		if ((e = s_pend_waited(c)) == NULL)
+			return DROVER_ECONN; /* cannot happen: it is only answered here */
+		rc = s_wait(c, e->id, q, deadline, &r);
+		if (rc == DROVER_ECONN && (deadline < 0 || s_now_ms() < deadline))
+			continue; /* resent (s_resend): wait for the new answer */
+		break;
+	}
+	if ((e = s_pend_waited(c)) == NULL)
+		return DROVER_ECONN;
+	if (rc != DROVER_OK) {
+		e->waited = false; /* answered later like the others; flush reports it */
+		return rc;
+	}
+	if (q->inflight > 0)
+		q->inflight--;
+	q->credit += r.rep.credit;
+	if (r.rep.status == WIRE_OK && r.nfr > 0 && zmq_msg_size(&r.fr[0]) == 8)
+		q->max_message = wire_get_u64(zmq_msg_data(&r.fr[0]));
+	rc = s_status(&r);
+	s_reply_clear(&r);
+	s_pend_done(c, e);
+	return rc;
 }
 
 int
 drover_put(drover_client *c, const char *queue, const void *data, size_t size, int timeout_ms)
 {
 	cqueue_t *q;
-	size_t done;
 	int64_t deadline;
 	int rc;
 
@@ -1151,8 +1238,9 @@ drover_put(drover_client *c, const char *queue, const void *data, size_t size, i
 	}
 	if (q->credit > 0)
 		return s_send_credited(c, q, data, size, NULL, 0);
-	/* No credit: the synchronous put, whose reply grants some. */
-	return s_put_flags(c, q, &data, &size, 1, timeout_ms, &done, WIRE_F_REFILL);
+	/* No credit: the put waits for its answer, which grants some. */
+	q->last_put_ms = s_now_ms();
+	return s_put_waited(c, q, data, size, timeout_ms);
 }
 
 int
@@ -1230,7 +1318,6 @@ int
 drover_flush(drover_client *c, int timeout_ms)
 {
 	reply_t r = {0};
-	cqueue_t *q;
 	int rc, err;
 
 	if (c == NULL || timeout_ms < -1)
@@ -1242,14 +1329,7 @@ drover_flush(drover_client *c, int timeout_ms)
 		rc = s_wait_mode(c, W_FLUSH, 0, NULL, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms,
 				 &r);
 	if (rc == DROVER_OK)
-		/* Nothing in flight: the places reserved for us go back, so
-		   that an idle client holds none. */
-		for (q = c->queues; q != NULL; q = q->next)
-			if (q->credit > 0 && q->inflight == 0 &&
-			    s_send_head(c, WIRE_RETURN, 0, 0, q->credit, q, false) == 0) {
-				q->credit = 0;
-				c->unsynced = true;
-			}
+		s_return_credit(c, IDLE_CREDIT_MS);
 	err = s_take_err(c);
 	if (rc == DROVER_ETIMEOUT && err == DROVER_OK) {
 		c->undelivered = c->n_out;
@@ -1376,8 +1456,19 @@ s_get_prefetched(drover_client *c, cqueue_t *q, int timeout_ms, int *rc)
 		}
 		deadline = timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms;
 		q->starved = true;
-		for (;;) {
-			err = s_wait(c, q->pending, q, deadline, &r);
+		for (bool idle = false;;) {
+			int64_t until = deadline;
+
+			/* Waiting a while for messages: this client is not
+			   putting, its credit goes back. */
+			if (!idle && (until < 0 || until > s_now_ms() + GET_IDLE_MS))
+				until = s_now_ms() + GET_IDLE_MS;
+			err = s_wait(c, q->pending, q, until, &r);
+			if (err == DROVER_ETIMEOUT && !idle && until != deadline) {
+				idle = true;
+				s_return_credit(c, 0);
+				continue;
+			}
 			if (err == DROVER_OK && r.rep.status != WIRE_OK)
 				err = s_status(&r);
 			s_reply_clear(&r);

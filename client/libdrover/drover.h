@@ -107,13 +107,17 @@ drover_client *drover_connect_keyfile(const char *endpoint, const char *authkey_
 int  drover_put_many(drover_client *c, const char *queue, const void *const *data,
                      const size_t *sizes, size_t n, int timeout_ms, size_t *done);
 
+/* Credit (places droverd reserves for this client) that the client has not
+   used for a second goes back at its next flush; all of it when a get has
+   waited 0.2 s for a message, and on close. */
+
 /* drover_put with a timeout of -1: kept for programs written for the
    pipelined puts of earlier versions. */
 int  drover_put_async(drover_client *c, const char *queue, const void *data, size_t size);
 
 /* Waits up to timeout_ms (-1: forever) until droverd has answered every put
    and complete sent without waiting (puts resent after a reconnect
-   included), then gives back the credit this client holds. Returns
+   included). Returns
    DROVER_OK when all of them since the last report were confirmed;
    otherwise the first failure (DROVER_ENOQUEUE, DROVER_EFULL, ...), or
    DROVER_ETIMEOUT when answers are still missing (droverd unreachable: the

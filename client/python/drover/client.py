@@ -36,6 +36,8 @@ OP_NAMES = {OP_HELLO: "hello", OP_PUT: "put", OP_GET: "get", OP_ACK: "ack", OP_N
 F_CREDITED, F_REFILL = 1, 2     # request flags: within credit; grant credit in the reply
 ASYNC_BIT = 0x80000000          # request ids of puts and completes not waited for
 DEFAULT_PREFETCH = 16
+IDLE_CREDIT = 1.0               # seconds: credit not used this long goes back at flush
+GET_IDLE = 0.2                  # seconds: a get that waits this long gives back all credit
 PREFETCH_AUTO_MAX = 256
 CREDIT_WANT = 1024
 MAX_BATCH = 4096            # messages per PUT in put_many
@@ -165,7 +167,9 @@ class QueueClient:
         self._credit = {}               # queue (bytes) -> places reserved for us
         self._inflight = {}             # queue (bytes) -> requests whose replies bring credit
         self._max_message = {}          # queue (bytes) -> its max_message, once a reply said
-        self._pend = {}                 # id -> [op, queue, data, task queue, lease, credited]
+        self._last_put = {}             # queue (bytes) -> time of the last put or complete
+        self._pend = {}                 # id -> [op, queue, data, task queue, lease, credited,
+        #                                      the answer dict of a put that waits, or None]
         self._err = None                # the first failure of those, not yet reported
         self._err_count = 0
         self._ctx = context or zmq.Context.instance()
@@ -392,7 +396,9 @@ class QueueClient:
         self._inflight[q] = max(0, n - len(answered))
         for i in answered:
             o = pend.pop(i)
-            if status:
+            if len(o) > 6 and o[6] is not None:    # a put that waits for this
+                o[6]["status"], o[6]["frames"] = status, frames
+            elif status:
                 self._failed(o, q, status, frames)
 
     def _failed(self, e, q, status, frames):
@@ -578,6 +584,7 @@ class QueueClient:
         _send(sock, frames[-1], 0)
         self._credit[q] -= 1
         self._inflight[q] = self._inflight.get(q, 0) + 1
+        self._last_put[q] = time.monotonic()
         return rid
 
     # ---------------------------------------------------------------- API
@@ -609,13 +616,26 @@ class QueueClient:
                 self._report()
         if c > 0:
             rid = self._send_credited(OP_PUT, q, (data,))
-            self._pend[rid] = [OP_PUT, q, data, None, 0, True]
+            self._pend[rid] = [OP_PUT, q, data, None, 0, True, None]
             return
-        # No credit: the synchronous put, whose reply grants some.
-        frames, status, _, credit = self._request(OP_PUT, q, (data,), 1, _ms(timeout), q,
-                                                  flags=F_REFILL)
-        if credit:
-            self._credit[q] = self._credit.get(q, 0) + credit
+        self._last_put[q] = time.monotonic()
+        # No credit: the put waits for its answer, which grants some. It is
+        # kept like the others until then, and sent again if the connection
+        # drops meanwhile.
+        ms = _ms(timeout)
+        if _readable(self._mon):
+            self._events()
+        rid = self._async_id()
+        answer = {}
+        e = self._pend[rid] = [OP_PUT, q, data, None, 0, False, answer]
+        self._send(OP_PUT, q, (data,), 1, ms, flags=F_REFILL, rid=rid)
+        self._inflight[q] = self._inflight.get(q, 0) + 1
+        deadline = None if ms < 0 else time.monotonic() + ms / 1000 + self.timeout
+        if not self._wait_until(lambda: answer, deadline):
+            e[6] = None                 # answered later like the others
+            raise Timeout("%s: no reply within %.1f s (the put stays pending, see flush)" %
+                          (self.endpoint, ms / 1000 + self.timeout))
+        frames, status = answer["frames"], answer["status"]
         if status:
             self._raise(frames, status, OP_PUT, queue)
         if len(frames) > 1 and len(frames[1]) == 8:
@@ -663,13 +683,14 @@ class QueueClient:
         task.settled = True
         rid = self._send_credited(OP_COMPLETE, q, (b"".join((
             _U64.pack(task.lease), _LEN[len(tq)], tq, data)),))
-        self._pend[rid] = [OP_COMPLETE, q, None, tq, task.lease, True]
+        self._pend[rid] = [OP_COMPLETE, q, None, tq, task.lease, True, None]
 
     def flush(self, timeout=None):
         """Waits up to timeout seconds (None: forever) until droverd has
         confirmed every put and complete sent without waiting (those resent
-        after a reconnect included), then gives back the credit this client
-        holds. Raises the first failure among them (e.undelivered: how many
+        after a reconnect included), and gives back the credit of queues
+        this client has not put into for a second (a get that waits 0.2 s
+        gives back all of it; close too). Raises the first failure among them (e.undelivered: how many
         messages failed), or Timeout when confirmations are still missing
         (e.undelivered: how many; they stay pending and are resent on
         reconnect)."""
@@ -677,16 +698,23 @@ class QueueClient:
         pend = self._pend
         ok = not pend or self._wait_until(lambda: not pend, self._deadline(timeout))
         if ok:
-            for q, c in list(self._credit.items()):
-                if c > 0 and not self._inflight.get(q, 0):
-                    self._send(OP_RETURN, q, (), c, 0, reply=False)
-                    self._credit[q] = 0
+            self._return_credit(IDLE_CREDIT)
         self._report()
         if not ok:
             e = Timeout("%s: %d puts or completes not confirmed within %.1f s" %
                         (self.endpoint, len(pend), timeout))
             e.undelivered = len(pend)
             raise e
+
+    def _return_credit(self, idle):
+        """Gives back the credit of queues with nothing in flight that this
+        client has not put into for idle seconds, so that a client that
+        stopped putting holds no places."""
+        now = time.monotonic()
+        for q, c in list(self._credit.items()):
+            if c > 0 and not self._inflight.get(q, 0) and now - self._last_put.get(q, 0) >= idle:
+                self._send(OP_RETURN, q, (), c, 0, reply=False)
+                self._credit[q] = 0
 
     def put_many(self, queue, items, timeout=None):
         """Appends every message of items in order, up to 4096 per round
@@ -748,8 +776,16 @@ class QueueClient:
         standing = self._standing
         deadline = self._deadline(timeout)
         self._starved.add(q)
+        idle = False
         while True:
-            self._wait_until(lambda: held or standing.get(q) != rid, deadline)
+            until = deadline
+            if not idle and (until is None or until - time.monotonic() > GET_IDLE):
+                until = time.monotonic() + GET_IDLE
+            if not self._wait_until(lambda: held or standing.get(q) != rid, until) and \
+                    until != deadline:
+                idle = True             # not putting meanwhile: the credit goes back
+                self._return_credit(0)
+                continue
             if held or rid in self._replies or q in standing:
                 break
             # The connection dropped: droverd forgot the standing GET. Ask

@@ -591,8 +591,9 @@ Test(queue, a_put_refused_after_it_returned_is_reported_with_its_count_once)
 	put_str(c, "gone", "with credit");
 	cr_assert_eq(drover_flush(c, 5000), DROVER_OK);
 	reload("  q: {}\n");
-	/* flush gave the credit back: this put waits for its answer */
-	cr_assert_eq(drover_put(c, "gone", "x", 1, 0), DROVER_ENOQUEUE);
+	put_str(c, "gone", "x"); /* within credit: returns at once */
+	cr_assert_eq(drover_flush(c, 5000), DROVER_ENOQUEUE);
+	cr_assert_eq(drover_undelivered(c), 1);
 	reload("  q: {}\n  gone: {}\n");
 	put_str(c, "gone", "a");	/* waited for, grants credit */
 	put_str(c, "gone", "b");	/* within credit: returns at once */
@@ -1015,15 +1016,17 @@ Test(queue, puts_within_credit_never_see_full_and_all_arrive)
 	a = client();
 	b = client();
 	put_str(a, "q", "a0"); /* waited for: droverd grants a some places */
-	/* b takes every place that is not a's */
+	/* b takes every place that is not a's (waiting a little, so that the
+	   credit its confirmations bring is used too) */
 	for (i = 0; i < 64; i++)
-		if ((rc = drover_put(b, "q", "b", 1, 0)) != DROVER_OK)
+		if ((rc = drover_put(b, "q", "b", 1, 100)) != DROVER_OK)
 			break;
-	cr_assert_eq(rc, DROVER_EFULL);
+	cr_assert_eq(rc, DROVER_EFULL); /* so b's own credit is used up */
 	cr_assert_eq(drover_flush(b, 5000), DROVER_OK);
-	cr_assert_eq(drover_stats(b, "q", &st), DROVER_OK);
+	cr_assert_eq(drover_stats(a, "q", &st), DROVER_OK);
 	granted = 64 - (unsigned)st.size;
 	cr_assert_geq(granted, 1, "a holds reserved places");
+	cr_assert_eq(drover_put(b, "q", "b", 1, 0), DROVER_EFULL, "they are a's");
 	/* a's puts within its credit go in although the queue looks full to b */
 	for (i = 0; i < granted; i++) {
 		snprintf(body, sizeof(body), "a%u", i + 1);
