@@ -1589,20 +1589,24 @@ static int
 s_settle_many(drover_client *c, drover_msg **msgs, size_t n, uint8_t op)
 {
 	uint64_t *ids;
-	size_t i, k, done = 0;
+	size_t i, k, done = 0, per = WIRE_MAX_COUNT;
 	int rc = DROVER_OK, r;
 
 	if (c == NULL || (n > 0 && msgs == NULL))
 		return DROVER_EINVAL;
 	if (n == 0)
 		return DROVER_OK;
-	if ((ids = malloc((n < WIRE_MAX_COUNT ? n : WIRE_MAX_COUNT) * sizeof(*ids))) == NULL)
+	/* At most what one request and the server's frame limit allow (an
+	   older droverd advertised less than a frame of 65536 ids). */
+	if (c->max_frame > 0 && c->max_frame / 8 < per)
+		per = (size_t)(c->max_frame / 8);
+	if ((ids = malloc((n < per ? n : per) * sizeof(*ids))) == NULL)
 		return DROVER_EINVAL;
 	/* One message per run of messages of the same queue. */
 	while (done < n) {
 		cqueue_t *q = msgs[done] ? msgs[done]->q : NULL;
 
-		for (k = 0; done + k < n && k < WIRE_MAX_COUNT && msgs[done + k] != NULL &&
+		for (k = 0; done + k < n && k < per && msgs[done + k] != NULL &&
 			    msgs[done + k]->q == q;
 		     k++)
 			ids[k] = msgs[done + k]->lease;

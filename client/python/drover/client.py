@@ -867,8 +867,9 @@ class QueueClient:
             by_queue.setdefault(m.queue, []).append(m.lease)
         for queue, leases in by_queue.items():
             q = self._name(queue)
-            for i in range(0, len(leases), MAX_COUNT):
-                part = leases[i:i + MAX_COUNT]
+            per = MAX_COUNT if not self.max_frame else max(1, min(MAX_COUNT, self.max_frame // 8))
+            for i in range(0, len(leases), per):
+                part = leases[i:i + per]
                 self._send(op, q, (struct.pack("!%dQ" % len(part), *part),), len(part), 0,
                            reply=False)
 

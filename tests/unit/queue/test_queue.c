@@ -447,6 +447,9 @@ Test(queue, acks_sent_just_before_a_process_exits_are_not_lost)
 	c = client();
 	for (i = 0; i < 20; i++)
 		put_str(c, "q", "job");
+	/* Confirmed, and this process quiet, before it forks: a fork while
+	   ZeroMQ's threads are busy can leave a lock held in the child. */
+	cr_assert_eq(drover_flush(c, 5000), DROVER_OK);
 	for (i = 0; i < 4; i++) {
 		if ((pid = fork()) == 0) {
 			int rc;
@@ -454,14 +457,20 @@ Test(queue, acks_sent_just_before_a_process_exits_are_not_lost)
 			drover_msg *m[5];
 			size_t n;
 
-			if (w == NULL || drover_get_many(w, "q", m, 5, 1000, &n) != DROVER_OK)
+			if (w == NULL) {
+				fprintf(stderr, "connect: %s\n", drover_strerror(rc));
+				_exit(2);
+			}
+			if ((rc = drover_get_many(w, "q", m, 5, 1000, &n)) != DROVER_OK) {
+				fprintf(stderr, "get_many: %s\n", drover_strerror(rc));
 				_exit(1);
+			}
 			drover_ack_many(w, m, n);
 			drover_close(w);
 			_exit(0);
 		}
 		waitpid(pid, &status, 0);
-		cr_assert_eq(status, 0);
+		cr_assert_eq(status, 0, "worker %d: wait status 0x%x", i, status);
 	}
 	cr_assert_eq(drover_stats(c, "q", &st), DROVER_OK);
 	cr_assert_eq(st.size, 0);
@@ -598,18 +607,19 @@ Test(queue, a_put_refused_after_it_returned_is_reported_with_its_count_once)
 	put_str(c, "gone", "a");	/* waited for, grants credit */
 	put_str(c, "gone", "b");	/* within credit: returns at once */
 	put_str(c, "gone", "c");
+	cr_assert_eq(drover_flush(c, 5000), DROVER_OK); /* in before the queue goes */
 	reload("  q: {}\n");
 	put_str(c, "gone", "d");	/* still within credit: returns at once */
-	put_str(c, "gone", "e");
 	rc = drover_flush(c, 5000);
 	cr_assert_eq(rc, DROVER_ENOQUEUE, "flush: %s", drover_strerror(rc));
-	cr_assert_geq(drover_undelivered(c), 2, "d and e at least: %zu", drover_undelivered(c));
+	cr_assert_eq(drover_undelivered(c), 1, "d: %zu", drover_undelivered(c));
 	cr_assert_eq(drover_flush(c, 5000), DROVER_OK, "reported once");
 	cr_assert_eq(drover_undelivered(c), 0);
 	/* and by the next call when that is not a flush */
 	reload("  q: {}\n  gone: {}\n");
 	put_str(c, "gone", "a");
 	put_str(c, "gone", "b");
+	cr_assert_eq(drover_flush(c, 5000), DROVER_OK);
 	reload("  q: {}\n");
 	put_str(c, "gone", "c");
 	cr_assert_eq(size_of(c, "q"), 0); /* a round trip: c's answer is in by now */
@@ -1153,17 +1163,24 @@ Test(queue, complete_puts_the_result_and_acks_the_task_whole_or_not_at_all)
 	drover_close(other);
 }
 
-Test(queue, an_ack_of_65536_leases_in_one_frame_is_within_the_frame_limit)
+Test(queue, a_nack_of_65536_leases_in_one_frame_is_within_the_frame_limit)
 {
 	enum { N = 65536 };
 	drover_client *c;
-	drover_msg **m = calloc(N, sizeof(*m));
+	void *ctx = zmq_ctx_new(), *s;
 	const void **data = calloc(N, sizeof(*data));
-	size_t *sizes = calloc(N, sizeof(*sizes)), n = 0, done = 0;
+	size_t *sizes = calloc(N, sizeof(*sizes)), done = 0, ml = sizeof(int);
+	uint8_t hdr[WIRE_HDR_LEN], *ids = NULL;
+	wire_req_t r;
+	wire_rep_t rep;
 	drover_stats_t st;
+	zmq_msg_t f;
+	int more = 1, n = 0;
+	uint32_t id;
 
 	/* max_message 64KB: HELLO used to advertise 128 KiB, and a frame of
-	   65536 lease ids (512 KiB) made ZeroMQ drop the connection. */
+	   65536 lease ids (512 KiB) made ZeroMQ drop the connection, with no
+	   reply and every lease back in the queue. */
 	start("  q: { capacity: 70000, max_message: 64KB }\n");
 	c = client();
 	for (size_t i = 0; i < N; i++) {
@@ -1172,14 +1189,51 @@ Test(queue, an_ack_of_65536_leases_in_one_frame_is_within_the_frame_limit)
 	}
 	cr_assert_eq(drover_put_many(c, "q", data, sizes, N, 5000, &done), DROVER_OK);
 	cr_assert_eq(done, N);
-	cr_assert_eq(drover_get_many(c, "q", m, N, 5000, &n), DROVER_OK);
-	cr_assert_eq(n, N);
-	cr_assert_eq(drover_ack_many(c, m, n), DROVER_OK); /* one ACK, one frame of ids */
+	s = raw_socket(ctx);
+	/* HELLO says a frame of ids fits */
+	r = (wire_req_t){.op = WIRE_HELLO, .req_id = 1};
+	wire_req_encode(hdr, &r);
+	raw_send(s, 1, (const void *[]){hdr}, (size_t[]){sizeof(hdr)});
+	{
+		uint8_t buf[WIRE_HDR_LEN], lim[8];
+
+		cr_assert_eq(zmq_recv(s, buf, sizeof(buf), 0), WIRE_HDR_LEN);
+		cr_assert_eq(zmq_recv(s, lim, sizeof(lim), 0), 8);
+		cr_assert_geq(wire_get_u64(lim), (uint64_t)WIRE_MAX_IDS_FRAME + WIRE_HDR_LEN,
+			      "HELLO's limit %llu", (unsigned long long)wire_get_u64(lim));
+	}
+	/* all of them in one GET, and back in one NACK of one frame */
+	r = (wire_req_t){.op = WIRE_GET, .req_id = 2, .timeout_ms = 5000, .count = N};
+	wire_req_encode(hdr, &r);
+	raw_send(s, 2, (const void *[]){hdr, "q"}, (size_t[]){sizeof(hdr), 1});
+	while (more) {
+		zmq_msg_init(&f);
+		cr_assert_geq(zmq_msg_recv(&f, s, 0), 0);
+		if (n == 0) {
+			cr_assert_eq(wire_rep_decode(zmq_msg_data(&f), zmq_msg_size(&f), &rep), 0);
+			cr_assert_eq(rep.count, N);
+		} else if (n == 1) {
+			cr_assert_eq(zmq_msg_size(&f), (size_t)N * 8);
+			ids = malloc(zmq_msg_size(&f));
+			memcpy(ids, zmq_msg_data(&f), zmq_msg_size(&f));
+		}
+		zmq_getsockopt(s, ZMQ_RCVMORE, &more, &ml);
+		zmq_msg_close(&f);
+		n++;
+	}
+	cr_assert_eq(n, N + 2);
+	r = (wire_req_t){.op = WIRE_NACK, .req_id = 3, .count = N};
+	wire_req_encode(hdr, &r);
+	raw_send(s, 3, (const void *[]){hdr, "q", ids}, (size_t[]){sizeof(hdr), 1, (size_t)N * 8});
+	cr_assert_eq(raw_status(s, 10000, &id), DROVER_OK, "no answer: the connection was dropped");
+	cr_assert_eq(id, 3);
 	cr_assert_eq(drover_stats(c, "q", &st), DROVER_OK);
-	cr_assert_eq(st.in_flight, 0, "acked, not requeued by a dropped connection");
-	cr_assert_eq(st.size, 0, "acked, not requeued by a dropped connection");
+	cr_assert_eq(st.in_flight, 0);
+	cr_assert_eq(st.size, N);
+	zmq_close(s);
+	zmq_ctx_term(ctx);
 	drover_close(c);
-	free(m);
+	free(ids);
 	free(data);
 	free(sizes);
 }
