@@ -50,6 +50,7 @@ typedef struct cqueue {
 	size_t cap, head, n;
 	uint32_t pending; /* the standing GET of prefetch, 0 if none */
 	uint32_t asked;	  /* ... the messages it asked for */
+	uint32_t received; /* ... and those that came (it stands until all did) */
 	unsigned window;  /* prefetch of this queue (adaptive: grows to PREFETCH_AUTO_MAX) */
 	bool starved;	  /* a get waited for the standing GET */
 	int pending_err;  /* its error, for the next drover_get */
@@ -649,17 +650,20 @@ s_read_prefetch(drover_client *c, cqueue_t *q, reply_t *r, int more, bool mine)
 	bool ok = r->rep.status == WIRE_OK;
 	int rc = 0;
 
-	q->pending = 0;
 	if (!ok && !mine && r->rep.status != WIRE_EEMPTY)
 		q->pending_err = r->rep.status;
-	/* A full answer to a get that had to wait: the queue has plenty and
-	   this consumer is faster than a round trip per window: a larger
-	   window keeps it busy. */
-	if (ok && c->prefetch_auto && q->starved && r->rep.count >= q->asked &&
+	/* Everything asked for at once, to a get that had to wait: the queue
+	   has plenty and this consumer is faster than a round trip per window:
+	   a larger window keeps it busy. */
+	if (ok && c->prefetch_auto && q->starved && r->rep.count >= q->asked - q->received &&
 	    q->window < PREFETCH_AUTO_MAX)
 		q->window *= 2;
 	if (ok)
 		q->starved = false;
+	/* A standing GET stays at droverd until all it asked for came. */
+	q->received += ok ? r->rep.count : 0;
+	if (!ok || q->received >= q->asked)
+		q->pending = 0;
 	zmq_msg_init(&ids);
 	while (more) {
 		zmq_msg_init(&f);
@@ -1407,9 +1411,11 @@ s_rearm(drover_client *c, cqueue_t *q)
 	if (w <= 1 || q->pending != 0 || q->n > w / 2)
 		return;
 	id = s_req_id(c);
-	if (s_send_head(c, WIRE_GET, id, -1, (uint32_t)(w - q->n), q, false) == 0) {
+	if (s_send_head_flags(c, WIRE_GET, WIRE_F_STANDING, id, -1, (uint32_t)(w - q->n), q,
+			      false) == 0) {
 		q->pending = id;
 		q->asked = (uint32_t)(w - q->n);
+		q->received = 0;
 	}
 }
 

@@ -641,8 +641,9 @@ qh__append(qh_t *h, queue_t *q, const void *data, size_t len)
 	return 0;
 }
 
-/* Leases up to count ready messages of q to p and sends them. */
-static void
+/* Leases up to count ready messages of q to p and sends them; returns how
+   many (0 if p went away). */
+static size_t
 s_serve_get(qh_t *h, peer_t *p, queue_t *q, uint32_t req_id, uint32_t count)
 {
 	size_t n = q->ready.len < count ? q->ready.len : count, i, got = 0;
@@ -650,7 +651,7 @@ s_serve_get(qh_t *h, peer_t *p, queue_t *q, uint32_t req_id, uint32_t count)
 	lease_t **ls = malloc(n * sizeof(*ls)), *l;
 
 	if (ls == NULL)
-		return;
+		return 0;
 	for (i = 0; i < n; i++) {
 		if ((l = s_lease_new(h)) == NULL)
 			break;
@@ -675,11 +676,37 @@ s_serve_get(qh_t *h, peer_t *p, queue_t *q, uint32_t req_id, uint32_t count)
 			q->requeued_total--;
 		}
 		qh__peer_kill(h, p);
+		got = 0;
 	} else {
 		q->get_total += got;
 	}
 	free(ls);
 	qh__mark_dirty(h, q); /* room for waiting putters */
+	return got;
+}
+
+/* A standing GET served in part goes on waiting for the rest, behind the
+   other waiting consumers (their turn first). */
+static void
+s_waiter_requeue(qh_t *h, waiter_t *w, size_t got)
+{
+	queue_t *q = w->q;
+	peer_t *p = w->peer;
+
+	(void)h;
+	w->count -= (uint32_t)got;
+	w->qprev = q->gets_tail;
+	w->qnext = NULL;
+	if (q->gets_tail)
+		q->gets_tail->qnext = w;
+	else
+		q->gets_head = w;
+	q->gets_tail = w;
+	w->pprev = NULL;
+	w->pnext = p->whead;
+	if (p->whead)
+		p->whead->pprev = w;
+	p->whead = w;
 }
 
 static void
@@ -712,11 +739,18 @@ s_pump(qh_t *h, queue_t *q)
 	while (progress) {
 		progress = false;
 		while ((w = q->gets_head) != NULL && q->ready.len > 0) {
+			size_t got = 0;
+
 			s_waiter_unlink(h, w);
-			if (!w->peer->dead)
-				s_serve_get(h, w->peer, q, w->req_id, w->count);
-			s_waiter_free(w);
 			progress = true;
+			if (!w->peer->dead)
+				got = s_serve_get(h, w->peer, q, w->req_id, w->count);
+			if ((w->flags & WIRE_F_STANDING) && got > 0 && got < w->count &&
+			    !w->peer->dead) {
+				s_waiter_requeue(h, w, got);
+				continue;
+			}
+			s_waiter_free(w);
 		}
 		while ((w = q->puts_head) != NULL && s_room(q) > 0) {
 			if (w->peer->dead) {
@@ -938,12 +972,21 @@ qh__do_return(qh_t *h, const uint8_t *rid, size_t rid_len, queue_t *q, uint32_t 
 void
 qh__do_get(qh_t *h, peer_t *p, const wire_req_t *r, queue_t *q)
 {
+	wire_req_t rest = *r;
+	size_t got;
+
 	s_peer_reads(p, q);
+	if (r->timeout_ms != -1)
+		rest.flags &= (uint16_t)~WIRE_F_STANDING; /* only a GET that waits forever stands */
 	if (q->gets_head == NULL && q->ready.len > 0) {
-		s_serve_get(h, p, q, r->req_id, r->count);
+		got = s_serve_get(h, p, q, r->req_id, r->count);
+		if (!(rest.flags & WIRE_F_STANDING) || got == 0 || got >= r->count || p->dead)
+			return;
+		rest.count -= (uint32_t)got; /* stands for the rest */
+		s_waiter_new(h, p, q, &rest);
 		return;
 	}
-	if (r->timeout_ms == 0 || s_waiter_new(h, p, q, r) == NULL)
+	if (rest.timeout_ms == 0 || s_waiter_new(h, p, q, &rest) == NULL)
 		qh__reply(h, p->rid, p->rid_len, WIRE_GET, r->req_id, WIRE_EEMPTY, 0, NULL);
 }
 

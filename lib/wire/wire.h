@@ -21,7 +21,8 @@
 /* Request flags (header bytes 2..3). */
 #define WIRE_F_CREDITED 0x0001 /* PUT, COMPLETE: uses the client's credit, one place a message */
 #define WIRE_F_REFILL 0x0002   /* PUT, COMPLETE: grant credit in the reply */
-#define WIRE_F_KNOWN (WIRE_F_CREDITED | WIRE_F_REFILL)
+#define WIRE_F_STANDING 0x0004 /* GET with timeout -1: stays until count messages came */
+#define WIRE_F_KNOWN (WIRE_F_CREDITED | WIRE_F_REFILL | WIRE_F_STANDING)
 
 typedef enum {
 	WIRE_HELLO = 1,

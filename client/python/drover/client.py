@@ -34,6 +34,7 @@ OP_COMPLETE, OP_CREDIT, OP_RETURN = 7, 8, 9
 OP_NAMES = {OP_HELLO: "hello", OP_PUT: "put", OP_GET: "get", OP_ACK: "ack", OP_NACK: "nack",
             OP_STATS: "stats", OP_COMPLETE: "complete", OP_CREDIT: "credit"}
 F_CREDITED, F_REFILL = 1, 2     # request flags: within credit; grant credit in the reply
+F_STANDING = 4                  # a GET that stays until all it asked for came
 ASYNC_BIT = 0x80000000          # request ids of puts and completes not waited for
 DEFAULT_PREFETCH = 16
 IDLE_CREDIT = 1.0               # seconds: credit not used this long goes back at flush
@@ -152,6 +153,7 @@ class QueueClient:
         self.prefetch = DEFAULT_PREFETCH if prefetch is None else prefetch
         self._window = {}               # queue (bytes) -> its adaptive prefetch
         self._asked = {}                # queue (bytes) -> what its standing GET asked for
+        self._received = {}             # ... and how many of those came
         self._starved = set()           # queues whose get waited for the standing GET
         self.max_frame = None           # the server's largest frame, from HELLO
         self._next_id = 0
@@ -348,19 +350,24 @@ class QueueClient:
         if op == OP_GET and self._standing:
             for q, sid in self._standing.items():
                 if sid == rid:
-                    del self._standing[q]
                     if status == 0:
                         self._held[self._standing_name[q]].extend(
                             self._messages(self._standing_name[q], frames, count))
-                        # A full answer to a get that waited: a larger window.
+                        # All it asked for at once, to a get that waited: a
+                        # larger window.
+                        left = self._asked.get(q, 0) - self._received.get(q, 0)
                         if q in self._starved:
                             self._starved.discard(q)
                             w = self._window.get(q, self.prefetch)
-                            if self._auto and count >= self._asked.get(q, 0) and \
-                                    w < PREFETCH_AUTO_MAX:
+                            if self._auto and count >= left and w < PREFETCH_AUTO_MAX:
                                 self._window[q] = 2 * w
+                        # It stands at droverd until all it asked for came.
+                        self._received[q] = self._received.get(q, 0) + count
+                        if count < left:
+                            return rid
                     elif status != errors.EEMPTY:
                         self._replies[rid] = frames
+                    del self._standing[q]
                     return rid
         if rid in self._abandoned:
             q = self._abandoned.pop(rid)
@@ -815,8 +822,9 @@ class QueueClient:
         w = self._window.get(q, self.prefetch)
         if q in self._standing or held > w >> 1:
             return
-        self._standing[q] = self._send(OP_GET, q, (), w - held, -1)
+        self._standing[q] = self._send(OP_GET, q, (), w - held, -1, flags=F_STANDING)
         self._asked[q] = w - held
+        self._received[q] = 0
         self._standing_name[q] = queue
 
     def get_many(self, queue, max=100, timeout=None):

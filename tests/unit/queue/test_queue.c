@@ -267,6 +267,7 @@ typedef struct {
 	char body[32];
 	double waited;
 	const char *put; /* put this instead of getting */
+	volatile int connected;
 } job_t;
 
 static void *
@@ -277,6 +278,7 @@ job_run(void *arg)
 	double t = now_s();
 	drover_msg *m;
 
+	__atomic_store_n(&j->connected, 1, __ATOMIC_RELEASE);
 	if (j->put != NULL) {
 		j->rc = drover_put(c, j->q, j->put, strlen(j->put), j->timeout_ms);
 	} else if ((m = drover_get(c, j->q, j->timeout_ms, &j->rc)) != NULL) {
@@ -353,7 +355,9 @@ Test(queue, a_waiting_put_goes_in_when_room_is_made)
 	c = client();
 	put_str(c, "q", "early");
 	pthread_create(&th, NULL, job_run, &j);
-	sleep_ms(300);
+	for (int i = 0; i < 2000 && !__atomic_load_n(&j.connected, __ATOMIC_ACQUIRE); i++)
+		sleep_ms(5);
+	sleep_ms(300); /* its put waits meanwhile */
 	drover_ack(c, get_is(c, "q", "early"));
 	pthread_join(th, NULL);
 	cr_assert_eq(j.rc, DROVER_OK);
@@ -1236,4 +1240,61 @@ Test(queue, a_nack_of_65536_leases_in_one_frame_is_within_the_frame_limit)
 	free(ids);
 	free(data);
 	free(sizes);
+}
+
+/* The GET reply's header and count, its frames read and dropped. */
+static int
+raw_get_reply(void *sock, int ms, wire_rep_t *rep)
+{
+	zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+	zmq_msg_t f;
+	int more = 1, n = 0;
+	size_t ml = sizeof(more);
+
+	if (zmq_poll(&it, 1, ms) <= 0)
+		return -1;
+	while (more) {
+		zmq_msg_init(&f);
+		zmq_msg_recv(&f, sock, 0);
+		if (n++ == 0)
+			cr_assert_eq(wire_rep_decode(zmq_msg_data(&f), zmq_msg_size(&f), rep), 0);
+		zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &ml);
+		zmq_msg_close(&f);
+	}
+	return n;
+}
+
+Test(queue, a_standing_get_stays_until_all_it_asked_for_came)
+{
+	void *ctx = zmq_ctx_new(), *s;
+	uint8_t hdr[WIRE_HDR_LEN];
+	wire_req_t r = {.op = WIRE_GET, .flags = WIRE_F_STANDING, .req_id = 9, .timeout_ms = -1,
+			.count = 3};
+	wire_rep_t rep;
+	drover_client *c;
+
+	start("  q: {}\n");
+	c = client();
+	s = raw_socket(ctx);
+	wire_req_encode(hdr, &r);
+	raw_send(s, 2, (const void *[]){hdr, "q"}, (size_t[]){sizeof(hdr), 1});
+	wait_stat(c, "q", 1);
+	put_str(c, "q", "1");
+	cr_assert_eq(raw_get_reply(s, 5000, &rep), 3, "header, ids, one message");
+	cr_assert_eq(rep.req_id, 9);
+	cr_assert_eq(rep.count, 1);
+	put_str(c, "q", "2");
+	put_str(c, "q", "3");
+	cr_assert_eq(drover_flush(c, 5000), DROVER_OK);
+	cr_assert_gt(raw_get_reply(s, 5000, &rep), 0, "still standing");
+	cr_assert_eq(rep.req_id, 9);
+	if (rep.count == 1) /* 2 and 3 may come apart */
+		cr_assert_gt(raw_get_reply(s, 5000, &rep), 0);
+	put_str(c, "q", "4");
+	cr_assert_eq(drover_flush(c, 5000), DROVER_OK);
+	cr_assert_eq(raw_get_reply(s, 300, &rep), -1, "three came: it stands no more");
+	cr_assert_eq(size_of(c, "q"), 1);
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+	drover_close(c);
 }

@@ -137,7 +137,7 @@ Test(wire, credit_ops_flags_and_the_reply_credit_field)
 	cr_assert_eq(b[3], 3);
 	cr_assert_eq(wire_req_decode(b, sizeof(b), &out), 0);
 	cr_assert_eq(out.flags, WIRE_F_CREDITED | WIRE_F_REFILL);
-	in.flags = 4; /* unknown bit */
+	in.flags = 8; /* unknown bit */
 	wire_req_encode(b, &in);
 	cr_assert_eq(wire_req_decode(b, sizeof(b), &out), -EINVAL);
 	wire_rep_encode(b, &rep);
