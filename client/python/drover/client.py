@@ -21,6 +21,7 @@ import time
 
 import zmq
 from zmq.backend import Socket as _Base
+from zmq.backend import zmq_poll as _zmq_poll
 from zmq.utils.monitor import parse_monitor_message
 
 from . import errors
@@ -193,9 +194,7 @@ class QueueClient:
             s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 15000)
             self._sock = s
             self._mon = s.get_monitor_socket(_EVENTS)
-            self._poller = zmq.Poller()
-            self._poller.register(self._sock, zmq.POLLIN)
-            self._poller.register(self._mon, zmq.POLLIN)
+            self._items = [(self._sock, _POLLIN), (self._mon, _POLLIN)]
             s.connect(endpoint)
             self._hello()
         except BaseException:
@@ -216,7 +215,7 @@ class QueueClient:
             if left <= 0:
                 raise ConnectionError("%s: no answer within %.1f s (is droverd's queue "
                                       "endpoint there?)" % (self.endpoint, self.timeout))
-            ready = dict(self._poller.poll(left * 1000))
+            ready = dict(self._pollwait(left))
             if self._mon in ready and self._events() & _HANDSHAKE_FAILED:
                 raise AuthError("%s: authentication failed (the server refused the "
                                 "authkey)" % self.endpoint)
@@ -477,18 +476,25 @@ class QueueClient:
         if _readable(self._mon) and self._events() & _HANDSHAKE_FAILED:
             raise AuthError("%s: authentication failed on reconnecting" % self.endpoint)
 
+    def _pollwait(self, seconds):
+        """Waits up to seconds (None: forever) for the socket or the
+        monitor: [(socket, events)] of those ready (libzmq's poll, without
+        the Python-level Poller around it)."""
+        ms = -1 if seconds is None else max(1, int(seconds * 1000))
+        return _zmq_poll(self._items, ms)
+
     def _wait_until(self, done, deadline):
         """Reads replies until done() or the deadline (None: none); False on
         the deadline. A lost connection is waited out (ZeroMQ reconnects)."""
-        sock, mon, poll = self._sock, self._mon, self._poller.poll
+        sock, mon, poll = self._sock, self._mon, self._pollwait
         while not done():
             if deadline is None:
-                ready = poll()
+                ready = poll(None)
             else:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                ready = poll(left * 1000)
+                ready = poll(left)
             for s, _ in ready:
                 if s is sock:
                     while _readable(sock):
@@ -504,18 +510,18 @@ class QueueClient:
         replies = self._replies
         if rid in replies:
             return replies.pop(rid)
-        sock, mon, poll = self._sock, self._mon, self._poller.poll
+        sock, mon, poll = self._sock, self._mon, self._pollwait
         deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000 + self.timeout
         while True:
             if deadline is None:
-                ready = poll()
+                ready = poll(None)
             else:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self._abandon(rid, queue)
                     raise Timeout("%s: no reply within %.1f s" % (self.endpoint, timeout_ms / 1000
                                                                   + self.timeout))
-                ready = poll(left * 1000)
+                ready = poll(left)
             for s, _ in ready:
                 if s is sock:
                     while _readable(sock):
