@@ -83,6 +83,28 @@ s_rotate(proc__cap_t *cap)
 	s_open_file(cap, true);
 }
 
+/* Writes buf[0..n) at the file's offset, going on after a short write;
+   what cannot be written (the disk is full) is said once per file. */
+static void
+s_write_all(proc__cap_t *cap, const char *buf, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = pwrite(cap->file_fd, buf, n, cap->offset);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			log_error("%s: writing %s: %s: %zu bytes of output lost", cap->p->name,
+				  cap->path, w < 0 ? strerror(errno) : "nothing written", n);
+			return;
+		}
+		cap->offset += w;
+		buf += w;
+		n -= (size_t)w;
+	}
+}
+
 /* Moves what the pipe holds into the file, up to a slice per call so one
    chatty worker cannot starve the others. Returns true at end of file. */
 static bool
@@ -113,11 +135,10 @@ s_pump(proc__cap_t *cap, size_t slice)
 			n = splice(cap->io.fd, NULL, cap->file_fd, &cap->offset, want,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n == -1 && errno == EINVAL) {
-				/* A file system without splice support: copy. */
+				/* A file system without splice support: copy, all of it. */
 				n = read(cap->io.fd, sink, sizeof(sink));
-				if (n > 0 &&
-				    pwrite(cap->file_fd, sink, (size_t)n, cap->offset) == n)
-					cap->offset += n;
+				if (n > 0)
+					s_write_all(cap, sink, (size_t)n);
 			}
 			if (n == cap->pipe_size && cap->pipe_size < CAP_BIG_PIPE) {
 				/* A burst filled the pipe: give this writer a bigger one. */
