@@ -101,3 +101,20 @@ secret_free(char *s, size_t len)
 	s_wipe(s, len);
 	free(s);
 }
+
+const char *
+secret_strerror(int rc)
+{
+	switch (rc) {
+	case -EISDIR:
+		return "a directory, not a file";
+	case -EINVAL:
+		return "not a regular file";
+	case -ENODATA:
+		return "empty";
+	case -E2BIG:
+		return "its first line is longer than 4096 bytes";
+	default:
+		return strerror(-rc);
+	}
+}

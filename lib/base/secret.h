@@ -15,5 +15,7 @@
    "not a regular file", ..., or strerror). */
 int secret_read(const char *path, char **out, size_t *len, const char **why);
 void secret_free(char *s, size_t len);
+/* The reason for an error of secret_read(), for callers that kept only rc. */
+const char *secret_strerror(int rc);
 
 #endif

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "log.h"
 #include "prom.h"
+#include "secret.h"
 #include "str.h"
 
 #define HUB_MAX_RID 256
@@ -1229,7 +1230,8 @@ hub_apply(hub_t *h, const conf_t *conf)
 	if ((rc = s_take_groups(h, conf)) != 0)
 		return rc;
 	if ((rc = s_take_queue(h, conf)) != 0)
-		log_error("agents: authkey_file %s: %s", conf->queues_authkey_file, strerror(-rc));
+		log_error("agents: authkey_file %s: %s", conf->queues_authkey_file,
+			  secret_strerror(rc));
 	h->hb_ms = conf->agents_heartbeat_ms;
 	h->lost_after = conf->agents_lost_after;
 	for (i = 0; i < h->n_agents; i++) {
