@@ -719,6 +719,7 @@ main(int argc, char **argv)
 	char *errs = NULL, *eq;
 	bool check = false;
 	proc_run_t run;
+	char state_file[PATH_MAX];
 	sigset_t mask;
 	int c, rc;
 	size_t i;
@@ -877,7 +878,11 @@ main(int argc, char **argv)
 		die(EX_OSERR, "process setup: %s", strerror(-rc));
 	if ((a.ev = ev_new()) == NULL)
 		die(EX_OSERR, "event loop: %s", strerror(errno));
+	snprintf(state_file, sizeof(state_file), "%s/workers.state", a.cfg->state_dir);
+	if ((rc = proc_leftovers_stop(state_file, 10000)) > 0)
+		log_warn("stopped %d workers that a previous drover-agent left running", rc);
 	run = (proc_run_t){.host = a.cfg->name,
+			   .state_file = state_file,
 			   .dir = a.cfg->state_dir,
 			   .log_dir = a.cfg->log_dir,
 			   .limits = a.limits,

@@ -545,6 +545,7 @@ main(int argc, char **argv)
 	api_hooks_t hooks = {.reload = s_reload};
 	api_config_t acfg;
 	proc_run_t run;
+	char state_file[PATH_MAX];
 	char *errs = NULL, *token = NULL, *aerr = NULL;
 	size_t token_len = 0;
 	const char *why = "unreadable";
@@ -615,10 +616,14 @@ main(int argc, char **argv)
 		die(EX_OSERR, "process setup: %s", strerror(-rc));
 	if ((sup.ev = ev_new()) == NULL)
 		die(EX_OSERR, "event loop: %s", strerror(errno));
+	snprintf(state_file, sizeof(state_file), "%s/workers.state", sup.conf->state_dir);
+	if ((rc = proc_leftovers_stop(state_file, 10000)) > 0)
+		log_warn("stopped %d workers that a previous droverd left running", rc);
 	run = (proc_run_t){.host = sup.hostname,
 			   .dir = sup.conf->dir,
 			   .log_dir = sup.conf->log_dir,
-			   .limits = sup.limits};
+			   .limits = sup.limits,
+			   .state_file = state_file};
 	if ((sup.fleet = fleet_new()) == NULL)
 		die(EX_OSERR, "process view: %s", strerror(errno));
 	if ((sup.core = proc_core_new(sup.ev, &run, &pev, &sup)) == NULL)
