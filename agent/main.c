@@ -30,6 +30,7 @@
 #include "log.h"
 #include "logs.h"
 #include "proc.h"
+#include "secret.h"
 #include "str.h"
 #include "view.h"
 
@@ -844,6 +845,15 @@ main(int argc, char **argv)
 			: rc == -EINVAL ? "not a key pair made by droverctl keygen"
 					: strerror(-rc));
 		return 1;
+	}
+	{
+		char msg[4096 + 256];
+
+		if (secret_check_private(a.cfg->key, msg, sizeof(msg)) != 0) {
+			sodium_memzero(sk, sizeof(sk));
+			fprintf(stderr, "drover-agent: key %s: %s\n", a.cfg->key, msg);
+			return 1;
+		}
 	}
 	if ((rc = auth_cert_load(a.cfg->server_key, server_pk, NULL)) != 0) {
 		fprintf(stderr, "drover-agent: server key %s: %s\n", a.cfg->server_key,

@@ -545,7 +545,7 @@ main(int argc, char **argv)
 	api_hooks_t hooks = {.reload = s_reload};
 	api_config_t acfg;
 	proc_run_t run;
-	char state_file[PATH_MAX];
+	char state_file[PATH_MAX], msg[PATH_MAX + 256];
 	char *errs = NULL, *token = NULL, *aerr = NULL;
 	size_t token_len = 0;
 	const char *why = "unreadable";
@@ -606,6 +606,13 @@ main(int argc, char **argv)
 		die(EX_CANTCREAT, "state_dir %s: %s", sup.conf->state_dir, strerror(-rc));
 	if ((rc = s_mkdirs(sup.conf->log_dir)) != 0)
 		die(EX_CANTCREAT, "log_dir %s: %s", sup.conf->log_dir, strerror(-rc));
+	/* Secrets that others may read are refused, as ssh refuses such keys. */
+	if (sup.conf->http_token_file != NULL &&
+	    secret_check_private(sup.conf->http_token_file, msg, sizeof(msg)) != 0)
+		die(EX_CONFIG, "token_file %s: %s", sup.conf->http_token_file, msg);
+	if (sup.conf->queues_authkey_file != NULL &&
+	    secret_check_private(sup.conf->queues_authkey_file, msg, sizeof(msg)) != 0)
+		die(EX_CONFIG, "authkey_file %s: %s", sup.conf->queues_authkey_file, msg);
 	if (sup.conf->http_token_file != NULL &&
 	    secret_read(sup.conf->http_token_file, &token, &token_len, &why) != 0)
 		die(EX_CONFIG, "token_file %s: %s", sup.conf->http_token_file, why);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -117,4 +118,36 @@ secret_strerror(int rc)
 	default:
 		return strerror(-rc);
 	}
+}
+
+/* "group can read it", "others can read and write it": what class (mode
+   bits 070 or 007 of m) may do. */
+static const char *
+s_can(mode_t m)
+{
+	if ((m & 044) && (m & 022))
+		return "read and write it";
+	if (m & 044)
+		return "read it";
+	if (m & 022)
+		return "write it";
+	return "execute it";
+}
+
+int
+secret_check_private(const char *path, char *msg, size_t msg_len)
+{
+	struct stat st;
+	mode_t g, o;
+
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) == 0)
+		return 0;
+	g = st.st_mode & 070;
+	o = st.st_mode & 007;
+	snprintf(msg, msg_len,
+		 "permissions %04o are too open: %s%s%s%s%s; a secret must be private to its "
+		 "owner: chmod 600 %s",
+		 (unsigned)(st.st_mode & 07777), g ? "group can " : "", g ? s_can(g) : "",
+		 g && o ? ", " : "", o ? "others can " : "", o ? s_can(o) : "", path);
+	return -EPERM;
 }

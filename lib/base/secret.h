@@ -17,5 +17,12 @@ int secret_read(const char *path, char **out, size_t *len, const char **why);
 void secret_free(char *s, size_t len);
 /* The reason for an error of secret_read(), for callers that kept only rc. */
 const char *secret_strerror(int rc);
+/* Is the secret file at path private to its owner, as ssh wants a private
+   key to be? -EPERM when group or others have any permission on it, with
+   msg set to what a person reads after "FILE: ", its mode and the fix
+   ("permissions 0644 are too open: others can read it; ... chmod 600 FILE").
+   0 otherwise, and also when path is missing or not a regular file:
+   secret_read() says what is wrong with those. */
+int secret_check_private(const char *path, char *msg, size_t msg_len);
 
 #endif

@@ -1146,6 +1146,16 @@ hub_new(ev_t *ev, view_t *view, const conf_t *conf, hub_agent_fn on_agent, void 
 				  HUB_SERVER_NAME, strerror(-rc));
 		goto fail;
 	}
+	{
+		char path[4096], msg[4096 + 256];
+
+		snprintf(path, sizeof(path), "%s/%s.cert_secret", h->keys_dir, HUB_SERVER_NAME);
+		if (secret_check_private(path, msg, sizeof(msg)) != 0) {
+			*err = str_printf("keys_dir %s: droverd's key pair %s: %s", h->keys_dir,
+					  path, msg);
+			goto fail;
+		}
+	}
 	auth_z85(pk, z85);
 	if (created)
 		log_info("agents: made droverd's key pair in %s, public key %s", h->keys_dir, z85);

@@ -154,8 +154,10 @@ drv_prepare(drv_t *d, const char *yaml)
 		d->qport = drv_free_port();
 	while (d->qport == d->port);
 	snprintf(d->base, sizeof(d->base), "http://127.0.0.1:%d", d->port);
+	/* Secrets are private, or droverd refuses them. */
 	if (s_write(d->token_path, DRV_TOKEN "\n") != 0 ||
-	    s_write(d->authkey_path, DRV_AUTHKEY "\n") != 0)
+	    s_write(d->authkey_path, DRV_AUTHKEY "\n") != 0 || chmod(d->token_path, 0600) != 0 ||
+	    chmod(d->authkey_path, 0600) != 0)
 		return -1;
 	return drv_rewrite(d, yaml);
 }

@@ -46,6 +46,7 @@ ip -n "$nm" link set "$tag-a" up
 ip -n "$nw" link set "$tag-b" up
 
 head -c 32 /dev/urandom | base64 > "$dir/queue.key"
+chmod 600 "$dir/queue.key"
 echo wrong-key-0123456789 > "$dir/wrong.key"
 cat > "$dir/drover.yaml" <<YAML
 supervisor:

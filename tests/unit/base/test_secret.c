@@ -67,3 +67,30 @@ Test(secret, a_first_line_too_long_is_refused)
 	unlink(p);
 	free(text);
 }
+
+Test(secret, a_file_that_group_or_others_may_use_is_not_private)
+{
+	char *p = s_file("k\n", 2), msg[600], want[600];
+
+	cr_assert_eq(chmod(p, 0600), 0);
+	cr_assert_eq(secret_check_private(p, msg, sizeof(msg)), 0);
+	cr_assert_eq(chmod(p, 0400), 0);
+	cr_assert_eq(secret_check_private(p, msg, sizeof(msg)), 0);
+	cr_assert_eq(chmod(p, 0644), 0);
+	cr_assert_eq(secret_check_private(p, msg, sizeof(msg)), -EPERM);
+	snprintf(want, sizeof(want),
+		 "permissions 0644 are too open: group can read it, others can read it; a "
+		 "secret must be private to its owner: chmod 600 %s",
+		 p);
+	cr_assert_str_eq(msg, want);
+	cr_assert_eq(chmod(p, 0620), 0);
+	cr_assert_eq(secret_check_private(p, msg, sizeof(msg)), -EPERM);
+	cr_assert(strstr(msg, "0620 are too open: group can write it;") != NULL, "%s", msg);
+	cr_assert_eq(chmod(p, 0601), 0);
+	cr_assert_eq(secret_check_private(p, msg, sizeof(msg)), -EPERM);
+	cr_assert(strstr(msg, "others can execute it;") != NULL, "%s", msg);
+	unlink(p);
+	/* What is not a file is for secret_read() to refuse, by name. */
+	cr_assert_eq(secret_check_private("/dev/null", msg, sizeof(msg)), 0);
+	cr_assert_eq(secret_check_private("/nonexistent/x", msg, sizeof(msg)), 0);
+}
