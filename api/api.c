@@ -489,6 +489,129 @@ s_token_ok(api_t *api, struct MHD_Connection *conn)
 	return diff == 0 && a == b;
 }
 
+/* ---- bad tokens, by address ----
+
+   A client that sends bad tokens is guessing: after API_AUTH_FAILS of them
+   within API_AUTH_WINDOW_MS, every change from its address is answered 429
+   (with Retry-After) for API_AUTH_BLOCK_MS, before its token is looked at,
+   so that a guess gets no answer either way; other addresses, and GETs,
+   are not touched. A request without any Authorization header guesses
+   nothing and is not counted. Nothing waits: the answer is at once. */
+
+/* The address that conn's bad tokens count against: IPv4 as
+   ::ffff:a.b.c.d, IPv6 by its /64 (one host can hold a whole /64). */
+static void
+s_peer_key(struct MHD_Connection *conn, uint8_t *key)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+	const struct in6_addr *a6;
+
+	memset(key, 0, 16);
+	if (sa != NULL && sa->sa_family == AF_INET) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa != NULL && sa->sa_family == AF_INET6) {
+		a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		memcpy(key, a6->s6_addr, IN6_IS_ADDR_V4MAPPED(a6) ? 16 : 8);
+	}
+}
+
+static bool
+s_authfail_live(const api_authfail_t *f, int64_t now)
+{
+	return f->until_ms > now || (f->first_ms != 0 && now - f->first_ms < API_AUTH_WINDOW_MS);
+}
+
+/* The entry of key, or NULL; with make, a new one when there is none: a
+   free entry, else the one idle longest among those not refusing, else the
+   one whose refusal ends first. */
+static api_authfail_t *
+s_authfail(api_t *api, const uint8_t *key, int64_t now, bool make)
+{
+	api_authfail_t *f, *pick = NULL;
+	int64_t score, best = INT64_MAX;
+	size_t i;
+
+	for (i = 0; i < API_AUTH_SLOTS; i++) {
+		f = &api->authfails[i];
+		if (!s_authfail_live(f, now))
+			score = INT64_MIN;
+		else if (memcmp(f->addr, key, 16) == 0)
+			return f;
+		else
+			score = f->until_ms > now ? INT64_MAX / 2 + f->until_ms : f->last_ms;
+		if (score < best) {
+			best = score;
+			pick = f;
+		}
+	}
+	if (!make || pick == NULL)
+		return NULL;
+	memset(pick, 0, sizeof(*pick));
+	memcpy(pick->addr, key, 16);
+	return pick;
+}
+
+/* Seconds until conn's address may change anything again; 0: now. */
+static unsigned
+s_auth_refused_s(api_t *api, struct MHD_Connection *conn)
+{
+	uint8_t key[16];
+	int64_t now = clock_ms();
+	api_authfail_t *f;
+
+	s_peer_key(conn, key);
+	if ((f = s_authfail(api, key, now, false)) == NULL || f->until_ms <= now)
+		return 0;
+	return (unsigned)((f->until_ms - now + 999) / 1000);
+}
+
+/* Counts a bad token from conn's address; the API_AUTH_FAILS-th within the
+   window starts its refusal, said once in the log. */
+static void
+s_auth_failed(api_t *api, struct MHD_Connection *conn)
+{
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	uint8_t key[16];
+	char addr[INET6_ADDRSTRLEN + 4] = "?";
+	int64_t now = clock_ms();
+	api_authfail_t *f;
+
+	s_peer_key(conn, key);
+	if ((f = s_authfail(api, key, now, true)) == NULL)
+		return;
+	if (f->first_ms == 0 || now - f->first_ms >= API_AUTH_WINDOW_MS) {
+		f->first_ms = now;
+		f->fails = 0;
+	}
+	f->last_ms = now;
+	if (++f->fails < API_AUTH_FAILS)
+		return;
+	f->until_ms = now + API_AUTH_BLOCK_MS;
+	f->first_ms = 0;
+	f->fails = 0;
+	if (memcmp(key, v4mapped, sizeof(v4mapped)) == 0)
+		inet_ntop(AF_INET, key + 12, addr, sizeof(addr));
+	else if (inet_ntop(AF_INET6, key, addr, INET6_ADDRSTRLEN) != NULL)
+		strcat(addr, "/64");
+	log_warn("http: %d bad tokens from %s within %d s: its changes are refused for %d s",
+		 API_AUTH_FAILS, addr, API_AUTH_WINDOW_MS / 1000, API_AUTH_BLOCK_MS / 1000);
+}
+
+/* A good token: the bad ones of its address before are forgotten. */
+static void
+s_auth_passed(api_t *api, struct MHD_Connection *conn)
+{
+	uint8_t key[16];
+	api_authfail_t *f;
+
+	s_peer_key(conn, key);
+	if ((f = s_authfail(api, key, clock_ms(), false)) != NULL)
+		memset(f, 0, sizeof(*f));
+}
+
 /* A browser page from another origin must not drive droverd (CSRF): a
    mutating request that carries an Origin must come from the API's own host. */
 static bool
@@ -524,6 +647,12 @@ s_send(struct MHD_Connection *conn, api_reply_t *r)
 		MHD_add_response_header(resp, "Allow", r->allow);
 	if (r->status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"droverd\"");
+	if (r->retry_after_s > 0) {
+		char s[16];
+
+		snprintf(s, sizeof(s), "%u", r->retry_after_s);
+		MHD_add_response_header(resp, "Retry-After", s);
+	}
 	ret = MHD_queue_response(conn, r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -604,12 +733,23 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 					"cross-origin requests may not change anything");
 			return s_send(conn, &r);
 		}
+		if ((r.retry_after_s = s_auth_refused_s(api, conn)) > 0) {
+			api_reply_error(&r, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",
+					"too many bad tokens from this address: try again in %u s",
+					r.retry_after_s);
+			return s_send(conn, &r);
+		}
 		if (!s_token_ok(api, conn)) {
+			if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization") !=
+			    NULL)
+				s_auth_failed(api, conn);
 			api_reply_error(&r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
 					"this call needs \"Authorization: Bearer <token>\" "
 					"with droverd's token");
 			return s_send(conn, &r);
 		}
+		if (api->token != NULL)
+			s_auth_passed(api, conn);
 	}
 	api_route(api, conn, method, url, req, &r);
 	if (r.status == 0) { /* answered later, by api_req_answer() */

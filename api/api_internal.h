@@ -23,8 +23,22 @@
 #define API_SSE_MAX_SUBSCRIBERS 500
 #define API_SSE_PING_MS 15000 /* only while someone is subscribed */
 
+#define API_AUTH_FAILS 10	 /* bad tokens from one address within... */
+#define API_AUTH_WINDOW_MS 60000 /* ...this time, and its changes get 429... */
+#define API_AUTH_BLOCK_MS 30000	 /* ...for this long */
+#define API_AUTH_SLOTS 1024	 /* addresses followed at once (the table never grows) */
+
 typedef struct api_sse api_sse_t;
 typedef struct api_conn api_conn_t;
+
+/* The bad tokens of one address (IPv4, or an IPv6 /64). */
+typedef struct {
+	uint8_t addr[16]; /* IPv4 as ::ffff:a.b.c.d */
+	int64_t first_ms; /* the first bad token counted; 0: free */
+	int64_t last_ms;
+	int64_t until_ms; /* its changes are refused until then */
+	unsigned fails;
+} api_authfail_t;
 
 struct api {
 	ev_t *ev;
@@ -48,6 +62,7 @@ struct api {
 	size_t n_conns;			   /* of them not yet being dropped */
 	uint64_t event_id;
 	bool stopping;
+	api_authfail_t authfails[API_AUTH_SLOTS];
 };
 
 typedef struct api_wait api_wait_t;
@@ -61,6 +76,7 @@ typedef struct {
 	size_t len;
 	const char *type;  /* Content-Type */
 	const char *allow; /* for 405 */
+	unsigned retry_after_s; /* for 429 */
 } api_reply_t;
 
 /* One HTTP request, from its first byte to its completion. */

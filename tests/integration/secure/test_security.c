@@ -1,11 +1,19 @@
 /* What droverd and drover-agent refuse so that their secrets stay secret:
-   secret files that others may read. */
+   secret files that others may read, and guessed tokens. docs/security.md
+   says why. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -16,6 +24,15 @@ static void
 teardown(void)
 {
 	drv_cleanup(&d);
+}
+
+static int64_t
+s_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Runs droverd on the prepared directory for at most 10 s; its exit status
@@ -135,3 +152,132 @@ Test(secrets, an_agent_key_that_others_may_read_is_refused, .fini = teardown, .t
 	free(out);
 }
 #endif
+
+/* ---- bad tokens ---- */
+
+static void
+start(void)
+{
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				   "  db:\n"
+				   "    command: [sleep, '3600']\n"
+				   "    start_timeout: 0s\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "db:0", "RUNNING", 10000));
+}
+
+/* One request to the API from the local address src (any of 127.0.0.0/8),
+   with "Authorization: auth" unless auth is NULL. Returns the status (-1:
+   no answer within 5 s) and the Retry-After header's value in
+   *retry_after (0 when none). */
+static int
+s_req(const char *src, const char *method, const char *path, const char *auth, int *retry_after)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET}, from = {.sin_family = AF_INET};
+	char req[1024], buf[4096], *h;
+	size_t got = 0;
+	int64_t deadline = s_now_ms() + 5000;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), status = -1, n;
+	struct pollfd p;
+	ssize_t k;
+
+	if (retry_after != NULL)
+		*retry_after = 0;
+	cr_assert_geq(fd, 0);
+	inet_pton(AF_INET, src, &from.sin_addr);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0, "bind %s", src);
+	sa.sin_port = htons((uint16_t)d.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	n = snprintf(req, sizeof(req),
+		     "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
+		     "Content-Length: 0\r\n%s%s%s\r\n",
+		     method, path, d.port, auth ? "Authorization: " : "", auth ? auth : "",
+		     auth ? "\r\n" : "");
+	cr_assert_eq(write(fd, req, (size_t)n), n);
+	p.fd = fd;
+	p.events = POLLIN;
+	while (got < sizeof(buf) - 1) {
+		int64_t left = deadline - s_now_ms();
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			break;
+		if ((k = read(fd, buf + got, sizeof(buf) - 1 - got)) <= 0)
+			break;
+		got += (size_t)k;
+	}
+	close(fd);
+	buf[got] = '\0';
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+		return -1;
+	if (retry_after != NULL && (h = strcasestr(buf, "\r\nRetry-After:")) != NULL)
+		*retry_after = atoi(h + 14);
+	return status;
+}
+
+#define BAD "Bearer not-the-token"
+#define GOOD "Bearer " DRV_TOKEN
+
+Test(api_auth, bad_tokens_from_one_address_get_429_for_a_while, .fini = teardown, .timeout = 120)
+{
+	int i, retry = 0;
+	int64_t t0;
+	pid_t pid;
+	char *log;
+
+	start();
+	pid = drv_pid(&d, "db:0");
+	for (i = 0; i < 10; i++)
+		cr_assert_eq(s_req("127.0.0.1", "POST", "/api/v1/processes/db:0/stop", BAD, NULL),
+			     401, "bad token %d", i + 1);
+	/* Now even the right token gets no answer but "later", and at once:
+	   a guess cannot tell right from wrong. */
+	t0 = s_now_ms();
+	cr_assert_eq(s_req("127.0.0.1", "POST", "/api/v1/processes/db:0/stop", GOOD, &retry), 429);
+	cr_assert_lt(s_now_ms() - t0, 3000);
+	cr_assert(retry >= 1 && retry <= 30, "Retry-After: %d", retry);
+	cr_assert_eq(s_req("127.0.0.1", "POST", "/api/v1/reload", BAD, NULL), 429);
+	cr_assert_eq(drv_pid(&d, "db:0"), pid, "a refused call changed something");
+	/* Reading needs no token and goes on. */
+	cr_assert_eq(s_req("127.0.0.1", "GET", "/api/v1/status", NULL, NULL), 200);
+	log = drv_slurp(d.log_path);
+	cr_assert(strstr(log, "10 bad tokens from 127.0.0.1") != NULL, "%s", log);
+	cr_assert_null(strstr(log, DRV_TOKEN), "the token is in the log");
+	free(log);
+	/* Once Retry-After has passed, the right token works again. */
+	drv_sleep_ms(retry * 1000 + 500);
+	cr_assert_eq(s_req("127.0.0.1", "POST", "/api/v1/reload", GOOD, NULL), 200);
+}
+
+Test(api_auth, other_addresses_and_calls_without_a_token_are_not_counted, .fini = teardown,
+     .timeout = 60)
+{
+	int i, retry = 0;
+
+	start();
+	for (i = 0; i < 10; i++)
+		cr_assert_eq(s_req("127.0.0.2", "POST", "/api/v1/reload", BAD, NULL), 401);
+	cr_assert_eq(s_req("127.0.0.2", "POST", "/api/v1/reload", GOOD, &retry), 429);
+	cr_assert_gt(retry, 0);
+	/* Another address is not refused. */
+	cr_assert_eq(s_req("127.0.0.1", "POST", "/api/v1/reload", GOOD, &retry), 200);
+	cr_assert_eq(retry, 0);
+	/* Asking without any token guesses nothing (a browser before its user
+	   gave the token): never refused for it. */
+	for (i = 0; i < 20; i++)
+		cr_assert_eq(s_req("127.0.0.3", "POST", "/api/v1/reload", NULL, NULL), 401);
+	cr_assert_eq(s_req("127.0.0.3", "POST", "/api/v1/reload", GOOD, NULL), 200);
+}
+
+Test(api_auth, a_good_token_forgets_the_bad_ones_before, .fini = teardown, .timeout = 60)
+{
+	int i;
+
+	start();
+	for (i = 0; i < 9; i++)
+		cr_assert_eq(s_req("127.0.0.1", "POST", "/api/v1/reload", BAD, NULL), 401);
+	cr_assert_eq(s_req("127.0.0.1", "POST", "/api/v1/reload", GOOD, NULL), 200);
+	for (i = 0; i < 9; i++)
+		cr_assert_eq(s_req("127.0.0.1", "POST", "/api/v1/reload", BAD, NULL), 401);
+	cr_assert_eq(s_req("127.0.0.1", "POST", "/api/v1/reload", GOOD, NULL), 200);
+}
