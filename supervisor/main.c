@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "conf.h"
 #include "ev.h"
+#include "history.h"
 #include "log.h"
 #include "proc.h"
 #include "str.h"
@@ -34,6 +35,7 @@ typedef struct {
 	ev_t *ev;
 	proc_core_t *core;
 	api_t *api;
+	sup_history_t *history; /* the dashboard's charts (history.c) */
 #ifdef DROVER_HAVE_QUEUE
 	const drover_queue_module_t *qmod; /* loaded when queues are configured */
 	queue_host_t *queues;
@@ -356,6 +358,12 @@ s_subscribed(void *ctx)
 }
 #endif
 
+static json_t *
+s_history(void *ctx, const char *kind, const char *name)
+{
+	return sup_history_json(((sup_t *)ctx)->history, kind, name);
+}
+
 /* ---- signals ---- */
 
 static void
@@ -397,7 +405,7 @@ main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0}};
 	sup_t sup = {.conf_path = "drover.yaml", .sigfd = -1, .log_level = DLOG_INFO};
 	proc_events_t pev = {s_on_change, s_on_group, s_on_stopped};
-	api_hooks_t hooks = {.reload = s_reload};
+	api_hooks_t hooks = {.reload = s_reload, .history = s_history};
 	api_config_t acfg;
 	char *errs = NULL, *token = NULL, *aerr = NULL;
 	const char *why = "unreadable";
@@ -483,7 +491,10 @@ main(int argc, char **argv)
 	acfg = (api_config_t){.listen = sup.conf->http_listen,
 			      .token = token,
 			      .config_file = sup.conf->path,
-			      .name = sup.conf->name};
+			      .name = sup.conf->name,
+			      .web_root = sup.conf->http_web_root};
+	if ((sup.history = sup_history_new(sup.ev, sup.core, hooks.queues, &sup)) == NULL)
+		die(EX_OSERR, "history: %s", strerror(errno));
 	if ((sup.api = api_new(sup.ev, sup.core, &acfg, &hooks, &sup, &aerr)) == NULL)
 		die(EX_CONFIG, "http: %s", aerr ? aerr : "cannot start");
 	if (token != NULL) {
@@ -500,6 +511,7 @@ main(int argc, char **argv)
 		log_error("event loop: %s", strerror(-rc));
 
 	api_destroy(&sup.api);
+	sup_history_destroy(&sup.history);
 #ifdef DROVER_HAVE_QUEUE
 	ev_timer_stop(sup.ev, &sup.queue_events);
 	json_decref(sup.queue_seen);
