@@ -28,13 +28,17 @@ export const state = {
 	exits: new Map(), // name -> [{t, pid, state, exit_code, exit_signal}], newest first
 	loaded: false,
 	version: 0,
+	usageViews: 0, // views on screen that show CPU and memory of every process
 };
 
 const listeners = new Set();
 let scheduled = false;
 
+let listDirty = false;
+
 function flush() {
 	scheduled = false;
+	if (listDirty) rebuildList();
 	state.version++;
 	for (const f of listeners) f(state.version);
 }
@@ -102,6 +106,7 @@ function noteExit(old, p) {
 }
 
 function rebuildList() {
+	listDirty = false;
 	const list = Array.from(state.procs.values());
 	list.sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : a.instance - b.instance));
 	state.procList = list;
@@ -118,12 +123,7 @@ function putProc(p) {
 		noteExit(old, p);
 		notePct(old, p);
 		state.procs.set(p.name, p);
-		const i = state.procList.indexOf(old);
-		if (i >= 0) {
-			state.procList = state.procList.slice();
-			state.procList[i] = p;
-		}
-		state.procsVersion++;
+		listDirty = true; // the list is rebuilt once, at the next frame
 		return false;
 	}
 	notePct(null, p);
@@ -147,7 +147,7 @@ function setProcs(list) {
 			noteExit(old, p);
 			notePct(old, p);
 			state.procs.set(p.name, p);
-			names = true;
+			listDirty = true;
 		}
 	}
 	for (const name of Array.from(state.procs.keys()))
@@ -192,9 +192,19 @@ export async function loadAgents() {
 	changed();
 }
 
+// The groups, and the process list too when the groups' instances are not
+// the ones we have (a scale, a reload): a group event costs a small fetch.
 async function loadGroups() {
 	try {
 		state.groups = await getJSON('/api/v1/groups');
+		let n = 0,
+			same = true;
+		for (const g of state.groups)
+			for (const name of g.processes || []) {
+				n++;
+				if (!state.procs.has(name)) same = false;
+			}
+		if (!same || n !== state.procs.size) await loadProcesses();
 		changed();
 	} catch {
 		/* the next catch-up tries again */
@@ -256,10 +266,7 @@ function apply(type, data) {
 		// Instances may have come or gone (scale, reload): fetch the list
 		// again, once for a burst of group events.
 		clearTimeout(groupTimer);
-		groupTimer = setTimeout(() => {
-			loadProcesses().catch(() => {});
-			loadGroups();
-		}, 150);
+		groupTimer = setTimeout(loadGroups, 150);
 	} else if (type === 'config') {
 		if (data && data.ok) catchUp();
 	} else if (type === 'agent') {
@@ -280,32 +287,72 @@ function onEvent(type, e) {
 	changed();
 }
 
-let es = null;
+// The event stream is read with fetch() rather than EventSource: a burst
+// of thousands of events (a group of a thousand restarting) then costs a few
+// chunk reads, parsed here in slices of a few milliseconds, instead of one
+// browser task dispatching every event at once.
+const SLICE_MS = 8;
+let streamAbort = null;
 let retryTimer = null;
 
-// Opens /api/v1/events; reopens it by itself, and catches up on each open.
-export function connect() {
+function streamDown() {
+	if (state.conn !== 'reconnecting') {
+		state.conn = 'reconnecting';
+		state.downSince = Date.now();
+		changed();
+	}
 	clearTimeout(retryTimer);
-	if (es) es.close();
-	es = new EventSource('/api/v1/events');
-	es.onopen = () => {
+	retryTimer = setTimeout(connect, 1000);
+}
+
+// Handles the complete events in buf; returns what is left of it.
+async function parseEvents(buf, mine) {
+	let t0 = performance.now();
+	let i;
+	while ((i = buf.indexOf('\n\n')) >= 0) {
+		const block = buf.slice(0, i);
+		buf = buf.slice(i + 2);
+		let type = 'message',
+			data = '';
+		for (const line of block.split('\n')) {
+			if (line.startsWith('event:')) type = line.slice(6).trim();
+			else if (line.startsWith('data:')) data += (data ? '\n' : '') + line.slice(5).replace(/^ /, '');
+		}
+		if (data) onEvent(type, { data });
+		if (performance.now() - t0 > SLICE_MS) {
+			await new Promise((r) => setTimeout(r, 0)); // let the page breathe
+			if (streamAbort !== mine) return '';
+			t0 = performance.now();
+		}
+	}
+	return buf;
+}
+
+// Opens /api/v1/events; reopens it by itself, and catches up on each open.
+export async function connect() {
+	clearTimeout(retryTimer);
+	if (streamAbort) streamAbort.abort();
+	const mine = new AbortController();
+	streamAbort = mine;
+	try {
+		const r = await fetch('/api/v1/events', { signal: mine.signal, cache: 'no-store', headers: { Accept: 'text/event-stream' } });
+		if (!r.ok || !r.body) throw new Error(`events: ${r.status}`);
 		state.conn = 'live';
 		state.downSince = null;
 		state.connects++;
 		changed();
 		catchUp();
-	};
-	es.onerror = () => {
-		if (state.conn !== 'reconnecting') {
-			state.conn = 'reconnecting';
-			state.downSince = Date.now();
-			changed();
+		const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+		let buf = '';
+		for (;;) {
+			const { value, done } = await reader.read();
+			if (done || streamAbort !== mine) break;
+			buf = await parseEvents(buf + value.replace(/\r\n?/g, '\n'), mine);
 		}
-		// The browser retries by itself unless the stream was refused.
-		if (es.readyState === EventSource.CLOSED) retryTimer = setTimeout(connect, 2000);
-	};
-	for (const t of ['process', 'group', 'agent', 'queue', 'config'])
-		es.addEventListener(t, (e) => onEvent(t, e));
+	} catch (e) {
+		if (streamAbort !== mine) return; // replaced on purpose
+	}
+	if (streamAbort === mine) streamDown();
 }
 
 // CPU and memory change without events: the list is fetched again every
@@ -317,9 +364,10 @@ function refreshLoop() {
 	setTimeout(async () => {
 		if (state.conn === 'live' && !catchingUp && document.visibilityState === 'visible') {
 			try {
-				await loadProcesses();
-				const q = await getJSON('/api/v1/queues');
-				setQueues(q);
+				if (state.usageViews > 0) await loadProcesses();
+				// Queue events stop when a queue stops changing: its rates
+				// fall to zero only from here.
+				if (state.queues.size > 0) setQueues(await getJSON('/api/v1/queues'));
 				changed();
 			} catch {
 				/* the stream's error handler says so */
