@@ -38,7 +38,7 @@ let listDirty = false;
 
 function flush() {
 	scheduled = false;
-	if (listDirty) rebuildList();
+	if (listDirty) refreshList();
 	state.version++;
 	for (const f of listeners) f(state.version);
 }
@@ -103,6 +103,13 @@ function noteExit(old, p) {
 	});
 	if (list.length > MAX_EXITS) list.length = MAX_EXITS;
 	state.exits.set(p.name, list);
+}
+
+// The same names in the same order, with the objects that changed since.
+function refreshList() {
+	listDirty = false;
+	state.procList = state.procList.map((p) => state.procs.get(p.name) || p);
+	state.procsVersion++;
 }
 
 function rebuildList() {
@@ -291,7 +298,7 @@ function onEvent(type, e) {
 // of thousands of events (a group of a thousand restarting) then costs a few
 // chunk reads, parsed here in slices of a few milliseconds, instead of one
 // browser task dispatching every event at once.
-const SLICE_MS = 8;
+const SLICE_MS = 4;
 let streamAbort = null;
 let retryTimer = null;
 

@@ -181,7 +181,9 @@ export function Processes({ query }) {
 			for (const arr of groups.values()) n += arr.length;
 			items.push({ kind: 'host', host, n });
 			for (const [group, arr] of groups) {
-				arr.sort((a, b) => {
+				// procList is already by instance: sort only for another order.
+				if (sort.key !== 'name' || sort.dir !== 1)
+					arr.sort((a, b) => {
 					const x = key(a),
 						y = key(b);
 					return (x < y ? -1 : x > y ? 1 : a.instance - b.instance) * sort.dir;
