@@ -1,7 +1,7 @@
-/* history: the sampling tick. It reads the process core through its public
-   calls (proc_core_at, proc_usage) and the queue numbers through the same
-   function the API lists queues with, so it needs nothing of its own from
-   either. */
+/* history: the sampling tick. It reads every process from the fleet view
+   (local ones sampled by droverd, remote ones as their agents report them)
+   and the queue numbers through the same function the API lists queues
+   with, so it needs nothing of its own from either. */
 #include "history.h"
 
 #include <errno.h>
@@ -13,7 +13,7 @@
 
 struct sup_history {
 	ev_t *ev;
-	proc_core_t *core;
+	view_t *view;
 	json_t *(*queues)(void *ctx);
 	void *ctx;
 	hist_t *hist;
@@ -32,22 +32,18 @@ static void
 s_on_tick(ev_t *ev, ev_timer_t *t)
 {
 	sup_history_t *h = t->arg;
-	size_t i, n = proc_core_count(h->core);
+	size_t i, n;
 	json_t *list, *q;
-	double cpu;
-	int64_t rss;
 
 	hist_tick_begin(h->hist, clock_wall());
+	view_refresh(h->view); /* fresh CPU and memory of the local processes */
+	n = view_count(h->view);
 	for (i = 0; i < n; i++) {
-		proc_t *p = proc_core_at(h->core, i);
-		pid_t pid = proc_pid(p);
+		const view_proc_t *p = view_at(h->view, i);
 
-		cpu = -1;
-		rss = -1;
-		if (pid > 0)
-			proc_usage(p, &cpu, &rss);
-		if (hist_put_process(h->hist, proc_name(p), pid, cpu, rss) != 0)
-			log_warn("history: out of memory for %s", proc_name(p));
+		if (hist_put_process(h->hist, p->name, p->pid, p->pid > 0 ? p->cpu_seconds : -1,
+				     p->pid > 0 ? p->rss_bytes : -1) != 0)
+			log_warn("history: out of memory for %s", p->name);
 	}
 	list = h->queues ? h->queues(h->ctx) : NULL;
 	for (i = 0; json_is_array(list) && i < json_array_size(list); i++) {
@@ -64,7 +60,7 @@ s_on_tick(ev_t *ev, ev_timer_t *t)
 }
 
 sup_history_t *
-sup_history_new(ev_t *ev, proc_core_t *core, json_t *(*queues)(void *ctx), void *ctx)
+sup_history_new(ev_t *ev, view_t *view, json_t *(*queues)(void *ctx), void *ctx)
 {
 	const char *env = getenv("DROVER_HISTORY_INTERVAL_MS");
 	int64_t interval_ms = HIST_INTERVAL_MS;
@@ -79,7 +75,7 @@ sup_history_new(ev_t *ev, proc_core_t *core, json_t *(*queues)(void *ctx), void 
 		return NULL;
 	}
 	h->ev = ev;
-	h->core = core;
+	h->view = view;
 	h->queues = queues;
 	h->ctx = ctx;
 	ev_timer_start(ev, &h->tick, clock_ms() + interval_ms, s_on_tick, h);

@@ -2,23 +2,22 @@
    (HIST_INTERVAL_MS, or $DROVER_HISTORY_INTERVAL_MS) it puts each process's
    CPU and RSS and each queue's numbers into a lib/hist store: one timer, no
    other wakeup. $DROVER_HISTORY_INTERVAL_MS (at least 10) is for tests;
-   below 1000 the CPU figures come in lumps, as proc_usage() reads /proc at
-   most once a second. */
+   below 1000 the CPU figures come in lumps, as the process core reads /proc
+   at most once a second. */
 #ifndef DROVER_SUP_HISTORY_H
 #define DROVER_SUP_HISTORY_H
 
 #include <jansson.h>
 
 #include "ev.h"
-#include "proc.h"
+#include "view.h"
 
 typedef struct sup_history sup_history_t;
 
-/* Starts sampling core's processes and, with a queues function (the API's
+/* Starts sampling the view's processes and, with a queues function (the API's
    queues hook: an array of {name,size,in_flight,put_total,get_total}), the
    queues. NULL with errno set on failure. Keeps the pointers. */
-sup_history_t *sup_history_new(ev_t *ev, proc_core_t *core, json_t *(*queues)(void *ctx),
-			       void *ctx);
+sup_history_t *sup_history_new(ev_t *ev, view_t *view, json_t *(*queues)(void *ctx), void *ctx);
 void sup_history_destroy(sup_history_t **hp);
 /* The API's history hook: the JSON of one series (caller owns), or NULL. */
 json_t *sup_history_json(sup_history_t *h, const char *kind, const char *name);

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "conf.h"
 #include "ev.h"
+#include "fleet.h"
 #include "history.h"
 #include "log.h"
 #include "proc.h"
@@ -28,12 +29,16 @@
 
 #include "queue_module.h"
 #endif
+#ifdef DROVER_HAVE_HUB
+#include "hub_module.h"
+#endif
 
 typedef struct {
 	const char *conf_path;
 	conf_t *conf;
 	ev_t *ev;
 	proc_core_t *core;
+	fleet_t *fleet; /* owns the view the API reads */
 	api_t *api;
 	sup_history_t *history; /* the dashboard's charts (history.c) */
 #ifdef DROVER_HAVE_QUEUE
@@ -42,11 +47,16 @@ typedef struct {
 	ev_timer_t queue_events; /* armed only while someone follows the events */
 	json_t *queue_seen;	 /* {name: stats} last published */
 #endif
+#ifdef DROVER_HAVE_HUB
+	const drover_hub_module_t *hmod; /* loaded when agents.keys_dir is set */
+	hub_t *hub;
+#endif
 	log_level_t log_level;
 	int sigfd;
 	ev_io_t sig_io;
 	bool stopping;
 	char hostname[256];
+	proc_host_t limits; /* from proc_host_setup(), given to workers */
 } sup_t;
 
 static void
@@ -119,18 +129,19 @@ s_wants_queues(const conf_t *c)
 	return c->n_queues > 0 || c->queues_authkey_file != NULL;
 }
 
-/* Loads droverd-queues.so from $DROVER_MODULE_DIR, else droverd's own
-   directory (the build tree), else <droverd's dir>/../lib/drover (an
-   installed tree, wherever it was moved), else the configured install
-   directory. Returns
-   the module's table, or NULL with *err set (malloc'd). */
-static const drover_queue_module_t *
-s_queue_module_load(char **err)
+/* Loads the module file (droverd-queues.so, droverd-hub.so) from
+   $DROVER_MODULE_DIR, else droverd's own directory (the build tree), else
+   <droverd's dir>/../lib/drover (an installed tree, wherever it was moved),
+   else the configured install directory, and returns its table symbol, or
+   NULL with *err set (malloc'd). The module stays loaded for droverd's
+   lifetime. */
+static const void *
+s_module_load(const char *file, const char *symbol, char **err)
 {
 	char exe[PATH_MAX], rel[PATH_MAX + 64], path[PATH_MAX + 128],
 	    tried[4 * (PATH_MAX + 128)] = "";
 	const char *dirs[4] = {getenv("DROVER_MODULE_DIR"), NULL, NULL, DROVER_MODULE_DIR};
-	const drover_queue_module_t *m;
+	const void *m;
 	ssize_t n;
 	void *h;
 	size_t i;
@@ -147,7 +158,7 @@ s_queue_module_load(char **err)
 	for (i = 0; i < 4; i++) {
 		if (dirs[i] == NULL || *dirs[i] == '\0')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dirs[i], DROVER_QUEUE_MODULE_FILE);
+		snprintf(path, sizeof(path), "%s/%s", dirs[i], file);
 		if (access(path, F_OK) != 0) {
 			if (strlen(tried) + strlen(path) + 3 < sizeof(tried))
 				strcat(strcat(tried, *tried ? ", " : ""), path);
@@ -157,19 +168,29 @@ s_queue_module_load(char **err)
 			*err = str_printf("cannot load %s", dlerror());
 			return NULL;
 		}
-		m = dlsym(h, DROVER_QUEUE_MODULE_SYMBOL);
-		if (m == NULL || m->abi != DROVER_QUEUE_MODULE_ABI ||
-		    strcmp(m->version, DROVER_VERSION) != 0) {
-			*err = str_printf("%s is not the queue module of droverd %s", path,
-					  DROVER_VERSION);
+		if ((m = dlsym(h, symbol)) == NULL) {
+			*err = str_printf("%s is not a module of droverd %s", path, DROVER_VERSION);
 			dlclose(h);
-			return NULL;
 		}
-		return m; /* stays loaded for droverd's lifetime */
+		return m;
 	}
-	*err = str_printf("the queue module %s was not found (looked for %s)",
-			  DROVER_QUEUE_MODULE_FILE, tried);
+	*err = str_printf("the module %s was not found (looked for %s)", file, tried);
 	return NULL;
+}
+
+static const drover_queue_module_t *
+s_queue_module_load(char **err)
+{
+	const drover_queue_module_t *m =
+	    s_module_load(DROVER_QUEUE_MODULE_FILE, DROVER_QUEUE_MODULE_SYMBOL, err);
+
+	if (m != NULL &&
+	    (m->abi != DROVER_QUEUE_MODULE_ABI || strcmp(m->version, DROVER_VERSION) != 0)) {
+		*err = str_printf("%s is not the queue module of droverd %s",
+				  DROVER_QUEUE_MODULE_FILE, DROVER_VERSION);
+		return NULL;
+	}
+	return m;
 }
 
 /* Loads the module if needed and starts the queue host on conf. */
@@ -185,6 +206,77 @@ s_queues_start(sup_t *s, const conf_t *conf, char **err)
 }
 #endif
 
+#ifdef DROVER_HAVE_HUB
+/* ---- the agent hub ---- */
+
+static void
+s_hub_proc_cmd(void *ctx, const view_proc_t *p, const char *cmd, int sig, view_done_fn done,
+	       void *arg)
+{
+	sup_t *s = ctx;
+
+	s->hmod->proc_cmd(s->hub, p, cmd, sig, done, arg);
+}
+
+static void
+s_hub_logs(void *ctx, const view_proc_t *p, json_t *query, view_logs_fn done, void *arg)
+{
+	sup_t *s = ctx;
+
+	s->hmod->logs(s->hub, p, query, done, arg);
+}
+
+static void
+s_hub_group_cmd(void *ctx, const char *group, const char *cmd, long n, view_done_fn done, void *arg)
+{
+	sup_t *s = ctx;
+
+	s->hmod->group_cmd(s->hub, group, cmd, n, done, arg);
+}
+
+/* Loads the module if needed and starts the hub on conf. */
+static int
+s_hub_start(sup_t *s, const conf_t *conf, char **err)
+{
+	static const fleet_remote_t remote = {s_hub_proc_cmd, s_hub_group_cmd, s_hub_logs};
+	const drover_hub_module_t *m = s->hmod;
+
+	if (m == NULL) {
+		m = s_module_load(DROVER_HUB_MODULE_FILE, DROVER_HUB_MODULE_SYMBOL, err);
+		if (m == NULL)
+			return -1;
+		if (m->abi != DROVER_HUB_MODULE_ABI || strcmp(m->version, DROVER_VERSION) != 0) {
+			*err = str_printf("%s is not the hub module of droverd %s",
+					  DROVER_HUB_MODULE_FILE, DROVER_VERSION);
+			return -1;
+		}
+		s->hmod = m;
+	}
+	m->set_log(s->log_level, "droverd");
+	if ((s->hub = m->hub_new(s->ev, fleet_view(s->fleet), conf, err)) == NULL)
+		return -1;
+	fleet_set_remote(s->fleet, &remote, s);
+	return 0;
+}
+
+static json_t *
+s_agents(void *ctx)
+{
+	sup_t *s = ctx;
+
+	return s->hub ? s->hmod->agents(s->hub) : json_array();
+}
+
+static json_t *
+s_agent(void *ctx, const char *name)
+{
+	sup_t *s = ctx;
+
+	return s->hub ? s->hmod->agent(s->hub, name) : NULL;
+}
+
+#endif
+
 /* ---- core events -> API events ---- */
 
 static void
@@ -192,8 +284,15 @@ s_on_change(void *ctx, const proc_t *p)
 {
 	sup_t *s = ctx;
 
-	if (api_subscribers(s->api) > 0)
-		api_publish(s->api, "process", api_process_json((proc_t *)p));
+	fleet_on_change(s->fleet, p);
+}
+
+static void
+s_on_removed(void *ctx, const proc_t *p)
+{
+	sup_t *s = ctx;
+
+	fleet_on_removed(s->fleet, p);
 }
 
 static void
@@ -216,6 +315,43 @@ s_on_stopped(void *ctx)
 		log_info("all processes stopped");
 		ev_break(s->ev);
 	}
+}
+
+/* ---- placement ---- */
+
+/* Applies the groups of conf placed on this host to the process engine;
+   the engine copies what it keeps. 0 or -errno, nothing changed on error. */
+static int
+s_apply_local(sup_t *s, const conf_t *conf)
+{
+	conf_group_t *local = calloc(conf->n_groups ? conf->n_groups : 1, sizeof(*local));
+	size_t i, n = 0;
+	int rc;
+
+	if (local == NULL)
+		return -ENOMEM;
+	for (i = 0; i < conf->n_groups; i++) {
+		const conf_group_t *g = &conf->groups[i];
+		size_t k;
+
+		if (!fleet_is_local(g))
+			continue;
+		local[n] = *g; /* shallow: only read while applying */
+		/* hosts: [node-1, local]: local runs the second block of indices */
+		for (k = 0; k < g->n_hosts; k++)
+			if (strcmp(g->hosts[k], "local") == 0)
+				break;
+		local[n++].instance_base = k < g->n_hosts ? (unsigned)k * g->instances : 0;
+	}
+	rc = proc_core_set_queue_access(
+	    s->core, conf->queues_advertise ? conf->queues_advertise : conf->queues_listen,
+	    conf->queues_authkey_file);
+	if (rc == 0)
+		rc = proc_core_apply(s->core, local, n);
+	free(local);
+	if (rc == 0)
+		fleet_set_conf(s->fleet, conf);
+	return rc;
 }
 
 /* ---- reload ---- */
@@ -256,7 +392,7 @@ s_reload(void *ctx, char **errors)
 	}
 	if (strcmp(next->http_listen, s->conf->http_listen) != 0)
 		log_warn("reload: http.listen changed; it takes effect when droverd restarts");
-	rc = proc_core_apply(s->core, next);
+	rc = s_apply_local(s, next);
 	if (rc != 0) {
 		log_error("reload: applying the new configuration: %s", strerror(-rc));
 		if (errors != NULL)
@@ -264,6 +400,19 @@ s_reload(void *ctx, char **errors)
 		conf_free(&next);
 		return -1;
 	}
+#ifdef DROVER_HAVE_HUB
+	if (s->hub != NULL) {
+		if (s->hmod->hub_apply(s->hub, next) != 0)
+			log_error("reload: the agent changes could not all be applied");
+	} else if (next->agents_keys_dir != NULL) {
+		char *herr = NULL;
+
+		if (s_hub_start(s, next, &herr) != 0) {
+			log_error("reload: agents: %s", herr ? herr : "cannot start");
+			free(herr);
+		}
+	}
+#endif
 #ifdef DROVER_HAVE_QUEUE
 	if (s->queues != NULL) {
 		if (s->qmod->host_apply(s->queues, next) != 0)
@@ -300,8 +449,19 @@ static char *
 s_metrics(void *ctx)
 {
 	sup_t *s = ctx;
+	char *q = s->queues ? s->qmod->host_metrics(s->queues) : NULL, *h = NULL, *both;
 
-	return s->queues ? s->qmod->host_metrics(s->queues) : NULL;
+#ifdef DROVER_HAVE_HUB
+	h = s->hub ? s->hmod->metrics(s->hub) : NULL;
+#endif
+	if (h == NULL)
+		return q;
+	if (q == NULL)
+		return h;
+	both = str_printf("%s%s", q, h);
+	free(q);
+	free(h);
+	return both;
 }
 #endif
 
@@ -374,6 +534,9 @@ s_on_signal(ev_t *ev, ev_io_t *io, uint32_t events)
 
 	while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		switch (si.ssi_signo) {
+		case SIGCHLD:
+			proc_core_reap(s->core);
+			break;
 		case SIGHUP:
 			if (!s->stopping)
 				s_reload(s, NULL);
@@ -404,9 +567,10 @@ main(int argc, char **argv)
 	    {"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0}};
 	sup_t sup = {.conf_path = "drover.yaml", .sigfd = -1, .log_level = DLOG_INFO};
-	proc_events_t pev = {s_on_change, s_on_group, s_on_stopped};
+	proc_events_t pev = {s_on_change, s_on_group, s_on_removed, s_on_stopped};
 	api_hooks_t hooks = {.reload = s_reload, .history = s_history};
 	api_config_t acfg;
+	proc_run_t run;
 	char *errs = NULL, *token = NULL, *aerr = NULL;
 	const char *why = "unreadable";
 	bool check = false;
@@ -472,11 +636,19 @@ main(int argc, char **argv)
 	if (gethostname(sup.hostname, sizeof(sup.hostname) - 1) != 0)
 		strcpy(sup.hostname, "localhost");
 
+	if ((rc = proc_host_setup(&sup.limits)) != 0)
+		die(EX_OSERR, "process setup: %s", strerror(-rc));
 	if ((sup.ev = ev_new()) == NULL)
 		die(EX_OSERR, "event loop: %s", strerror(errno));
-	if ((sup.core = proc_core_new(sup.ev, sup.hostname, &pev, &sup)) == NULL)
+	run = (proc_run_t){.host = sup.hostname,
+			   .dir = sup.conf->dir,
+			   .log_dir = sup.conf->log_dir,
+			   .limits = sup.limits};
+	if ((sup.fleet = fleet_new()) == NULL)
+		die(EX_OSERR, "process view: %s", strerror(errno));
+	if ((sup.core = proc_core_new(sup.ev, &run, &pev, &sup)) == NULL)
 		die(EX_OSERR, "process core: %s", strerror(errno));
-	sigdelset(&mask, SIGCHLD); /* the core reads its own SIGCHLD fd */
+	fleet_set_core(sup.fleet, sup.core);
 	if ((sup.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
 	    ev_io_start(sup.ev, &sup.sig_io, sup.sigfd, EPOLLIN, s_on_signal, &sup) != 0)
 		die(EX_OSERR, "signalfd: %s", strerror(errno));
@@ -488,14 +660,21 @@ main(int argc, char **argv)
 	hooks.metrics = s_metrics;
 	hooks.subscribed = s_subscribed;
 #endif
+#ifdef DROVER_HAVE_HUB
+	if (sup.conf->agents_keys_dir != NULL && s_hub_start(&sup, sup.conf, &aerr) != 0)
+		die(EX_CONFIG, "agents: %s", aerr ? aerr : "cannot start");
+	hooks.agents = s_agents;
+	hooks.agent = s_agent;
+#endif
 	acfg = (api_config_t){.listen = sup.conf->http_listen,
 			      .token = token,
 			      .config_file = sup.conf->path,
 			      .name = sup.conf->name,
 			      .web_root = sup.conf->http_web_root};
-	if ((sup.history = sup_history_new(sup.ev, sup.core, hooks.queues, &sup)) == NULL)
+	if ((sup.history = sup_history_new(sup.ev, fleet_view(sup.fleet), hooks.queues, &sup)) ==
+	    NULL)
 		die(EX_OSERR, "history: %s", strerror(errno));
-	if ((sup.api = api_new(sup.ev, sup.core, &acfg, &hooks, &sup, &aerr)) == NULL)
+	if ((sup.api = api_new(sup.ev, fleet_view(sup.fleet), &acfg, &hooks, &sup, &aerr)) == NULL)
 		die(EX_CONFIG, "http: %s", aerr ? aerr : "cannot start");
 	if (token != NULL) {
 		explicit_bzero(token, strlen(token));
@@ -503,7 +682,7 @@ main(int argc, char **argv)
 	}
 	log_info("droverd %s: %s, %zu groups, API on http://%s", DROVER_VERSION, sup.conf->path,
 		 sup.conf->n_groups, sup.conf->http_listen);
-	if ((rc = proc_core_apply(sup.core, sup.conf)) != 0)
+	if ((rc = s_apply_local(&sup, sup.conf)) != 0)
 		die(EX_SOFTWARE, "apply configuration: %s", strerror(-rc));
 
 	rc = ev_run(sup.ev);
@@ -512,6 +691,10 @@ main(int argc, char **argv)
 
 	api_destroy(&sup.api);
 	sup_history_destroy(&sup.history);
+#ifdef DROVER_HAVE_HUB
+	if (sup.hub != NULL)
+		sup.hmod->hub_destroy(&sup.hub);
+#endif
 #ifdef DROVER_HAVE_QUEUE
 	ev_timer_stop(sup.ev, &sup.queue_events);
 	json_decref(sup.queue_seen);
@@ -519,6 +702,7 @@ main(int argc, char **argv)
 		sup.qmod->host_destroy(&sup.queues);
 #endif
 	proc_core_destroy(&sup.core);
+	fleet_destroy(&sup.fleet);
 	ev_io_stop(sup.ev, &sup.sig_io);
 	close(sup.sigfd);
 	ev_destroy(&sup.ev);
