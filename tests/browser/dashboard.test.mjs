@@ -66,6 +66,8 @@ class Droverd {
 		if (groups) this.groups = groups;
 		this.port ||= await freePort();
 		this.qport ||= await freePort();
+		this.aport ||= await freePort();
+		fs.mkdirSync(path.join(this.dir, 'keys'), { recursive: true });
 		fs.writeFileSync(path.join(this.dir, 'api.token'), TOKEN + '\n');
 		fs.writeFileSync(path.join(this.dir, 'queue.key'), 'browser-test-queue-key-0123456789\n');
 		fs.writeFileSync(
@@ -74,6 +76,7 @@ class Droverd {
   name: browser-test
   state_dir: ${this.dir}/var
   http: { listen: '127.0.0.1:${this.port}', token_file: ${this.dir}/api.token }
+  agents: { listen: 'tcp://127.0.0.1:${this.aport}', keys_dir: ${this.dir}/keys, heartbeat: 200ms }
   queues: { listen: 'tcp://127.0.0.1:${this.qport}', authkey_file: ${this.dir}/queue.key }
 groups:
 ${this.groups}
@@ -90,16 +93,44 @@ ${this.extra}`
 			stdio: ['ignore', this.out, this.out],
 			env: { ...env, DROVER_HISTORY_INTERVAL_MS: '1000' },
 		});
-		this.exited = new Promise((r) => this.proc.on('exit', r));
+		this.exited = new Promise((r) => this.proc.on('exit', (code, sig) => r(sig || code)));
 		await until('droverd to answer', () => this.get('/api/v1/status'), 30000, 100);
+	}
+	// A drover-agent named name, with its key made by droverctl keygen.
+	keygen(name) {
+		const keys = path.join(this.dir, 'keys');
+		fs.mkdirSync(keys, { recursive: true });
+		if (!fs.existsSync(path.join(keys, `${name}.cert`))) execFileSync(env.DROVERCTL, ['keygen', keys, '--name', name], { stdio: 'ignore' });
+	}
+	startAgent(name, labels = {}) {
+		const keys = path.join(this.dir, 'keys');
+		this.keygen(name);
+		const dir = path.join(this.dir, `agent-${name}`);
+		fs.mkdirSync(dir, { recursive: true });
+		const out = fs.openSync(path.join(dir, 'agent.log'), 'a');
+		const argv = ['--connect', `tcp://127.0.0.1:${this.aport}`, '--name', name, '--key', path.join(keys, `${name}.cert_secret`), '--server-key', path.join(keys, 'droverd.cert'), '--state-dir', dir];
+		for (const [k, v] of Object.entries(labels)) argv.push('--label', `${k}=${v}`);
+		const a = spawn(env.DROVER_AGENT, argv, { cwd: dir, stdio: ['ignore', out, out] });
+		a.exited = new Promise((r) => a.on('exit', r));
+		(this.agents ||= []).push(a);
+		return a;
+	}
+	async stopAgents() {
+		for (const a of this.agents || []) {
+			if (a.exitCode === null) a.kill('SIGTERM');
+			await a.exited;
+		}
+		this.agents = [];
 	}
 	async stop() {
 		if (!this.proc || this.proc.exitCode !== null) return;
 		this.proc.kill('SIGTERM');
 		const t = setTimeout(() => this.proc.kill('SIGKILL'), 30000);
-		await this.exited;
+		const status = await this.exited;
 		clearTimeout(t);
 		fs.closeSync(this.out);
+		// Under ASan a leak or an error at exit shows here.
+		if (status !== 0) problems.push(`droverd exited with ${status}: see ${path.join(this.dir, 'droverd.log')}`);
 	}
 	async get(p) {
 		const r = await fetch(this.base + p);
@@ -184,6 +215,11 @@ const MAIN_GROUPS = `  ticker:
   busy:
     command: "while :; do :; done"
     start_timeout: 0s
+  remote:
+    command: [sleep, '3600']
+    hosts: [node-1]
+    instances: 2
+    start_timeout: 0s
 `;
 
 async function main() {
@@ -205,8 +241,11 @@ async function main() {
 	const d = new Droverd('main', MAIN_GROUPS, "queues:\n  jobs: { capacity: 1000 }\n");
 	let big;
 	try {
+		d.keygen('node-1');
 		await d.start();
-		log('droverd on', d.base);
+		d.startAgent('node-1', { role: 'worker', zone: 'a' });
+		await until('node-1 to connect and run remote:1', async () => (await d.get('/api/v1/processes/remote:1')).state === 'RUNNING', 30000, 100);
+		log('droverd on', d.base, 'with an agent, node-1');
 		const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
 		const page = await ctx.newPage();
 		watch(page, d.base);
@@ -214,7 +253,7 @@ async function main() {
 		// ---- every view renders ----
 		await page.goto(d.base + '/');
 		await page.waitForSelector('#conn[data-state="live"]');
-		await waitFor(page, () => document.querySelector('#count-total')?.textContent === '4');
+		await waitFor(page, () => document.querySelector('#count-total')?.textContent === '6');
 		await page.waitForSelector('#view-overview');
 		await page.$eval('#count-total', (e) => e.textContent);
 		for (const [hash, sel] of [
@@ -227,11 +266,12 @@ async function main() {
 			await page.goto(d.base + '/' + hash);
 			await page.waitForSelector(sel);
 		}
-		const agentsText = await (async () => {
-			await page.goto(d.base + '/#/agents');
-			return page.textContent('#view-agents');
-		})();
-		assert.match(agentsText, /No agents|agent/i);
+		await page.goto(d.base + '/#/agents');
+		await page.waitForSelector('tr[data-agent="node-1"] .st-CONNECTED');
+		assert.match(await page.textContent('tr[data-agent="node-1"]'), /role=worker/);
+		await page.goto(d.base + '/#/processes');
+		await page.waitForSelector('tr.host-head[data-host="node-1"]');
+		await page.waitForSelector('tr[data-name="remote:1"] .st-RUNNING');
 		log('every view renders');
 
 		// ---- a SIGKILLed worker: new pid and restart count within 1 s ----
@@ -421,6 +461,7 @@ async function main() {
 		log('reconnected after droverd restarted, and caught up');
 		reconnectWindow = true; // the page sees droverd go for good
 		await page.close();
+		await d.stopAgents();
 		await d.stop();
 		reconnectWindow = false;
 
@@ -543,6 +584,7 @@ async function main() {
 		fs.writeFileSync(path.join(SHOTS, 'figures.json'), JSON.stringify(figures, null, 2) + '\n');
 		if (DOCS) fs.writeFileSync(path.join(DOCS, 'figures.json'), JSON.stringify(figures, null, 2) + '\n');
 		log('figures', JSON.stringify(figures));
+		await d.stopAgents().catch(() => {});
 		await d.stop().catch(() => {});
 		if (big) await big.stop().catch(() => {});
 		await browser.close();

@@ -1,6 +1,6 @@
 // Agents: the drover-agent programs on other hosts, from /api/v1/agents.
 import { html } from 'htm/preact';
-import { dateTime, duration, now } from '../format.js';
+import { bytes, dateTime, duration, now } from '../format.js';
 import { state } from '../store.js';
 import { StateBadge } from '../ui.js';
 
@@ -28,18 +28,21 @@ export function Agents() {
 		${agents.length === 0
 			? html`<${Empty} />`
 			: html`<div class="table-wrap"><table>
-				<thead><tr><th scope="col">name</th><th scope="col">state</th><th scope="col">address</th><th scope="col">labels</th><th scope="col">last heartbeat</th><th scope="col">processes</th></tr></thead>
+				<thead><tr><th scope="col">name</th><th scope="col">state</th><th scope="col">address</th><th scope="col">labels</th><th scope="col">last heartbeat</th><th scope="col">processes</th><th scope="col">machine</th><th scope="col">version</th></tr></thead>
 				<tbody>
 					${agents.map((a) => {
 						const procs = state.procList.filter((p) => p.host === a.name).length;
 						const seen = typeof a.last_seen === 'number' ? a.last_seen : a.last_seen ? Date.parse(a.last_seen) / 1000 : null;
+						const since = typeof a.since === 'number' ? a.since : null;
 						return html`<tr key=${a.name} data-agent=${a.name}>
 							<th scope="row"><a href=${'#/processes?q=' + encodeURIComponent(a.name)}>${a.name}</a>${a.hostname && a.hostname !== a.name ? html` <small class="muted">${a.hostname}</small>` : ''}</th>
-							<td><${StateBadge} s=${a.state} /></td>
+							<td><${StateBadge} s=${a.state} />${since ? html` <small class="muted">for ${duration(now() - since)}</small>` : ''}</td>
 							<td>${a.address || '\u2013'}</td>
 							<td>${Object.entries(a.labels || {}).map(([k, v]) => html`<span class="tag">${k}=${v}</span> `)}</td>
 							<td>${seen ? html`${dateTime(seen)} <small class="muted">(${duration(now() - seen)} ago)</small>` : '\u2013'}</td>
-							<td>${typeof a.processes === 'number' ? a.processes : Array.isArray(a.processes) ? a.processes.length : procs}</td>
+							<td class="num">${typeof a.processes === 'number' ? a.processes : Array.isArray(a.processes) ? a.processes.length : procs}</td>
+							<td>${a.cores ? `${a.cores} cores` : ''}${a.memory_bytes ? `, ${bytes(a.memory_bytes)}` : ''}${a.heartbeat_rtt_seconds != null ? html` <small class="muted">rtt ${(a.heartbeat_rtt_seconds * 1000).toFixed(1)} ms</small>` : ''}</td>
+							<td>${a.version || '\u2013'}</td>
 						</tr>`;
 					})}
 				</tbody>
