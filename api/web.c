@@ -26,13 +26,11 @@ s_type(const char *name)
 {
 	static const struct {
 		const char *ext, *type;
-	} types[] = {{".html", "text/html; charset=utf-8"},
-		     {".js", "text/javascript; charset=utf-8"},
-		     {".css", "text/css; charset=utf-8"},
-		     {".svg", "image/svg+xml"},
-		     {".json", "application/json"},
-		     {".png", "image/png"},
-		     {".map", "application/json"}};
+	} types[] = {
+	    {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+	    {".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},
+	    {".json", "application/json"},	   {".png", "image/png"},
+	    {".map", "application/json"}};
 	const char *dot = strrchr(name, '.');
 	size_t i;
 
@@ -160,8 +158,8 @@ s_from_disk(api_t *api, struct MHD_Connection *conn, const char *path, enum MHD_
 	if (s_not_modified(conn, etag)) {
 		fclose(f);
 		*ret = s_queue(conn, MHD_HTTP_NOT_MODIFIED,
-			       MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT), NULL,
-			       etag);
+			       MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT),
+			       NULL, etag);
 		return true;
 	}
 	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
@@ -172,8 +170,8 @@ s_from_disk(api_t *api, struct MHD_Connection *conn, const char *path, enum MHD_
 	n = fread(buf, 1, (size_t)st.st_size, f);
 	fclose(f);
 	*ret = s_queue(conn, MHD_HTTP_OK,
-		       MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_FREE),
-		       s_type(path), etag);
+		       MHD_create_response_from_buffer(n, buf, MHD_RESPMEM_MUST_FREE), s_type(path),
+		       etag);
 	return true;
 }
 
@@ -193,23 +191,22 @@ api_web_serve(api_t *api, struct MHD_Connection *conn, const char *url, const ch
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		if (api->web_root != NULL && strcmp(path, "/index.html") != 0)
 			return false;
-		*ret = s_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-			       "only GET and HEAD are allowed on the dashboard's files",
-			       "GET, HEAD");
+		*ret =
+		    s_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+			    "only GET and HEAD are allowed on the dashboard's files", "GET, HEAD");
 		return true;
 	}
 	if (api->web_root != NULL)
 		return s_from_disk(api, conn, path, ret);
 	if (s_not_modified(conn, f->etag)) {
 		*ret = s_queue(conn, MHD_HTTP_NOT_MODIFIED,
-			       MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT), NULL,
-			       f->etag);
+			       MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT),
+			       NULL, f->etag);
 		return true;
 	}
 	gz = s_accepts_gzip(conn);
-	resp = MHD_create_response_from_buffer(gz ? f->gz_len : f->len,
-					       (void *)(gz ? f->gz : f->data),
-					       MHD_RESPMEM_PERSISTENT);
+	resp = MHD_create_response_from_buffer(
+	    gz ? f->gz_len : f->len, (void *)(gz ? f->gz : f->data), MHD_RESPMEM_PERSISTENT);
 	if (resp != NULL && gz)
 		MHD_add_response_header(resp, "Content-Encoding", "gzip");
 	*ret = s_queue(conn, MHD_HTTP_OK, resp, f->type, f->etag);

@@ -318,8 +318,10 @@ hist_put_queue(hist_t *h, const char *name, int64_t size, int64_t in_flight, int
 	q->seen_tick = h->tick;
 	dt = h->now - q->t_prev;
 	if (q->put_prev >= 0 && dt > 0) {
-		smp.put_rate = put_total >= q->put_prev ? (float)((put_total - q->put_prev) / dt) : 0;
-		smp.get_rate = get_total >= q->get_prev ? (float)((get_total - q->get_prev) / dt) : 0;
+		smp.put_rate =
+		    put_total >= q->put_prev ? (float)((put_total - q->put_prev) / dt) : 0;
+		smp.get_rate =
+		    get_total >= q->get_prev ? (float)((get_total - q->get_prev) / dt) : 0;
 	}
 	q->put_prev = put_total;
 	q->get_prev = get_total;
@@ -406,10 +408,10 @@ hist_json(const hist_t *h, const char *kind, const char *name)
 			json_array_append_new(a, cpu == HIST_NONE
 						     ? json_null()
 						     : json_real((double)hist_decode(cpu) / 10.0));
-			json_array_append_new(b, rss == HIST_NONE
-						     ? json_null()
-						     : json_integer((json_int_t)hist_decode(rss) *
-								    1024));
+			json_array_append_new(
+			    b, rss == HIST_NONE
+				   ? json_null()
+				   : json_integer((json_int_t)hist_decode(rss) * 1024));
 		} else {
 			const s_qsample_t *s = &((s_queue_t *)x->v[at])->ring[slot];
 

@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HIST_CAPACITY 720	   /* samples per series: one hour at 5 s */
-#define HIST_INTERVAL_MS 5000	   /* the default tick */
+#define HIST_CAPACITY 720     /* samples per series: one hour at 5 s */
+#define HIST_INTERVAL_MS 5000 /* the default tick */
 
 typedef struct hist hist_t;
 
@@ -37,8 +37,8 @@ void hist_tick_begin(hist_t *h, double now);
 int hist_put_process(hist_t *h, const char *name, int pid, double cpu_seconds, int64_t rss_bytes);
 /* One queue's sample: its depth and put/get totals (rates are worked out
    from the previous tick). Returns 0 or -ENOMEM. */
-int hist_put_queue(hist_t *h, const char *name, int64_t size, int64_t in_flight,
-		   int64_t put_total, int64_t get_total);
+int hist_put_queue(hist_t *h, const char *name, int64_t size, int64_t in_flight, int64_t put_total,
+		   int64_t get_total);
 /* Ends the tick: series that got no sample in it are dropped. */
 void hist_tick_end(hist_t *h);
 

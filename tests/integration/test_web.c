@@ -107,11 +107,12 @@ Test(web, web_root_serves_the_files_from_disk, .fini = teardown, .timeout = 30)
 	char path[512], *body = NULL;
 	FILE *f;
 
-	cr_assert_eq(drv_prepare(&d, "supervisor:\n"
-				     "  http: { listen: '127.0.0.1:{PORT}', web_root: '{DIR}/www' }\n"
-				     "  state_dir: '{DIR}/var'\n"
-				     "groups:\n"
-				     "  a: { command: [sleep, '3600'] }\n"),
+	cr_assert_eq(drv_prepare(&d,
+				 "supervisor:\n"
+				 "  http: { listen: '127.0.0.1:{PORT}', web_root: '{DIR}/www' }\n"
+				 "  state_dir: '{DIR}/var'\n"
+				 "groups:\n"
+				 "  a: { command: [sleep, '3600'] }\n"),
 		     0);
 	snprintf(path, sizeof(path), "%s/www", d.dir);
 	cr_assert_eq(mkdir(path, 0755), 0);
@@ -221,8 +222,7 @@ s_rss_kib(pid_t pid)
 
 /* 1000 processes: the store stays under 2 MiB, and droverd does not grow
    while the rings fill and wrap. */
-Test(web, a_thousand_processes_keep_history_within_two_mebibytes, .fini = teardown,
-     .timeout = 240)
+Test(web, a_thousand_processes_keep_history_within_two_mebibytes, .fini = teardown, .timeout = 240)
 {
 	json_t *h;
 	long before, after;

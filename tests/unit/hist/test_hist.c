@@ -88,7 +88,7 @@ Test(hist, a_stopped_process_leaves_gaps_and_a_removed_one_is_dropped)
 	hist_tick_end(h);
 	hist_tick_begin(h, 2);
 	hist_put_process(h, "a:0", 0, -1, -1); /* stopped */
-	hist_tick_end(h);			/* b:0 removed */
+	hist_tick_end(h);		       /* b:0 removed */
 	cr_assert_eq(hist_count(h, "process"), 1);
 	cr_assert_null(hist_json(h, "process", "b:0"));
 	j = hist_json(h, "process", "a:0");
