@@ -9,6 +9,19 @@
 
 #include "harness.h"
 
+/* Under AddressSanitizer droverd's RSS grows with the quarantine of freed
+   memory, not with what it keeps: the RSS check is for the plain build. */
+#if defined(__SANITIZE_ADDRESS__)
+#define S_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define S_ASAN 1
+#endif
+#endif
+#ifndef S_ASAN
+#define S_ASAN 0
+#endif
+
 static drv_t d;
 
 static void
@@ -257,5 +270,6 @@ Test(web, a_thousand_processes_keep_history_within_two_mebibytes, .fini = teardo
 	after = s_rss_kib(d.pid);
 	printf("history: droverd VmRSS %ld KiB with 1000 rings started, %ld KiB full\n", before,
 	       after);
-	cr_assert_leq(after - before, 2048, "droverd grew %ld KiB", after - before);
+	if (!S_ASAN)
+		cr_assert_leq(after - before, 2048, "droverd grew %ld KiB", after - before);
 }
