@@ -215,6 +215,12 @@ const MAIN_GROUPS = `  ticker:
   busy:
     command: "while :; do :; done"
     start_timeout: 0s
+  crasher:
+    command: "echo 'crasher: cannot open /etc/crasher.conf' >&2; exit 3"
+    start_timeout: 0s
+    restart: always
+    backoff: { initial: 50ms, max: 100ms }
+    max_restarts: { count: 2, within: 1m }
   remote:
     command: [sleep, '3600']
     hosts: [node-1]
@@ -253,7 +259,10 @@ async function main() {
 		// ---- every view renders ----
 		await page.goto(d.base + '/');
 		await page.waitForSelector('#conn[data-state="live"]');
-		await waitFor(page, () => document.querySelector('#count-total')?.textContent === '6');
+		await waitFor(page, () => document.querySelector('#count-total')?.textContent === '7');
+		// A process that keeps failing is called out.
+		await page.waitForSelector('#trouble a[href="#/process/crasher%3A0"]', { timeout: 10000 });
+		await page.waitForSelector('#trouble .st-FATAL');
 		await page.waitForSelector('#view-overview');
 		await page.$eval('#count-total', (e) => e.textContent);
 		for (const [hash, sel] of [
@@ -508,13 +517,14 @@ async function main() {
 		};
 		const heaps = [];
 		const bursts = [];
-		// Three bursts must stay within the budget, out of at most five: a
+		// Five bursts, the heap measured after each (a longer session); three
+		// must stay within the budget: a
 		// frame now and then stretched by the scheduler (the machine's two
 		// cores run droverd forking a thousand processes meanwhile, and other
 		// builds) is told apart from a page that is too slow, which fails
 		// every burst. Every burst's figures are reported.
 		const clean = () => bursts.filter((b) => b.work <= 50).length;
-		for (let round = 0; round < 5 && clean() < 3; round++) {
+		for (let round = 0; round < Number(env.DROVER_BURSTS || 5); round++) {
 			const old = new Map((await big.get('/api/v1/processes')).map((p) => [p.name, p.pid]));
 			await bp.evaluate(() => (window.__frames = []));
 			const t = Date.now();
@@ -574,7 +584,7 @@ async function main() {
 		// budget holds the page's own work (scripts, style and layout) to
 		// 50 ms, and the raw frame durations are reported beside it.
 		assert.ok(clean() >= 3, `only ${clean()} of ${bursts.length} bursts kept every frame's work within 50 ms: ${JSON.stringify(bursts)}`);
-		assert.ok(figures.heap_growth_kib <= 2048, `the heap grew ${figures.heap_growth_kib} KiB from the first burst to the last`);
+		assert.ok(figures.heap_growth_kib <= 1024, `the heap grew ${figures.heap_growth_kib} KiB from the first burst to the last`);
 		await bctx.close();
 		assert.deepEqual(problems, [], problems.join('\n'));
 		log('no console error, no request to another origin');

@@ -8,7 +8,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { getJSON } from './api.js';
 
 const MAX_EVENTS = 300;
-const MAX_EXITS = 20;
+const MAX_EXITS = 1000; // the last exits of all processes together
 
 export const state = {
 	conn: 'connecting', // connecting | live | reconnecting
@@ -25,7 +25,7 @@ export const state = {
 	agentsError: null, // the API's message when /agents fails (e.g. 404)
 	events: [], // newest first
 	eventSeq: 0,
-	exits: new Map(), // name -> [{t, pid, state, exit_code, exit_signal}], newest first
+	exits: [], // [{name, t, pid, state, exit_code, exit_signal}], newest first, bounded
 	loaded: false,
 	version: 0,
 	usageViews: 0, // views on screen that show CPU and memory of every process
@@ -93,8 +93,9 @@ function noteExit(old, p) {
 		(old.pid != null && p.pid !== old.pid) ||
 		(old.state !== p.state && ['EXITED', 'BACKOFF', 'FATAL'].includes(p.state));
 	if (!died) return;
-	const list = state.exits.get(p.name) || [];
+	const list = state.exits;
 	list.unshift({
+		name: p.name,
 		t: p.since,
 		pid: old.pid,
 		state: p.state,
@@ -102,7 +103,6 @@ function noteExit(old, p) {
 		exit_signal: p.exit_signal,
 	});
 	if (list.length > MAX_EXITS) list.length = MAX_EXITS;
-	state.exits.set(p.name, list);
 }
 
 // The same names in the same order, with the objects that changed since.
@@ -218,9 +218,17 @@ async function loadGroups() {
 	}
 }
 
+// Marks when the first data arrived, for the first render's measure (once:
+// performance entries are kept for the page's life).
+let dataMarked = false;
+function markData() {
+	if (!dataMarked) performance.mark('drover:data');
+	dataMarked = true;
+}
+
 export async function loadProcesses() {
 	const list = await getJSON('/api/v1/processes');
-	performance.mark('drover:data');
+	markData();
 	setProcs(list);
 	changed();
 }
@@ -241,7 +249,7 @@ async function catchUp() {
 			getJSON('/api/v1/groups').catch(() => []),
 		]);
 		if (catchingUp !== mine) return;
-		performance.mark('drover:data');
+		markData();
 		state.status = status;
 		state.groups = groups;
 		setProcs(procs);

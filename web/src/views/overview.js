@@ -19,14 +19,16 @@ function countBy(list, key) {
 }
 
 function CountTable({ title, rows, what, link }) {
+	// Only the states that some row has, RUNNING always: narrow enough for a phone.
+	const states = STATES.filter((s) => s === 'RUNNING' || rows.some(([, c]) => c[s]));
 	return html`<section class="card">
 		<h2>${title}</h2>
 		<div class="table-wrap"><table class="counts">
-			<thead><tr><th scope="col">${what}</th><th scope="col">total</th>${STATES.map((s) => html`<th scope="col" class=${'st-' + s} title=${s}>${s}</th>`)}</tr></thead>
+			<thead><tr><th scope="col">${what}</th><th scope="col">total</th>${states.map((s) => html`<th scope="col" class=${'st-' + s} title=${s}>${s}</th>`)}</tr></thead>
 			<tbody>
 				${rows.map(([k, c]) => html`<tr key=${k}>
 					<th scope="row">${link ? html`<a href=${link(k)}>${k}</a>` : k}</th><td>${c.total}</td>
-					${STATES.map((s) => html`<td class=${c[s] ? 'st-' + s : 'zero'}>${c[s] || ''}</td>`)}
+					${states.map((s) => html`<td class=${c[s] ? 'st-' + s : 'zero'}>${c[s] || ''}</td>`)}
 				</tr>`)}
 			</tbody>
 		</table></div>

@@ -2,7 +2,7 @@
 // last exits, CPU and memory over the last hour, and its output followed
 // live.
 import { html } from 'htm/preact';
-import { useEffect, useRef, useState, useMemo } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { act, enc, getJSON } from '../api.js';
 import { ansiSpans } from '../ansi.js';
 import { Chart } from '../chart.js';
@@ -114,6 +114,7 @@ function Logs({ name }) {
 	const [view, setView] = useState({ lines: [], first: 0, error: null, path: null });
 	const [follow, setFollow] = useState(true);
 	const box = useRef();
+	const auto = useRef(null); // scrollTop right after our last autoscroll
 
 	useEffect(() => {
 		let stop = false,
@@ -149,6 +150,7 @@ function Logs({ name }) {
 			if (!stop) timer = setTimeout(poll, 1000);
 		};
 		setView({ lines: [], first: 0, error: null, path: null });
+		auto.current = null;
 		setFollow(true);
 		poll();
 		return () => {
@@ -157,15 +159,28 @@ function Logs({ name }) {
 		};
 	}, [name, stream]);
 
-	useEffect(() => {
+	// Follows the end, unless the reader moved up since we last scrolled
+	// (even if the scroll event has not reached onScroll yet).
+	useLayoutEffect(() => {
 		const el = box.current;
-		if (el && follow) el.scrollTop = el.scrollHeight;
+		if (!el || !follow) return;
+		if (auto.current != null && el.scrollTop < auto.current - 4) {
+			setFollow(false);
+			return;
+		}
+		el.scrollTop = el.scrollHeight;
+		auto.current = el.scrollTop;
 	}, [view, follow]);
 
 	const onScroll = () => {
 		const el = box.current;
 		const atEnd = el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
+		if (atEnd) auto.current = el.scrollTop;
 		if (atEnd !== follow) setFollow(atEnd);
+	};
+	const jump = () => {
+		auto.current = null;
+		setFollow(true);
 	};
 
 	return html`<section class="card logs">
@@ -176,7 +191,7 @@ function Logs({ name }) {
 			)}
 			<span class="muted path">${view.path || ''}</span>
 			<span class=${'follow ' + (follow ? 'on' : '')} id="follow-state">${follow ? '\u25cf following' : '\u23f8 paused (scrolled up)'}</span>
-			${!follow && html`<button onClick=${() => setFollow(true)}>Jump to end</button>`}
+			${!follow && html`<button onClick=${jump}>Jump to end</button>`}
 			<button onClick=${() => download(name, stream)}>Download</button>
 		</div>
 		${view.error && html`<p class="muted" role="status">${view.error}</p>`}
@@ -208,7 +223,7 @@ export function Process({ name }) {
 	}, [name]);
 	if (!p)
 		return html`<div class="view" id="view-process"><h1>${name}</h1><p class="empty">${state.loaded ? `No process named ${name}.` : 'Loading\u2026'}</p></div>`;
-	const exits = state.exits.get(name) || [];
+	const exits = state.exits.filter((x) => x.name === name).slice(0, 20);
 	const fields = Object.entries(p).filter(([k]) => !k.startsWith('_'));
 	return html`<div class="view process" id="view-process" data-name=${name}>
 		<h1><a href="#/processes">Processes</a> / ${name} <${StateBadge} s=${p.state} /></h1>
