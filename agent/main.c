@@ -53,6 +53,8 @@ typedef struct {
 	bool linked; /* the hub has answered since the last silence */
 	bool stopping;
 	json_int_t seq;
+	json_t *pending; /* changes not sent yet: one EVENT per loop pass */
+	ev_timer_t flush;
 	json_int_t generation;
 	int64_t complained_ms[4]; /* per kind of connection problem */
 	char hostname[256];
@@ -144,6 +146,10 @@ s_hello(agent_t *a)
 	size_t i, n = proc_core_count(a->core);
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
 
+	/* The snapshot holds every pending change: they are numbered, not sent. */
+	a->seq += (json_int_t)json_array_size(a->pending);
+	json_array_clear(a->pending);
+	ev_timer_stop(a->ev, &a->flush);
 	for (i = 0; i < n; i++)
 		json_array_append_new(procs, s_proc_json(proc_core_at(a->core, i)));
 	for (i = 0; i < a->cfg->n_labels; i++)
@@ -157,6 +163,29 @@ s_hello(agent_t *a)
 			 (json_int_t)a->seq, "processes", procs));
 }
 
+/* Sends the changes gathered in this loop pass as one EVENT. Numbered even
+   when it cannot be sent now: the hub sees the gap after a reconnect and
+   asks for a snapshot. */
+static void
+s_flush(agent_t *a)
+{
+	size_t n = json_array_size(a->pending);
+
+	ev_timer_stop(a->ev, &a->flush);
+	if (n == 0)
+		return;
+	s_send(a, AWIRE_EVENT,
+	       json_pack("{s:I, s:O}", "seq", (json_int_t)(a->seq + 1), "processes", a->pending));
+	a->seq += (json_int_t)n;
+	json_array_clear(a->pending);
+}
+
+static void
+s_on_flush(ev_t *ev, ev_timer_t *t)
+{
+	s_flush(t->arg);
+}
+
 static void
 s_event(agent_t *a, const proc_t *p, bool removed)
 {
@@ -164,10 +193,9 @@ s_event(agent_t *a, const proc_t *p, bool removed)
 
 	if (removed)
 		json_object_set_new(pj, "removed", json_true());
-	/* Numbered even when it cannot be sent now: the hub sees the gap
-	   after a reconnect and asks for a snapshot. */
-	a->seq++;
-	s_send(a, AWIRE_EVENT, json_pack("{s:I, s:o}", "seq", (json_int_t)a->seq, "process", pj));
+	json_array_append_new(a->pending, pj);
+	if (!ev_timer_active(&a->flush))
+		ev_timer_start(a->ev, &a->flush, clock_ms(), s_on_flush, a);
 }
 
 static void
@@ -336,6 +364,7 @@ s_on_cmd(agent_t *a, json_t *b)
 		else if (strcmp(cmd, "restart") == 0)
 			rc = proc_group_restart(a->core, group, n != 0);
 	}
+	s_flush(a); /* the changes it made before its acknowledgement */
 	s_send(a, AWIRE_ACK,
 	       json_pack("{s:O, s:i, s:s}", "id", json_object_get(b, "id"), "rc", rc, "message",
 			 rc == 0 ? "" : strerror(-rc)));
@@ -482,7 +511,10 @@ static int
 s_link(agent_t *a, const uint8_t *pk, const uint8_t *sk, const uint8_t *server_pk)
 {
 	int zero = 0, one = 1, ivl = 100, ivl_max = AWIRE_RECONNECT_MAX_MS, fd;
-	int hb = AWIRE_HEARTBEAT_MS, hbt = AWIRE_HEARTBEAT_MS * AWIRE_LOST_AFTER;
+	/* ZeroMQ's own heartbeats only close a TCP connection that died
+	   silently, so that the agent reconnects; the protocol's say who is
+	   alive. */
+	int hb = AWIRE_HEARTBEAT_MS * AWIRE_LOST_AFTER, hbt = 2 * hb;
 	int64_t max = AWIRE_MAX_BODY + 4096;
 	size_t fl = sizeof(fd);
 
@@ -624,7 +656,10 @@ main(int argc, char **argv)
 					     {"state-dir", required_argument, NULL, O_STATE_DIR},
 					     {"log-dir", required_argument, NULL, O_LOG_DIR},
 					     {NULL, 0, NULL, 0}};
-	agent_t a = {.sigfd = -1, .hb_ms = AWIRE_HEARTBEAT_MS, .lost_after = AWIRE_LOST_AFTER};
+	agent_t a = {.sigfd = -1,
+		     .hb_ms = AWIRE_HEARTBEAT_MS,
+		     .lost_after = AWIRE_LOST_AFTER,
+		     .pending = json_array()};
 	proc_events_t pev = {s_on_change, s_on_group, s_on_removed, s_on_stopped};
 	const char *conf_path = NULL;
 	conf_agent_t flags = {0};
@@ -812,6 +847,8 @@ main(int argc, char **argv)
 
 	ev_timer_stop(a.ev, &a.tick);
 	ev_timer_stop(a.ev, &a.samples);
+	ev_timer_stop(a.ev, &a.flush);
+	json_decref(a.pending);
 	proc_core_destroy(&a.core);
 	awire_sock_destroy(&a.ws);
 	ev_io_stop(a.ev, &a.mon_io);

@@ -29,27 +29,6 @@ struct auth_certs {
 };
 
 int
-auth_cert_load(const char *path, uint8_t *pk, uint8_t *sk)
-{
-	zcert_t *c;
-
-	if (access(path, R_OK) != 0)
-		return -errno;
-	if ((c = zcert_load(path)) == NULL)
-		return -EINVAL;
-	memcpy(pk, zcert_public_key(c), AUTH_KEY_LEN);
-	if (sk != NULL) {
-		memcpy(sk, zcert_secret_key(c), AUTH_KEY_LEN);
-		if (sodium_is_zero(sk, AUTH_KEY_LEN)) {
-			zcert_destroy(&c);
-			return -ENOKEY;
-		}
-	}
-	zcert_destroy(&c);
-	return 0;
-}
-
-int
 auth_cert_server(const char *dir, const char *name, uint8_t *pk, uint8_t *sk, bool *created)
 {
 	char path[4096];

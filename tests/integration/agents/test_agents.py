@@ -214,6 +214,8 @@ class AgentTests(unittest.TestCase):
         a = c.agent("node1")
         c.agent("node2")
         before = {n: c.wait_state(n, "RUNNING") for n in ("web:0", "web:1")}
+        ev = Events(c.http_port)
+        time.sleep(0.2)
         a.kill(signal.SIGSTOP)
         t0 = time.monotonic()
         c.wait_agent("node1", "LOST", timeout=5)
@@ -228,6 +230,14 @@ class AgentTests(unittest.TestCase):
         self.assertEqual(status, 504)
         a.kill(signal.SIGCONT)
         c.wait_agent("node1", "CONNECTED")
+        wait_for("agent events", lambda: ev.first(
+            lambda t, d: t == "agent" and d["name"] == "node1" and d["state"] == "CONNECTED"))
+        self.assertIsNotNone(ev.first(
+            lambda t, d: t == "agent" and d["name"] == "node1" and d["state"] == "LOST"))
+        ev.close()
+        out = os.popen("%s -s http://127.0.0.1:%d agents" %
+                       (os.environ["DROVERCTL"], c.http_port)).read()
+        self.assertRegex(out, r"node1\s.*CONNECTED")
         for n, old in before.items():
             p = c.wait_state(n, "RUNNING")
             self.assertEqual(p["pid"], old["pid"])
@@ -276,7 +286,7 @@ class AgentTests(unittest.TestCase):
             (dict(name="node2", key_name="node1"), "name node2 does not match its key",
              "refused 127.0.0.1: name node2 does not match its key"),
             (dict(name="node1", server_key=os.path.join(other, "node9.cert")),
-             "no secure handshake", None),
+             "no secure handshake", "refused 127.0.0.1: no secure handshake"),
         ]
         for kw, agent_says, droverd_says in cases:
             a = c.agent(**kw)
@@ -333,7 +343,7 @@ class AgentTests(unittest.TestCase):
         s.connect(c.agents_url)
         for frames in ([b"NOSUCH", b"{}"], [b"HELLO", b"not json"], [b"HELLO"],
                        [b"EVENT", b"[1,2]"], [b"HELLO", b"{}"], [b"x" * 100, b"{}"],
-                       [b"HELLO", b"{" * 100000], [b"EVENT", b'{"seq": 1, "process": {}}'],
+                       [b"HELLO", b"{" * 100000], [b"EVENT", b'{"seq": 1, "processes": [{}, 7]}'],
                        [b"HELLO", json.dumps({"protocol": 1, "name": "node2", "version": "1",
                                                "hostname": "h", "labels": {},
                                                "processes": [{"name": "web:0"}, 5]}).encode()]):
