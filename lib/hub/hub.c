@@ -86,7 +86,8 @@ struct hub {
 	ev_io_t mon_io;
 	int64_t mon_logged_ms;
 	unsigned mon_quiet;
-	bool mon_failed; /* the next disconnect is the failed handshake's */
+	bool mon_failed;	/* the next disconnect is the failed handshake's */
+	int64_t mon_unknown_ms; /* a failed client's address was not known since */
 	struct {
 		int fd;
 		char addr[64];
@@ -982,9 +983,17 @@ s_mon_event(hub_t *h, uint16_t event, uint32_t value)
 		if (!h->mon_failed)
 			break;
 		h->mon_failed = false;
-		if (h->peers[slot].fd == (int)value && h->peers[slot].addr[0] != '\0')
-			snprintf(host, sizeof(host), "%s", h->peers[slot].addr);
 		now = clock_ms();
+		if (h->peers[slot].fd == (int)value && h->peers[slot].addr[0] != '\0') {
+			snprintf(host, sizeof(host), "%s", h->peers[slot].addr);
+		} else if (h->mon_unknown_ms == 0 || now - h->mon_unknown_ms < 5000) {
+			/* Gone before its address was read: such a client retries,
+			   so wait a little for an attempt whose address is known. */
+			if (h->mon_unknown_ms == 0)
+				h->mon_unknown_ms = now;
+			break;
+		}
+		h->mon_unknown_ms = 0;
 		if (now - h->mon_logged_ms < 10000) {
 			h->mon_quiet++;
 			break;

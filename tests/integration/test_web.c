@@ -119,6 +119,7 @@ Test(web, web_root_serves_the_files_from_disk, .fini = teardown, .timeout = 30)
 {
 	char path[512], *body = NULL;
 	FILE *f;
+	int st;
 
 	cr_assert_eq(drv_prepare(&d,
 				 "supervisor:\n"
@@ -145,7 +146,8 @@ Test(web, web_root_serves_the_files_from_disk, .fini = teardown, .timeout = 30)
 	cr_assert_str_eq(body, "console.log(1)\n");
 	free(body);
 	cr_assert_eq(drv_http(&d, "GET", "/app.css", NULL, false, NULL), 404);
-	cr_assert_eq(drv_http(&d, "GET", "/..%2Fdrover.yaml", NULL, false, NULL), 404);
+	st = drv_http(&d, "GET", "/..%2Fdrover.yaml", NULL, false, NULL);
+	cr_assert(st == 400 || st == 404, "%d", st);
 	cr_assert_eq(drv_http(&d, "GET", "/.hidden", NULL, false, NULL), 404);
 }
 
