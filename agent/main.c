@@ -714,6 +714,7 @@ main(int argc, char **argv)
 					     {"log-dir", required_argument, NULL, O_LOG_DIR},
 					     {NULL, 0, NULL, 0}};
 	agent_t a = {.sigfd = -1,
+		     .rtt_ms = -1,
 		     .hb_ms = AWIRE_HEARTBEAT_MS,
 		     .lost_after = AWIRE_LOST_AFTER,
 		     .pending = json_array()};
