@@ -53,7 +53,8 @@ typedef struct {
 	unsigned lost_after;
 	int64_t last_rx_ms, last_tx_ms;
 	int64_t next_hello_ms, hello_backoff_ms;
-	bool linked; /* the hub has answered since the last silence */
+	int64_t rtt_ms; /* of the last PING answered; -1: none yet */
+	bool linked;	/* the hub has answered since the last silence */
 	bool stopping;
 	json_int_t seq;
 	json_t *pending; /* changes not sent yet: one EVENT per loop pass */
@@ -451,6 +452,8 @@ s_on_msg(void *arg, const awire_from_t *from, awire_type_t t, json_t *b)
 		s_send(a, AWIRE_PONG, json_pack("{s:O}", "t", json_object_get(b, "t")));
 		break;
 	case AWIRE_PONG:
+		/* The round trip, told to droverd with the next PING. */
+		a->rtt_ms = clock_ms() - json_integer_value(json_object_get(b, "t"));
 		break;
 	case AWIRE_REGISTER:
 		s_hello(a);
@@ -555,7 +558,9 @@ s_on_tick(ev_t *ev, ev_timer_t *t)
 		    now + a->hello_backoff_ms / 2 +
 		    (int64_t)randombytes_uniform((uint32_t)a->hello_backoff_ms / 2 + 1);
 	} else if (a->linked && now - a->last_tx_ms >= a->hb_ms) {
-		s_send(a, AWIRE_PING, json_pack("{s:I}", "t", (json_int_t)now));
+		s_send(
+		    a, AWIRE_PING,
+		    json_pack("{s:I, s:I}", "t", (json_int_t)now, "rtt_ms", (json_int_t)a->rtt_ms));
 	}
 	ev_timer_start(ev, t, now + (a->linked ? a->hb_ms / 2 : 100), s_on_tick, a);
 }
@@ -710,6 +715,7 @@ main(int argc, char **argv)
 					     {"log-dir", required_argument, NULL, O_LOG_DIR},
 					     {NULL, 0, NULL, 0}};
 	agent_t a = {.sigfd = -1,
+		     .rtt_ms = -1,
 		     .hb_ms = AWIRE_HEARTBEAT_MS,
 		     .lost_after = AWIRE_LOST_AFTER,
 		     .pending = json_array()};
