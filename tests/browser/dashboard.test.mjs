@@ -68,8 +68,9 @@ class Droverd {
 		this.qport ||= await freePort();
 		this.aport ||= await freePort();
 		fs.mkdirSync(path.join(this.dir, 'keys'), { recursive: true });
-		fs.writeFileSync(path.join(this.dir, 'api.token'), TOKEN + '\n');
-		fs.writeFileSync(path.join(this.dir, 'queue.key'), 'browser-test-queue-key-0123456789\n');
+		// Secrets are private, or droverd refuses them.
+		fs.writeFileSync(path.join(this.dir, 'api.token'), TOKEN + '\n', { mode: 0o600 });
+		fs.writeFileSync(path.join(this.dir, 'queue.key'), 'browser-test-queue-key-0123456789\n', { mode: 0o600 });
 		fs.writeFileSync(
 			path.join(this.dir, 'drover.yaml'),
 			`supervisor:
