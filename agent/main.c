@@ -122,23 +122,9 @@ s_send(agent_t *a, awire_type_t t, json_t *body)
 static json_t *
 s_proc_json(const proc_t *p)
 {
-	view_proc_t v = {
-	    .name = proc_name(p),
-	    .group = proc_group(p),
-	    .instance = proc_instance(p),
-	    .host = NULL,
-	    .state = proc_state(p),
-	    .pid = (int)proc_pid(p),
-	    .since = proc_since(p),
-	    .restarts = proc_restarts(p),
-	    .exit_code = proc_exit_code(p),
-	    .exit_signal = proc_exit_signal(p),
-	    .ready = proc_ready(p),
-	    .cpu_seconds = -1,
-	    .rss_bytes = -1,
-	    .error = proc_error(p),
-	};
+	view_proc_t v;
 
+	proc_snapshot(p, &v);
 	return view_proc_json(&v);
 }
 
@@ -639,26 +625,6 @@ s_on_signal(ev_t *ev, ev_io_t *io, uint32_t events)
 
 /* ---- start ---- */
 
-static int
-s_mkdirs(const char *path)
-{
-	char buf[PATH_MAX], *p;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static void
 s_read_boot_id(agent_t *a)
 {
@@ -873,9 +839,9 @@ main(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if ((rc = s_mkdirs(a.cfg->state_dir)) != 0)
+	if ((rc = str_mkdirs(a.cfg->state_dir)) != 0)
 		die(EX_CANTCREAT, "state_dir %s: %s", a.cfg->state_dir, strerror(-rc));
-	if ((rc = s_mkdirs(a.cfg->log_dir)) != 0)
+	if ((rc = str_mkdirs(a.cfg->log_dir)) != 0)
 		die(EX_CANTCREAT, "log_dir %s: %s", a.cfg->log_dir, strerror(-rc));
 	if (gethostname(a.hostname, sizeof(a.hostname) - 1) != 0)
 		strcpy(a.hostname, "localhost");
