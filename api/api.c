@@ -877,6 +877,7 @@ api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hook
 	api->name = strdup(cfg->name ? cfg->name : "");
 	api->web_root = cfg->web_root ? strdup(cfg->web_root) : NULL;
 	api->started = clock_wall();
+	api->started_ms = clock_ms();
 	if ((api->listen_fd = s_listen(api->listen, api->token != NULL, err)) < 0)
 		goto fail;
 	api->mhd = MHD_start_daemon(

@@ -40,7 +40,8 @@ struct api {
 	char *config_file;
 	char *name;
 	char *web_root; /* http.web_root, or NULL: the embedded dashboard */
-	double started; /* Unix time */
+	double started;	    /* Unix time */
+	int64_t started_ms; /* monotonic: uptime keeps counting through clock changes */
 	struct MHD_Daemon *mhd;
 	int listen_fd;
 	ev_io_t mhd_io;	       /* MHD's own epoll fd, in our loop */
