@@ -853,7 +853,7 @@ main(int argc, char **argv)
 		if (secret_check_private(a.cfg->key, msg, sizeof(msg)) != 0) {
 			sodium_memzero(sk, sizeof(sk));
 			fprintf(stderr, "drover-agent: key %s: %s\n", a.cfg->key, msg);
-			return 1;
+			EXIT(1);
 		}
 	}
 	if ((rc = auth_cert_load(a.cfg->server_key, server_pk, NULL)) != 0) {
