@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "conf_agent.h"
 #include "ev.h"
 #include "log.h"
+#include "logs.h"
 #include "proc.h"
 #include "str.h"
 #include "view.h"
@@ -53,6 +55,8 @@ typedef struct {
 	bool linked; /* the hub has answered since the last silence */
 	bool stopping;
 	json_int_t seq;
+	json_t *pending; /* changes not sent yet: one EVENT per loop pass */
+	ev_timer_t flush;
 	json_int_t generation;
 	int64_t complained_ms[4]; /* per kind of connection problem */
 	char hostname[256];
@@ -144,6 +148,10 @@ s_hello(agent_t *a)
 	size_t i, n = proc_core_count(a->core);
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
 
+	/* The snapshot holds every pending change: they are numbered, not sent. */
+	a->seq += (json_int_t)json_array_size(a->pending);
+	json_array_clear(a->pending);
+	ev_timer_stop(a->ev, &a->flush);
 	for (i = 0; i < n; i++)
 		json_array_append_new(procs, s_proc_json(proc_core_at(a->core, i)));
 	for (i = 0; i < a->cfg->n_labels; i++)
@@ -157,6 +165,29 @@ s_hello(agent_t *a)
 			 (json_int_t)a->seq, "processes", procs));
 }
 
+/* Sends the changes gathered in this loop pass as one EVENT. Numbered even
+   when it cannot be sent now: the hub sees the gap after a reconnect and
+   asks for a snapshot. */
+static void
+s_flush(agent_t *a)
+{
+	size_t n = json_array_size(a->pending);
+
+	ev_timer_stop(a->ev, &a->flush);
+	if (n == 0)
+		return;
+	s_send(a, AWIRE_EVENT,
+	       json_pack("{s:I, s:O}", "seq", (json_int_t)(a->seq + 1), "processes", a->pending));
+	a->seq += (json_int_t)n;
+	json_array_clear(a->pending);
+}
+
+static void
+s_on_flush(ev_t *ev, ev_timer_t *t)
+{
+	s_flush(t->arg);
+}
+
 static void
 s_event(agent_t *a, const proc_t *p, bool removed)
 {
@@ -164,10 +195,9 @@ s_event(agent_t *a, const proc_t *p, bool removed)
 
 	if (removed)
 		json_object_set_new(pj, "removed", json_true());
-	/* Numbered even when it cannot be sent now: the hub sees the gap
-	   after a reconnect and asks for a snapshot. */
-	a->seq++;
-	s_send(a, AWIRE_EVENT, json_pack("{s:I, s:o}", "seq", (json_int_t)a->seq, "process", pj));
+	json_array_append_new(a->pending, pj);
+	if (!ev_timer_active(&a->flush))
+		ev_timer_start(a->ev, &a->flush, clock_ms(), s_on_flush, a);
 }
 
 static void
@@ -336,9 +366,63 @@ s_on_cmd(agent_t *a, json_t *b)
 		else if (strcmp(cmd, "restart") == 0)
 			rc = proc_group_restart(a->core, group, n != 0);
 	}
+	s_flush(a); /* the changes it made before its acknowledgement */
 	s_send(a, AWIRE_ACK,
 	       json_pack("{s:O, s:i, s:s}", "id", json_object_get(b, "id"), "rc", rc, "message",
 			 rc == 0 ? "" : strerror(-rc)));
+}
+
+static json_t *s_error(const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static json_t *
+s_error(const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+}
+
+/* The logs call of one of this host's processes: read here, answered as
+   droverd answers it for its own (lib/logs), so both are byte for byte
+   the same. */
+static void
+s_on_logreq(agent_t *a, json_t *b)
+{
+	const char *name = json_string_value(json_object_get(b, "name"));
+	const char *stream = json_string_value(json_object_get(b, "stream"));
+	json_t *tj = json_object_get(b, "tail"), *oj = json_object_get(b, "offset"),
+	       *ij = json_object_get(b, "inode"), *reply;
+	long long tail = json_is_integer(tj) ? json_integer_value(tj) : -1;
+	long long offset = json_is_integer(oj) ? json_integer_value(oj) : -1;
+	long long inode = json_is_integer(ij) ? json_integer_value(ij) : -1;
+	const char *path;
+	proc_t *p;
+	int status = 200;
+
+	if (stream == NULL)
+		stream = "stdout";
+	if ((p = proc_core_find(a->core, name)) == NULL) {
+		status = 404;
+		reply = s_error("not_found", "no process named %s on this host", name);
+	} else if (strcmp(stream, "stdout") != 0 && strcmp(stream, "stderr") != 0) {
+		status = 400;
+		reply =
+		    s_error("bad_request", "stream must be stdout or stderr, got \"%s\"", stream);
+	} else if ((path = proc_log_path(p, stream)) == NULL) {
+		status = 404;
+		reply =
+		    s_error("not_captured", "the %s of %s is not captured to a file", stream, name);
+	} else {
+		reply = logs_read(path, name, stream, tail, offset, inode);
+	}
+	s_send(a, AWIRE_LOGS,
+	       json_pack("{s:O, s:i, s:o}", "id", json_object_get(b, "id"), "status", status,
+			 "reply", reply));
 }
 
 static void
@@ -360,10 +444,7 @@ s_on_msg(void *arg, const awire_from_t *from, awire_type_t t, json_t *b)
 		s_on_cmd(a, b);
 		break;
 	case AWIRE_LOGREQ:
-		s_send(a, AWIRE_LOGS,
-		       json_pack("{s:O, s:i, s:{s:{s:s, s:s}}}", "id", json_object_get(b, "id"),
-				 "status", 501, "reply", "error", "code", "not_implemented",
-				 "message", "this agent does not serve logs yet"));
+		s_on_logreq(a, b);
 		break;
 	case AWIRE_PING:
 		s_send(a, AWIRE_PONG, json_pack("{s:O}", "t", json_object_get(b, "t")));
@@ -482,7 +563,10 @@ static int
 s_link(agent_t *a, const uint8_t *pk, const uint8_t *sk, const uint8_t *server_pk)
 {
 	int zero = 0, one = 1, ivl = 100, ivl_max = AWIRE_RECONNECT_MAX_MS, fd;
-	int hb = AWIRE_HEARTBEAT_MS, hbt = AWIRE_HEARTBEAT_MS * AWIRE_LOST_AFTER;
+	/* ZeroMQ's own heartbeats only close a TCP connection that died
+	   silently, so that the agent reconnects; the protocol's say who is
+	   alive. */
+	int hb = AWIRE_HEARTBEAT_MS * AWIRE_LOST_AFTER, hbt = 2 * hb;
 	int64_t max = AWIRE_MAX_BODY + 4096;
 	size_t fl = sizeof(fd);
 
@@ -624,7 +708,10 @@ main(int argc, char **argv)
 					     {"state-dir", required_argument, NULL, O_STATE_DIR},
 					     {"log-dir", required_argument, NULL, O_LOG_DIR},
 					     {NULL, 0, NULL, 0}};
-	agent_t a = {.sigfd = -1, .hb_ms = AWIRE_HEARTBEAT_MS, .lost_after = AWIRE_LOST_AFTER};
+	agent_t a = {.sigfd = -1,
+		     .hb_ms = AWIRE_HEARTBEAT_MS,
+		     .lost_after = AWIRE_LOST_AFTER,
+		     .pending = json_array()};
 	proc_events_t pev = {s_on_change, s_on_group, s_on_removed, s_on_stopped};
 	const char *conf_path = NULL;
 	conf_agent_t flags = {0};
@@ -632,6 +719,7 @@ main(int argc, char **argv)
 	char *errs = NULL, *eq;
 	bool check = false;
 	proc_run_t run;
+	char state_file[PATH_MAX];
 	sigset_t mask;
 	int c, rc;
 	size_t i;
@@ -790,7 +878,11 @@ main(int argc, char **argv)
 		die(EX_OSERR, "process setup: %s", strerror(-rc));
 	if ((a.ev = ev_new()) == NULL)
 		die(EX_OSERR, "event loop: %s", strerror(errno));
+	snprintf(state_file, sizeof(state_file), "%s/workers.state", a.cfg->state_dir);
+	if ((rc = proc_leftovers_stop(state_file, 10000)) > 0)
+		log_warn("stopped %d workers that a previous drover-agent left running", rc);
 	run = (proc_run_t){.host = a.cfg->name,
+			   .state_file = state_file,
 			   .dir = a.cfg->state_dir,
 			   .log_dir = a.cfg->log_dir,
 			   .limits = a.limits,
@@ -812,6 +904,8 @@ main(int argc, char **argv)
 
 	ev_timer_stop(a.ev, &a.tick);
 	ev_timer_stop(a.ev, &a.samples);
+	ev_timer_stop(a.ev, &a.flush);
+	json_decref(a.pending);
 	proc_core_destroy(&a.core);
 	awire_sock_destroy(&a.ws);
 	ev_io_stop(a.ev, &a.mon_io);

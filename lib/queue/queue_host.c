@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "secret.h"
 #include "queue_internal.h"
 #include "str.h"
 
@@ -1187,7 +1188,7 @@ s_setup(const conf_t *conf, char **err)
 	}
 	if ((rc = auth_read_keyfile(conf->queues_authkey_file, &key, &key_len)) != 0) {
 		*err = str_printf("authkey_file %s: %s", conf->queues_authkey_file,
-				  rc == -ENODATA ? "empty" : strerror(-rc));
+				  secret_strerror(rc));
 		goto fail;
 	}
 	rc = auth_derive(key, key_len, AUTH_SERVER, &server);

@@ -49,7 +49,7 @@ static const s_field_t s_state[] = {{"generation", JSON_INTEGER},
 				    {"groups", JSON_ARRAY},
 				    {"heartbeat_ms", JSON_INTEGER},
 				    {NULL, 0}};
-static const s_field_t s_event[] = {{"seq", JSON_INTEGER}, {"process", JSON_OBJECT}, {NULL, 0}};
+static const s_field_t s_event[] = {{"seq", JSON_INTEGER}, {"processes", JSON_ARRAY}, {NULL, 0}};
 static const s_field_t s_samples[] = {{"samples", JSON_ARRAY}, {NULL, 0}};
 static const s_field_t s_cmd[] = {{"id", JSON_INTEGER}, {"cmd", JSON_STRING}, {NULL, 0}};
 static const s_field_t s_ack[] = {{"id", JSON_INTEGER}, {"rc", JSON_INTEGER}, {NULL, 0}};
