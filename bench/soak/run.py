@@ -91,7 +91,7 @@ def run(a):
                 "    start_timeout: 0s\n    stdout: null\n    stderr: null\n"
                 "  flap:\n    command: \"exec sleep 0.$(( $$ %% 5 + 1 ))\"\n    instances: %d\n"
                 "    start_timeout: 0s\n    restart: always\n"
-                "    max_restarts: { count: 1000000, within: 1s }\n"
+                "    max_restarts: { count: 10000, within: 1s }\n"
                 "    stdout: null\n    stderr: null\n"
                 % (port, a.workers - a.flappers, a.flappers))
     proc = subprocess.Popen([droverd, "-c", os.path.join(d, "drover.yaml")], cwd=d,
@@ -103,6 +103,9 @@ def run(a):
     subs = []
     try:
         for _ in range(200):
+            if proc.poll() is not None:
+                with open(os.path.join(d, "droverd.log")) as f:
+                    raise SystemExit("droverd exited:\n" + f.read()[-2000:])
             try:
                 urllib.request.urlopen("http://127.0.0.1:%d/api/v1/status" % port, timeout=1)
                 break
@@ -158,7 +161,10 @@ def run(a):
         except subprocess.TimeoutExpired:
             proc.kill()
             res["exit_status"] = "killed"
-        shutil.rmtree(d, ignore_errors=True)
+        if os.environ.get("DROVER_SOAK_KEEP"):
+            say("kept %s" % d)
+        else:
+            shutil.rmtree(d, ignore_errors=True)
     return res
 
 
