@@ -437,7 +437,7 @@ class BaseManager:
         self._address = address
         self._endpoint = _endpoint(address)
         self._authkey = _authkey(authkey)
-        self.codec = codec
+        self._codec = codec
         self._encode, self._decode = CODECS[codec]
         self._timeout = timeout
         self._prefetch = prefetch
@@ -539,7 +539,7 @@ class BaseManager:
                         "there with the same address and authkey")
 
     def __repr__(self):
-        return "<%s %s codec=%s>" % (type(self).__name__, self._endpoint, self.codec)
+        return "<%s %s codec=%s>" % (type(self).__name__, self._endpoint, self._codec)
 
     # ------------------------------------------------------------ inside
 
