@@ -415,7 +415,7 @@ class BaseManager:
     """multiprocessing.managers.BaseManager over droverd's queues.
 
         QueueManager(address=(host, port), authkey=b"...", codec="safe",
-                     timeout=5.0, prefetch=1)
+                     timeout=5.0, prefetch=None)
 
     address is droverd's queue endpoint (supervisor.queues.listen) as
     (host, port), '' meaning this host, or "tcp://host:port"; None reads
@@ -424,14 +424,16 @@ class BaseManager:
     codec: "safe" (the default), "raw" (bytes only, to share queues with
     the C client) or "pickle" (the explicit opt-in: see the module's doc).
     timeout bounds the connection handshake; prefetch is how many messages
-    one get() may lease at once. serializer and ctx of the managers are
-    accepted and not used.
+    one get() may lease at once (None: the QueueClient's default). A larger
+    prefetch makes short tasks faster, but a worker holds the tasks it
+    prefetched while it works on one, where another worker could take them.
+    serializer and ctx of the managers are accepted and not used.
     """
 
     _registry = {}
 
     def __init__(self, address=None, authkey=None, serializer="pickle", ctx=None, *,
-                 codec="safe", timeout=5.0, prefetch=1, shutdown_timeout=1.0):
+                 codec="safe", timeout=5.0, prefetch=None, shutdown_timeout=1.0):
         if codec not in CODECS:
             raise ValueError("codec must be one of %s, not %r" % (", ".join(CODECS), codec))
         self._address = address
@@ -550,8 +552,8 @@ class BaseManager:
         if s is not None and s.pid == os.getpid() and s.client is not None:
             return s
         try:
-            client = QueueClient(self._endpoint, self._authkey, timeout=self._timeout,
-                                 prefetch=self._prefetch)
+            kw = {} if self._prefetch is None else {"prefetch": self._prefetch}
+            client = QueueClient(self._endpoint, self._authkey, timeout=self._timeout, **kw)
         except AuthError as e:
             raise AuthenticationError("%s (the authkey is not the one in droverd's "
                                       "queues.authkey_file)" % e) from None
