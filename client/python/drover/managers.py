@@ -344,12 +344,13 @@ class _Leases:
 class _Session:
     """One thread's connection to droverd and its leases."""
 
-    __slots__ = ("client", "pid", "leases", "__weakref__")
+    __slots__ = ("client", "pid", "leases", "last", "__weakref__")
 
     def __init__(self, client):
         self.client = client
         self.pid = os.getpid()
         self.leases = collections.defaultdict(_Leases)
+        self.last = None        # the message of the last get(), until the next put()
 
     def settle(self, done):
         """Acks the messages gotten by code that never calls task_done()
@@ -415,7 +416,7 @@ class BaseManager:
     """multiprocessing.managers.BaseManager over droverd's queues.
 
         QueueManager(address=(host, port), authkey=b"...", codec="safe",
-                     timeout=5.0, prefetch=None)
+                     timeout=5.0, prefetch=None, complete=False)
 
     address is droverd's queue endpoint (supervisor.queues.listen) as
     (host, port), '' meaning this host, or "tcp://host:port"; None reads
@@ -427,13 +428,19 @@ class BaseManager:
     one get() may lease at once (None: the QueueClient's default). A larger
     prefetch makes short tasks faster, but a worker holds the tasks it
     prefetched while it works on one, where another worker could take them.
-    serializer and ctx of the managers are accepted and not used.
+    complete=True: the first put() after a get() of another queue is that
+    task's result: droverd puts it and acks the task in one step (when the
+    client offers complete()), so a task redelivered after a crash never
+    leaves a second result; a worker that puts several times per task would
+    have its task acked at the first. serializer and ctx of the managers
+    are accepted and not used.
     """
 
     _registry = {}
 
     def __init__(self, address=None, authkey=None, serializer="pickle", ctx=None, *,
-                 codec="safe", timeout=5.0, prefetch=None, shutdown_timeout=1.0):
+                 codec="safe", timeout=5.0, prefetch=None, complete=False,
+                 shutdown_timeout=1.0):
         if codec not in CODECS:
             raise ValueError("codec must be one of %s, not %r" % (", ".join(CODECS), codec))
         self._address = address
@@ -443,6 +450,7 @@ class BaseManager:
         self._encode, self._decode = CODECS[codec]
         self._timeout = timeout
         self._prefetch = prefetch
+        self._complete = complete
         self._local = threading.local()
         self._sessions = []
         self._lock = threading.Lock()
@@ -632,9 +640,19 @@ class QueueProxy:
         """Puts obj at the tail; waits while the queue is full (block,
         timeout: as queue.Queue), then raises queue.Full."""
         t = _timeout(block, timeout)
-        data = self._manager._encode(obj)
-        c = self._manager._session().client
+        m = self._manager
+        data = m._encode(obj)
+        s = m._session()
+        c = s.client
+        task, s.last = s.last, None
         try:
+            if task is not None and m._complete and task.queue != self._queue \
+                    and hasattr(c, "complete"):
+                ls = s.leases[task.queue]
+                if not ls.explicit and ls.held and ls.held[-1] is task:
+                    ls.held.pop()
+                    c.complete(task, self._queue, data, timeout=t)
+                    return
             c.put(self._queue, data, timeout=t)
         except NoSuchQueue:
             raise self._unknown() from None
@@ -663,6 +681,7 @@ class QueueProxy:
             raise AuthenticationError(str(e)) from None
         ls.held.append(m)
         ls.owed += 1
+        s.last = m
         try:
             return self._manager._decode(m.data)
         except DecodeError as e:

@@ -32,7 +32,7 @@ from drover.managers import BaseManager  # noqa: E402
 
 QUEUES = {name: "{}" for name in ("get_task_queue", "get_result_queue", "mapped", "leases",
                                   "explicit", "exits", "codec", "pickled", "raw", "threads",
-                                  "joined")}
+                                  "joined", "ctasks", "cresults")}
 QUEUES["pair"] = "{ capacity: 2 }"
 
 
@@ -198,6 +198,39 @@ class ManagersTest(unittest.TestCase):
         self.assertEqual(n.explicit().get(timeout=5), "c")
         n.shutdown()
         self.assertEqual(self.stats("explicit"), (0, 0))
+
+    def test_a_result_put_leaves_the_task_leased_until_the_next_get(self):
+        m = self.manager()
+        self.addCleanup(self.drain, "cresults")
+        t, r = m.ctasks(), m.cresults()
+        t.put(6)
+        t.put(7)
+        n = t.get(timeout=5)
+        r.put(n * n)
+        self.assertEqual(self.stats("ctasks", via=m), (1, 1))
+        self.assertEqual(t.get(timeout=5), 7)
+        self.assertEqual(self.stats("ctasks", via=m), (0, 1))
+        m.shutdown()
+        self.assertEqual(self.stats("ctasks"), (0, 0))
+
+    @unittest.skipUnless(hasattr(QueueClient, "complete"), "QueueClient has no complete() yet")
+    def test_complete_acks_the_task_with_its_first_result(self):
+        m = self.manager(complete=True)
+        self.addCleanup(self.drain, "cresults")
+        t, r = m.ctasks(), m.cresults()
+        t.put(6)
+        t.put(7)
+        n = t.get(timeout=5)
+        r.put(n * n)                        # the result and the ack, in one step
+        c = m._session().client
+        c.flush()
+        self.assertEqual(self.stats("ctasks", via=m), (1, 0))
+        r.put("a second put")               # a plain put: the task is done already
+        c.flush()
+        self.assertEqual(self.stats("cresults", via=m), (2, 0))
+        self.assertEqual(t.get(timeout=5), 7)
+        m.shutdown()
+        self.assertEqual(self.stats("ctasks"), (0, 0))
 
     def run_script(self, body):
         script = textwrap.dedent("""\
