@@ -318,6 +318,29 @@ def _hook_exits():
     atexit.register(_at_exit)
 
 
+def _after_fork_in_child():
+    """A child of fork() must not touch its parent's ZeroMQ sockets, not
+    even to close them (libzmq's threads are not in the child: that
+    hangs). The parent's connections are detached here and kept, unused,
+    until the child exits; the child makes its own on first use."""
+    pid = os.getpid()
+    for m in list(_managers):
+        m._lock = threading.Lock()     # another thread may have held it: it is not here
+        inherited = [s for s in m._sessions if s.pid != pid]
+        m._sessions = [s for s in m._sessions if s.pid == pid]
+        for s in inherited:
+            c, s.client = s.client, None
+            if c is not None:
+                _orphans.append((c._sock, c._mon))
+                c._sock = c._mon = None     # its close() and __del__ do nothing now
+        m._local = threading.local()
+
+
+_orphans = []
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _at_exit():
     for m in list(_managers):
         try:

@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import pickle
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ from drover.managers import BaseManager  # noqa: E402
 
 QUEUES = {name: "{}" for name in ("get_task_queue", "get_result_queue", "mapped", "leases",
                                   "explicit", "exits", "codec", "pickled", "raw", "threads",
-                                  "joined", "ctasks", "cresults")}
+                                  "joined", "ctasks", "cresults", "forked")}
 QUEUES["pair"] = "{ capacity: 2 }"
 
 
@@ -302,6 +303,27 @@ class ManagersTest(unittest.TestCase):
         self.assertEqual(self.stats("threads"), (0, 0))
         with self.assertRaises(ValueError):
             q.task_done()       # this thread got nothing
+
+    def test_a_child_after_fork_makes_its_own_connection(self):
+        m = self.manager()
+        q = m.forked()
+        for i in range(3):
+            q.put(i)
+        self.assertEqual(q.get(timeout=5), 0)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.alarm(30)            # a hang fails the test instead of stopping it
+                code = 0 if q.get(timeout=10) == 1 else 2
+                m.shutdown()                # acks it; leaves the parent's connection alone
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        self.assertEqual(q.get(timeout=5), 2)   # the parent's connection works on
+        m.shutdown()
+        self.assertEqual(self.stats("forked"), (0, 0))
 
     # ------------------------------------------------------------ codec
 
