@@ -58,6 +58,7 @@ __all__ = ["BaseManager", "QueueProxy", "AuthenticationError", "UnknownQueue", "
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:9172"
 MAX_DEPTH = 100             # nesting of lists, tuples and dicts the safe codec accepts
+FLUSH_TIMEOUT = 30.0        # seconds shutdown() waits for droverd to confirm the puts
 
 
 class AuthenticationError(AuthError, multiprocessing.AuthenticationError):
@@ -345,8 +346,8 @@ def _at_exit():
     for m in list(_managers):
         try:
             m._close(done=not _crashed)
-        except Exception:
-            pass
+        except Exception as e:      # too late to raise: say it
+            print("drover.managers: at exit: %s: %s" % (type(e).__name__, e), file=sys.stderr)
 
 
 # ---------------------------------------------------------------- connections
@@ -390,8 +391,8 @@ class _Session:
                 c.nack_many(nack)
             if ack:
                 c.ack_many(ack)
-            if hasattr(c, "flush"):
-                c.flush()
+            if hasattr(c, "flush"):     # puts confirmed before close() returns
+                c.flush(timeout=FLUSH_TIMEOUT)
         finally:
             c.close()
             self.client = None
@@ -704,12 +705,13 @@ class QueueProxy:
             raise AuthenticationError(str(e)) from None
         ls.held.append(m)
         ls.owed += 1
-        s.last = m
         try:
-            return self._manager._decode(m.data)
+            v = self._manager._decode(m.data)
         except DecodeError as e:
             e.args = ("%s(): %s" % (self._typeid, e.args[0]),)
             raise
+        s.last = m
+        return v
 
     def get_nowait(self):
         return self.get(False)
