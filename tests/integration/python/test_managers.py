@@ -507,6 +507,32 @@ class ManagersTest(unittest.TestCase):
         with self.assertRaises(TypeError):
             m.get_task_queue(10)            # queues are declared in droverd, not made here
 
+    def test_the_address_and_the_authkey_in_their_forms(self):
+        ep = managers._endpoint
+        self.assertEqual(ep(("", 5000)), "tcp://127.0.0.1:5000")
+        self.assertEqual(ep(("10.0.0.1", "5000")), "tcp://10.0.0.1:5000")
+        self.assertEqual(ep(("::1", 5000)), "tcp://[::1]:5000")
+        self.assertEqual(ep("host:5000"), "tcp://host:5000")
+        self.assertEqual(ep("tcp://host:5000"), "tcp://host:5000")
+        with self.assertRaises(ValueError):
+            ep("no port")
+        # An endpoint string, and the key read from $DROVER_AUTHKEY_FILE as
+        # droverd reads it (the fixture's file has white space and a second line).
+        old = os.environ.get("DROVER_AUTHKEY_FILE")
+        os.environ["DROVER_AUTHKEY_FILE"] = self.d.key_file
+        try:
+            m = QueueManager(address=self.d.endpoint)
+            self.addCleanup(m.shutdown)
+            m.start()
+            self.assertEqual(m.get_pair().qsize(), 0)
+        finally:
+            if old is None:
+                del os.environ["DROVER_AUTHKEY_FILE"]
+            else:
+                os.environ["DROVER_AUTHKEY_FILE"] = old
+        with self.assertRaises(TypeError):
+            QueueManager(address=self.d.endpoint, authkey=12345)
+
     def test_the_server_side_calls_say_droverd_is_the_server(self):
         m = self.manager()
         with self.assertRaises(NotImplementedError) as e:
