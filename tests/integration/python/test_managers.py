@@ -24,7 +24,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverd_fixture import ROOT, Droverd  # noqa: E402
+from droverd_fixture import ROOT, Droverd, free_port  # noqa: E402
 
 import drover  # noqa: E402
 from drover import QueueClient  # noqa: E402
@@ -465,6 +465,14 @@ class ManagersTest(unittest.TestCase):
         ok = self.manager()
         ok.connect()
         self.assertEqual(ok.get_pair().qsize(), 0)
+
+    def test_start_says_when_droverd_is_not_there(self):
+        port = free_port()
+        m = QueueManager(address=("127.0.0.1", port), authkey=b"abc", timeout=0.5)
+        with self.assertRaises(ConnectionError) as e:       # the builtin, as the managers'
+            m.start()
+        self.assertIsInstance(e.exception, drover.ConnectionError)
+        self.assertIn("127.0.0.1:%d" % port, str(e.exception))
 
     def test_an_unknown_queue_is_a_clear_error_at_the_first_call(self):
         class Lost(BaseManager):
