@@ -1,6 +1,6 @@
 /* api: libmicrohttpd in external epoll mode on droverd's ev loop. MHD's epoll
    fd sits in our epoll set; whenever it is readable, or MHD's own timeout
-   comes, we call MHD_run(). Handlers read the process core directly: same
+   comes, we call MHD_run(). Handlers read the fleet view directly: same
    thread, so no snapshot and no lock. Server-Sent Events subscribers are
    suspended connections with a byte buffer each: api_publish() appends to
    the buffers and resumes them, so nothing spins while no event comes. */
@@ -563,7 +563,20 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 		}
 	}
 	api_route(api, conn, method, url, req, &r);
+	if (r.status == 0) { /* answered later, by api_req_answer() */
+		MHD_suspend_connection(conn);
+		return MHD_YES;
+	}
 	return s_send(conn, &r);
+}
+
+void
+api_req_answer(api_t *api, api_req_t *req, api_reply_t *r)
+{
+	req->reply = *r;
+	req->answered = true;
+	MHD_resume_connection(req->conn);
+	s_kick(api);
 }
 
 static enum MHD_Result
@@ -576,8 +589,13 @@ s_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char
 	if (req == NULL) {
 		if ((req = calloc(1, sizeof(*req))) == NULL)
 			return MHD_NO;
+		req->conn = conn;
 		*con_cls = req;
 		return MHD_YES;
+	}
+	if (req->answered) { /* resumed with the answer of a remote command */
+		req->answered = false;
+		return s_send(conn, &req->reply);
 	}
 	if (*upload_data_size > 0) {
 		if (!req->too_big && req->len + *upload_data_size <= API_MAX_BODY) {
@@ -605,7 +623,10 @@ s_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	api_req_t *req = *con_cls;
 
 	if (req != NULL) {
+		api_wait_forget(req); /* a command still in flight answers no one */
 		free(req->body);
+		if (req->answered)
+			free(req->reply.body);
 		free(req);
 		*con_cls = NULL;
 	}
@@ -613,8 +634,25 @@ s_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- life ---- */
 
+/* A process changed in the view: a "process" event, built only when
+   someone listens. */
+static void
+s_on_view(void *ctx, const view_proc_t *p, bool removed, uint64_t seq)
+{
+	api_t *api = ctx;
+	json_t *o;
+
+	(void)seq;
+	if (api->n_subscribers == 0)
+		return;
+	o = view_proc_json(p);
+	if (removed)
+		json_object_set_new(o, "removed", json_true());
+	api_publish(api, "process", o);
+}
+
 api_t *
-api_new(ev_t *ev, proc_core_t *core, const api_config_t *cfg, const api_hooks_t *hooks, void *ctx,
+api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hooks, void *ctx,
 	char **err)
 {
 	api_t *api;
@@ -626,7 +664,7 @@ api_new(ev_t *ev, proc_core_t *core, const api_config_t *cfg, const api_hooks_t 
 		return NULL;
 	}
 	api->ev = ev;
-	api->core = core;
+	api->view = view;
 	api->ctx = ctx;
 	api->listen_fd = -1;
 	if (hooks != NULL)
@@ -653,6 +691,10 @@ api_new(ev_t *ev, proc_core_t *core, const api_config_t *cfg, const api_hooks_t 
 	if (info == NULL ||
 	    ev_io_start(ev, &api->mhd_io, info->epoll_fd, EPOLLIN, s_on_mhd_io, api) != 0) {
 		*err = strdup("http: cannot watch the HTTP server's epoll fd");
+		goto fail;
+	}
+	if (view_listen(view, s_on_view, api) != 0) {
+		*err = strdup("http: cannot follow the process view");
 		goto fail;
 	}
 	s_arm(api);

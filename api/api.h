@@ -1,8 +1,9 @@
 /* api: droverd's HTTP status/control API (SPEC 4), the Prometheus metrics,
    the Server-Sent Events stream and the dashboard page, served by
-   libmicrohttpd in external-loop mode on the owner's ev_t loop: the API
-   reads the process core directly, in the same thread, so there is no
-   snapshot to copy and no lock. Requests never block the loop. */
+   libmicrohttpd in external-loop mode on the owner's ev_t loop. The API
+   reads the fleet view (lib/view) in the same thread, so there is no
+   snapshot to copy and no lock, and it cannot tell a local process from a
+   remote one. Requests never block the loop. */
 #ifndef DROVER_API_H
 #define DROVER_API_H
 
@@ -11,11 +12,11 @@
 
 #include "conf.h"
 #include "ev.h"
-#include "proc.h"
+#include "view.h"
 
 typedef struct api api_t;
 
-/* What droverd provides beyond the process core. Every hook is optional;
+/* What droverd provides beyond the view. Every hook is optional;
    a missing list hook means an empty list. Returned json_t are owned by the
    caller (the API). */
 typedef struct {
@@ -44,9 +45,11 @@ typedef struct {
 
 /* Binds and starts serving on ev. Refuses a non-loopback listen address
    without a token. Returns NULL and sets *err (malloc'd, caller frees) on
-   failure. The API keeps pointers to core and hooks ctx; cfg strings are copied. */
-api_t *api_new(ev_t *ev, proc_core_t *core, const api_config_t *cfg, const api_hooks_t *hooks,
-	       void *ctx, char **err);
+   failure. The API keeps pointers to view and hooks ctx (both must outlive
+   it) and publishes the view's changes as "process" events; cfg strings are
+   copied. */
+api_t *api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hooks, void *ctx,
+	       char **err);
 void api_destroy(api_t **apip);
 
 /* Sends an event to every /api/v1/events subscriber: type is "process",
@@ -54,7 +57,5 @@ void api_destroy(api_t **apip);
 void api_publish(api_t *api, const char *type, json_t *data);
 /* How many /api/v1/events streams are open (skip building events when 0). */
 size_t api_subscribers(const api_t *api);
-/* The JSON object of one process, as /api/v1/processes shows it (caller owns). */
-json_t *api_process_json(proc_t *p);
 
 #endif

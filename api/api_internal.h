@@ -19,7 +19,7 @@ typedef struct api_sse api_sse_t;
 
 struct api {
 	ev_t *ev;
-	proc_core_t *core;
+	view_t *view;
 	api_hooks_t hooks;
 	void *ctx;
 	char *listen;
@@ -38,14 +38,11 @@ struct api {
 	bool stopping;
 };
 
-/* One HTTP request, from its first byte to its completion. */
-typedef struct {
-	char *body;
-	size_t len;
-	bool too_big;
-} api_req_t;
+typedef struct api_wait api_wait_t;
 
-/* What a handler produced: a status and a malloc'd body with its type. */
+/* What a handler produced: a status and a malloc'd body with its type.
+   status 0: the answer comes later (a command went to another host); the
+   request is suspended until api_req_answer(). */
 typedef struct {
 	unsigned status;
 	char *body;
@@ -53,6 +50,25 @@ typedef struct {
 	const char *type;  /* Content-Type */
 	const char *allow; /* for 405 */
 } api_reply_t;
+
+/* One HTTP request, from its first byte to its completion. */
+typedef struct {
+	char *body;
+	size_t len;
+	bool too_big;
+	struct MHD_Connection *conn;
+	api_t *api_owner;
+	api_wait_t *wait; /* a command in flight for this request */
+	bool answered;	  /* reply holds the answer of a suspended request */
+	api_reply_t reply;
+} api_req_t;
+
+/* The request is going away: a command in flight for it answers no one. */
+void api_wait_forget(api_req_t *req);
+
+/* The answer to a request that was suspended (status 0): resumes it with r
+   (taken). */
+void api_req_answer(api_t *api, api_req_t *req, api_reply_t *r);
 
 /* Sets r to a JSON reply; takes ownership of j. */
 void api_reply_json(api_reply_t *r, unsigned status, json_t *j);
@@ -63,7 +79,7 @@ void api_reply_error(api_reply_t *r, unsigned status, const char *code, const ch
 /* The JSON endpoints. path is what follows "/api/v1"; query args come from
    conn. Each sets *r. */
 void api_route(api_t *api, struct MHD_Connection *conn, const char *method, const char *path,
-	       const api_req_t *req, api_reply_t *r);
+	       api_req_t *req, api_reply_t *r);
 /* True when the request may mutate (the route exists and its method is not GET). */
 bool api_route_mutates(const char *method);
 

@@ -33,37 +33,33 @@ s_head(FILE *f, const char *name, const char *type, const char *help)
 }
 
 static void
-s_proc_labels(FILE *f, const char *metric, const proc_t *p)
+s_proc_labels(FILE *f, const char *metric, const view_proc_t *p)
 {
 	fprintf(f, "%s{name=\"", metric);
-	s_label(f, proc_name(p));
+	s_label(f, p->name);
 	fputs("\",group=\"", f);
-	s_label(f, proc_group(p));
+	s_label(f, p->group);
+	fputs("\",host=\"", f);
+	s_label(f, p->host ? p->host : VIEW_HOST_LOCAL);
 	fputs("\"", f);
 }
 
 char *
 api_metrics_text(api_t *api, size_t *len)
 {
-	size_t i, s, n = proc_core_count(api->core);
-	size_t counts[PROC_UNKNOWN + 1] = {0};
+	size_t i, s, n;
+	size_t counts[PROC_N_STATES] = {0};
 	char *buf = NULL, *extra;
-	double *cpu;
-	int64_t *rss;
+	const view_proc_t *p;
 	json_t *agents;
 	FILE *f;
 
 	if ((f = open_memstream(&buf, len)) == NULL)
 		return NULL;
-	cpu = calloc(n + 1, sizeof(*cpu));
-	rss = calloc(n + 1, sizeof(*rss));
-	for (i = 0; i < n; i++) {
-		proc_t *p = proc_core_at(api->core, i);
-
-		counts[proc_state(p)]++;
-		if (cpu && rss)
-			proc_usage(p, &cpu[i], &rss[i]);
-	}
+	view_refresh(api->view);
+	n = view_count(api->view);
+	for (i = 0; i < n; i++)
+		counts[view_at(api->view, i)->state]++;
 
 	s_head(f, "drover_info", "gauge", "Version and name of this droverd.");
 	fputs("drover_info{version=\"" DROVER_VERSION "\",name=\"", f);
@@ -73,53 +69,51 @@ api_metrics_text(api_t *api, size_t *len)
 	fprintf(f, "drover_start_time_seconds %.3f\n", api->started);
 
 	s_head(f, "drover_processes", "gauge", "Processes in each state.");
-	for (s = 0; s <= PROC_UNKNOWN; s++)
+	for (s = 0; s < PROC_N_STATES; s++)
 		fprintf(f, "drover_processes{state=\"%s\"} %zu\n", proc_state_name((proc_state_t)s),
 			counts[s]);
 
 	s_head(f, "drover_process_state", "gauge",
 	       "1 for the state the process is in, 0 for the others.");
 	for (i = 0; i < n; i++) {
-		proc_t *p = proc_core_at(api->core, i);
-
-		for (s = 0; s <= PROC_UNKNOWN; s++) {
+		p = view_at(api->view, i);
+		for (s = 0; s < PROC_N_STATES; s++) {
 			s_proc_labels(f, "drover_process_state", p);
 			fprintf(f, ",state=\"%s\"} %d\n", proc_state_name((proc_state_t)s),
-				proc_state(p) == s);
+				p->state == s);
 		}
 	}
 	s_head(f, "drover_process_restarts_total", "counter",
 	       "Restarts of the process since droverd started it.");
 	for (i = 0; i < n; i++) {
-		proc_t *p = proc_core_at(api->core, i);
-
+		p = view_at(api->view, i);
 		s_proc_labels(f, "drover_process_restarts_total", p);
-		fprintf(f, "} %u\n", proc_restarts(p));
+		fprintf(f, "} %u\n", p->restarts);
 	}
 	s_head(f, "drover_process_start_time_seconds", "gauge",
 	       "Unix time of the process's last state change.");
 	for (i = 0; i < n; i++) {
-		proc_t *p = proc_core_at(api->core, i);
-
+		p = view_at(api->view, i);
 		s_proc_labels(f, "drover_process_start_time_seconds", p);
-		fprintf(f, "} %.3f\n", proc_since(p));
+		fprintf(f, "} %.3f\n", p->since);
 	}
 	s_head(f, "drover_process_cpu_seconds_total", "counter",
 	       "User and system CPU time of the running process.");
-	for (i = 0; cpu && i < n; i++) {
-		if (cpu[i] < 0)
+	for (i = 0; i < n; i++) {
+		p = view_at(api->view, i);
+		if (p->cpu_seconds < 0 || p->pid <= 0)
 			continue;
-		s_proc_labels(f, "drover_process_cpu_seconds_total", proc_core_at(api->core, i));
-		fprintf(f, "} %.2f\n", cpu[i]);
+		s_proc_labels(f, "drover_process_cpu_seconds_total", p);
+		fprintf(f, "} %.2f\n", p->cpu_seconds);
 	}
 	s_head(f, "drover_process_resident_memory_bytes", "gauge",
 	       "Resident memory of the running process.");
-	for (i = 0; rss && i < n; i++) {
-		if (rss[i] < 0)
+	for (i = 0; i < n; i++) {
+		p = view_at(api->view, i);
+		if (p->rss_bytes < 0 || p->pid <= 0)
 			continue;
-		s_proc_labels(f, "drover_process_resident_memory_bytes",
-			      proc_core_at(api->core, i));
-		fprintf(f, "} %lld\n", (long long)rss[i]);
+		s_proc_labels(f, "drover_process_resident_memory_bytes", p);
+		fprintf(f, "} %lld\n", (long long)p->rss_bytes);
 	}
 
 	agents = api->hooks.agents ? api->hooks.agents(api->ctx) : NULL;
@@ -141,8 +135,6 @@ api_metrics_text(api_t *api, size_t *len)
 		fputs(extra, f);
 		free(extra);
 	}
-	free(cpu);
-	free(rss);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

@@ -1,5 +1,6 @@
 /* api routes: the JSON endpoints of SPEC 4 under /api/v1. Each handler reads
-   or drives the process core directly (same thread) and fills an api_reply_t.
+   the fleet view (lib/view) or sends a command through it to the process's
+   owner, and fills an api_reply_t: local and remote processes alike.
    Unknown paths give 404, known paths with another method 405 with Allow,
    malformed bodies 400, unknown names 404, actions that make no sense in the
    current state 409. */
@@ -20,9 +21,6 @@
 #define API_TAIL_MAX 10000
 #define API_LOG_READ_MAX (4 * 1024 * 1024) /* bytes read back for one call */
 
-static const char *s_restart_names[] = {"always", "on-failure", "never"};
-static const char *s_ready_names[] = {"none", "tcp", "http", "exec", "notify", "delay"};
-
 bool
 api_route_mutates(const char *method)
 {
@@ -30,82 +28,27 @@ api_route_mutates(const char *method)
 	       strcmp(method, "OPTIONS") != 0;
 }
 
+/* A group object: its settings summary (from the view) with the states and
+   names of its instances on every host. */
 static json_t *
-s_null_or_int(long long v, bool present)
+s_group_json(api_t *api, const json_t *summary)
 {
-	return present ? json_integer(v) : json_null();
-}
+	const char *name = json_string_value(json_object_get(summary, "name"));
+	size_t counts[PROC_N_STATES] = {0}, total, i, n = view_count(api->view);
+	json_t *o = json_deep_copy(summary), *states = json_object(), *procs = json_array();
+	const view_proc_t *p;
 
-json_t *
-api_process_json(proc_t *p)
-{
-	double cpu;
-	int64_t rss;
-	pid_t pid = proc_pid(p);
-	int code = proc_exit_code(p), sig = proc_exit_signal(p);
-	const char *err = proc_error(p), *signame;
-	json_t *o;
-
-	proc_usage(p, &cpu, &rss);
-	o = json_object();
-	json_object_set_new(o, "name", json_string(proc_name(p)));
-	json_object_set_new(o, "group", json_string(proc_group(p)));
-	json_object_set_new(o, "instance", json_integer(proc_instance(p)));
-	json_object_set_new(o, "host", json_string("local"));
-	json_object_set_new(o, "state", json_string(proc_state_name(proc_state(p))));
-	json_object_set_new(o, "pid", s_null_or_int(pid, pid > 0));
-	json_object_set_new(o, "since", json_real(proc_since(p)));
-	json_object_set_new(o, "restarts", json_integer(proc_restarts(p)));
-	json_object_set_new(o, "exit_code", s_null_or_int(code, code >= 0));
-	if (sig > 0 && (signame = units_signal_name(sig)) != NULL)
-		json_object_set_new(o, "exit_signal", json_string(signame));
-	else
-		json_object_set_new(o, "exit_signal", s_null_or_int(sig, sig > 0));
-	json_object_set_new(o, "ready", json_boolean(proc_ready(p)));
-	json_object_set_new(o, "cpu_seconds", cpu >= 0 ? json_real(cpu) : json_null());
-	json_object_set_new(o, "rss_bytes", s_null_or_int(rss, rss >= 0));
-	json_object_set_new(o, "error", err ? json_string(err) : json_null());
-	return o;
-}
-
-static json_t *
-s_strings(char **v, size_t n)
-{
-	json_t *a = json_array();
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		json_array_append_new(a, json_string(v[i]));
-	return a;
-}
-
-static json_t *
-s_group_json(api_t *api, const conf_group_t *g)
-{
-	size_t counts[PROC_UNKNOWN + 1] = {0}, total, i, n = proc_core_count(api->core);
-	json_t *o = json_object(), *states = json_object(), *procs = json_array();
-
-	total = proc_core_group_states(api->core, g->name, counts);
-	for (i = 0; i <= PROC_UNKNOWN; i++)
+	total = view_group_states(api->view, name, counts);
+	for (i = 0; i < PROC_N_STATES; i++)
 		if (counts[i] > 0)
 			json_object_set_new(states, proc_state_name((proc_state_t)i),
 					    json_integer((json_int_t)counts[i]));
 	for (i = 0; i < n; i++) {
-		proc_t *p = proc_core_at(api->core, i);
-
-		if (strcmp(proc_group(p), g->name) == 0)
-			json_array_append_new(procs, json_string(proc_name(p)));
+		p = view_at(api->view, i);
+		if (strcmp(p->group, name) == 0)
+			json_array_append_new(procs, json_string(p->name));
 	}
-	json_object_set_new(o, "name", json_string(g->name));
 	json_object_set_new(o, "instances", json_integer((json_int_t)total));
-	json_object_set_new(o, "configured_instances", json_integer(g->instances));
-	json_object_set_new(o, "command", s_strings(g->argv, g->argc));
-	json_object_set_new(o, "shell", json_boolean(g->shell));
-	json_object_set_new(o, "autostart", json_boolean(g->autostart));
-	json_object_set_new(o, "restart", json_string(s_restart_names[g->restart]));
-	json_object_set_new(o, "ready", json_string(s_ready_names[g->ready.kind]));
-	json_object_set_new(o, "depends_on", s_strings(g->depends_on, g->n_depends_on));
-	json_object_set_new(o, "hosts", s_strings(g->hosts, g->n_hosts));
 	json_object_set_new(o, "states", states);
 	json_object_set_new(o, "processes", procs);
 	return o;
@@ -124,22 +67,21 @@ s_hook_list(api_t *api, json_t *(*fn)(void *))
 static void
 s_status(api_t *api, api_reply_t *r)
 {
-	const conf_t *c = proc_core_conf(api->core);
-	size_t counts[PROC_UNKNOWN + 1] = {0}, i, n = proc_core_count(api->core);
+	size_t counts[PROC_N_STATES] = {0}, i, n = view_count(api->view);
 	json_t *agents = s_hook_list(api, api->hooks.agents);
 	json_t *queues = s_hook_list(api, api->hooks.queues);
 	json_t *o, *states = json_object();
 
 	for (i = 0; i < n; i++)
-		counts[proc_state(proc_core_at(api->core, i))]++;
-	for (i = 0; i <= PROC_UNKNOWN; i++)
+		counts[view_at(api->view, i)->state]++;
+	for (i = 0; i < PROC_N_STATES; i++)
 		json_object_set_new(states, proc_state_name((proc_state_t)i),
 				    json_integer((json_int_t)counts[i]));
 	o = json_pack("{s:s, s:s, s:i, s:f, s:s, s:I, s:I, s:I, s:I, s:o}", "name", api->name,
 		      "version", DROVER_VERSION, "pid", (int)getpid(), "uptime_s",
 		      clock_wall() - api->started, "config_file", api->config_file, "groups",
-		      (json_int_t)(c ? c->n_groups : 0), "processes", (json_int_t)n, "agents",
-		      (json_int_t)json_array_size(agents), "queues",
+		      (json_int_t)json_array_size(view_groups(api->view)), "processes",
+		      (json_int_t)n, "agents", (json_int_t)json_array_size(agents), "queues",
 		      (json_int_t)json_array_size(queues), "states", states);
 	json_decref(agents);
 	json_decref(queues);
@@ -149,23 +91,25 @@ s_status(api_t *api, api_reply_t *r)
 static void
 s_processes(api_t *api, api_reply_t *r)
 {
-	size_t i, n = proc_core_count(api->core);
+	size_t i, n;
 	json_t *a = json_array();
 
+	view_refresh(api->view);
+	n = view_count(api->view);
 	for (i = 0; i < n; i++)
-		json_array_append_new(a, api_process_json(proc_core_at(api->core, i)));
+		json_array_append_new(a, view_proc_json(view_at(api->view, i)));
 	api_reply_json(r, 200, a);
 }
 
 static void
 s_groups(api_t *api, api_reply_t *r)
 {
-	const conf_t *c = proc_core_conf(api->core);
+	const json_t *groups = view_groups(api->view);
 	json_t *a = json_array();
 	size_t i;
 
-	for (i = 0; c != NULL && i < c->n_groups; i++)
-		json_array_append_new(a, s_group_json(api, &c->groups[i]));
+	for (i = 0; i < json_array_size(groups); i++)
+		json_array_append_new(a, s_group_json(api, json_array_get(groups, i)));
 	api_reply_json(r, 200, a);
 }
 
@@ -382,7 +326,7 @@ s_query_count(struct MHD_Connection *conn, const char *key, long long *v, const 
    offset of the file with that inode (droverctl logs -f); a file rotated
    since is finished first from FILE.1. Reads the capture file; nothing is kept in memory. */
 static void
-s_logs(api_t *api, struct MHD_Connection *conn, proc_t *p, api_reply_t *r)
+s_logs(api_t *api, struct MHD_Connection *conn, const view_proc_t *p, api_reply_t *r)
 {
 	const char *stream = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "stream");
 	const char *path;
@@ -407,12 +351,12 @@ s_logs(api_t *api, struct MHD_Connection *conn, proc_t *p, api_reply_t *r)
 		return;
 	if (tail > API_TAIL_MAX)
 		tail = API_TAIL_MAX;
-	if ((path = proc_log_path(p, stream)) == NULL) {
+	if ((path = view_log_path(api->view, p, stream)) == NULL) {
 		api_reply_error(r, 404, "not_captured", "the %s of %s is not captured to a file",
-				stream, proc_name(p));
+				stream, p->name);
 		return;
 	}
-	o = json_pack("{s:s, s:s, s:s}", "name", proc_name(p), "stream", stream, "path", path);
+	o = json_pack("{s:s, s:s, s:s}", "name", p->name, "stream", stream, "path", path);
 	lines = json_array();
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
 		if (fd >= 0)
@@ -473,23 +417,135 @@ s_logs(api_t *api, struct MHD_Connection *conn, proc_t *p, api_reply_t *r)
 
 /* ---- actions ---- */
 
-static void
-s_action_result(api_t *api, api_reply_t *r, int rc, proc_t *p, const char *what)
+/* A command sent through the view, and the request waiting for it.
+   Commands to local processes end at once, within the call; those to other
+   hosts end when the agent answers (or the hub gives up), and the request
+   stays suspended until then. */
+struct api_wait {
+	api_t *api;
+	api_req_t *req; /* NULL once the request is gone */
+	bool done;
+	bool late; /* not done within the call: the request is suspended */
+	bool is_group;
+	int rc;
+	char msg[256];
+	char name[256];
+	char what[32];
+};
+
+typedef api_wait_t s_outcome_t;
+
+static void s_action_result(api_t *api, api_reply_t *r, const s_outcome_t *o, const char *name,
+			    const char *what);
+static void s_group_result(api_t *api, api_reply_t *r, const s_outcome_t *o, const char *group,
+			   const char *what);
+
+static api_wait_t *
+s_wait_new(api_t *api, api_req_t *req, bool is_group, const char *name, const char *what)
 {
-	switch (rc) {
+	api_wait_t *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	req->api_owner = api;
+	w->api = api;
+	w->req = req;
+	w->is_group = is_group;
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	snprintf(w->what, sizeof(w->what), "%s", what);
+	req->wait = w;
+	return w;
+}
+
+/* Builds the answer of a finished command into r. */
+static void
+s_wait_result(api_wait_t *w, api_reply_t *r)
+{
+	if (w->is_group)
+		s_group_result(w->api, r, w, w->name, w->what);
+	else
+		s_action_result(w->api, r, w, w->name, w->what);
+}
+
+static void
+s_on_done(void *arg, int rc, const char *msg)
+{
+	api_wait_t *w = arg;
+	api_req_t *req = w->req;
+	api_reply_t r = {0};
+
+	w->done = true;
+	w->rc = rc;
+	snprintf(w->msg, sizeof(w->msg), "%s", msg ? msg : "");
+	if (req == NULL) { /* the client went away: nobody to answer */
+		free(w);
+		return;
+	}
+	if (!w->late)
+		return; /* within the call: s_wait_reply() answers */
+	req->wait = NULL;
+	s_wait_result(w, &r);
+	free(w);
+	api_req_answer(req->api_owner, req, &r);
+}
+
+void
+api_wait_forget(api_req_t *req)
+{
+	if (req->wait != NULL) {
+		req->wait->req = NULL;
+		req->wait = NULL;
+	}
+}
+
+/* After the command was sent: the answer now if it came within the call,
+   else status 0 and the answer when it comes. */
+static void
+s_wait_reply(api_wait_t *w, api_reply_t *r)
+{
+	if (!w->done) {
+		w->late = true;
+		r->status = 0;
+		return;
+	}
+	w->req->wait = NULL;
+	s_wait_result(w, r);
+	free(w);
+}
+
+static void
+s_action_result(api_t *api, api_reply_t *r, const s_outcome_t *o, const char *name,
+		const char *what)
+{
+	const view_proc_t *p = view_find(api->view, name);
+	const char *state = p ? proc_state_name(p->state) : "gone";
+
+	if (!o->done) {
+		api_reply_error(r, 504, "timeout", "%s %s: no answer from its host", what, name);
+		return;
+	}
+	switch (o->rc) {
 	case 0:
-		api_reply_json(r, 200, api_process_json(p));
+		if (p == NULL)
+			api_reply_error(r, 404, "not_found", "no process named %s", name);
+		else
+			api_reply_json(r, 200, view_proc_json(p));
 		break;
 	case -EALREADY:
-		api_reply_error(r, 409, "conflict", "%s: %s is already %s", what, proc_name(p),
-				proc_state_name(proc_state(p)));
+		api_reply_error(r, 409, "conflict", "%s: %s is already %s", what, name, state);
 		break;
 	case -ESRCH:
-		api_reply_error(r, 409, "conflict", "%s: %s is not running (%s)", what,
-				proc_name(p), proc_state_name(proc_state(p)));
+		api_reply_error(r, 409, "conflict", "%s: %s is not running (%s)", what, name,
+				state);
+		break;
+	case -ETIMEDOUT:
+	case -EHOSTUNREACH:
+		api_reply_error(r, 504, "timeout", "%s %s: %s", what, name,
+				*o->msg ? o->msg : strerror(-o->rc));
 		break;
 	default:
-		api_reply_error(r, 500, "internal", "%s %s: %s", what, proc_name(p), strerror(-rc));
+		api_reply_error(r, 500, "internal", "%s %s: %s", what, name,
+				*o->msg ? o->msg : strerror(-o->rc));
 	}
 }
 
@@ -519,18 +575,16 @@ s_body(const api_req_t *req, api_reply_t *r)
 }
 
 static void
-s_process_action(api_t *api, proc_t *p, const char *action, const api_req_t *req, api_reply_t *r)
+s_process_action(api_t *api, const view_proc_t *p, const char *action, api_req_t *req,
+		 api_reply_t *r)
 {
+	api_wait_t *w;
+	char name[256];
 	json_t *body, *v;
 	int sig = 0;
 
-	if (strcmp(action, "start") == 0) {
-		s_action_result(api, r, proc_start(api->core, p), p, "start");
-	} else if (strcmp(action, "stop") == 0) {
-		s_action_result(api, r, proc_stop(api->core, p), p, "stop");
-	} else if (strcmp(action, "restart") == 0) {
-		s_action_result(api, r, proc_restart(api->core, p), p, "restart");
-	} else { /* signal */
+	snprintf(name, sizeof(name), "%s", p->name);
+	if (strcmp(action, "signal") == 0) {
 		if ((body = s_body(req, r)) == NULL)
 			return;
 		v = json_object_get(body, "signal");
@@ -539,63 +593,83 @@ s_process_action(api_t *api, proc_t *p, const char *action, const api_req_t *req
 		else if (json_is_integer(v) && json_integer_value(v) > 0 &&
 			 json_integer_value(v) < 65)
 			sig = (int)json_integer_value(v);
+		json_decref(body);
 		if (sig <= 0) {
 			api_reply_error(
 			    r, 400, "bad_request",
 			    "\"signal\" must be a signal name like \"HUP\" or a number");
-			json_decref(body);
 			return;
 		}
-		json_decref(body);
-		s_action_result(api, r, proc_signal(api->core, p, sig), p, "signal");
 	}
+	if ((w = s_wait_new(api, req, false, name, action)) == NULL) {
+		api_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	view_proc_cmd(api->view, p, action, sig, s_on_done, w);
+	s_wait_reply(w, r);
 }
 
 static void
-s_group_action(api_t *api, struct MHD_Connection *conn, const conf_group_t *g, const char *action,
-	       api_reply_t *r)
+s_group_result(api_t *api, api_reply_t *r, const s_outcome_t *o, const char *group,
+	       const char *what)
 {
-	const char *rolling = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "rolling");
-	int rc;
+	const json_t *g = view_group(api->view, group);
 
-	if (strcmp(action, "start") == 0)
-		rc = proc_group_start(api->core, g->name);
-	else if (strcmp(action, "stop") == 0)
-		rc = proc_group_stop(api->core, g->name);
-	else
-		rc = proc_group_restart(api->core, g->name,
-					rolling != NULL && strcmp(rolling, "0") != 0 &&
-					    strcmp(rolling, "false") != 0);
-	if (rc != 0)
-		api_reply_error(r, rc == -ENOENT ? 404 : 409,
-				rc == -ENOENT ? "not_found" : "conflict", "%s %s: %s", action,
-				g->name, strerror(-rc));
+	if (!o->done)
+		api_reply_error(r, 504, "timeout", "%s %s: no answer from its hosts", what, group);
+	else if (o->rc == -ENOENT || (o->rc == 0 && g == NULL))
+		api_reply_error(r, 404, "not_found", "no group named %s", group);
+	else if (o->rc == -EINVAL)
+		api_reply_error(r, 400, "bad_request", "%s %s: %s", what, group,
+				*o->msg ? o->msg : strerror(-o->rc));
+	else if (o->rc != 0)
+		api_reply_error(r, 409, "conflict", "%s %s: %s", what, group,
+				*o->msg ? o->msg : strerror(-o->rc));
 	else
 		api_reply_json(r, 200, s_group_json(api, g));
 }
 
 static void
-s_scale(api_t *api, const conf_group_t *g, const api_req_t *req, api_reply_t *r)
+s_group_action(api_t *api, struct MHD_Connection *conn, const char *group, const char *action,
+	       api_req_t *req, api_reply_t *r)
 {
+	const char *rolling = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "rolling");
+	long roll = rolling != NULL && strcmp(rolling, "0") != 0 && strcmp(rolling, "false") != 0;
+	api_wait_t *w;
+
+	if ((w = s_wait_new(api, req, true, group, action)) == NULL) {
+		api_reply_error(r, 500, "internal", "out of memory");
+		return;
+	}
+	view_group_cmd(api->view, group, action, strcmp(action, "restart") == 0 ? roll : 0,
+		       s_on_done, w);
+	s_wait_reply(w, r);
+}
+
+static void
+s_scale(api_t *api, const char *group, api_req_t *req, api_reply_t *r)
+{
+	api_wait_t *w;
 	json_t *body, *v;
 	json_int_t n;
-	int rc;
 
 	if ((body = s_body(req, r)) == NULL)
 		return;
 	v = json_object_get(body, "instances");
-	if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 || n > 100000) {
+	if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 || n > CONF_MAX_INSTANCES) {
 		json_decref(body);
 		api_reply_error(r, 400, "bad_request",
-				"\"instances\" must be an integer from 0 to 100000");
+				"\"instances\" must be an integer from 0 to %d",
+				CONF_MAX_INSTANCES);
 		return;
 	}
 	json_decref(body);
-	if ((rc = proc_group_scale(api->core, g->name, (unsigned)n)) != 0) {
-		api_reply_error(r, 409, "conflict", "scale %s: %s", g->name, strerror(-rc));
+	if ((w = s_wait_new(api, req, true, group, "scale")) == NULL) {
+		api_reply_error(r, 500, "internal", "out of memory");
 		return;
 	}
-	api_reply_json(r, 200, s_group_json(api, g));
+	view_group_cmd(api->view, group, "scale", (long)n, s_on_done, w);
+	s_wait_reply(w, r);
 }
 
 static void
@@ -639,23 +713,14 @@ s_method_is(const char *method, const char *want, api_reply_t *r, const char *al
 	return false;
 }
 
-static const conf_group_t *
-s_group_find(api_t *api, const char *name)
-{
-	const conf_t *c = proc_core_conf(api->core);
-
-	return c ? conf_group_find(c, name) : NULL;
-}
-
 void
 api_route(api_t *api, struct MHD_Connection *conn, const char *method, const char *path,
-	  const api_req_t *req, api_reply_t *r)
+	  api_req_t *req, api_reply_t *r)
 {
 	char name[256], action[32];
 	const char *rest;
 	size_t n;
-	proc_t *p;
-	const conf_group_t *g;
+	const view_proc_t *p;
 
 	if (strcmp(path, "/status") == 0) {
 		if (s_method_is(method, "GET", r, "GET"))
@@ -708,13 +773,14 @@ api_route(api_t *api, struct MHD_Connection *conn, const char *method, const cha
 			}
 			if (!s_method_is(method, act ? "POST" : "GET", r, act ? "POST" : "GET"))
 				return;
-			if ((p = proc_core_find(api->core, name)) == NULL) {
+			if ((p = view_find(api->view, name)) == NULL) {
 				api_reply_error(r, 404, "not_found", "no process named %s", name);
 				return;
 			}
-			if (action[0] == '\0')
-				api_reply_json(r, 200, api_process_json(p));
-			else if (strcmp(action, "logs") == 0)
+			if (action[0] == '\0') {
+				view_refresh(api->view);
+				api_reply_json(r, 200, view_proc_json(p));
+			} else if (strcmp(action, "logs") == 0)
 				s_logs(api, conn, p, r);
 			else
 				s_process_action(api, p, action, req, r);
@@ -731,16 +797,17 @@ api_route(api_t *api, struct MHD_Connection *conn, const char *method, const cha
 			}
 			if (!s_method_is(method, want, r, want))
 				return;
-			if ((g = s_group_find(api, name)) == NULL) {
+			if (view_group(api->view, name) == NULL) {
 				api_reply_error(r, 404, "not_found", "no group named %s", name);
 				return;
 			}
 			if (act)
-				s_group_action(api, conn, g, action, r);
+				s_group_action(api, conn, name, action, req, r);
 			else if (scale)
-				s_scale(api, g, req, r);
+				s_scale(api, name, req, r);
 			else
-				api_reply_json(r, 200, s_group_json(api, g));
+				api_reply_json(r, 200,
+					       s_group_json(api, view_group(api->view, name)));
 		}
 	} else {
 		api_reply_error(r, 404, "not_found", "no such path: /api/v1%s", path);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "fleet.h"
 #include "clock.h"
 #include "conf.h"
 #include "ev.h"
@@ -33,6 +34,7 @@ typedef struct {
 	conf_t *conf;
 	ev_t *ev;
 	proc_core_t *core;
+	fleet_t *fleet; /* owns the view the API reads */
 	api_t *api;
 #ifdef DROVER_HAVE_QUEUE
 	const drover_queue_module_t *qmod; /* loaded when queues are configured */
@@ -45,6 +47,7 @@ typedef struct {
 	ev_io_t sig_io;
 	bool stopping;
 	char hostname[256];
+	proc_host_t limits; /* from proc_host_setup(), given to workers */
 } sup_t;
 
 static void
@@ -190,8 +193,15 @@ s_on_change(void *ctx, const proc_t *p)
 {
 	sup_t *s = ctx;
 
-	if (api_subscribers(s->api) > 0)
-		api_publish(s->api, "process", api_process_json((proc_t *)p));
+	fleet_on_change(s->fleet, p);
+}
+
+static void
+s_on_removed(void *ctx, const proc_t *p)
+{
+	sup_t *s = ctx;
+
+	fleet_on_removed(s->fleet, p);
 }
 
 static void
@@ -214,6 +224,34 @@ s_on_stopped(void *ctx)
 		log_info("all processes stopped");
 		ev_break(s->ev);
 	}
+}
+
+/* ---- placement ---- */
+
+/* Applies the groups of conf placed on this host to the process engine;
+   the engine copies what it keeps. 0 or -errno, nothing changed on error. */
+static int
+s_apply_local(sup_t *s, const conf_t *conf)
+{
+	conf_group_t *local = calloc(conf->n_groups ? conf->n_groups : 1, sizeof(*local));
+	size_t i, n = 0;
+	int rc;
+
+	if (local == NULL)
+		return -ENOMEM;
+	for (i = 0; i < conf->n_groups; i++)
+		if (fleet_is_local(&conf->groups[i]))
+			local[n++] = conf->groups[i]; /* shallow: only read while applying */
+	rc = proc_core_set_queue_access(s->core,
+					conf->queues_advertise ? conf->queues_advertise
+							       : conf->queues_listen,
+					conf->queues_authkey_file);
+	if (rc == 0)
+		rc = proc_core_apply(s->core, local, n);
+	free(local);
+	if (rc == 0)
+		fleet_set_conf(s->fleet, conf);
+	return rc;
 }
 
 /* ---- reload ---- */
@@ -254,7 +292,7 @@ s_reload(void *ctx, char **errors)
 	}
 	if (strcmp(next->http_listen, s->conf->http_listen) != 0)
 		log_warn("reload: http.listen changed; it takes effect when droverd restarts");
-	rc = proc_core_apply(s->core, next);
+	rc = s_apply_local(s, next);
 	if (rc != 0) {
 		log_error("reload: applying the new configuration: %s", strerror(-rc));
 		if (errors != NULL)
@@ -366,6 +404,9 @@ s_on_signal(ev_t *ev, ev_io_t *io, uint32_t events)
 
 	while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		switch (si.ssi_signo) {
+		case SIGCHLD:
+			proc_core_reap(s->core);
+			break;
 		case SIGHUP:
 			if (!s->stopping)
 				s_reload(s, NULL);
@@ -396,9 +437,10 @@ main(int argc, char **argv)
 	    {"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0}};
 	sup_t sup = {.conf_path = "drover.yaml", .sigfd = -1, .log_level = DLOG_INFO};
-	proc_events_t pev = {s_on_change, s_on_group, s_on_stopped};
+	proc_events_t pev = {s_on_change, s_on_group, s_on_removed, s_on_stopped};
 	api_hooks_t hooks = {.reload = s_reload};
 	api_config_t acfg;
+	proc_run_t run;
 	char *errs = NULL, *token = NULL, *aerr = NULL;
 	const char *why = "unreadable";
 	bool check = false;
@@ -464,11 +506,19 @@ main(int argc, char **argv)
 	if (gethostname(sup.hostname, sizeof(sup.hostname) - 1) != 0)
 		strcpy(sup.hostname, "localhost");
 
+	if ((rc = proc_host_setup(&sup.limits)) != 0)
+		die(EX_OSERR, "process setup: %s", strerror(-rc));
 	if ((sup.ev = ev_new()) == NULL)
 		die(EX_OSERR, "event loop: %s", strerror(errno));
-	if ((sup.core = proc_core_new(sup.ev, sup.hostname, &pev, &sup)) == NULL)
+	run = (proc_run_t){.host = sup.hostname,
+			   .dir = sup.conf->dir,
+			   .log_dir = sup.conf->log_dir,
+			   .limits = sup.limits};
+	if ((sup.fleet = fleet_new()) == NULL)
+		die(EX_OSERR, "process view: %s", strerror(errno));
+	if ((sup.core = proc_core_new(sup.ev, &run, &pev, &sup)) == NULL)
 		die(EX_OSERR, "process core: %s", strerror(errno));
-	sigdelset(&mask, SIGCHLD); /* the core reads its own SIGCHLD fd */
+	fleet_set_core(sup.fleet, sup.core);
 	if ((sup.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
 	    ev_io_start(sup.ev, &sup.sig_io, sup.sigfd, EPOLLIN, s_on_signal, &sup) != 0)
 		die(EX_OSERR, "signalfd: %s", strerror(errno));
@@ -484,7 +534,7 @@ main(int argc, char **argv)
 			      .token = token,
 			      .config_file = sup.conf->path,
 			      .name = sup.conf->name};
-	if ((sup.api = api_new(sup.ev, sup.core, &acfg, &hooks, &sup, &aerr)) == NULL)
+	if ((sup.api = api_new(sup.ev, fleet_view(sup.fleet), &acfg, &hooks, &sup, &aerr)) == NULL)
 		die(EX_CONFIG, "http: %s", aerr ? aerr : "cannot start");
 	if (token != NULL) {
 		explicit_bzero(token, strlen(token));
@@ -492,7 +542,7 @@ main(int argc, char **argv)
 	}
 	log_info("droverd %s: %s, %zu groups, API on http://%s", DROVER_VERSION, sup.conf->path,
 		 sup.conf->n_groups, sup.conf->http_listen);
-	if ((rc = proc_core_apply(sup.core, sup.conf)) != 0)
+	if ((rc = s_apply_local(&sup, sup.conf)) != 0)
 		die(EX_SOFTWARE, "apply configuration: %s", strerror(-rc));
 
 	rc = ev_run(sup.ev);
@@ -507,6 +557,7 @@ main(int argc, char **argv)
 		sup.qmod->host_destroy(&sup.queues);
 #endif
 	proc_core_destroy(&sup.core);
+	fleet_destroy(&sup.fleet);
 	ev_io_stop(sup.ev, &sup.sig_io);
 	close(sup.sigfd);
 	ev_destroy(&sup.ev);

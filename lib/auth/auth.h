@@ -7,6 +7,7 @@
 #ifndef DROVER_AUTH_H
 #define DROVER_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,29 @@ void auth_key_free(uint8_t *key, size_t len);
 /* Z85 text of a 32-byte key into out[41]. */
 void auth_z85(const uint8_t *key, char *out);
 
+/* ---- certificates (CZMQ's zcert files) ---- */
+
+/* Reads a cert file: its public key, and its secret key when sk is not NULL
+   (then path must be a *.cert_secret). 0 or -errno (-ENOKEY: no secret). */
+int auth_cert_load(const char *path, uint8_t *pk, uint8_t *sk);
+
+/* The server's own pair dir/NAME.cert_secret, made with dir/NAME.cert (0600
+   for the secret) when missing, as sshd makes its host keys. *created tells
+   which. 0 or -errno. */
+int auth_cert_server(const char *dir, const char *name, uint8_t *pk, uint8_t *sk, bool *created);
+
+/* The admitted keys: dir/NAME.cert, NAME being the holder's name. Read again
+   whenever the directory has changed, and by auth_certs_reload(). */
+typedef struct auth_certs auth_certs_t;
+
+auth_certs_t *auth_certs_new(const char *dir); /* NULL with errno */
+void auth_certs_destroy(auth_certs_t **cp);
+int auth_certs_reload(auth_certs_t *c);
+/* The name whose cert holds pk, or NULL. */
+const char *auth_certs_name(auth_certs_t *c, const uint8_t *pk);
+/* Does NAME.cert (as last read) hold pk? */
+bool auth_certs_holds(auth_certs_t *c, const char *name, const uint8_t *pk);
+
 /* ---- ZAP handler ---- */
 
 typedef struct auth_zap auth_zap_t;
@@ -49,6 +73,17 @@ typedef struct auth_zap auth_zap_t;
    result. NULL with errno set on failure (EADDRINUSE: the context already
    has a ZAP handler). */
 auth_zap_t *auth_zap_new(void *ctx, const uint8_t *client_pk);
+
+/* A check of one CURVE client: pk is its public key (32 bytes), addr its
+   address. Admit: return true and set user (the ZAP User-Id the server reads
+   from each message, e.g. the agent's name). Refuse: return false and set
+   why (logged with the address; never a secret). */
+typedef bool (*auth_zap_check_fn)(void *arg, const uint8_t *pk, const char *addr, char *user,
+				  size_t user_len, char *why, size_t why_len);
+
+/* A ZAP handler in ctx that admits what check admits; what names the
+   server in the log ("agents"). NULL with errno set. */
+auth_zap_t *auth_zap_new_check(void *ctx, const char *what, auth_zap_check_fn check, void *arg);
 
 /* The REP socket to poll for ZMQ_POLLIN. */
 void *auth_zap_socket(auth_zap_t *z);

@@ -15,30 +15,6 @@
 
 #define CONF_MAX_FILE (16 * 1024 * 1024) /* no configuration is this large */
 
-static void
-s_argv_free(char **argv, size_t n)
-{
-	size_t i;
-
-	if (argv == NULL)
-		return;
-	for (i = 0; i < n; i++)
-		free(argv[i]);
-	free(argv);
-}
-
-static void
-s_kv_free(conf_kv_t *kv, size_t n)
-{
-	size_t i;
-
-	for (i = 0; kv != NULL && i < n; i++) {
-		free(kv[i].key);
-		free(kv[i].value);
-	}
-	free(kv);
-}
-
 static size_t
 s_argv_len(char **argv)
 {
@@ -47,23 +23,6 @@ s_argv_len(char **argv)
 	while (argv != NULL && argv[n] != NULL)
 		n++;
 	return n;
-}
-
-static void
-s_group_free(conf_group_t *g)
-{
-	free(g->name);
-	s_argv_free(g->argv, g->argc);
-	s_kv_free(g->env, g->n_env);
-	free(g->cwd);
-	free(g->user);
-	free(g->ready.target);
-	s_argv_free(g->ready.exec_argv, s_argv_len(g->ready.exec_argv));
-	s_argv_free(g->depends_on, g->n_depends_on);
-	free(g->out.file);
-	free(g->err.file);
-	s_argv_free(g->hosts, g->n_hosts);
-	s_kv_free(g->host_labels, g->n_host_labels);
 }
 
 void
@@ -76,7 +35,7 @@ conf_free(conf_t **cp)
 		return;
 	c = *cp;
 	for (i = 0; i < c->n_groups; i++)
-		s_group_free(&c->groups[i]);
+		conf_group_clear(&c->groups[i]);
 	free(c->groups);
 	for (i = 0; i < c->n_queues; i++)
 		free(c->queues[i].name);
@@ -92,6 +51,7 @@ conf_free(conf_t **cp)
 	free(c->agents_keys_dir);
 	free(c->queues_listen);
 	free(c->queues_authkey_file);
+	free(c->queues_advertise);
 	free(c);
 	*cp = NULL;
 }
@@ -344,5 +304,6 @@ conf_group_same(const conf_group_t *a, const conf_group_t *b)
 	       a->limit_memory == b->limit_memory && a->limit_nproc == b->limit_nproc &&
 	       s_strv_eq(a->hosts, a->n_hosts, b->hosts, b->n_hosts) &&
 	       s_kv_eq(a->host_labels, a->n_host_labels, b->host_labels, b->n_host_labels) &&
-	       a->per_host == b->per_host;
+	       a->per_host == b->per_host && a->queue_access == b->queue_access &&
+	       a->instance_base == b->instance_base;
 }

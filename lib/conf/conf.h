@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Instances of one group at most, in the file and when scaling: one limit. */
+#define CONF_MAX_INSTANCES 10000
+
 typedef enum {
 	CONF_RESTART_ALWAYS,
 	CONF_RESTART_ON_FAILURE,
@@ -95,6 +98,10 @@ typedef struct {
 	conf_kv_t *host_labels;		/* hosts: { labels: {...}, per_host: N } */
 	size_t n_host_labels;
 	unsigned per_host;		/* 0 unless labels placement */
+	bool queue_access;		/* workers get DROVER_QUEUE_URL and DROVER_AUTHKEY_FILE */
+	unsigned instance_base;		/* not in the file: the first instance index on a
+					   host, set by placement (node-2 of [node-1, node-2]
+					   runs web:N..2N-1) */
 } conf_group_t;
 
 typedef struct {
@@ -116,8 +123,12 @@ typedef struct {
 	char *http_token_file;	/* absolute or NULL (no token: mutating calls open) */
 	char *agents_listen;	/* default "tcp://127.0.0.1:9171" */
 	char *agents_keys_dir;	/* absolute or NULL */
+	int64_t agents_heartbeat_ms;	/* default 1s */
+	unsigned agents_lost_after;	/* heartbeats of silence before LOST; default 3 */
 	char *queues_listen;	/* default "tcp://127.0.0.1:9172" */
 	char *queues_authkey_file;	/* absolute or NULL */
+	char *queues_advertise;	/* the queue endpoint as agents' workers reach it;
+				   NULL = queues_listen */
 	conf_group_t *groups;	/* in file order */
 	size_t n_groups;
 	conf_queue_t *queues;	/* in file order */
@@ -143,6 +154,13 @@ const conf_queue_t *conf_queue_find(const conf_t *c, const char *name);
 /* True when a and b are configured alike in everything but their instance
    count (and autostart): a reload leaves such a group's processes alone. */
 bool conf_group_same(const conf_group_t *a, const conf_group_t *b);
+
+/* A deep copy of g that lives on its own (caller owns, conf_group_destroy());
+   NULL with errno ENOMEM. */
+conf_group_t *conf_group_dup(const conf_group_t *g);
+void conf_group_destroy(conf_group_t **gp);
+/* Frees what g holds (not g itself) and zeroes it. */
+void conf_group_clear(conf_group_t *g);
 
 /* The variables of one instance, for conf_expand(). */
 typedef struct {

@@ -14,7 +14,7 @@
 
 #include "units.h"
 
-#define MAX_INSTANCES 10000 /* per group; beyond that it is a typo */
+#define MAX_INSTANCES CONF_MAX_INSTANCES /* per group; beyond that it is a typo */
 #define MAX_NAME 64	    /* group, queue and host names */
 #define NAME_RULE "use 1 to 64 letters, digits, '_', '.' or '-'"
 
@@ -503,6 +503,33 @@ s_k_keys_dir(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o
 }
 
 static void
+s_k_heartbeat(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
+{
+	if (conf__duration(p->x, v, true, &p->c->agents_heartbeat_ms) == 0 &&
+	    (p->c->agents_heartbeat_ms < 50 || p->c->agents_heartbeat_ms > 60000))
+		conf__err(p->x, v, "expected a duration from 50ms to 60s");
+}
+
+static void
+s_k_lost_after(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
+{
+	int64_t n;
+
+	if (conf__count(p->x, v, 100, &n) == 0) {
+		if (n < 2)
+			conf__err(p->x, v, "expected at least 2 heartbeats");
+		else
+			p->c->agents_lost_after = (unsigned)n;
+	}
+}
+
+static void
+s_k_advertise(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
+{
+	s_set_listen(p, v, &p->c->queues_advertise, true);
+}
+
+static void
 s_k_queues_listen(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
 	s_set_listen(p, v, &p->c->queues_listen, true);
@@ -527,7 +554,9 @@ static void
 s_k_agents(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
 	static const s_key_t keys[] = {
-	    {"listen", s_k_agents_listen}, {"keys_dir", s_k_keys_dir}, {NULL, NULL}};
+	    {"listen", s_k_agents_listen}, {"keys_dir", s_k_keys_dir},
+	    {"heartbeat", s_k_heartbeat},    {"lost_after", s_k_lost_after},
+	    {NULL, NULL}};
 
 	s_walk(p, v, keys, NULL);
 }
@@ -536,7 +565,8 @@ static void
 s_k_queues_sec(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
 	static const s_key_t keys[] = {
-	    {"listen", s_k_queues_listen}, {"authkey_file", s_k_authkey_file}, {NULL, NULL}};
+	    {"listen", s_k_queues_listen}, {"authkey_file", s_k_authkey_file},
+	    {"advertise", s_k_advertise},    {NULL, NULL}};
 
 	s_walk(p, v, keys, NULL);
 }
@@ -728,6 +758,14 @@ s_g_autostart(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *
 }
 
 static void
+s_g_queue_access(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
+{
+	s_grp_t *a = o;
+
+	conf__bool(p->x, v, &a->g->queue_access);
+}
+
+static void
 s_g_restart(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
 	s_grp_t *a = o;
@@ -814,7 +852,7 @@ s_m_count(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 	s_grp_t *a = o;
 	int64_t n;
 
-	if (conf__count(p->x, v, 10000, &n) == 0)
+	if (conf__count(p->x, v, MAX_INSTANCES, &n) == 0)
 		a->g->max_restarts = (unsigned)n;
 }
 
@@ -1309,6 +1347,7 @@ s_group(s_parse_t *p, const conf__node_t *key, const conf__node_t *val, void *o)
 				       {"stderr", s_g_stderr},
 				       {"limits", s_g_limits},
 				       {"hosts", s_g_hosts},
+				       {"queue_access", s_g_queue_access},
 				       {NULL, NULL}};
 	conf_t *c = p->c;
 	conf_group_t *g;
@@ -1619,6 +1658,10 @@ s_defaults(s_parse_t *p)
 		c->http_listen = s_dup_or_oom(p, "127.0.0.1:9170");
 	if (c->agents_listen == NULL)
 		c->agents_listen = s_dup_or_oom(p, "tcp://127.0.0.1:9171");
+	if (c->agents_heartbeat_ms == 0)
+		c->agents_heartbeat_ms = 1000;
+	if (c->agents_lost_after == 0)
+		c->agents_lost_after = 3;
 	if (c->queues_listen == NULL)
 		c->queues_listen = s_dup_or_oom(p, "tcp://127.0.0.1:9172");
 }

@@ -3,13 +3,14 @@
 #include "proc_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -105,18 +106,14 @@ proc__pid_del(proc_core_t *core, proc__child_t *c)
 /* ---- reaping ---- */
 
 /* SIGCHLD: reap everything, then act. Grandchildren that were re-parented to
-   us (we are a child subreaper) are reaped and otherwise ignored. */
-static void
-s_on_signal(ev_t *ev, ev_io_t *io, uint32_t events)
+   us (the program is a child subreaper) are reaped and otherwise ignored. */
+void
+proc_core_reap(proc_core_t *core)
 {
-	proc_core_t *core = io->arg;
-	struct signalfd_siginfo si;
 	proc__child_t *c;
 	int wstat;
 	pid_t pid;
 
-	while (read(core->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-		;
 	while ((pid = waitpid(-1, &wstat, WNOHANG)) > 0) {
 		c = proc__pid_find(core, pid);
 		if (c == NULL)
@@ -220,14 +217,17 @@ s_grp_down(const proc__grp_t *g)
 }
 
 /* A group is ready when each of its wanted instances is RUNNING. A group
-   nobody started counts as not ready; one with no instances is ready. */
+   nobody started counts as not ready; one with no instances is ready, and so
+   is one that is not on this host (its readiness is another host's). */
 bool
 proc__group_is_ready(proc_core_t *core, const char *group)
 {
 	proc__grp_t *g = s_grp_find(core, group);
 	unsigned i;
 
-	if (g == NULL || g->removing)
+	if (g == NULL)
+		return true;
+	if (g->removing)
 		return false;
 	for (i = 0; i < g->n_procs; i++)
 		if (g->procs[i]->state != PROC_RUNNING)
@@ -235,19 +235,39 @@ proc__group_is_ready(proc_core_t *core, const char *group)
 	return true;
 }
 
-static void
-s_rebuild_all(proc_core_t *core)
+/* Room for n processes in the flat list, so that rebuilding it cannot fail. */
+static int
+s_all_reserve(proc_core_t *core, size_t n)
+{
+	proc_t **all;
+
+	if (n <= core->all_cap)
+		return 0;
+	if ((all = realloc(core->all, n * sizeof(*all))) == NULL)
+		return -ENOMEM;
+	core->all = all;
+	core->all_cap = n;
+	return 0;
+}
+
+static size_t
+s_total(const proc_core_t *core)
 {
 	size_t n = 0, i;
-	unsigned k;
-	proc_t **all;
 
 	for (i = 0; i < core->n_grps; i++)
 		n += core->grps[i]->n_procs;
-	all = realloc(core->all, (n ? n : 1) * sizeof(*all));
-	if (all == NULL)
-		abort();
-	core->all = all;
+	return n;
+}
+
+static void
+s_rebuild_all(proc_core_t *core)
+{
+	size_t i;
+	unsigned k;
+
+	if (s_all_reserve(core, s_total(core)) != 0)
+		abort(); /* callers that may not fail reserved the room first */
 	core->n_all = 0;
 	for (i = 0; i < core->n_grps; i++)
 		for (k = 0; k < core->grps[i]->n_procs; k++)
@@ -267,13 +287,56 @@ s_active_count(const proc__grp_t *g)
 	return n;
 }
 
-/* Sets the number of instances: added ones start if the group is wanted up,
-   surplus ones (highest indexes) stop and are removed once down. The others
-   are not touched. */
+/* New instances made for a resize, not yet part of their group. */
+typedef struct {
+	proc_t **procs;
+	unsigned n;
+} s_extra_t;
+
+static void
+s_extra_free(s_extra_t *x)
+{
+	unsigned i;
+
+	for (i = 0; i < x->n; i++)
+		proc__free(x->procs[i]);
+	free(x->procs);
+	x->procs = NULL;
+	x->n = 0;
+}
+
+/* Phase one of a resize of g to n instances: room in g->procs and the new
+   instances made. Nothing visible changes; -ENOMEM leaves g as it was. */
 static int
-s_grp_resize(proc_core_t *core, proc__grp_t *g, unsigned n)
+s_resize_prepare(proc_core_t *core, proc__grp_t *g, unsigned n, s_extra_t *x)
 {
 	proc_t **procs;
+	unsigned i;
+
+	memset(x, 0, sizeof(*x));
+	if (n <= g->n_procs)
+		return 0;
+	if ((procs = realloc(g->procs, n * sizeof(*procs))) == NULL)
+		return -ENOMEM;
+	g->procs = procs; /* more room only; n_procs is unchanged */
+	if ((x->procs = calloc(n - g->n_procs, sizeof(*x->procs))) == NULL)
+		return -ENOMEM;
+	for (i = g->n_procs; i < n; i++) {
+		if ((x->procs[x->n] = proc__new(core, g, g->cg->instance_base + i)) == NULL) {
+			s_extra_free(x);
+			return -ENOMEM;
+		}
+		x->n++;
+	}
+	return 0;
+}
+
+/* Phase two: cannot fail. Added instances start if the group is wanted up,
+   surplus ones (highest indexes) stop and are removed once down, the others
+   are not touched. Takes x's instances. */
+static void
+s_resize_commit(proc_core_t *core, proc__grp_t *g, unsigned n, s_extra_t *x)
+{
 	unsigned i;
 
 	for (i = 0; i < g->n_procs && i < n; i++) {
@@ -289,42 +352,29 @@ s_grp_resize(proc_core_t *core, proc__grp_t *g, unsigned n)
 			proc__begin_stop(g->procs[i]);
 		}
 	}
-	if (n > g->n_procs) {
-		procs = realloc(g->procs, n * sizeof(*procs));
-		if (procs == NULL)
-			return -ENOMEM;
-		g->procs = procs;
-		for (i = g->n_procs; i < n; i++) {
-			g->procs[i] = proc__new(core, g, i);
-			if (g->procs[i] == NULL)
-				return -ENOMEM;
-			g->n_procs = i + 1;
-			if (g->want_up)
-				proc__begin_start(g->procs[i]);
-		}
+	for (i = 0; i < x->n; i++) {
+		g->procs[g->n_procs++] = x->procs[i];
+		if (core->events.on_change) /* the owner learns of it, even while STOPPED */
+			core->events.on_change(core->ctx, x->procs[i]);
+		if (g->want_up)
+			proc__begin_start(x->procs[i]);
 	}
+	free(x->procs);
+	x->procs = NULL;
+	x->n = 0;
 	core->all_dirty = true;
-	return 0;
 }
 
+/* A group for cg (which it takes), not yet in the core's list. */
 static proc__grp_t *
-s_grp_new(proc_core_t *core, const conf_group_t *cg)
+s_grp_new(conf_group_t *cg)
 {
 	proc__grp_t *g = calloc(1, sizeof(*g));
-	proc__grp_t **grps;
 
 	if (g == NULL || (g->name = strdup(cg->name)) == NULL) {
 		free(g);
 		return NULL;
 	}
-	grps = realloc(core->grps, (core->n_grps + 1) * sizeof(*grps));
-	if (grps == NULL) {
-		free(g->name);
-		free(g);
-		return NULL;
-	}
-	core->grps = grps;
-	core->grps[core->n_grps++] = g;
 	g->cg = cg;
 	g->stop_signal = cg->stop_signal;
 	g->stop_timeout_ms = cg->stop_timeout_ms;
@@ -335,6 +385,8 @@ s_grp_new(proc_core_t *core, const conf_group_t *cg)
 static void
 s_grp_free(proc__grp_t *g)
 {
+	conf_group_destroy(&g->cg);
+	conf_group_destroy(&g->next_cg);
 	free(g->procs);
 	free(g->name);
 	free(g);
@@ -353,6 +405,8 @@ s_collect(proc_core_t *core)
 		g = core->grps[i];
 		for (k = 0, w = 0; k < g->n_procs; k++) {
 			if (g->procs[k]->removing && proc__is_down(g->procs[k])) {
+				if (core->events.on_removed)
+					core->events.on_removed(core->ctx, g->procs[k]);
 				proc__free(g->procs[k]);
 				core->all_dirty = true;
 			} else {
@@ -396,6 +450,42 @@ s_has_live_dependents(proc_core_t *core, const proc__grp_t *g)
 	return false;
 }
 
+/* A changed group whose instances are all down takes its new settings,
+   with fresh instances. */
+static void
+s_grp_swap(proc_core_t *core, proc__grp_t *g)
+{
+	s_extra_t x;
+	unsigned k, n_old = g->n_procs;
+	proc_t **old;
+
+	conf_group_destroy(&g->cg);
+	g->cg = g->next_cg;
+	g->next_cg = NULL;
+	g->stop_signal = g->cg->stop_signal;
+	g->stop_timeout_ms = g->cg->stop_timeout_ms;
+	if ((old = malloc((n_old ? n_old : 1) * sizeof(*old))) == NULL) {
+		log_error("group %s: out of memory taking its new settings", g->name);
+		return;
+	}
+	memcpy(old, g->procs, n_old * sizeof(*old));
+	g->n_procs = 0;
+	for (k = 0; k < n_old; k++) {
+		if (core->events.on_removed)
+			core->events.on_removed(core->ctx, old[k]);
+		proc__free(old[k]);
+	}
+	free(old);
+	core->all_dirty = true;
+	if (s_resize_prepare(core, g, g->cg->instances, &x) != 0) {
+		log_error("group %s: out of memory making its instances", g->name);
+		return;
+	}
+	s_resize_commit(core, g, g->cg->instances, &x);
+	if (core->events.on_group)
+		core->events.on_group(core->ctx, g->name, "changed");
+}
+
 /* The one place where ordering is decided, run after state changes:
    - instances waiting for dependencies start once those are ready;
    - a group changed by reload swaps to its new config once all are down;
@@ -411,18 +501,8 @@ s_settle(ev_t *ev, ev_timer_t *t)
 
 	for (i = 0; i < core->n_grps; i++) {
 		g = core->grps[i];
-		if (g->next_cg != NULL && s_grp_down(g)) {
-			g->cg = g->next_cg;
-			g->next_cg = NULL;
-			g->stop_signal = g->cg->stop_signal;
-			g->stop_timeout_ms = g->cg->stop_timeout_ms;
-			for (k = 0; k < g->n_procs; k++)
-				proc__free(g->procs[k]); /* fresh instances for the new config */
-			g->n_procs = 0;
-			s_grp_resize(core, g, g->cg->instances);
-			if (core->events.on_group)
-				core->events.on_group(core->ctx, g->name, "changed");
-		}
+		if (g->next_cg != NULL && s_grp_down(g))
+			s_grp_swap(core, g);
 	}
 	s_collect(core);
 	if (core->shutting_down) {
@@ -476,44 +556,52 @@ proc__changed(proc_t *p)
 
 /* ---- public ---- */
 
+int
+proc_host_setup(proc_host_t *h)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &h->nofile) == -1)
+		return -errno;
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		return -errno;
+	rl = h->nofile;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("cannot raise the descriptor limit to %llu: %s",
+			 (unsigned long long)rl.rlim_max, strerror(errno));
+	return 0;
+}
+
 proc_core_t *
-proc_core_new(ev_t *ev, const char *host, const proc_events_t *events, void *ctx)
+proc_core_new(ev_t *ev, const proc_run_t *run, const proc_events_t *events, void *ctx)
 {
 	proc_core_t *core = calloc(1, sizeof(*core));
-	sigset_t mask;
-	struct rlimit rl;
+	char cwd[PATH_MAX];
 	int err;
 
 	if (core == NULL)
 		return NULL;
 	core->ev = ev;
-	core->sigfd = -1;
 	core->notify_fd = -1;
+	core->devnull_fd = -1;
 	core->ctx = ctx;
 	if (events != NULL)
 		core->events = *events;
-	if ((core->host = strdup(host ? host : "localhost")) == NULL)
+	core->nofile0 = run->limits.nofile;
+	core->die_with_owner = run->die_with_owner;
+	if (run->dir == NULL && getcwd(cwd, sizeof(cwd)) == NULL)
 		goto fail;
-	/* We adopt orphaned grandchildren, so none is left behind unreaped. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+	if ((core->host = strdup(run->host ? run->host : "localhost")) == NULL ||
+	    (core->dir = strdup(run->dir ? run->dir : cwd)) == NULL ||
+	    (core->log_dir = strdup(run->log_dir ? run->log_dir : core->dir)) == NULL)
 		goto fail;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	core->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (core->sigfd < 0)
-		goto fail;
-	if ((errno = -ev_io_start(ev, &core->sig_io, core->sigfd, EPOLLIN, s_on_signal, core)) != 0)
+	if ((core->devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
 		goto fail;
 	if ((errno = -proc__notify_init(core)) != 0)
 		goto fail;
-	/* Many workers mean many pipes and log files: take the hard limit, and
-	   give workers back the original soft limit (select() users need it). */
-	getrlimit(RLIMIT_NOFILE, &core->nofile0);
-	rl = core->nofile0;
-	rl.rlim_cur = rl.rlim_max;
-	setrlimit(RLIMIT_NOFILE, &rl);
-	core->umask0 = umask(022);
-	umask(core->umask0);
+	if (mkdir(core->log_dir, 0755) == -1 && errno != EEXIST)
+		log_warn("log_dir %s: %s", core->log_dir, strerror(errno));
 	return core;
 fail:
 	err = errno;
@@ -546,41 +634,130 @@ proc_core_destroy(proc_core_t **corep)
 	}
 	ev_timer_stop(core->ev, &core->spawn_timer);
 	ev_timer_stop(core->ev, &core->settle_timer);
-	if (core->sigfd >= 0) {
-		ev_io_stop(core->ev, &core->sig_io);
-		close(core->sigfd);
-	}
 	proc__notify_close(core);
+	if (core->devnull_fd >= 0)
+		close(core->devnull_fd);
 	free(core->grps);
 	free(core->all);
 	free(core->pids);
 	free(core->spawnq);
 	free(core->host);
+	free(core->dir);
+	free(core->log_dir);
+	free(core->queue_url);
+	free(core->authkey_file);
 	free(core);
 	*corep = NULL;
 }
 
-/* Makes the running set match conf (see proc.h). */
-int
-proc_core_apply(proc_core_t *core, const conf_t *conf)
-{
-	proc__grp_t *g, **order;
-	const conf_group_t *cg;
-	size_t i, j, n;
-	unsigned k;
-	bool first = core->conf == NULL;
+/* What apply will do to one group of the new set, prepared in phase one. */
+typedef enum { PLAN_NEW, PLAN_READD, PLAN_CHANGED, PLAN_SAME } s_plan_kind_t;
 
-	if (mkdir(conf->log_dir, 0755) == -1 && errno != EEXIST)
-		log_warn("log_dir %s: %s", conf->log_dir, strerror(errno));
-	core->conf = conf;
+typedef struct {
+	s_plan_kind_t kind;
+	proc__grp_t *g;	   /* the group (made here for PLAN_NEW) */
+	conf_group_t *cg;  /* the new settings' copy, until a group takes it */
+	s_extra_t extra;   /* instances made for a scale-up */
+	unsigned target_n; /* instance count after apply */
+	bool linked;	   /* PLAN_NEW: the core has the group now */
+} s_plan_t;
+
+static void
+s_plans_free(s_plan_t *plans, size_t n)
+{
+	size_t i;
+	unsigned k;
+
+	for (i = 0; plans != NULL && i < n; i++) {
+		s_extra_free(&plans[i].extra);
+		if (plans[i].kind == PLAN_NEW && plans[i].g != NULL && !plans[i].linked) {
+			for (k = 0; k < plans[i].g->n_procs; k++)
+				proc__free(plans[i].g->procs[k]);
+			plans[i].g->n_procs = 0;
+			plans[i].g->cg = NULL; /* still plans[i].cg's */
+			s_grp_free(plans[i].g);
+		}
+		conf_group_destroy(&plans[i].cg);
+	}
+	free(plans);
+}
+
+/* Phase one: copies of every group's settings, new groups with their
+   instances, room in every list. Nothing visible changes. */
+static int
+s_apply_prepare(proc_core_t *core, const conf_group_t *groups, size_t n, s_plan_t **out)
+{
+	s_plan_t *plans = calloc(n ? n : 1, sizeof(*plans)), *pl;
+	proc__grp_t **grps;
+	const conf_group_t *target;
+	size_t i, n_new = 0, total = s_total(core);
+
+	if (plans == NULL)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		pl = &plans[i];
+		if ((pl->cg = conf_group_dup(&groups[i])) == NULL)
+			goto nomem;
+		pl->g = s_grp_find(core, groups[i].name);
+		pl->target_n = groups[i].instances;
+		if (pl->g == NULL) {
+			pl->kind = PLAN_NEW;
+			if ((pl->g = s_grp_new(pl->cg)) == NULL)
+				goto nomem;
+			if (s_resize_prepare(core, pl->g, pl->target_n, &pl->extra) != 0)
+				goto nomem;
+			n_new++;
+			total += pl->target_n;
+			continue;
+		}
+		target = pl->g->next_cg ? pl->g->next_cg : pl->g->cg;
+		if (pl->g->removing)
+			pl->kind = PLAN_READD;
+		else if (!conf_group_same(target, pl->cg))
+			pl->kind = PLAN_CHANGED;
+		else
+			pl->kind = PLAN_SAME;
+		if (pl->kind == PLAN_SAME && pl->g->next_cg == NULL) {
+			if (s_resize_prepare(core, pl->g, pl->target_n, &pl->extra) != 0)
+				goto nomem;
+			total += pl->extra.n;
+		}
+	}
+	if (n_new > 0) {
+		if ((grps = realloc(core->grps, (core->n_grps + n_new) * sizeof(*grps))) == NULL)
+			goto nomem;
+		core->grps = grps; /* more room only */
+	}
+	if (s_all_reserve(core, total) != 0)
+		goto nomem;
+	*out = plans;
+	return 0;
+nomem:
+	s_plans_free(plans, n);
+	return -ENOMEM;
+}
+
+/* Phase two: cannot fail. Takes the plans' copies and instances. */
+static void
+s_apply_commit(proc_core_t *core, const conf_group_t *groups, size_t n, s_plan_t *plans)
+{
+	proc__grp_t *g;
+	s_plan_t *pl;
+	size_t i, j, w;
+	unsigned k;
+	bool first = !core->applied, found;
+
+	core->applied = true;
 	/* Removed groups stop and go once down. */
 	for (i = 0; i < core->n_grps; i++) {
 		g = core->grps[i];
-		if (g->removing || conf_group_find(conf, g->name) != NULL)
+		for (j = 0, found = false; j < n && !found; j++)
+			found = strcmp(groups[j].name, g->name) == 0;
+		if (g->removing || found)
 			continue;
 		g->removing = true;
-		g->cg = NULL;
-		g->next_cg = NULL;
+		conf_group_destroy(&g->cg);
+		conf_group_destroy(&g->next_cg);
 		g->want_up = false;
 		for (k = 0; k < g->n_procs; k++) {
 			g->procs[k]->removing = true;
@@ -589,65 +766,97 @@ proc_core_apply(proc_core_t *core, const conf_t *conf)
 		if (core->events.on_group)
 			core->events.on_group(core->ctx, g->name, "removing");
 	}
-	for (i = 0; i < conf->n_groups; i++) {
-		cg = &conf->groups[i];
-		g = s_grp_find(core, cg->name);
-		if (g != NULL && g->removing) {
-			/* Re-added while still stopping: treat as changed. */
+	/* Every new group is known before any instance starts, so that a
+	   dependency on a group added in the same apply is waited for. */
+	for (i = 0; i < n; i++) {
+		if (plans[i].kind != PLAN_NEW)
+			continue;
+		g = plans[i].g;
+		core->grps[core->n_grps++] = g;
+		plans[i].linked = true; /* the core's now, with its settings */
+		plans[i].cg = NULL;
+		s_resize_commit(core, g, plans[i].target_n,
+				&plans[i].extra); /* not wanted up yet */
+	}
+	for (i = 0; i < n; i++) {
+		pl = &plans[i];
+		g = pl->g;
+		switch (pl->kind) {
+		case PLAN_NEW:
+			g->want_up = g->cg->autostart;
+			for (k = 0; k < g->n_procs && g->want_up; k++)
+				proc__begin_start(g->procs[k]);
+			if (!first && core->events.on_group)
+				core->events.on_group(core->ctx, g->name, "added");
+			break;
+		case PLAN_READD:
+			/* Re-added while still stopping: fresh instances once down. */
 			g->removing = false;
 			for (k = 0; k < g->n_procs; k++)
 				g->procs[k]->removing = false;
-			g->cg = cg;
-			g->next_cg = cg;
-			g->want_up = cg->autostart;
-			continue;
-		}
-		if (g == NULL) {
-			if ((g = s_grp_new(core, cg)) == NULL)
-				return -ENOMEM;
-			g->want_up = cg->autostart;
-			if (s_grp_resize(core, g, cg->instances) != 0)
-				return -ENOMEM;
-			if (!first && core->events.on_group)
-				core->events.on_group(core->ctx, g->name, "added");
-			continue;
-		}
-		if (!conf_group_same(g->cg, cg)) {
-			/* Changed: stop all, then start afresh with the new config. */
-			g->cg = cg;
-			g->next_cg = cg;
+			conf_group_destroy(&g->next_cg);
+			g->next_cg = pl->cg;
+			pl->cg = NULL;
+			g->want_up = g->next_cg->autostart;
+			break;
+		case PLAN_CHANGED:
+			/* Stop all, then start afresh with the new settings. */
+			conf_group_destroy(&g->next_cg);
+			g->next_cg = pl->cg;
+			pl->cg = NULL;
 			g->rolling = -1;
 			for (k = 0; k < g->n_procs; k++) {
 				g->procs[k]->start_after_stop = false;
 				proc__begin_stop(g->procs[k]);
 			}
-			continue;
-		}
-		g->cg = cg; /* same settings; the old conf goes away */
-		if (cg->instances != s_active_count(g)) {
-			if (s_grp_resize(core, g, cg->instances) != 0)
-				return -ENOMEM;
-			if (core->events.on_group)
-				core->events.on_group(core->ctx, g->name, "scaled");
+			break;
+		case PLAN_SAME:
+			if (g->next_cg != NULL) {
+				/* Pending change: its instance count is the new one. */
+				conf_group_destroy(&g->next_cg);
+				g->next_cg = pl->cg;
+				pl->cg = NULL;
+				break;
+			}
+			conf_group_destroy(&g->cg);
+			g->cg = pl->cg;
+			pl->cg = NULL;
+			if (pl->target_n != s_active_count(g) || pl->extra.n > 0) {
+				s_resize_commit(core, g, pl->target_n, &pl->extra);
+				if (core->events.on_group)
+					core->events.on_group(core->ctx, g->name, "scaled");
+			}
+			break;
 		}
 	}
-	/* Config order for the API; removed groups last until they are gone. */
-	order = calloc(core->n_grps ? core->n_grps : 1, sizeof(*order));
-	if (order == NULL)
-		return -ENOMEM;
-	n = 0;
-	for (i = 0; i < conf->n_groups; i++)
-		if ((g = s_grp_find(core, conf->groups[i].name)) != NULL)
-			order[n++] = g;
-	for (j = 0; j < core->n_grps; j++)
-		if (core->grps[j]->removing)
-			order[n++] = core->grps[j];
-	if (n > 0) /* with no group at all core->grps is NULL */
-		memcpy(core->grps, order, n * sizeof(*order));
-	core->n_grps = n;
-	free(order);
+	/* The new set's order; removed groups last until they are gone. The
+	   list only moves entries within the room phase one made. */
+	for (i = 0, w = 0; i < n; i++) {
+		for (j = w; j < core->n_grps; j++) {
+			if (strcmp(core->grps[j]->name, groups[i].name) == 0) {
+				g = core->grps[j];
+				memmove(&core->grps[w + 1], &core->grps[w],
+					(j - w) * sizeof(*core->grps));
+				core->grps[w++] = g;
+				break;
+			}
+		}
+	}
+	s_plans_free(plans, n); /* only what no group took */
 	s_rebuild_all(core);
 	proc__settle(core);
+}
+
+/* Makes the running set match groups (see proc.h). */
+int
+proc_core_apply(proc_core_t *core, const conf_group_t *groups, size_t n)
+{
+	s_plan_t *plans = NULL;
+	int rc;
+
+	if ((rc = s_apply_prepare(core, groups, n, &plans)) != 0)
+		return rc;
+	s_apply_commit(core, groups, n, plans);
 	return 0;
 }
 
@@ -697,19 +906,38 @@ proc_core_find(const proc_core_t *core, const char *name)
 	return NULL;
 }
 
-const conf_t *
-proc_core_conf(const proc_core_t *core)
+int
+proc_core_set_queue_access(proc_core_t *core, const char *url, const char *authkey_file)
 {
-	return core->conf;
+	char *u = url ? strdup(url) : NULL, *k = authkey_file ? strdup(authkey_file) : NULL;
+
+	if ((url && u == NULL) || (authkey_file && k == NULL)) {
+		free(u);
+		free(k);
+		return -ENOMEM;
+	}
+	free(core->queue_url);
+	free(core->authkey_file);
+	core->queue_url = u;
+	core->authkey_file = k;
+	return 0;
+}
+
+const conf_group_t *
+proc_core_group(const proc_core_t *core, const char *group)
+{
+	proc__grp_t *g = s_grp_find(core, group);
+
+	return g == NULL ? NULL : g->next_cg ? g->next_cg : g->cg;
 }
 
 size_t
-proc_core_group_states(const proc_core_t *core, const char *group, size_t counts[PROC_UNKNOWN + 1])
+proc_core_group_states(const proc_core_t *core, const char *group, size_t counts[PROC_N_STATES])
 {
 	proc__grp_t *g = s_grp_find(core, group);
 	unsigned k;
 
-	memset(counts, 0, sizeof(size_t) * (PROC_UNKNOWN + 1));
+	memset(counts, 0, sizeof(size_t) * PROC_N_STATES);
 	if (g == NULL)
 		return 0;
 	for (k = 0; k < g->n_procs; k++)
@@ -797,14 +1025,24 @@ int
 proc_group_scale(proc_core_t *core, const char *group, unsigned instances)
 {
 	proc__grp_t *g = s_grp_live(core, group);
+	s_extra_t x;
 	int rc;
 
 	if (g == NULL)
 		return -ENOENT;
-	if (instances > 100000)
+	if (instances > CONF_MAX_INSTANCES)
 		return -EINVAL;
-	if ((rc = s_grp_resize(core, g, instances)) != 0)
+	if ((rc = s_resize_prepare(core, g, instances, &x)) != 0)
 		return rc;
+	if (s_all_reserve(core, s_total(core) + x.n) != 0) {
+		s_extra_free(&x);
+		return -ENOMEM;
+	}
+	s_resize_commit(core, g, instances, &x);
+	if (g->cg != NULL)
+		g->cg->instances = instances; /* what a later reload compares with */
+	if (g->next_cg != NULL)
+		g->next_cg->instances = instances;
 	s_rebuild_all(core);
 	if (core->events.on_group)
 		core->events.on_group(core->ctx, g->name, "scaled");

@@ -73,9 +73,9 @@ struct proc {
 
 struct proc__grp {
 	char *name;
-	const conf_group_t *cg;	     /* current config; NULL once removed */
-	const conf_group_t *next_cg; /* changed by reload: apply once all are down */
-	int stop_signal;	     /* copied: still needed after the conf is gone */
+	conf_group_t *cg;      /* current settings (owned); NULL once removed */
+	conf_group_t *next_cg; /* changed by reload (owned): applied once all are down */
+	int stop_signal;       /* copied: still needed after the conf is gone */
 	int64_t stop_timeout_ms;
 	proc_t **procs;
 	unsigned n_procs;
@@ -88,19 +88,22 @@ struct proc__grp {
 struct proc_core {
 	ev_t *ev;
 	char *host;
+	char *dir;
+	char *log_dir;
+	char *queue_url;    /* for groups with queue_access; NULL: none */
+	char *authkey_file; /* likewise */
+	bool die_with_owner;
 	proc_events_t events;
 	void *ctx;
-	const conf_t *conf;
+	bool applied; /* proc_core_apply() has run once */
 	proc__grp_t **grps;
 	size_t n_grps;
 	proc_t **all; /* flat, ordered by group then instance */
-	size_t n_all;
+	size_t n_all, all_cap;
 	bool all_dirty;
 	/* pid -> child, open addressing */
 	proc__child_t **pids;
 	size_t pids_cap, pids_used;
-	int sigfd;
-	ev_io_t sig_io;
 	int notify_fd;
 	ev_io_t notify_io;
 	char notify_addr[64]; /* "@drover-..." as given to workers */
@@ -111,11 +114,8 @@ struct proc_core {
 	size_t spawnq_head, spawnq_len, spawnq_cap;
 	ev_timer_t spawn_timer;
 	ev_timer_t settle_timer; /* re-evaluate dependencies and shutdown order */
-	struct rlimit nofile0;	 /* droverd's original RLIMIT_NOFILE, restored in workers */
-	mode_t umask0;
-	int devnull_fd;
-	int reset_sigs[64]; /* signals whose disposition workers must get back to default */
-	int n_reset_sigs;
+	struct rlimit nofile0;	 /* the program's original RLIMIT_NOFILE, given back to workers */
+	int devnull_fd;		 /* stdin of every worker, and where null output goes */
 };
 
 /* core.c */

@@ -319,7 +319,7 @@ s_probe_exec(proc_t *p)
 	s.umask = -1;
 	s.nofile = p->core->nofile0;
 	s.limit_core = s.limit_memory = s.limit_nproc = s.limit_nofile = -1;
-	s.cwd = p->core->conf->dir;
+	s.cwd = p->core->dir;
 	pid = s.path ? proc__exec(p->core, &s, &stage) : -ENOENT;
 	for (i = 0; i < n; i++)
 		free(argv[i]);

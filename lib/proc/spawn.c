@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -23,29 +24,51 @@ struct child_result {
 	int stage;
 };
 
-static void
+/* 0, or -1 with errno when the limit could not be set. */
+static int
 s_set_limit(int resource, int64_t v)
 {
 	struct rlimit rl;
 
 	if (v < 0)
-		return;
+		return 0;
 	rl.rlim_cur = rl.rlim_max = (rlim_t)v;
-	(void)setrlimit(resource, &rl);
+	return setrlimit(resource, &rl);
 }
 
-/* Runs in the vfork child: system calls only, no allocation, no locks. */
+/* Closes every descriptor from 3 up. */
+static void
+s_close_from_3(void)
+{
+	int fd;
+
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+		return;
+	for (fd = 3; fd < 65536; fd++) /* a kernel before 5.9 */
+		(void)close(fd);
+}
+
+/* Runs in the vfork child: system calls only, no allocation, no locks. The
+   child starts from a known state, not from ours: every signal blocked while
+   the dispositions go back to default (no handler of the parent may run in
+   this shared memory), a new session, stdin /dev/null, every descriptor
+   beyond 0-2 closed, then limits, umask, directory and user; the mask is
+   emptied just before exec. A step that fails is a failed start. */
 static __attribute__((noinline, noreturn)) void
 s_child(proc_core_t *core, const proc__spawn_spec_t *s, volatile struct child_result *res)
 {
-	sigset_t none;
+	sigset_t all, none;
 	int i, fds[3] = {s->fd_in, s->fd_out, s->fd_err};
 
+	sigfillset(&all);
 	sigemptyset(&none);
-	for (i = 0; i < core->n_reset_sigs; i++)
-		signal(core->reset_sigs[i], SIG_DFL);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (i = 1; i < NSIG; i++)
+		if (i != SIGKILL && i != SIGSTOP)
+			(void)signal(i, SIG_DFL); /* glibc's reserved ones say EINVAL */
 	setsid();
+	if (core->die_with_owner)
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	res->stage = ST_STDIO;
 	for (i = 0; i < 3; i++) {
 		if (fds[i] == -2)
@@ -53,14 +76,18 @@ s_child(proc_core_t *core, const proc__spawn_spec_t *s, volatile struct child_re
 		if (dup2(fds[i] == -1 ? core->devnull_fd : fds[i], i) == -1)
 			goto fail;
 	}
+	s_close_from_3();
 	res->stage = ST_RLIMIT;
-	if (s->limit_nofile >= 0)
-		s_set_limit(RLIMIT_NOFILE, s->limit_nofile);
-	else
-		(void)setrlimit(RLIMIT_NOFILE, &s->nofile);
-	s_set_limit(RLIMIT_CORE, s->limit_core);
-	s_set_limit(RLIMIT_AS, s->limit_memory);
-	s_set_limit(RLIMIT_NPROC, s->limit_nproc);
+	if (s->limit_nofile >= 0) {
+		if (s_set_limit(RLIMIT_NOFILE, s->limit_nofile) == -1)
+			goto fail;
+	} else if (setrlimit(RLIMIT_NOFILE, &s->nofile) == -1) {
+		goto fail;
+	}
+	if (s_set_limit(RLIMIT_CORE, s->limit_core) == -1 ||
+	    s_set_limit(RLIMIT_AS, s->limit_memory) == -1 ||
+	    s_set_limit(RLIMIT_NPROC, s->limit_nproc) == -1)
+		goto fail;
 	if (s->umask >= 0)
 		umask((mode_t)s->umask);
 	res->stage = ST_CHDIR;
@@ -75,6 +102,7 @@ s_child(proc_core_t *core, const proc__spawn_spec_t *s, volatile struct child_re
 			goto fail;
 	}
 	res->stage = ST_EXEC;
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	execve(s->path, s->argv, s->envp);
 fail:
 	res->err = errno;

@@ -54,8 +54,8 @@ proc__new(proc_core_t *core, proc__grp_t *g, unsigned instance)
 	    .group = g->name, .instance = instance, .name = p->name, .host = core->host};
 	proc__cap_init(&p->out, p, "stdout");
 	proc__cap_init(&p->err, p, "stderr");
-	if (proc__cap_configure(&p->out, &cg->out, core->conf->log_dir, &vars, ".out") != 0 ||
-	    proc__cap_configure(&p->err, &cg->err, core->conf->log_dir, &vars, ".err") != 0)
+	if (proc__cap_configure(&p->out, &cg->out, core->log_dir, &vars, ".out") != 0 ||
+	    proc__cap_configure(&p->err, &cg->err, core->log_dir, &vars, ".err") != 0)
 		goto fail;
 	return p;
 fail:
@@ -170,58 +170,6 @@ proc__begin_start(proc_t *p)
 	proc__spawn_enqueue(p->core, p);
 }
 
-/* Expands the instance's env in file order (each value may use the ones
-   before it) and builds envp: droverd's environment, overridden by ours. */
-static char **
-s_build_env(proc_t *p, conf_kv_t **kv_out, size_t *n_kv)
-{
-	const conf_group_t *cg = p->grp->cg;
-	proc_core_t *core = p->core;
-	conf_kv_t *kv;
-	conf_vars_t vars = {p->grp->name, p->instance, p->name, core->host, NULL, 0};
-	size_t n_env = 0, i, j, k, n = 0, extra = 5;
-	char **envp;
-	char buf[32];
-
-	kv = calloc(cg->n_env + extra, sizeof(*kv));
-	if (kv == NULL)
-		return NULL;
-	for (i = 0; i < cg->n_env; i++) {
-		vars.env = kv;
-		vars.n_env = i;
-		kv[i].key = cg->env[i].key;
-		kv[i].value = conf_expand(cg->env[i].value, &vars);
-	}
-	k = cg->n_env;
-	snprintf(buf, sizeof(buf), "%u", p->instance);
-	kv[k].key = "DROVER_NAME", kv[k++].value = strdup(p->name);
-	kv[k].key = "DROVER_GROUP", kv[k++].value = strdup(p->grp->name);
-	kv[k].key = "DROVER_INSTANCE", kv[k++].value = strdup(buf);
-	if (cg->ready.kind == CONF_READY_NOTIFY)
-		kv[k].key = "NOTIFY_SOCKET", kv[k++].value = strdup(core->notify_addr);
-	*kv_out = kv;
-	*n_kv = k;
-	for (i = 0; environ[i] != NULL; i++)
-		n_env++;
-	envp = calloc(n_env + k + 1, sizeof(*envp));
-	if (envp == NULL)
-		return NULL;
-	for (i = 0; environ[i] != NULL; i++) {
-		for (j = 0; j < k; j++) {
-			size_t kl = strlen(kv[j].key);
-			if (strncmp(environ[i], kv[j].key, kl) == 0 && environ[i][kl] == '=')
-				break;
-		}
-		if (j == k && strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0)
-			envp[n++] = strdup(environ[i]);
-	}
-	for (j = 0; j < k; j++)
-		if (asprintf(&envp[n], "%s=%s", kv[j].key, kv[j].value ? kv[j].value : "") >= 0)
-			n++;
-	envp[n] = NULL;
-	return envp;
-}
-
 static void
 s_free_strv(char **v)
 {
@@ -230,6 +178,80 @@ s_free_strv(char **v)
 	for (i = 0; v != NULL && v[i] != NULL; i++)
 		free(v[i]);
 	free(v);
+}
+
+/* Expands the instance's env in file order (each value may use the ones
+   before it) and builds envp: the program's environment, overridden by
+   ours. NULL (ENOMEM) when any entry could not be made: a worker never
+   starts with part of its environment missing. */
+static char **
+s_build_env(proc_t *p, conf_kv_t **kv_out, size_t *n_kv)
+{
+	const conf_group_t *cg = p->grp->cg;
+	proc_core_t *core = p->core;
+	conf_kv_t *kv;
+	conf_vars_t vars = {p->grp->name, p->instance, p->name, core->host, NULL, 0};
+	size_t n_env = 0, i, j, k, n = 0, extra = 7;
+	char **envp;
+	char buf[32];
+	bool ok = true;
+
+	kv = calloc(cg->n_env + extra, sizeof(*kv));
+	if (kv == NULL)
+		return NULL;
+	for (i = 0; i < cg->n_env; i++) {
+		vars.env = kv;
+		vars.n_env = i;
+		kv[i].key = cg->env[i].key;
+		ok = ok && (kv[i].value = conf_expand(cg->env[i].value, &vars)) != NULL;
+	}
+	k = cg->n_env;
+	snprintf(buf, sizeof(buf), "%u", p->instance);
+	kv[k].key = "DROVER_NAME", kv[k++].value = strdup(p->name);
+	kv[k].key = "DROVER_GROUP", kv[k++].value = strdup(p->grp->name);
+	kv[k].key = "DROVER_INSTANCE", kv[k++].value = strdup(buf);
+	if (cg->ready.kind == CONF_READY_NOTIFY)
+		kv[k].key = "NOTIFY_SOCKET", kv[k++].value = strdup(core->notify_addr);
+	if (cg->queue_access && core->queue_url != NULL)
+		kv[k].key = "DROVER_QUEUE_URL", kv[k++].value = strdup(core->queue_url);
+	if (cg->queue_access && core->authkey_file != NULL)
+		kv[k].key = "DROVER_AUTHKEY_FILE", kv[k++].value = strdup(core->authkey_file);
+	*kv_out = kv;
+	*n_kv = k;
+	for (j = cg->n_env; j < k; j++)
+		ok = ok && kv[j].value != NULL;
+	for (i = 0; environ[i] != NULL; i++)
+		n_env++;
+	envp = ok ? calloc(n_env + k + 1, sizeof(*envp)) : NULL;
+	if (envp == NULL)
+		return NULL;
+	for (i = 0; environ[i] != NULL && ok; i++) {
+		for (j = 0; j < k; j++) {
+			size_t kl = strlen(kv[j].key);
+			if (strncmp(environ[i], kv[j].key, kl) == 0 && environ[i][kl] == '=')
+				break;
+		}
+		if (j < k || strncmp(environ[i], "NOTIFY_SOCKET=", 14) == 0)
+			continue;
+		if ((envp[n] = strdup(environ[i])) == NULL)
+			ok = false;
+		else
+			n++;
+	}
+	for (j = 0; j < k && ok; j++) {
+		char *e;
+
+		if (asprintf(&e, "%s=%s", kv[j].key, kv[j].value) < 0)
+			ok = false;
+		else
+			envp[n++] = e;
+	}
+	envp[n] = NULL;
+	if (!ok) {
+		s_free_strv(envp);
+		return NULL;
+	}
+	return envp;
 }
 
 static int
@@ -247,11 +269,20 @@ s_lookup_user(const char *user, proc__spawn_spec_t *s)
 		return 0;
 	if (geteuid() != 0)
 		return -EPERM;
-	s->groups = calloc((size_t)n, sizeof(gid_t));
-	if (s->groups == NULL)
-		return -ENOMEM;
-	if (getgrouplist(user, pw.pw_gid, s->groups, &n) < 0)
-		n = 0;
+	/* getgrouplist() says how many there are when the buffer is short. */
+	for (;;) {
+		int want = n;
+
+		free(s->groups);
+		if ((s->groups = calloc((size_t)n, sizeof(gid_t))) == NULL)
+			return -ENOMEM;
+		if (getgrouplist(user, pw.pw_gid, s->groups, &n) >= 0)
+			break;
+		if (n <= want)
+			n = want * 2;
+		if (n > 65536)
+			return -E2BIG;
+	}
 	s->n_groups = n;
 	s->switch_user = true;
 	return 0;
@@ -291,7 +322,7 @@ proc__spawn(proc_t *p)
 		goto failed;
 	}
 	s.path = path;
-	cwd = conf_expand(cg->cwd ? cg->cwd : core->conf->dir, &vars);
+	cwd = conf_expand(cg->cwd ? cg->cwd : core->dir, &vars);
 	s.cwd = cwd;
 	s.umask = cg->umask;
 	s.nofile = core->nofile0;
@@ -705,15 +736,6 @@ proc_state_t
 proc_state(const proc_t *p)
 {
 	return p->state;
-}
-
-const char *
-proc_state_name(proc_state_t s)
-{
-	static const char *names[] = {"STOPPED",  "STARTING", "RUNNING", "BACKOFF",
-				      "STOPPING", "EXITED",   "FATAL",	 "UNKNOWN"};
-
-	return (unsigned)s <= PROC_UNKNOWN ? names[s] : "UNKNOWN";
 }
 
 pid_t

@@ -398,14 +398,14 @@ Test(api, metrics_pass_promtool, .fini = teardown, .timeout = 30)
 	free(out);
 	snprintf(cmd, sizeof(cmd), "curl -s %s/metrics", d.base);
 	drv_sh(cmd, &out);
+	cr_assert(strstr(out, "drover_process_state{name=\"web:1\",group=\"web\",host=\"local\","
+			      "state=\"RUNNING\"} 1") != NULL);
+	cr_assert(strstr(out, "drover_process_state{name=\"web:1\",group=\"web\",host=\"local\","
+			      "state=\"FATAL\"} 0") != NULL);
 	cr_assert(
-	    strstr(out, "drover_process_state{name=\"web:1\",group=\"web\",state=\"RUNNING\"} 1") !=
+	    strstr(out,
+		   "drover_process_restarts_total{name=\"db:0\",group=\"db\",host=\"local\"} 0") !=
 	    NULL);
-	cr_assert(
-	    strstr(out, "drover_process_state{name=\"web:1\",group=\"web\",state=\"FATAL\"} 0") !=
-	    NULL);
-	cr_assert(strstr(out, "drover_process_restarts_total{name=\"db:0\",group=\"db\"} 0") !=
-		  NULL);
 	cr_assert(strstr(out, "drover_process_resident_memory_bytes{name=\"db:0\"") != NULL);
 	cr_assert(strstr(out, "drover_process_cpu_seconds_total{name=\"db:0\"") != NULL);
 	free(out);

@@ -3,6 +3,8 @@
    dependency order, readiness gating, exec failures, output capture, and
    graceful shutdown. */
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -434,4 +436,88 @@ Test(lifecycle, output_can_be_merged_or_discarded, .fini = teardown, .timeout = 
 	snprintf(path, sizeof(path), "%s/var/log/quiet:0.err", d.dir);
 	cr_assert_neq(access(path, F_OK), 0, "stderr: null wrote a file");
 	cr_assert_eq(drv_http(&d, "GET", "/api/v1/processes/quiet:0/logs", NULL, false, NULL), 404);
+}
+
+/* Reads the hexadecimal mask of a field ("SigIgn:") of /proc/PID/status. */
+static unsigned long long
+status_mask(pid_t pid, const char *field)
+{
+	char path[64], *text, *at;
+	unsigned long long mask = ~0ULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((text = drv_slurp(path)) == NULL)
+		return mask;
+	if ((at = strstr(text, field)) != NULL)
+		mask = strtoull(at + strlen(field), NULL, 16);
+	free(text);
+	return mask;
+}
+
+/* A worker starts from a known state, not from droverd's: stdin /dev/null,
+   no signal ignored or blocked (droverd ignores SIGPIPE, and inherited an
+   ignored SIGUSR1 here), no descriptor beyond 0-2 (droverd inherited one
+   without close-on-exec here), and null output on /dev/null. */
+Test(lifecycle, workers_start_clean, .fini = teardown, .timeout = 30)
+{
+	char path[64], target[256];
+	ssize_t n;
+	int leak, count = 0;
+	pid_t pid;
+	DIR *dir;
+	struct dirent *de;
+
+	leak = open("/dev/zero", O_RDONLY); /* no O_CLOEXEC: droverd inherits it */
+	cr_assert_geq(leak, 3);
+	signal(SIGUSR1, SIG_IGN);
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				   "  clean:\n"
+				   "    command: [sleep, '1000']\n"
+				   "    start_timeout: 0s\n"
+				   "    stdout: null\n"
+				   "    stderr: null\n"),
+		     0);
+	signal(SIGUSR1, SIG_DFL);
+	close(leak);
+	cr_assert(drv_wait_state(&d, "clean:0", "RUNNING", 5000));
+	pid = drv_pid(&d, "clean:0");
+	for (int fd = 0; fd < 3; fd++) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+		n = readlink(path, target, sizeof(target) - 1);
+		cr_assert_gt(n, 0, "fd %d of the worker is not open", fd);
+		target[n] = '\0';
+		cr_assert_str_eq(target, "/dev/null", "fd %d of the worker is %s", fd, target);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	cr_assert_not_null(dir = opendir(path));
+	while ((de = readdir(dir)) != NULL)
+		if (de->d_name[0] != '.')
+			count++;
+	closedir(dir);
+	cr_assert_eq(count, 3, "the worker has %d descriptors open, not 3", count);
+	cr_assert_eq(status_mask(pid, "SigIgn:"), 0, "the worker ignores signals: %llx",
+		     status_mask(pid, "SigIgn:"));
+	cr_assert_eq(status_mask(pid, "SigBlk:"), 0, "the worker blocks signals");
+}
+
+/* A limit the kernel refuses is a failed start with the reason, never a
+   worker running without it. */
+Test(lifecycle, a_limit_that_cannot_be_set_fails_the_start, .fini = teardown, .timeout = 30)
+{
+	json_t *p;
+	const char *err;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				   "  limited:\n"
+				   "    command: [sleep, '1000']\n"
+				   "    start_timeout: 0s\n"
+				   "    limits: { nofile: 1000000000 }\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "limited:0", "FATAL", 5000));
+	p = drv_proc(&d, "limited:0");
+	cr_assert_not_null(p);
+	err = json_string_value(json_object_get(p, "error"));
+	cr_assert_not_null(err);
+	cr_assert(strstr(err, "set limits") != NULL, "error: %s", err);
+	json_decref(p);
 }

@@ -177,3 +177,45 @@ Test(reload, adding_queues_loads_the_queue_host, .fini = teardown, .timeout = 40
 	cr_assert(maps_have(d.pid, "droverd-queues"));
 	cr_assert_eq(drv_pid(&d, "keep:0"), keep);
 }
+
+/* A group changed twice while its old instance is still STOPPING (it ignores
+   TERM): the engine owns its settings, so the second reload cannot leave it
+   reading the first one's freed configuration; the instance comes back once,
+   with the last command. */
+Test(reload, second_reload_while_stopping_is_safe, .fini = teardown, .timeout = 40)
+{
+#define SLOW_FMT                                                                                   \
+	"groups:\n"                                                                                \
+	"  slow:\n"                                                                                \
+	"    command: \"trap '' TERM; echo v%d; exec sleep %d\"\n"                                 \
+	"    start_timeout: 0s\n"                                                                  \
+	"    stop: { signal: TERM, timeout: 3s }\n"
+	char yaml[512];
+	pid_t first;
+	json_t *p;
+
+	snprintf(yaml, sizeof(yaml), SLOW_FMT, 1, 3001);
+	cr_assert_eq(drv_start(&d, yaml), 0);
+	cr_assert(drv_wait_state(&d, "slow:0", "RUNNING", 5000));
+	first = drv_pid(&d, "slow:0");
+	drv_sleep_ms(200); /* its shell has set the trap */
+	snprintf(yaml, sizeof(yaml), SLOW_FMT, 2, 3002);
+	cr_assert_eq(drv_rewrite(&d, yaml), 0);
+	cr_assert_eq(drv_http(&d, "POST", "/api/v1/reload", NULL, true, NULL), 200);
+	cr_assert(drv_wait_state(&d, "slow:0", "STOPPING", 2000));
+	/* Again, with yet another command, and once more unchanged. */
+	snprintf(yaml, sizeof(yaml), SLOW_FMT, 3, 3003);
+	cr_assert_eq(drv_rewrite(&d, yaml), 0);
+	kill(d.pid, SIGHUP);
+	drv_sleep_ms(100);
+	cr_assert_eq(drv_http(&d, "POST", "/api/v1/reload", NULL, true, NULL), 200);
+	cr_assert(drv_wait_state(&d, "slow:0", "RUNNING", 10000));
+	cr_assert(drv_alive(d.pid), "droverd died");
+	cr_assert_neq(drv_pid(&d, "slow:0"), first);
+	p = drv_get_json(&d, "/api/v1/groups/slow");
+	cr_assert_not_null(p);
+	cr_assert_str_eq(json_string_value(json_array_get(json_object_get(p, "command"), 2)),
+			 "trap '' TERM; echo v3; exec sleep 3003");
+	json_decref(p);
+	cr_assert_not(drv_alive(first), "the first instance still runs");
+}

@@ -1,0 +1,61 @@
+/* agent_wire: the frames of the agent protocol, version 1
+   (docs/agent-protocol.md), between droverd's hub and drover-agent.
+
+   A message is two ZeroMQ frames: the type (a short ASCII word) and a body
+   that is one JSON object. Every received message goes through
+   awire_decode(), which checks the sizes, the type, the JSON and the
+   fields the type requires before anyone reads it; a bad message is
+   rejected with a reason, never guessed at. */
+#ifndef DROVER_AGENT_WIRE_H
+#define DROVER_AGENT_WIRE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf.h"
+
+#define AWIRE_VERSION 1
+#define AWIRE_MAX_BODY (4 * 1024 * 1024) /* a STATE of thousands of groups fits */
+#define AWIRE_MAX_TYPE 16
+#define AWIRE_HEARTBEAT_MS 1000 /* default interval, both ways */
+#define AWIRE_LOST_AFTER 3	/* heartbeats of silence */
+#define AWIRE_RECONNECT_MAX_MS 5000
+#define AWIRE_CMD_TIMEOUT_MS 5000
+
+/* The message types. Agent to hub: HELLO, EVENT, SAMPLES, ACK, LOGS, PING,
+   PONG. Hub to agent: STATE, CMD, LOGREQ, REGISTER, REFUSED, PING, PONG. */
+typedef enum {
+	AWIRE_HELLO,
+	AWIRE_STATE,
+	AWIRE_EVENT,
+	AWIRE_SAMPLES,
+	AWIRE_CMD,
+	AWIRE_ACK,
+	AWIRE_LOGREQ,
+	AWIRE_LOGS,
+	AWIRE_PING,
+	AWIRE_PONG,
+	AWIRE_REGISTER,
+	AWIRE_REFUSED,
+	AWIRE_N_TYPES
+} awire_type_t;
+
+const char *awire_type_name(awire_type_t t);
+
+/* Checks one received message: type[0..type_len) and body[0..len). On
+   success returns 0 with *t and *out (the parsed object; caller owns).
+   Otherwise -EPROTO and why (a sentence for the log). */
+int awire_decode(const void *type, size_t type_len, const void *body, size_t len,
+		 awire_type_t *t, json_t **out, char *why, size_t why_len);
+
+/* The body of t as one compact string (caller frees); takes body. */
+char *awire_encode(json_t *body, size_t *len);
+
+/* A group's settings, whole, as the hub sends them in STATE (caller owns). */
+json_t *awire_group_encode(const conf_group_t *g);
+/* The settings back, each field checked; NULL with why on a bad one.
+   Caller owns (conf_group_destroy). */
+conf_group_t *awire_group_decode(const json_t *j, char *why, size_t why_len);
+
+#endif
