@@ -4,7 +4,7 @@ served by droverd.
 Code written for Python's multiprocessing.managers runs on drover's queues
 with its import line and its address changed:
 
-    from drover.managers import BaseManager     # was: from multiprocessing.managers import BaseManager
+    from drover.managers import BaseManager  # was: multiprocessing.managers
 
     class QueueManager(BaseManager):
         pass
@@ -146,7 +146,8 @@ def _enc(x, out, depth):
         out.append(b"f%s;" % repr(x).encode())
     elif t is list or t is tuple:
         if depth >= MAX_DEPTH:
-            raise EncodeError("drover.managers: values nested deeper than %d" % MAX_DEPTH, t.__name__)
+            raise EncodeError("drover.managers: values nested deeper than %d" % MAX_DEPTH,
+                              t.__name__)
         out.append(b"%s%d:" % (b"l" if t is list else b"t", len(x)))
         for v in x:
             _enc(v, out, depth + 1)
