@@ -389,14 +389,14 @@ def run_kind(h, kind, res):
                                    (LABEL[kind], d.get("size"), d["puts"]))
 
 
-# ---------------------------------------------------------------- the managers' example
+# ---------------------------------------------------------------- drover.managers
 
 # The classic task_master/task_worker of multiprocessing.managers at scale:
 # one text, run once with Python's managers and once with drover.managers,
 # only the import line and the address differing. The harness's additions:
 # the master waits for a line on stdin (the workers are connected) and times
 # itself; each worker stops at a None task; no line printed per task.
-EXAMPLE_MASTER = """\
+DM_MASTER = """\
 import json, queue, sys, time
 from multiprocessing.managers import BaseManager
 
@@ -431,7 +431,7 @@ ok = total == sum(n * n for n in range(tasks))
 print(json.dumps({"tasks": tasks, "seconds": t1 - t0, "tasks_s": tasks / (t1 - t0),
                   "put_seconds": t_put - t0, "ok": ok}), flush=True)
 """
-EXAMPLE_WORKER = """\
+DM_WORKER = """\
 import json, queue, sys, time
 from multiprocessing.managers import BaseManager
 
@@ -455,22 +455,22 @@ while True:
     done += 1
 print(json.dumps({"done": done}), flush=True)
 """
-EXAMPLE_IMPORTS = {"managers": "from multiprocessing.managers import BaseManager",
+DM_IMPORTS = {"managers": "from multiprocessing.managers import BaseManager",
                    "drover": "from drover.managers import BaseManager"}
 
 
-def example_text(text, kind, address, key):
-    return (text.replace(EXAMPLE_IMPORTS["managers"], EXAMPLE_IMPORTS[kind])
+def dm_text(text, kind, address, key):
+    return (text.replace(DM_IMPORTS["managers"], DM_IMPORTS[kind])
             .replace("ADDRESS", repr(address)).replace("AUTHKEY", repr(key)))
 
 
-def example_droverd(h):
+def dm_droverd(h):
     """A droverd of its own for the example, with the queues named after
     its typeids (nothing else's queues or figures are touched)."""
     d = os.path.join(h.tmp, "example-droverd")
     os.makedirs(d)
     port, http_port = free_port(), free_port()
-    cap = 2 * h.example_tasks + 1000
+    cap = 2 * h.dm_tasks + 1000
     conf = os.path.join(d, "drover.yaml")
     with open(conf, "w") as f:
         f.write("\n".join([
@@ -496,16 +496,16 @@ def example_droverd(h):
     return p, port
 
 
-def example_flow(h, kind, address, key):
+def dm_flow(h, kind, address, key):
     """One run of the example: the master starts (with the managers, its
     server), the workers connect, then the master puts and collects."""
     texts = {}
-    for role, text in (("master", EXAMPLE_MASTER), ("worker", EXAMPLE_WORKER)):
+    for role, text in (("master", DM_MASTER), ("worker", DM_WORKER)):
         texts[role] = os.path.join(h.tmp, "example_%s_%s.py" % (kind, role))
         with open(texts[role], "w") as f:
-            f.write(example_text(text, kind, address, key))
+            f.write(dm_text(text, kind, address, key))
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "client", "python"))
-    m = subprocess.Popen([PYTHON, texts["master"], str(h.example_tasks), str(h.workers)],
+    m = subprocess.Popen([PYTHON, texts["master"], str(h.dm_tasks), str(h.workers)],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
                          start_new_session=True)
     h.procs.append(m)
@@ -534,16 +534,16 @@ def example_flow(h, kind, address, key):
     return r
 
 
-def run_managers_example(h, res):
-    """The example, h.example_tasks tasks and h.workers workers, h.runs
-    times on each side; res["example"] gets the medians and the ratio."""
+def run_drover_managers(h, res):
+    """The example, h.dm_tasks tasks and h.workers workers, h.runs
+    times on each side; res["drover_managers"] gets the medians and the ratio."""
     with open(h.key, "rb") as f:
         key = f.readline().strip()
-    r = res.setdefault("example", {"tasks": h.example_tasks, "workers": h.workers})
+    r = res.setdefault("drover_managers", {"tasks": h.dm_tasks, "workers": h.workers})
     d = None
     rates = {"managers": [], "drover": []}
     try:
-        d, port = example_droverd(h)
+        d, port = dm_droverd(h)
         # Runs alternate between the two, so that a busy spell of the
         # machine does not fall on one side only.
         for k in range(h.runs):
@@ -552,7 +552,7 @@ def run_managers_example(h, res):
                 if len(rates[kind]) < k:
                     continue        # it failed before
                 try:
-                    f = example_flow(h, kind, addr, key)
+                    f = dm_flow(h, kind, addr, key)
                 except Exception as e:
                     say("ERROR example on %s: %s: %s" % (kind, type(e).__name__, e))
                     r.setdefault("errors", []).append("%s: %s" % (kind, e))
@@ -579,8 +579,8 @@ def run_managers_example(h, res):
     r["ratio"] = dm / mm if dm and mm else None
 
 
-def example_main(h):
-    """--example-only: the example's row alone."""
+def dm_main(h):
+    """--drover-managers-only: the example on both managers alone."""
     if not os.access(h.droverd, os.X_OK):
         say("droverd is not built (%s)" % h.droverd)
         return 1
@@ -591,7 +591,7 @@ def example_main(h):
         f.write(os.urandom(24).hex() + "\n")
     os.chmod(h.key, 0o600)
     try:
-        run_managers_example(h, res)
+        run_drover_managers(h, res)
     except KeyboardInterrupt:
         say("interrupted: cleaning up")
         return 130
@@ -604,17 +604,17 @@ def example_main(h):
     print(res["machine"])
     print("tasks/s: median of %d runs" % h.runs)
     print()
-    print(example_table(res))
-    for e in get(res, "example", "errors") or []:
+    print(dm_table(res))
+    for e in get(res, "drover_managers", "errors") or []:
         print("  error: " + e)
     for note in h.notes:
         print("  note: " + note)
     return 0
 
 
-def example_table(res):
+def dm_table(res):
     """The example's row: drover.managers against multiprocessing.managers."""
-    r = res.get("example")
+    r = res.get("drover_managers")
     if not r:
         return ""
     ratio = r.get("ratio")
@@ -735,9 +735,11 @@ def main():
     ap.add_argument("--droverd", help="droverd binary (default: BUILD/supervisor/droverd)")
     ap.add_argument("--no-build", action="store_true", help="do not build droverd and qbench")
     ap.add_argument("--json", help="write every figure to this file")
-    ap.add_argument("--example-tasks", type=int, default=20000,
-                    help="tasks of the managers' example on both sides (20,000; 0: leave it out)")
-    ap.add_argument("--example-only", action="store_true", help="only the managers' example")
+    ap.add_argument("--drover-managers-tasks", type=int, default=20000,
+                    help="tasks of the managers' example run on multiprocessing.managers and on "
+                    "drover.managers (20,000; 0: leave it out)")
+    ap.add_argument("--drover-managers-only", action="store_true",
+                    help="only the managers' example on multiprocessing.managers and drover.managers")
     ap.add_argument("--keep", action="store_true", help="keep the temp directory")
     a = ap.parse_args()
     a.only = [k for k in a.only.split(",") if k]
@@ -754,9 +756,9 @@ def main():
     signal.signal(signal.SIGHUP, on_term)
 
     build(h, a)
-    h.example_tasks = a.example_tasks
-    if a.example_only:
-        return example_main(h)
+    h.dm_tasks = a.drover_managers_tasks
+    if a.drover_managers_only:
+        return dm_main(h)
     if ("c" in a.only or "python" in a.only) and not os.access(h.droverd, os.X_OK):
         say("droverd is not built (%s): drover is left out of this run" % h.droverd)
         h.notes.append("droverd was not built: no drover figures")
@@ -791,8 +793,8 @@ def main():
                     say("droverd died (status %s):\n%s" % (h.d.returncode, h.droverd_output()))
                     h.notes.append("droverd died during the %s run" % LABEL[kind])
                     break
-        if a.example_tasks and "python" in a.only and "managers" in a.only:
-            run_managers_example(h, res)
+        if h.dm_tasks and "python" in a.only and "managers" in a.only:
+            run_drover_managers(h, res)
     except KeyboardInterrupt:
         say("interrupted: cleaning up")
         rc = 130
@@ -821,8 +823,8 @@ def main():
     print()
     print(table(h, res))
     print()
-    if res.get("example"):
-        print(example_table(res))
+    if res.get("drover_managers"):
+        print(dm_table(res))
         print()
     for kind in KINDS:
         for e in get(res, kind, "errors") or []:
