@@ -59,6 +59,8 @@ __all__ = ["BaseManager", "QueueProxy", "AuthenticationError", "UnknownQueue", "
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:9172"
 MAX_DEPTH = 100             # nesting of lists, tuples and dicts the safe codec accepts
 FLUSH_TIMEOUT = 30.0        # seconds shutdown() waits for droverd to confirm the puts
+FAST_TASK = 0.002           # back for the next get() within this: fetch more per round trip
+DEFAULT_WINDOW = 16         # ... up to this many
 
 
 class AuthenticationError(AuthError, multiprocessing.AuthenticationError):
@@ -354,16 +356,20 @@ def _at_exit():
 # ---------------------------------------------------------------- connections
 
 class _Leases:
-    """What one thread got from one queue: messages not yet acked, gets not
-    yet matched by task_done(), and whether the code calls task_done() (then
-    only task_done() acks)."""
+    """What one thread got from one queue: messages handed out and not yet
+    acked, gets not yet matched by task_done(), whether the code calls
+    task_done() (then only task_done() acks), and messages fetched ahead and
+    not handed out yet, with the window that fetches them."""
 
-    __slots__ = ("held", "owed", "explicit")
+    __slots__ = ("held", "owed", "explicit", "ahead", "window", "got_at")
 
     def __init__(self):
         self.held = collections.deque()
         self.owed = 0
         self.explicit = False
+        self.ahead = collections.deque()
+        self.window = 1
+        self.got_at = None      # when the last get() returned (monotonic seconds)
 
 
 class _Session:
@@ -386,7 +392,9 @@ class _Session:
         ack, nack = [], []
         for ls in self.leases.values():
             (ack if done and not ls.explicit else nack).extend(ls.held)
+            nack.extend(ls.ahead)           # fetched, never handed out
             ls.held.clear()
+            ls.ahead.clear()
         try:
             if nack:
                 c.nack_many(nack)
@@ -449,10 +457,9 @@ class BaseManager:
     queues.authkey_file (None: read the file $DROVER_AUTHKEY_FILE names).
     codec: "safe" (the default), "raw" (bytes only, to share queues with
     the C client) or "pickle" (the explicit opt-in: see the module's doc).
-    timeout bounds the connection handshake; prefetch is how many messages
-    one get() may lease at once (None: the QueueClient's default). A larger
-    prefetch makes short tasks faster, but a worker holds the tasks it
-    prefetched while it works on one, where another worker could take them.
+    timeout bounds the connection handshake; prefetch is the most messages
+    one get() fetches at once (None: 16) for code whose tasks are short
+    (see get()); 1 fetches one at a time.
     complete=True: the first put() after a get() of another queue is that
     task's result: droverd puts it and acks the task in one step (when the
     client offers complete()), so a task redelivered after a crash never
@@ -474,7 +481,11 @@ class BaseManager:
         self._codec = codec
         self._encode, self._decode = CODECS[codec]
         self._timeout = timeout
-        self._prefetch = prefetch
+        if prefetch is None:
+            prefetch = DEFAULT_WINDOW
+        if not 1 <= prefetch <= 4096:
+            raise ValueError("prefetch must be 1..4096")
+        self._window = prefetch
         self._complete = complete
         self._local = threading.local()
         self._sessions = []
@@ -582,11 +593,11 @@ class BaseManager:
         """This thread's connection, made on first use (a new one in a
         child after fork())."""
         s = getattr(self._local, "s", None)
-        if s is not None and s.pid == os.getpid() and s.client is not None:
+        if s is not None and s.client is not None:     # fork() resets _local
             return s
         try:
-            kw = {} if self._prefetch is None else {"prefetch": self._prefetch}
-            client = QueueClient(self._endpoint, self._authkey, timeout=self._timeout, **kw)
+            # The window of get() does the prefetching, adapted to the tasks.
+            client = QueueClient(self._endpoint, self._authkey, timeout=self._timeout, prefetch=1)
         except AuthError as e:
             raise AuthenticationError("%s (the authkey is not the one in droverd's "
                                       "queues.authkey_file)" % e) from None
@@ -691,27 +702,48 @@ class QueueProxy:
         """The value at the head; waits while the queue is empty (block,
         timeout: as queue.Queue), then raises queue.Empty. The message is
         leased until task_done(), or, in code that never calls it, until
-        this proxy's next get() or the manager's close."""
+        this proxy's next get() or the manager's close.
+
+        Code that comes back for the next message within FAST_TASK seconds
+        gets several per round trip: the window doubles up to the
+        manager's prefetch while tasks stay that short, and is one message
+        again after a longer one, so slow tasks are shared among the
+        workers one at a time, as the managers share them."""
         t = _timeout(block, timeout)
-        s = self._manager._session()
+        m = self._manager
+        s = m._session()
+        c = s.client
         ls = s.leases[self._queue]
         if ls.held and not ls.explicit:
-            s.client.ack_many(ls.held)
+            c.ack_many(ls.held)
             ls.held.clear()
-        try:
-            m = s.client.get(self._queue, timeout=t)
-        except NoSuchQueue:
-            raise self._unknown() from None
-        except AuthError as e:
-            raise AuthenticationError(str(e)) from None
-        ls.held.append(m)
+        if ls.ahead:
+            msg = ls.ahead.popleft()
+        else:
+            if ls.got_at is not None and time.monotonic() - ls.got_at < FAST_TASK:
+                ls.window = min(2 * ls.window, m._window)
+            else:
+                ls.window = 1
+            try:
+                if ls.window == 1:
+                    msg = c.get(self._queue, timeout=t)
+                else:
+                    msgs = c.get_many(self._queue, ls.window, timeout=t)
+                    msg = msgs[0]
+                    ls.ahead.extend(msgs[1:])
+            except NoSuchQueue:
+                raise self._unknown() from None
+            except AuthError as e:
+                raise AuthenticationError(str(e)) from None
+        ls.held.append(msg)
         ls.owed += 1
+        ls.got_at = time.monotonic()
         try:
-            v = self._manager._decode(m.data)
+            v = m._decode(msg.data)
         except DecodeError as e:
             e.args = ("%s(): %s" % (self._typeid, e.args[0]),)
             raise
-        s.last = m
+        s.last = msg
         return v
 
     def get_nowait(self):
@@ -739,15 +771,17 @@ class QueueProxy:
             raise AuthenticationError(str(e)) from None
 
     def qsize(self):
-        """Messages ready in the queue (not those leased to a consumer)."""
-        return self._stats()["size"]
+        """Messages ready in the queue, those this thread fetched ahead and
+        has not handed out counted in (not those leased to other consumers)."""
+        return self._stats()["size"] + len(self._manager._session().leases[self._queue].ahead)
 
     def empty(self):
         return self.qsize() == 0
 
     def full(self):
         st = self._stats()
-        return st["size"] >= st["capacity"]
+        return st["size"] + len(self._manager._session().leases[self._queue].ahead) >= \
+            st["capacity"]
 
     def join(self):
         """Waits until every message put in the queue has been acked (none

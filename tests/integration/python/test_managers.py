@@ -33,7 +33,7 @@ from drover.managers import BaseManager  # noqa: E402
 
 QUEUES = {name: "{}" for name in ("get_task_queue", "get_result_queue", "mapped", "leases",
                                   "explicit", "exits", "codec", "pickled", "raw", "threads",
-                                  "joined", "ctasks", "cresults", "forked")}
+                                  "joined", "ctasks", "cresults", "forked", "window")}
 QUEUES["pair"] = "{ capacity: 2 }"
 
 
@@ -96,7 +96,8 @@ class ManagersTest(unittest.TestCase):
         return st["size"], st["in_flight"]
 
     def drain(self, name):
-        with QueueClient(self.d.endpoint, authkey=self.d.authkey) as c:
+        # prefetch 1: what a client fetched ahead would go back on close.
+        with QueueClient(self.d.endpoint, authkey=self.d.authkey, prefetch=1) as c:
             while True:
                 try:
                     c.get(name, timeout=0).ack()
@@ -232,6 +233,39 @@ class ManagersTest(unittest.TestCase):
         self.assertEqual(t.get(timeout=5), 7)
         m.shutdown()
         self.assertEqual(self.stats("ctasks"), (0, 0))
+
+    def set_fast_task(self, seconds):
+        old = managers.FAST_TASK
+        managers.FAST_TASK = seconds
+        self.addCleanup(setattr, managers, "FAST_TASK", old)
+
+    def test_slow_tasks_are_fetched_one_at_a_time(self):
+        self.set_fast_task(0)               # every task counts as slow
+        m = self.manager()
+        q = m.window()
+        self.addCleanup(self.drain, "window")
+        for i in range(5):
+            q.put(i)
+        self.assertEqual((q.get(timeout=5), q.get(timeout=5)), (0, 1))
+        self.assertEqual(self.stats("window"), (3, 1))     # the rest for other workers
+
+    def test_short_tasks_are_fetched_several_at_a_time(self):
+        self.set_fast_task(1e9)             # every task counts as short
+        m = self.manager(prefetch=8)
+        q = m.window()
+        n = 40
+        for i in range(n):
+            q.put(i)
+        ahead = 0
+        for i, window in enumerate([1, 2, None, 4, None, None, None, 8, None]):
+            self.assertEqual(q.get(timeout=5), i)
+            ahead = window - 1 if window else ahead - 1
+            self.assertEqual(self.stats("window", via=m), (n - i - 1 - ahead, 1 + ahead))
+            self.assertEqual(q.qsize(), n - i - 1)          # as queue.Queue counts
+        m.shutdown()            # the one in hand acked, those fetched ahead back at the head
+        self.assertEqual(self.stats("window"), (n - 9, 0))
+        self.assertEqual(self.manager().window().get(timeout=5), 9)
+        self.drain("window")
 
     def run_script(self, body):
         script = textwrap.dedent("""\
