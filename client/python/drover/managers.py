@@ -11,10 +11,10 @@ with its import line and its address changed:
 
     QueueManager.register('get_task_queue')
     QueueManager.register('get_result_queue')
-    m = QueueManager(address=('127.0.0.1', 9172), authkey=b'abc')   # droverd's queue endpoint
+    m = QueueManager(address=('127.0.0.1', 9172), authkey=b'abc')  # droverd's queues
     m.connect()
     task = m.get_task_queue()
-    n = task.get(timeout=1)                     # queue.Empty after 1 s, as before
+    n = task.get(timeout=1)                 # queue.Empty after 1 s, as before
 
 droverd is the server: the queues are declared in its configuration (a
 registered typeid names a drover queue: the typeid itself, or the queue=
