@@ -28,6 +28,8 @@ typedef struct {
 	json_t *(*queues)(void *ctx);
 	/* Array of agent objects {name,address,labels,state,last_seen,processes}. */
 	json_t *(*agents)(void *ctx);
+	/* One agent object, or NULL when there is no such agent. */
+	json_t *(*agent)(void *ctx, const char *name);
 	/* Extra Prometheus text appended to /metrics (e.g. queue metrics);
 	   malloc'd, the API frees it. */
 	char *(*metrics)(void *ctx);

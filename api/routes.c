@@ -321,12 +321,132 @@ s_query_count(struct MHD_Connection *conn, const char *key, long long *v, const 
 	return true;
 }
 
+/* A command sent through the view, and the request waiting for it.
+   Commands to local processes end at once, within the call; those to other
+   hosts end when the agent answers (or the hub gives up), and the request
+   stays suspended until then. */
+struct api_wait {
+	api_t *api;
+	api_req_t *req; /* NULL once the request is gone */
+	bool done;
+	bool late; /* not done within the call: the request is suspended */
+	bool is_group;
+	bool is_logs; /* a logs call: status and reply from the agent */
+	unsigned status;
+	json_t *reply;
+	int rc;
+	char msg[256];
+	char name[256];
+	char what[32];
+};
+
+typedef api_wait_t s_outcome_t;
+
+static void s_action_result(api_t *api, api_reply_t *r, const s_outcome_t *o, const char *name,
+			    const char *what);
+static void s_group_result(api_t *api, api_reply_t *r, const s_outcome_t *o, const char *group,
+			   const char *what);
+
+static api_wait_t *
+s_wait_new(api_t *api, api_req_t *req, bool is_group, const char *name, const char *what)
+{
+	api_wait_t *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	req->api_owner = api;
+	w->api = api;
+	w->req = req;
+	w->is_group = is_group;
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	snprintf(w->what, sizeof(w->what), "%s", what);
+	req->wait = w;
+	return w;
+}
+
+/* Builds the answer of a finished command into r. */
+static void
+s_wait_result(api_wait_t *w, api_reply_t *r)
+{
+	if (w->is_logs) {
+		if (w->reply != NULL && w->status >= 200 && w->status < 600)
+			api_reply_json(r, w->status, w->reply);
+		else
+			api_reply_error(r, 504, "timeout", "logs of %s: %s", w->name,
+					w->msg[0] ? w->msg : "no answer from its host");
+		w->reply = NULL;
+		return;
+	}
+	if (w->is_group)
+		s_group_result(w->api, r, w, w->name, w->what);
+	else
+		s_action_result(w->api, r, w, w->name, w->what);
+}
+
+static void
+s_on_done(void *arg, int rc, const char *msg)
+{
+	api_wait_t *w = arg;
+	api_req_t *req = w->req;
+	api_reply_t r = {0};
+
+	w->done = true;
+	w->rc = rc;
+	snprintf(w->msg, sizeof(w->msg), "%s", msg ? msg : "");
+	if (req == NULL) { /* the client went away: nobody to answer */
+		json_decref(w->reply);
+		free(w);
+		return;
+	}
+	if (!w->late)
+		return; /* within the call: s_wait_reply() answers */
+	req->wait = NULL;
+	s_wait_result(w, &r);
+	free(w);
+	api_req_answer(req->api_owner, req, &r);
+}
+
+static void
+s_on_logs(void *arg, int status, json_t *reply, const char *err)
+{
+	api_wait_t *w = arg;
+
+	w->status = (unsigned)status;
+	w->reply = reply;
+	s_on_done(arg, 0, err);
+}
+
+void
+api_wait_forget(api_req_t *req)
+{
+	if (req->wait != NULL) {
+		req->wait->req = NULL;
+		req->wait = NULL;
+	}
+}
+
+/* After the command was sent: the answer now if it came within the call,
+   else status 0 and the answer when it comes. */
+static void
+s_wait_reply(api_wait_t *w, api_reply_t *r)
+{
+	if (!w->done) {
+		w->late = true;
+		r->status = 0;
+		return;
+	}
+	w->req->wait = NULL;
+	s_wait_result(w, r);
+	free(w);
+}
+
 /* GET /processes/{name}/logs?stream=stdout&tail=N[&offset=BYTES&inode=N]:
    the last N lines, or with offset the complete lines written since that byte
    offset of the file with that inode (droverctl logs -f); a file rotated
    since is finished first from FILE.1. Reads the capture file; nothing is kept in memory. */
 static void
-s_logs(api_t *api, struct MHD_Connection *conn, const view_proc_t *p, api_reply_t *r)
+s_logs(api_t *api, struct MHD_Connection *conn, const view_proc_t *p, api_req_t *req,
+       api_reply_t *r)
 {
 	const char *stream = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "stream");
 	const char *path;
@@ -351,9 +471,26 @@ s_logs(api_t *api, struct MHD_Connection *conn, const view_proc_t *p, api_reply_
 		return;
 	if (tail > API_TAIL_MAX)
 		tail = API_TAIL_MAX;
-	if ((path = view_log_path(api->view, p, stream)) == NULL) {
+	if ((path = view_log_path(api->view, p, stream)) == NULL &&
+	    (p->host == NULL || strcmp(p->host, VIEW_HOST_LOCAL) == 0)) {
 		api_reply_error(r, 404, "not_captured", "the %s of %s is not captured to a file",
 				stream, p->name);
+		return;
+	}
+	if (path == NULL) { /* on another host: its agent reads the file */
+		api_wait_t *w = s_wait_new(api, req, false, p->name, "logs");
+
+		if (w == NULL) {
+			api_reply_error(r, 500, "internal", "out of memory");
+			return;
+		}
+		w->is_logs = true;
+		view_logs(api->view, p,
+			  json_pack("{s:s, s:I, s:I, s:I}", "stream", stream, "tail",
+				    (json_int_t)tail, "offset", (json_int_t)offset, "inode",
+				    (json_int_t)inode),
+			  s_on_logs, w);
+		s_wait_reply(w, r);
 		return;
 	}
 	o = json_pack("{s:s, s:s, s:s}", "name", p->name, "stream", stream, "path", path);
@@ -416,102 +553,6 @@ s_logs(api_t *api, struct MHD_Connection *conn, const view_proc_t *p, api_reply_
 }
 
 /* ---- actions ---- */
-
-/* A command sent through the view, and the request waiting for it.
-   Commands to local processes end at once, within the call; those to other
-   hosts end when the agent answers (or the hub gives up), and the request
-   stays suspended until then. */
-struct api_wait {
-	api_t *api;
-	api_req_t *req; /* NULL once the request is gone */
-	bool done;
-	bool late; /* not done within the call: the request is suspended */
-	bool is_group;
-	int rc;
-	char msg[256];
-	char name[256];
-	char what[32];
-};
-
-typedef api_wait_t s_outcome_t;
-
-static void s_action_result(api_t *api, api_reply_t *r, const s_outcome_t *o, const char *name,
-			    const char *what);
-static void s_group_result(api_t *api, api_reply_t *r, const s_outcome_t *o, const char *group,
-			   const char *what);
-
-static api_wait_t *
-s_wait_new(api_t *api, api_req_t *req, bool is_group, const char *name, const char *what)
-{
-	api_wait_t *w = calloc(1, sizeof(*w));
-
-	if (w == NULL)
-		return NULL;
-	req->api_owner = api;
-	w->api = api;
-	w->req = req;
-	w->is_group = is_group;
-	snprintf(w->name, sizeof(w->name), "%s", name);
-	snprintf(w->what, sizeof(w->what), "%s", what);
-	req->wait = w;
-	return w;
-}
-
-/* Builds the answer of a finished command into r. */
-static void
-s_wait_result(api_wait_t *w, api_reply_t *r)
-{
-	if (w->is_group)
-		s_group_result(w->api, r, w, w->name, w->what);
-	else
-		s_action_result(w->api, r, w, w->name, w->what);
-}
-
-static void
-s_on_done(void *arg, int rc, const char *msg)
-{
-	api_wait_t *w = arg;
-	api_req_t *req = w->req;
-	api_reply_t r = {0};
-
-	w->done = true;
-	w->rc = rc;
-	snprintf(w->msg, sizeof(w->msg), "%s", msg ? msg : "");
-	if (req == NULL) { /* the client went away: nobody to answer */
-		free(w);
-		return;
-	}
-	if (!w->late)
-		return; /* within the call: s_wait_reply() answers */
-	req->wait = NULL;
-	s_wait_result(w, &r);
-	free(w);
-	api_req_answer(req->api_owner, req, &r);
-}
-
-void
-api_wait_forget(api_req_t *req)
-{
-	if (req->wait != NULL) {
-		req->wait->req = NULL;
-		req->wait = NULL;
-	}
-}
-
-/* After the command was sent: the answer now if it came within the call,
-   else status 0 and the answer when it comes. */
-static void
-s_wait_reply(api_wait_t *w, api_reply_t *r)
-{
-	if (!w->done) {
-		w->late = true;
-		r->status = 0;
-		return;
-	}
-	w->req->wait = NULL;
-	s_wait_result(w, r);
-	free(w);
-}
 
 static void
 s_action_result(api_t *api, api_reply_t *r, const s_outcome_t *o, const char *name,
@@ -737,6 +778,15 @@ api_route(api_t *api, struct MHD_Connection *conn, const char *method, const cha
 	} else if (strcmp(path, "/agents") == 0) {
 		if (s_method_is(method, "GET", r, "GET"))
 			api_reply_json(r, 200, s_hook_list(api, api->hooks.agents));
+	} else if (strncmp(path, "/agents/", 8) == 0 && strchr(path + 8, '/') == NULL) {
+		json_t *a = api->hooks.agent ? api->hooks.agent(api->ctx, path + 8) : NULL;
+
+		if (!s_method_is(method, "GET", r, "GET"))
+			json_decref(a);
+		else if (a == NULL)
+			api_reply_error(r, 404, "not_found", "no agent named %s", path + 8);
+		else
+			api_reply_json(r, 200, a);
 	} else if (strcmp(path, "/queues") == 0) {
 		if (s_method_is(method, "GET", r, "GET"))
 			api_reply_json(r, 200, s_hook_list(api, api->hooks.queues));
@@ -781,7 +831,7 @@ api_route(api_t *api, struct MHD_Connection *conn, const char *method, const cha
 				view_refresh(api->view);
 				api_reply_json(r, 200, view_proc_json(p));
 			} else if (strcmp(action, "logs") == 0)
-				s_logs(api, conn, p, r);
+				s_logs(api, conn, p, req, r);
 			else
 				s_process_action(api, p, action, req, r);
 		} else {

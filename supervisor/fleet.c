@@ -2,6 +2,7 @@
 #include "fleet.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,23 +81,49 @@ s_local_group_cmd(fleet_t *f, const char *group, const char *cmd, long n)
 	return -EINVAL;
 }
 
+/* A group command done locally and by the hub: answered once both are. */
+typedef struct {
+	int rc;
+	char msg[256];
+	view_done_fn done;
+	void *arg;
+} s_both_t;
+
+static void
+s_remote_done(void *arg, int rc, const char *msg)
+{
+	s_both_t *b = arg;
+
+	if (b->rc == 0 && rc != 0) {
+		b->rc = rc;
+		snprintf(b->msg, sizeof(b->msg), "%s", msg ? msg : "");
+	}
+	b->done(b->arg, b->rc, b->msg[0] ? b->msg : NULL);
+	free(b);
+}
+
 static void
 s_group_cmd(void *ctx, const char *group, const char *cmd, long n, view_done_fn done, void *arg)
 {
 	fleet_t *f = ctx;
+	s_both_t *b;
+	int rc = 0;
 
 	if (view_group(f->view, group) == NULL) {
 		done(arg, -ENOENT, NULL);
 		return;
 	}
-	if (s_group_local(f, group)) {
-		done(arg, s_local_group_cmd(f, group, cmd, n), NULL);
+	if (s_group_local(f, group))
+		rc = s_local_group_cmd(f, group, cmd, n);
+	if (f->remote.group_cmd == NULL || (rc != 0 && rc != -ENOENT) ||
+	    (b = calloc(1, sizeof(*b))) == NULL) {
+		done(arg, rc == -ENOENT && !s_group_local(f, group) ? 0 : rc, NULL);
 		return;
 	}
-	if (f->remote.group_cmd == NULL)
-		done(arg, -EHOSTUNREACH, "no agent hub is running");
-	else
-		f->remote.group_cmd(f->remote_ctx, group, cmd, n, done, arg);
+	b->rc = rc == -ENOENT ? 0 : rc;
+	b->done = done;
+	b->arg = arg;
+	f->remote.group_cmd(f->remote_ctx, group, cmd, n, s_remote_done, b);
 }
 
 static const char *
@@ -109,6 +136,19 @@ s_log_path(void *ctx, const view_proc_t *vp, const char *stream)
 	    (p = proc_core_find(f->core, vp->name)) == NULL)
 		return NULL;
 	return proc_log_path(p, stream);
+}
+
+static void
+s_logs(void *ctx, const view_proc_t *vp, json_t *query, view_logs_fn done, void *arg)
+{
+	fleet_t *f = ctx;
+
+	if (f->remote.logs == NULL) {
+		json_decref(query);
+		done(arg, 0, NULL, "no agent hub is running");
+		return;
+	}
+	f->remote.logs(f->remote_ctx, vp, query, done, arg);
 }
 
 /* CPU and memory of the local processes, read from /proc at most once a
@@ -138,7 +178,7 @@ fleet_t *
 fleet_new(void)
 {
 	fleet_t *f = calloc(1, sizeof(*f));
-	view_owner_t owner = {s_proc_cmd, s_group_cmd, s_log_path, s_refresh};
+	view_owner_t owner = {s_proc_cmd, s_group_cmd, s_log_path, s_logs, s_refresh};
 
 	if (f == NULL)
 		return NULL;

@@ -18,6 +18,7 @@ typedef struct {
 	/* A group command for the agents that run some of the group. */
 	void (*group_cmd)(void *ctx, const char *group, const char *cmd, long n, view_done_fn done,
 			  void *arg);
+	void (*logs)(void *ctx, const view_proc_t *p, json_t *query, view_logs_fn done, void *arg);
 } fleet_remote_t;
 
 fleet_t *fleet_new(void);

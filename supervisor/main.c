@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 #include "api.h"
-#include "fleet.h"
 #include "clock.h"
 #include "conf.h"
 #include "ev.h"
+#include "fleet.h"
 #include "log.h"
 #include "proc.h"
 #include "str.h"
@@ -27,6 +27,9 @@
 #include <dlfcn.h>
 
 #include "queue_module.h"
+#endif
+#ifdef DROVER_HAVE_HUB
+#include "hub_module.h"
 #endif
 
 typedef struct {
@@ -41,6 +44,10 @@ typedef struct {
 	queue_host_t *queues;
 	ev_timer_t queue_events; /* armed only while someone follows the events */
 	json_t *queue_seen;	 /* {name: stats} last published */
+#endif
+#ifdef DROVER_HAVE_HUB
+	const drover_hub_module_t *hmod; /* loaded when agents.keys_dir is set */
+	hub_t *hub;
 #endif
 	log_level_t log_level;
 	int sigfd;
@@ -120,18 +127,19 @@ s_wants_queues(const conf_t *c)
 	return c->n_queues > 0 || c->queues_authkey_file != NULL;
 }
 
-/* Loads droverd-queues.so from $DROVER_MODULE_DIR, else droverd's own
-   directory (the build tree), else <droverd's dir>/../lib/drover (an
-   installed tree, wherever it was moved), else the configured install
-   directory. Returns
-   the module's table, or NULL with *err set (malloc'd). */
-static const drover_queue_module_t *
-s_queue_module_load(char **err)
+/* Loads the module file (droverd-queues.so, droverd-hub.so) from
+   $DROVER_MODULE_DIR, else droverd's own directory (the build tree), else
+   <droverd's dir>/../lib/drover (an installed tree, wherever it was moved),
+   else the configured install directory, and returns its table symbol, or
+   NULL with *err set (malloc'd). The module stays loaded for droverd's
+   lifetime. */
+static const void *
+s_module_load(const char *file, const char *symbol, char **err)
 {
 	char exe[PATH_MAX], rel[PATH_MAX + 64], path[PATH_MAX + 128],
 	    tried[4 * (PATH_MAX + 128)] = "";
 	const char *dirs[4] = {getenv("DROVER_MODULE_DIR"), NULL, NULL, DROVER_MODULE_DIR};
-	const drover_queue_module_t *m;
+	const void *m;
 	ssize_t n;
 	void *h;
 	size_t i;
@@ -148,7 +156,7 @@ s_queue_module_load(char **err)
 	for (i = 0; i < 4; i++) {
 		if (dirs[i] == NULL || *dirs[i] == '\0')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dirs[i], DROVER_QUEUE_MODULE_FILE);
+		snprintf(path, sizeof(path), "%s/%s", dirs[i], file);
 		if (access(path, F_OK) != 0) {
 			if (strlen(tried) + strlen(path) + 3 < sizeof(tried))
 				strcat(strcat(tried, *tried ? ", " : ""), path);
@@ -158,19 +166,29 @@ s_queue_module_load(char **err)
 			*err = str_printf("cannot load %s", dlerror());
 			return NULL;
 		}
-		m = dlsym(h, DROVER_QUEUE_MODULE_SYMBOL);
-		if (m == NULL || m->abi != DROVER_QUEUE_MODULE_ABI ||
-		    strcmp(m->version, DROVER_VERSION) != 0) {
-			*err = str_printf("%s is not the queue module of droverd %s", path,
-					  DROVER_VERSION);
+		if ((m = dlsym(h, symbol)) == NULL) {
+			*err = str_printf("%s is not a module of droverd %s", path, DROVER_VERSION);
 			dlclose(h);
-			return NULL;
 		}
-		return m; /* stays loaded for droverd's lifetime */
+		return m;
 	}
-	*err = str_printf("the queue module %s was not found (looked for %s)",
-			  DROVER_QUEUE_MODULE_FILE, tried);
+	*err = str_printf("the module %s was not found (looked for %s)", file, tried);
 	return NULL;
+}
+
+static const drover_queue_module_t *
+s_queue_module_load(char **err)
+{
+	const drover_queue_module_t *m =
+	    s_module_load(DROVER_QUEUE_MODULE_FILE, DROVER_QUEUE_MODULE_SYMBOL, err);
+
+	if (m != NULL &&
+	    (m->abi != DROVER_QUEUE_MODULE_ABI || strcmp(m->version, DROVER_VERSION) != 0)) {
+		*err = str_printf("%s is not the queue module of droverd %s",
+				  DROVER_QUEUE_MODULE_FILE, DROVER_VERSION);
+		return NULL;
+	}
+	return m;
 }
 
 /* Loads the module if needed and starts the queue host on conf. */
@@ -184,6 +202,77 @@ s_queues_start(sup_t *s, const conf_t *conf, char **err)
 		return -1;
 	return 0;
 }
+#endif
+
+#ifdef DROVER_HAVE_HUB
+/* ---- the agent hub ---- */
+
+static void
+s_hub_proc_cmd(void *ctx, const view_proc_t *p, const char *cmd, int sig, view_done_fn done,
+	       void *arg)
+{
+	sup_t *s = ctx;
+
+	s->hmod->proc_cmd(s->hub, p, cmd, sig, done, arg);
+}
+
+static void
+s_hub_logs(void *ctx, const view_proc_t *p, json_t *query, view_logs_fn done, void *arg)
+{
+	sup_t *s = ctx;
+
+	s->hmod->logs(s->hub, p, query, done, arg);
+}
+
+static void
+s_hub_group_cmd(void *ctx, const char *group, const char *cmd, long n, view_done_fn done, void *arg)
+{
+	sup_t *s = ctx;
+
+	s->hmod->group_cmd(s->hub, group, cmd, n, done, arg);
+}
+
+/* Loads the module if needed and starts the hub on conf. */
+static int
+s_hub_start(sup_t *s, const conf_t *conf, char **err)
+{
+	static const fleet_remote_t remote = {s_hub_proc_cmd, s_hub_group_cmd, s_hub_logs};
+	const drover_hub_module_t *m = s->hmod;
+
+	if (m == NULL) {
+		m = s_module_load(DROVER_HUB_MODULE_FILE, DROVER_HUB_MODULE_SYMBOL, err);
+		if (m == NULL)
+			return -1;
+		if (m->abi != DROVER_HUB_MODULE_ABI || strcmp(m->version, DROVER_VERSION) != 0) {
+			*err = str_printf("%s is not the hub module of droverd %s",
+					  DROVER_HUB_MODULE_FILE, DROVER_VERSION);
+			return -1;
+		}
+		s->hmod = m;
+	}
+	m->set_log(s->log_level, "droverd");
+	if ((s->hub = m->hub_new(s->ev, fleet_view(s->fleet), conf, err)) == NULL)
+		return -1;
+	fleet_set_remote(s->fleet, &remote, s);
+	return 0;
+}
+
+static json_t *
+s_agents(void *ctx)
+{
+	sup_t *s = ctx;
+
+	return s->hub ? s->hmod->agents(s->hub) : json_array();
+}
+
+static json_t *
+s_agent(void *ctx, const char *name)
+{
+	sup_t *s = ctx;
+
+	return s->hub ? s->hmod->agent(s->hub, name) : NULL;
+}
+
 #endif
 
 /* ---- core events -> API events ---- */
@@ -239,13 +328,22 @@ s_apply_local(sup_t *s, const conf_t *conf)
 
 	if (local == NULL)
 		return -ENOMEM;
-	for (i = 0; i < conf->n_groups; i++)
-		if (fleet_is_local(&conf->groups[i]))
-			local[n++] = conf->groups[i]; /* shallow: only read while applying */
-	rc = proc_core_set_queue_access(s->core,
-					conf->queues_advertise ? conf->queues_advertise
-							       : conf->queues_listen,
-					conf->queues_authkey_file);
+	for (i = 0; i < conf->n_groups; i++) {
+		const conf_group_t *g = &conf->groups[i];
+		size_t k;
+
+		if (!fleet_is_local(g))
+			continue;
+		local[n] = *g; /* shallow: only read while applying */
+		/* hosts: [node-1, local]: local runs the second block of indices */
+		for (k = 0; k < g->n_hosts; k++)
+			if (strcmp(g->hosts[k], "local") == 0)
+				break;
+		local[n++].instance_base = k < g->n_hosts ? (unsigned)k * g->instances : 0;
+	}
+	rc = proc_core_set_queue_access(
+	    s->core, conf->queues_advertise ? conf->queues_advertise : conf->queues_listen,
+	    conf->queues_authkey_file);
 	if (rc == 0)
 		rc = proc_core_apply(s->core, local, n);
 	free(local);
@@ -300,6 +398,19 @@ s_reload(void *ctx, char **errors)
 		conf_free(&next);
 		return -1;
 	}
+#ifdef DROVER_HAVE_HUB
+	if (s->hub != NULL) {
+		if (s->hmod->hub_apply(s->hub, next) != 0)
+			log_error("reload: the agent changes could not all be applied");
+	} else if (next->agents_keys_dir != NULL) {
+		char *herr = NULL;
+
+		if (s_hub_start(s, next, &herr) != 0) {
+			log_error("reload: agents: %s", herr ? herr : "cannot start");
+			free(herr);
+		}
+	}
+#endif
 #ifdef DROVER_HAVE_QUEUE
 	if (s->queues != NULL) {
 		if (s->qmod->host_apply(s->queues, next) != 0)
@@ -336,8 +447,19 @@ static char *
 s_metrics(void *ctx)
 {
 	sup_t *s = ctx;
+	char *q = s->queues ? s->qmod->host_metrics(s->queues) : NULL, *h = NULL, *both;
 
-	return s->queues ? s->qmod->host_metrics(s->queues) : NULL;
+#ifdef DROVER_HAVE_HUB
+	h = s->hub ? s->hmod->metrics(s->hub) : NULL;
+#endif
+	if (h == NULL)
+		return q;
+	if (q == NULL)
+		return h;
+	both = str_printf("%s%s", q, h);
+	free(q);
+	free(h);
+	return both;
 }
 #endif
 
@@ -530,6 +652,12 @@ main(int argc, char **argv)
 	hooks.metrics = s_metrics;
 	hooks.subscribed = s_subscribed;
 #endif
+#ifdef DROVER_HAVE_HUB
+	if (sup.conf->agents_keys_dir != NULL && s_hub_start(&sup, sup.conf, &aerr) != 0)
+		die(EX_CONFIG, "agents: %s", aerr ? aerr : "cannot start");
+	hooks.agents = s_agents;
+	hooks.agent = s_agent;
+#endif
 	acfg = (api_config_t){.listen = sup.conf->http_listen,
 			      .token = token,
 			      .config_file = sup.conf->path,
@@ -550,6 +678,10 @@ main(int argc, char **argv)
 		log_error("event loop: %s", strerror(-rc));
 
 	api_destroy(&sup.api);
+#ifdef DROVER_HAVE_HUB
+	if (sup.hub != NULL)
+		sup.hmod->hub_destroy(&sup.hub);
+#endif
 #ifdef DROVER_HAVE_QUEUE
 	ev_timer_stop(sup.ev, &sup.queue_events);
 	json_decref(sup.queue_seen);

@@ -60,6 +60,8 @@ void auth_certs_destroy(auth_certs_t **cp);
 int auth_certs_reload(auth_certs_t *c);
 /* The name whose cert holds pk, or NULL. */
 const char *auth_certs_name(auth_certs_t *c, const uint8_t *pk);
+/* Is there a NAME.cert (as last read)? */
+bool auth_certs_known(auth_certs_t *c, const char *name);
 /* Does NAME.cert (as last read) hold pk? */
 bool auth_certs_holds(auth_certs_t *c, const char *name, const uint8_t *pk);
 

@@ -6,9 +6,9 @@
 #include "auth.h"
 
 #include <czmq.h>
-#include <sodium.h>
 #include <dirent.h>
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,8 +173,8 @@ auth_certs_name(auth_certs_t *c, const uint8_t *pk)
 	struct stat st;
 	size_t i;
 
-	if (stat(c->dir, &st) == 0 && (st.st_mtim.tv_sec != c->mtime.tv_sec ||
-				       st.st_mtim.tv_nsec != c->mtime.tv_nsec))
+	if (stat(c->dir, &st) == 0 &&
+	    (st.st_mtim.tv_sec != c->mtime.tv_sec || st.st_mtim.tv_nsec != c->mtime.tv_nsec))
 		s_scan(c);
 	for (i = 0; i < c->n; i++)
 		if (sodium_memcmp(c->certs[i].pk, pk, AUTH_KEY_LEN) == 0)
@@ -190,5 +190,16 @@ auth_certs_holds(auth_certs_t *c, const char *name, const uint8_t *pk)
 	for (i = 0; i < c->n; i++)
 		if (strcmp(c->certs[i].name, name) == 0)
 			return sodium_memcmp(c->certs[i].pk, pk, AUTH_KEY_LEN) == 0;
+	return false;
+}
+
+bool
+auth_certs_known(auth_certs_t *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->certs[i].name, name) == 0)
+			return true;
 	return false;
 }

@@ -18,7 +18,7 @@
 
 #define ZAP_FRAMES 7 /* version, id, domain, address, identity, mechanism, credentials */
 
-#define ZAP_LOG_SLOTS 64	      /* addresses whose refusals are being rate-limited */
+#define ZAP_LOG_SLOTS 64       /* addresses whose refusals are being rate-limited */
 #define ZAP_LOG_EVERY_MS 10000 /* one line per address in this time */
 
 struct auth_zap {

@@ -411,6 +411,17 @@ view_log_path(view_t *v, const view_proc_t *p, const char *stream)
 	return v->owner.log_path ? v->owner.log_path(v->owner_ctx, p, stream) : NULL;
 }
 
+void
+view_logs(view_t *v, const view_proc_t *p, json_t *query, view_logs_fn done, void *arg)
+{
+	if (v->owner.logs == NULL) {
+		json_decref(query);
+		done(arg, 0, NULL, "its output is not on this host");
+		return;
+	}
+	v->owner.logs(v->owner_ctx, p, query, done, arg);
+}
+
 /* ---- the process object ---- */
 
 static json_t *

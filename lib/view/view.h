@@ -45,6 +45,10 @@ typedef struct view view_t;
    NULL). Called exactly once, at once or later. */
 typedef void (*view_done_fn)(void *arg, int rc, const char *msg);
 
+/* The answer to a log request for a process on another host: an HTTP
+   status and the reply (taken), or err when there is none. */
+typedef void (*view_logs_fn)(void *arg, int status, json_t *reply, const char *err);
+
 /* The owner of the processes (droverd), which routes each command to the
    engine or agent that runs the process. Every hook is optional. */
 typedef struct {
@@ -57,6 +61,9 @@ typedef struct {
 	/* The file a process's stream is captured to on this host, or NULL
 	   (not captured, or on another host). */
 	const char *(*log_path)(void *ctx, const view_proc_t *p, const char *stream);
+	/* The logs call of a process whose output is on another host: query is
+	   {stream, tail, offset, inode} (taken); done is called exactly once. */
+	void (*logs)(void *ctx, const view_proc_t *p, json_t *query, view_logs_fn done, void *arg);
 	/* Called before a read that shows CPU and memory: refresh the samples
 	   (the owner decides how often it really does). */
 	void (*refresh)(void *ctx);
@@ -106,6 +113,8 @@ void view_proc_cmd(view_t *v, const view_proc_t *p, const char *cmd, int sig, vi
 void view_group_cmd(view_t *v, const char *group, const char *cmd, long n, view_done_fn done,
 		    void *arg);
 const char *view_log_path(view_t *v, const view_proc_t *p, const char *stream);
+/* The logs call for a process on another host (see view_owner_t.logs). */
+void view_logs(view_t *v, const view_proc_t *p, json_t *query, view_logs_fn done, void *arg);
 
 /* The settings summary of a group, for view_set_groups() (caller owns). */
 json_t *view_group_summary(const conf_group_t *g);

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const s_types[AWIRE_N_TYPES] = {
-    "HELLO", "STATE", "EVENT", "SAMPLES", "CMD", "ACK", "LOGREQ", "LOGS",
-    "PING",  "PONG",  "REGISTER", "REFUSED"};
+static const char *const s_types[AWIRE_N_TYPES] = {"HELLO", "STATE", "EVENT",	 "SAMPLES",
+						   "CMD",   "ACK",   "LOGREQ",	 "LOGS",
+						   "PING",  "PONG",  "REGISTER", "REFUSED"};
 
 const char *
 awire_type_name(awire_type_t t)
@@ -18,8 +18,8 @@ awire_type_name(awire_type_t t)
 	return (unsigned)t < AWIRE_N_TYPES ? s_types[t] : "?";
 }
 
-static int
-s_bad(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int s_bad(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int
 s_bad(char *why, size_t why_len, const char *fmt, ...)
@@ -38,26 +38,31 @@ typedef struct {
 	json_type type;
 } s_field_t;
 
-static const s_field_t s_hello[] = {{"protocol", JSON_INTEGER}, {"name", JSON_STRING},
-				    {"version", JSON_STRING},	{"hostname", JSON_STRING},
-				    {"labels", JSON_OBJECT},	{"processes", JSON_ARRAY},
+static const s_field_t s_hello[] = {{"protocol", JSON_INTEGER},
+				    {"name", JSON_STRING},
+				    {"version", JSON_STRING},
+				    {"hostname", JSON_STRING},
+				    {"labels", JSON_OBJECT},
+				    {"processes", JSON_ARRAY},
 				    {NULL, 0}};
-static const s_field_t s_state[] = {{"generation", JSON_INTEGER}, {"groups", JSON_ARRAY},
-				    {"heartbeat_ms", JSON_INTEGER}, {NULL, 0}};
-static const s_field_t s_event[] = {{"seq", JSON_INTEGER}, {"process", JSON_OBJECT}, {NULL, 0}};
+static const s_field_t s_state[] = {{"generation", JSON_INTEGER},
+				    {"groups", JSON_ARRAY},
+				    {"heartbeat_ms", JSON_INTEGER},
+				    {NULL, 0}};
+static const s_field_t s_event[] = {{"seq", JSON_INTEGER}, {"processes", JSON_ARRAY}, {NULL, 0}};
 static const s_field_t s_samples[] = {{"samples", JSON_ARRAY}, {NULL, 0}};
 static const s_field_t s_cmd[] = {{"id", JSON_INTEGER}, {"cmd", JSON_STRING}, {NULL, 0}};
 static const s_field_t s_ack[] = {{"id", JSON_INTEGER}, {"rc", JSON_INTEGER}, {NULL, 0}};
 static const s_field_t s_logreq[] = {{"id", JSON_INTEGER}, {"name", JSON_STRING}, {NULL, 0}};
-static const s_field_t s_logs[] = {{"id", JSON_INTEGER}, {"status", JSON_INTEGER},
-				   {"reply", JSON_OBJECT}, {NULL, 0}};
+static const s_field_t s_logs[] = {
+    {"id", JSON_INTEGER}, {"status", JSON_INTEGER}, {"reply", JSON_OBJECT}, {NULL, 0}};
 static const s_field_t s_ping[] = {{"t", JSON_INTEGER}, {NULL, 0}};
 static const s_field_t s_none[] = {{NULL, 0}};
 static const s_field_t s_refused[] = {{"reason", JSON_STRING}, {NULL, 0}};
 
-static const s_field_t *const s_fields[AWIRE_N_TYPES] = {
-    s_hello, s_state, s_event, s_samples, s_cmd,  s_ack,
-    s_logreq, s_logs, s_ping,  s_ping,	  s_none, s_refused};
+static const s_field_t *const s_fields[AWIRE_N_TYPES] = {s_hello, s_state, s_event,  s_samples,
+							 s_cmd,	  s_ack,   s_logreq, s_logs,
+							 s_ping,  s_ping,  s_none,   s_refused};
 
 static const char *
 s_json_type_name(json_type t)

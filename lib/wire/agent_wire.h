@@ -46,8 +46,8 @@ const char *awire_type_name(awire_type_t t);
 /* Checks one received message: type[0..type_len) and body[0..len). On
    success returns 0 with *t and *out (the parsed object; caller owns).
    Otherwise -EPROTO and why (a sentence for the log). */
-int awire_decode(const void *type, size_t type_len, const void *body, size_t len,
-		 awire_type_t *t, json_t **out, char *why, size_t why_len);
+int awire_decode(const void *type, size_t type_len, const void *body, size_t len, awire_type_t *t,
+		 json_t **out, char *why, size_t why_len);
 
 /* The body of t as one compact string (caller frees); takes body. */
 char *awire_encode(json_t *body, size_t *len);
@@ -57,5 +57,34 @@ json_t *awire_group_encode(const conf_group_t *g);
 /* The settings back, each field checked; NULL with why on a bad one.
    Caller owns (conf_group_destroy). */
 conf_group_t *awire_group_decode(const json_t *j, char *why, size_t why_len);
+
+/* ---- a ZeroMQ socket on an ev loop ---- */
+
+#include "ev.h"
+
+/* Where a message came from. */
+typedef struct {
+	const void *rid; /* ROUTER: the peer's routing id; NULL on a DEALER */
+	size_t rid_len;
+	const char *user; /* the ZAP User-Id the server gave the peer, or NULL */
+	const char *peer; /* the peer's address, or NULL */
+} awire_from_t;
+
+/* A checked message (takes body) / a message that failed its check. */
+typedef void(awire_msg_fn)(void *arg, const awire_from_t *from, awire_type_t t, json_t *body);
+typedef void(awire_bad_fn)(void *arg, const awire_from_t *from, const char *why);
+
+typedef struct awire_sock awire_sock_t;
+
+/* Watches zsock (a ROUTER or DEALER, owned by the caller, who closes it
+   after awire_sock_destroy()) on ev: every message is received, checked by
+   awire_decode() and handed to fn, or to bad with the reason. NULL with
+   errno. */
+awire_sock_t *awire_sock_new(ev_t *ev, void *zsock, bool router, awire_msg_fn *fn,
+			     awire_bad_fn *bad, void *arg);
+void awire_sock_destroy(awire_sock_t **sp);
+/* Sends t with body (taken) to rid (ROUTER) without waiting: 0, or -errno
+   (-EAGAIN: no peer to take it now). */
+int awire_send(awire_sock_t *s, const void *rid, size_t rid_len, awire_type_t t, json_t *body);
 
 #endif

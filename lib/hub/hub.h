@@ -1,0 +1,50 @@
+/* hub: droverd's side of the agent links (SPEC 7). A CURVE ROUTER on
+   agents.listen, on droverd's own loop, that admits the agents whose keys
+   are in keys_dir, registers them, places the groups on them (by name and by
+   labels, numbering instances across hosts), sends each its desired state
+   with a generation, routes commands and waits for their acknowledgements,
+   turns their events into view updates, and watches their heartbeats (an
+   agent silent for lost_after heartbeats is LOST and its processes
+   UNKNOWN). docs/agent-protocol.md is the protocol. */
+#ifndef DROVER_HUB_H
+#define DROVER_HUB_H
+
+#include <jansson.h>
+
+#include "conf.h"
+#include "ev.h"
+#include "view.h"
+
+typedef struct hub hub_t;
+
+/* Binds agents_listen with droverd's key pair from keys_dir (made there when
+   missing). The hub updates view (which must outlive it). NULL with *err
+   (malloc'd) on failure. */
+hub_t *hub_new(ev_t *ev, view_t *view, const conf_t *conf, char **err);
+/* A reload: the placements change by difference (each agent gets a new
+   generation only when its groups changed), the key directory is read
+   again and an agent whose cert is gone is disconnected. 0 or -errno. */
+int hub_apply(hub_t *h, const conf_t *conf);
+void hub_destroy(hub_t **hp);
+
+/* Commands for remote processes and groups (see view.h); done is called
+   once, with -EHOSTUNREACH when the agent is not connected and -ETIMEDOUT
+   when it did not answer in time. */
+void hub_proc_cmd(hub_t *h, const view_proc_t *p, const char *cmd, int sig, view_done_fn done,
+		  void *arg);
+void hub_group_cmd(hub_t *h, const char *group, const char *cmd, long n, view_done_fn done,
+		   void *arg);
+
+/* A log request for a remote process: query is the API's query object
+   ({stream, tail, offset, inode}); done gets the agent's answer (an HTTP
+   status and the JSON reply, which it takes) or an error. */
+void hub_logs(hub_t *h, const view_proc_t *p, json_t *query, view_logs_fn done, void *arg);
+
+/* The agents as GET /api/v1/agents shows them, and one of them (NULL:
+   unknown). Caller owns. */
+json_t *hub_agents(hub_t *h);
+json_t *hub_agent(hub_t *h, const char *name);
+/* Prometheus text of the agents (caller frees). */
+char *hub_metrics(hub_t *h);
+
+#endif

@@ -1,0 +1,191 @@
+/* A ZeroMQ socket in an ev loop. ZMQ_FD is edge-triggered and only says
+   "look at ZMQ_EVENTS": each wakeup receives until ZMQ_EVENTS has no
+   POLLIN, and every send is followed by such a look on the next loop pass,
+   since a send can swallow the edge of a message that arrived meanwhile. */
+#include "agent_wire.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <zmq.h>
+
+#include "clock.h"
+
+#define AWIRE_PUMP_MAX 256 /* messages per pass, so that one peer cannot hog the loop */
+
+struct awire_sock {
+	ev_t *ev;
+	void *zsock;
+	bool router;
+	awire_msg_fn *fn;
+	awire_bad_fn *bad;
+	void *arg;
+	ev_io_t io;
+	ev_timer_t again; /* look at ZMQ_EVENTS on the next pass */
+	bool pumping;
+};
+
+static void s_pump(awire_sock_t *s);
+
+static void
+s_on_io(ev_t *ev, ev_io_t *io, uint32_t events)
+{
+	s_pump(io->arg);
+}
+
+static void
+s_on_again(ev_t *ev, ev_timer_t *t)
+{
+	s_pump(t->arg);
+}
+
+static void
+s_later(awire_sock_t *s)
+{
+	if (!ev_timer_active(&s->again))
+		ev_timer_start(s->ev, &s->again, clock_ms(), s_on_again, s);
+}
+
+/* Receives the rest of a message that has more parts, and drops it. */
+static void
+s_drain(void *zsock)
+{
+	zmq_msg_t m;
+	int more = 1;
+	size_t ml = sizeof(more);
+
+	while (more) {
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, zsock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			return;
+		}
+		zmq_getsockopt(zsock, ZMQ_RCVMORE, &more, &ml);
+		zmq_msg_close(&m);
+	}
+}
+
+/* Receives one message: [rid] type body. 1 when one was handled, 0 when
+   none is pending. */
+static int
+s_recv_one(awire_sock_t *s)
+{
+	zmq_msg_t f[3];
+	int n = 0, more = 1, want = s->router ? 3 : 2, i;
+	size_t ml = sizeof(more);
+	awire_from_t from = {0};
+	char why[200];
+	awire_type_t t;
+	json_t *body;
+
+	while (more && n < want) {
+		zmq_msg_init(&f[n]);
+		if (zmq_msg_recv(&f[n], s->zsock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&f[n]);
+			for (i = 0; i < n; i++)
+				zmq_msg_close(&f[i]);
+			return n == 0 ? 0 : 1;
+		}
+		n++;
+		zmq_getsockopt(s->zsock, ZMQ_RCVMORE, &more, &ml);
+	}
+	if (more)
+		s_drain(s->zsock);
+	if (s->router) {
+		from.rid = zmq_msg_data(&f[0]);
+		from.rid_len = zmq_msg_size(&f[0]);
+	}
+	from.user = zmq_msg_gets(&f[n - 1], "User-Id");
+	from.peer = zmq_msg_gets(&f[n - 1], "Peer-Address");
+	if (n != want || more) {
+		if (s->bad)
+			s->bad(s->arg, &from, "wrong number of frames");
+	} else if (awire_decode(zmq_msg_data(&f[want - 2]), zmq_msg_size(&f[want - 2]),
+				zmq_msg_data(&f[want - 1]), zmq_msg_size(&f[want - 1]), &t, &body,
+				why, sizeof(why)) != 0) {
+		if (s->bad)
+			s->bad(s->arg, &from, why);
+	} else {
+		s->fn(s->arg, &from, t, body);
+	}
+	for (i = 0; i < n; i++)
+		zmq_msg_close(&f[i]);
+	return 1;
+}
+
+static void
+s_pump(awire_sock_t *s)
+{
+	uint32_t ev = 0;
+	size_t el = sizeof(ev);
+	int n = 0;
+
+	if (s->pumping) /* a handler sent something: we look again anyway */
+		return;
+	s->pumping = true;
+	while (n < AWIRE_PUMP_MAX && zmq_getsockopt(s->zsock, ZMQ_EVENTS, &ev, &el) == 0 &&
+	       (ev & ZMQ_POLLIN)) {
+		if (s_recv_one(s) == 0)
+			break;
+		n++;
+	}
+	s->pumping = false;
+	if (n == AWIRE_PUMP_MAX)
+		s_later(s); /* more waiting: after the rest of the loop had its turn */
+}
+
+awire_sock_t *
+awire_sock_new(ev_t *ev, void *zsock, bool router, awire_msg_fn *fn, awire_bad_fn *bad, void *arg)
+{
+	awire_sock_t *s = calloc(1, sizeof(*s));
+	int fd, rc;
+	size_t fl = sizeof(fd);
+
+	if (s == NULL)
+		return NULL;
+	s->ev = ev;
+	s->zsock = zsock;
+	s->router = router;
+	s->fn = fn;
+	s->bad = bad;
+	s->arg = arg;
+	if (zmq_getsockopt(zsock, ZMQ_FD, &fd, &fl) != 0 ||
+	    (rc = ev_io_start(ev, &s->io, fd, EPOLLIN, s_on_io, s)) != 0) {
+		free(s);
+		errno = EINVAL;
+		return NULL;
+	}
+	s_later(s);
+	return s;
+}
+
+void
+awire_sock_destroy(awire_sock_t **sp)
+{
+	if (sp == NULL || *sp == NULL)
+		return;
+	ev_io_stop((*sp)->ev, &(*sp)->io);
+	ev_timer_stop((*sp)->ev, &(*sp)->again);
+	free(*sp);
+	*sp = NULL;
+}
+
+int
+awire_send(awire_sock_t *s, const void *rid, size_t rid_len, awire_type_t t, json_t *body)
+{
+	const char *type = awire_type_name(t);
+	size_t len;
+	char *text = awire_encode(body, &len);
+	int rc = 0;
+
+	if (text == NULL)
+		return -ENOMEM;
+	if ((s->router && zmq_send(s->zsock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) ||
+	    zmq_send(s->zsock, type, strlen(type), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    zmq_send(s->zsock, text, len, ZMQ_DONTWAIT) < 0)
+		rc = -errno;
+	free(text);
+	s_later(s);
+	return rc;
+}
