@@ -60,7 +60,7 @@ DEFAULT_ENDPOINT = "tcp://127.0.0.1:9172"
 MAX_DEPTH = 100             # nesting of lists, tuples and dicts the safe codec accepts
 FLUSH_TIMEOUT = 30.0        # seconds shutdown() waits for droverd to confirm the puts
 FAST_TASK = 0.002           # back for the next get() within this: fetch more per round trip
-DEFAULT_WINDOW = 16         # ... up to this many
+DEFAULT_WINDOW = 256        # ... up to this many
 
 
 class AuthenticationError(AuthError, multiprocessing.AuthenticationError):
@@ -458,7 +458,7 @@ class BaseManager:
     codec: "safe" (the default), "raw" (bytes only, to share queues with
     the C client) or "pickle" (the explicit opt-in: see the module's doc).
     timeout bounds the connection handshake; prefetch is the most messages
-    one get() fetches at once (None: 16) for code whose tasks are short
+    one get() fetches at once (None: 256) for code whose tasks are short
     (see get()); 1 fetches one at a time.
     complete=True: the first put() after a get() of another queue is that
     task's result: droverd puts it and acks the task in one step (when the
@@ -706,9 +706,10 @@ class QueueProxy:
 
         Code that comes back for the next message within FAST_TASK seconds
         gets several per round trip: the window doubles up to the
-        manager's prefetch while tasks stay that short, and is one message
-        again after a longer one, so slow tasks are shared among the
-        workers one at a time, as the managers share them."""
+        manager's prefetch while tasks stay that short. After a longer task
+        the messages fetched ahead go back to the queue and the window is
+        one message again, so slow tasks are shared among the workers one
+        at a time, as the managers share them."""
         t = _timeout(block, timeout)
         m = self._manager
         s = m._session()
@@ -717,13 +718,16 @@ class QueueProxy:
         if ls.held and not ls.explicit:
             c.ack_many(ls.held)
             ls.held.clear()
+        fast = ls.got_at is not None and time.monotonic() - ls.got_at < FAST_TASK
+        if ls.ahead and not fast:
+            # A slow task: what was fetched ahead goes back to the head of
+            # the queue for the other workers, rather than wait for this one.
+            c.nack_many(ls.ahead)
+            ls.ahead.clear()
         if ls.ahead:
             msg = ls.ahead.popleft()
         else:
-            if ls.got_at is not None and time.monotonic() - ls.got_at < FAST_TASK:
-                ls.window = min(2 * ls.window, m._window)
-            else:
-                ls.window = 1
+            ls.window = min(2 * ls.window, m._window) if fast else 1
             try:
                 if ls.window == 1:
                     msg = c.get(self._queue, timeout=t)

@@ -264,7 +264,14 @@ class ManagersTest(unittest.TestCase):
             self.assertEqual(q.qsize(), n - i - 1)          # as queue.Queue counts
         m.shutdown()            # the one in hand acked, those fetched ahead back at the head
         self.assertEqual(self.stats("window"), (n - 9, 0))
-        self.assertEqual(self.manager().window().get(timeout=5), 9)
+        m = self.manager(prefetch=8)
+        q = m.window()
+        for i in range(9, 13):
+            self.assertEqual(q.get(timeout=5), i)       # windows 1, 2, -, 4
+        self.assertEqual(self.stats("window", via=m), (n - 16, 4))
+        managers.FAST_TASK = 0  # a slow task: what was ahead goes back for others first
+        self.assertEqual(q.get(timeout=5), 13)
+        self.assertEqual(self.stats("window", via=m), (n - 14, 1))
         self.drain("window")
 
     def run_script(self, body):
