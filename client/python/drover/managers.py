@@ -790,12 +790,16 @@ class QueueProxy:
     def join(self):
         """Waits until every message put in the queue has been acked (none
         ready, none leased); acks first what this thread got and never marks
-        done. Polls droverd's figures, every 1 ms at first, 100 ms at most."""
+        done, and gives back what it fetched ahead. Polls droverd's figures,
+        every 1 ms at first, 100 ms at most."""
         s = self._manager._session()
         ls = s.leases[self._queue]
         if ls.held and not ls.explicit:
             s.client.ack_many(ls.held)
             ls.held.clear()
+        if ls.ahead:                # others may do them meanwhile
+            s.client.nack_many(ls.ahead)
+            ls.ahead.clear()
         pause = 0.001
         while True:
             st = self._stats()
