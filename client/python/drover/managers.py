@@ -61,6 +61,7 @@ MAX_DEPTH = 100             # nesting of lists, tuples and dicts the safe codec 
 FLUSH_TIMEOUT = 30.0        # seconds shutdown() waits for droverd to confirm the puts
 FAST_TASK = 0.002           # back for the next get() within this: fetch more per round trip
 DEFAULT_WINDOW = 256        # ... up to this many
+TAIL = 64                   # ... but the last messages of a queue one at a time
 
 
 class AuthenticationError(AuthError, multiprocessing.AuthenticationError):
@@ -485,7 +486,7 @@ class BaseManager:
             prefetch = DEFAULT_WINDOW
         if not 1 <= prefetch <= 4096:
             raise ValueError("prefetch must be 1..4096")
-        self._window = prefetch
+        self._max_window = prefetch
         self._complete = complete
         self._local = threading.local()
         self._sessions = []
@@ -706,10 +707,10 @@ class QueueProxy:
 
         Code that comes back for the next message within FAST_TASK seconds
         gets several per round trip: the window doubles up to the
-        manager's prefetch while tasks stay that short. After a longer task
-        the messages fetched ahead go back to the queue and the window is
-        one message again, so slow tasks are shared among the workers one
-        at a time, as the managers share them."""
+        manager's prefetch while tasks stay that short, and is one message
+        again after a longer one, so slow tasks are shared among the
+        workers one at a time, as the managers share them. The last TAIL
+        messages of a queue are fetched one at a time (see _fetch_size())."""
         t = _timeout(block, timeout)
         m = self._manager
         s = m._session()
@@ -718,17 +719,14 @@ class QueueProxy:
         if ls.held and not ls.explicit:
             c.ack_many(ls.held)
             ls.held.clear()
-        fast = ls.got_at is not None and time.monotonic() - ls.got_at < FAST_TASK
-        if ls.ahead and not fast:
-            # A slow task: what was fetched ahead goes back to the head of
-            # the queue for the other workers, rather than wait for this one.
-            c.nack_many(ls.ahead)
-            ls.ahead.clear()
         if ls.ahead:
             msg = ls.ahead.popleft()
         else:
-            ls.window = min(2 * ls.window, m._window) if fast else 1
             try:
+                if ls.got_at is not None and time.monotonic() - ls.got_at < FAST_TASK:
+                    ls.window = self._fetch_size(c, min(2 * ls.window, m._max_window))
+                else:
+                    ls.window = 1
                 if ls.window == 1:
                     msg = c.get(self._queue, timeout=t)
                 else:
@@ -749,6 +747,18 @@ class QueueProxy:
             raise
         s.last = msg
         return v
+
+    def _fetch_size(self, c, want):
+        """How many to fetch at once, at most want: none of the queue's last
+        TAIL messages, and an eighth of the rest, so that workers reach the
+        end of a queue one message at a time. A message fetched ahead that
+        goes back (its worker closed or died) goes to the head of the queue:
+        had a worker fetched several of the sentinels (one None per worker,
+        say) that end a queue, the ones it gives back could pass tasks that
+        went back before them, and the workers stop with tasks left."""
+        if want <= 1:
+            return 1
+        return max(1, min(want, (c.stats(self._queue)["size"] - TAIL) // 8))
 
     def get_nowait(self):
         return self.get(False)
