@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 import unittest
@@ -135,8 +136,8 @@ class TutorialTest(unittest.TestCase):
                 p.kill()
         subprocess.run(["rm", "-rf", self.tmp])
 
-    def droverd(self):
-        d = Droverd(QUEUES, authkey=b"abc\n").start()
+    def droverd(self, queues=QUEUES):
+        d = Droverd(queues, authkey=b"abc\n").start()
         self.addCleanup(d.cleanup)
         return d
 
@@ -220,6 +221,59 @@ class TutorialTest(unittest.TestCase):
             for name in QUEUES:
                 st = c.stats(name)
                 self.assertEqual((st["size"], st["in_flight"]), (0, 0), (name, st))
+
+    def test_sentinels_and_a_killed_worker_lose_nothing(self):
+        # The other common shape: short tasks, one None per worker to stop
+        # it, and here one worker killed in the middle of the run. Room for
+        # every task and result, as the managers' unbounded queue.Queue have.
+        d = self.droverd({name: "{ capacity: 100000 }" for name in QUEUES})
+        head = ("import queue, sys, time\n" + DROVER_IMPORT + "\n"
+                "class QueueManager(BaseManager):\n    pass\n"
+                "QueueManager.register('get_task_queue')\n"
+                "QueueManager.register('get_result_queue')\n"
+                "m = QueueManager(address=('127.0.0.1', %d), authkey=b'abc')\n"
+                "m.connect()\ntask = m.get_task_queue()\nresult = m.get_result_queue()\n"
+                % d.port)
+        tasks, workers = 3000, 4
+        master = head + textwrap.dedent("""\
+            for n in range(%d):
+                task.put(n)
+            for i in range(%d):
+                task.put(None)
+            print('all put')
+            seen = set()
+            while len(seen) < %d:
+                seen.add(result.get(timeout=60))   # at least once: maybe twice
+                if len(seen) == 300:
+                    print('300 results')
+            m.shutdown()
+            print('master exit: %%d results' %% len(seen))
+            """ % (tasks, workers, tasks))
+        worker = head + textwrap.dedent("""\
+            print('ready')
+            while True:
+                n = task.get(timeout=60)
+                if n is None:
+                    break
+                time.sleep(0.0005)
+                result.put(n)
+            print('worker exit')
+            """)
+        ws = [self.start("worker%d.py" % i, worker) for i in range(workers)]
+        for w in ws:
+            w.wait_for("ready")
+        m = self.start("master.py", master)
+        try:
+            m.wait_for("300 results")
+        except AssertionError as e:
+            raise AssertionError("%s\nworkers:\n%s" % (e, "\n".join(w.output() for w in ws)))
+        ws[0].kill()                        # with tasks in hand and fetched ahead
+        for w in ws[1:]:
+            rc, out = w.finish()
+            self.assertEqual(rc, 0, "\n".join(out))
+        rc, out = m.finish()
+        self.assertEqual(rc, 0, "\n".join(out))
+        self.assertIn("master exit: %d results" % tasks, out)
 
 
 if __name__ == "__main__":
