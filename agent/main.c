@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "conf_agent.h"
 #include "ev.h"
 #include "log.h"
+#include "logs.h"
 #include "proc.h"
 #include "str.h"
 #include "view.h"
@@ -370,6 +372,59 @@ s_on_cmd(agent_t *a, json_t *b)
 			 rc == 0 ? "" : strerror(-rc)));
 }
 
+static json_t *s_error(const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static json_t *
+s_error(const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+}
+
+/* The logs call of one of this host's processes: read here, answered as
+   droverd answers it for its own (lib/logs), so both are byte for byte
+   the same. */
+static void
+s_on_logreq(agent_t *a, json_t *b)
+{
+	const char *name = json_string_value(json_object_get(b, "name"));
+	const char *stream = json_string_value(json_object_get(b, "stream"));
+	json_t *tj = json_object_get(b, "tail"), *oj = json_object_get(b, "offset"),
+	       *ij = json_object_get(b, "inode"), *reply;
+	long long tail = json_is_integer(tj) ? json_integer_value(tj) : -1;
+	long long offset = json_is_integer(oj) ? json_integer_value(oj) : -1;
+	long long inode = json_is_integer(ij) ? json_integer_value(ij) : -1;
+	const char *path;
+	proc_t *p;
+	int status = 200;
+
+	if (stream == NULL)
+		stream = "stdout";
+	if ((p = proc_core_find(a->core, name)) == NULL) {
+		status = 404;
+		reply = s_error("not_found", "no process named %s on this host", name);
+	} else if (strcmp(stream, "stdout") != 0 && strcmp(stream, "stderr") != 0) {
+		status = 400;
+		reply =
+		    s_error("bad_request", "stream must be stdout or stderr, got \"%s\"", stream);
+	} else if ((path = proc_log_path(p, stream)) == NULL) {
+		status = 404;
+		reply =
+		    s_error("not_captured", "the %s of %s is not captured to a file", stream, name);
+	} else {
+		reply = logs_read(path, name, stream, tail, offset, inode);
+	}
+	s_send(a, AWIRE_LOGS,
+	       json_pack("{s:O, s:i, s:o}", "id", json_object_get(b, "id"), "status", status,
+			 "reply", reply));
+}
+
 static void
 s_on_msg(void *arg, const awire_from_t *from, awire_type_t t, json_t *b)
 {
@@ -389,10 +444,7 @@ s_on_msg(void *arg, const awire_from_t *from, awire_type_t t, json_t *b)
 		s_on_cmd(a, b);
 		break;
 	case AWIRE_LOGREQ:
-		s_send(a, AWIRE_LOGS,
-		       json_pack("{s:O, s:i, s:{s:{s:s, s:s}}}", "id", json_object_get(b, "id"),
-				 "status", 501, "reply", "error", "code", "not_implemented",
-				 "message", "this agent does not serve logs yet"));
+		s_on_logreq(a, b);
 		break;
 	case AWIRE_PING:
 		s_send(a, AWIRE_PONG, json_pack("{s:O}", "t", json_object_get(b, "t")));

@@ -3,7 +3,13 @@
    comes, we call MHD_run(). Handlers read the fleet view directly: same
    thread, so no snapshot and no lock. Server-Sent Events subscribers are
    suspended connections with a byte buffer each: api_publish() appends to
-   the buffers and resumes them, so nothing spins while no event comes. */
+   the buffers and resumes them, so nothing spins while no event comes.
+
+   Connections are a resource a client could hold: each one is watched for
+   its peer's hang-up (EPOLLRDHUP) and released at once, one that has not
+   sent its request head within API_HEADER_TIMEOUT_S goes, and near
+   API_CONN_LIMIT the oldest connection not being answered makes room for
+   the new one, so that the last slots always go to whoever is asking. */
 #include "api.h"
 
 #include <arpa/inet.h>
@@ -27,6 +33,7 @@
 struct api_sse {
 	api_t *api;
 	struct MHD_Connection *conn;
+	api_conn_t *ac; /* its connection, NULL once that closed */
 	char *buf;
 	size_t len, off, cap;
 	bool suspended;
@@ -34,7 +41,24 @@ struct api_sse {
 	api_sse_t *prev, *next;
 };
 
+/* One TCP connection, from accept to close (MHD_OPTION_NOTIFY_CONNECTION).
+   MHD 0.9.75 watches a socket edge-triggered and takes a short read as "no
+   more to read": a FIN that came with the last bytes of a partial request
+   is never seen, and the connection sits in CLOSE-WAIT until its timeout.
+   Our own watch of the socket sees the hang-up. */
+struct api_conn {
+	api_t *api;
+	int fd;
+	ev_io_t io;	  /* EPOLLRDHUP: the peer closed */
+	bool busy;	  /* a request is being answered */
+	bool peer_closed; /* seen once */
+	bool dropping;	  /* shut down: MHD closes it on its next run */
+	api_sse_t *sse;	  /* when it is an event stream */
+	api_conn_t *prev, *next;
+};
+
 static void s_kick(api_t *api);
+static void s_conn_drop(api_conn_t *ac);
 static void s_on_run_timer(ev_t *ev, ev_timer_t *t);
 static void s_on_ping(ev_t *ev, ev_timer_t *t);
 
@@ -63,71 +87,6 @@ api_reply_error(api_reply_t *r, unsigned status, const char *code, const char *f
 	va_end(ap);
 	api_reply_json(r, status,
 		       json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
-}
-
-/* Length of the valid UTF-8 sequence at s[0..n) (RFC 3629: no overlong
-   forms, no surrogates, nothing above U+10FFFF), or 0 if it is not one. */
-static size_t
-s_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
-json_t *
-api_json_text(const char *s, size_t n)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	char *out;
-	size_t i = 0, o = 0, len;
-	json_t *j;
-
-	for (i = 0; i < n && (len = s_utf8_len(u + i, n - i)) > 0 && u[i] != 0; i += len)
-		;
-	if (i == n) {
-		j = json_stringn(s, n);
-		return j ? j : json_string("");
-	}
-	/* Invalid UTF-8 (or a NUL): keep what is valid, replace the rest. */
-	if ((out = malloc(n * 3 + 1)) == NULL)
-		return json_string("");
-	for (i = 0; i < n;) {
-		len = u[i] != 0 ? s_utf8_len(u + i, n - i) : 0;
-		if (len > 0) {
-			memcpy(out + o, s + i, len);
-			o += len;
-			i += len;
-		} else {
-			memcpy(out + o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-		}
-	}
-	j = json_stringn(out, o);
-	free(out);
-	return j ? j : json_string("");
 }
 
 /* ---- listening ---- */
@@ -273,22 +232,53 @@ s_mhd_log(void *cls, const char *fmt, va_list ap)
 /* ---- Server-Sent Events ---- */
 
 static void
+s_sse_wake(api_sse_t *c)
+{
+	if (c->suspended) {
+		c->suspended = false;
+		MHD_resume_connection(c->conn);
+		s_kick(c->api);
+	}
+}
+
+/* Ends a stream that is too far behind: its buffer goes at once, and so
+   does its connection (a reader that does not read would hold it until the
+   timeout). */
+static void
+s_sse_drop(api_sse_t *c, const char *why)
+{
+	if (c->closed && c->buf == NULL)
+		return;
+	log_warn("http: an event subscriber is too slow (%s); closing its stream", why);
+	c->api->sse_bytes -= c->len - c->off;
+	free(c->buf);
+	c->buf = NULL;
+	c->len = c->off = c->cap = 0;
+	c->closed = true;
+	if (c->ac != NULL)
+		s_conn_drop(c->ac);
+	s_sse_wake(c);
+}
+
+static void
 s_sse_append(api_sse_t *c, const char *s, size_t n)
 {
 	if (c->closed)
 		return;
 	if (c->off > 0 && c->off == c->len)
 		c->off = c->len = 0;
+	if (c->len - c->off + n > API_SSE_MAX_BUFFER) {
+		s_sse_drop(c, "its own buffer is full");
+		return;
+	}
 	if (c->len + n > c->cap) {
 		size_t cap = c->cap ? c->cap : 4096;
 		char *nb;
 
 		while (cap < c->len + n)
 			cap *= 2;
-		if (c->len - c->off + n > API_SSE_MAX_BUFFER ||
-		    (nb = realloc(c->buf, cap)) == NULL) {
-			log_warn("http: an event subscriber is too slow; closing its stream");
-			c->closed = true;
+		if ((nb = realloc(c->buf, cap)) == NULL) {
+			s_sse_drop(c, "out of memory");
 			return;
 		}
 		c->buf = nb;
@@ -296,15 +286,25 @@ s_sse_append(api_sse_t *c, const char *s, size_t n)
 	}
 	memcpy(c->buf + c->len, s, n);
 	c->len += n;
+	c->api->sse_bytes += n;
 }
 
+/* Keeps what all streams hold together under API_SSE_MAX_TOTAL: the
+   subscriber furthest behind goes first. */
 static void
-s_sse_wake(api_sse_t *c)
+s_sse_bound(api_t *api)
 {
-	if (c->suspended) {
-		c->suspended = false;
-		MHD_resume_connection(c->conn);
-		s_kick(c->api);
+	api_sse_t *c, *worst;
+
+	while (api->sse_bytes > API_SSE_MAX_TOTAL) {
+		worst = NULL;
+		for (c = api->subscribers; c != NULL; c = c->next)
+			if (!c->closed &&
+			    (worst == NULL || c->len - c->off > worst->len - worst->off))
+				worst = c;
+		if (worst == NULL)
+			break;
+		s_sse_drop(worst, "all streams together hold too much");
 	}
 }
 
@@ -332,6 +332,7 @@ s_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 		n = c->len - c->off < max ? c->len - c->off : max;
 		memcpy(buf, c->buf + c->off, n);
 		c->off += n;
+		c->api->sse_bytes -= n;
 		return (ssize_t)n;
 	}
 	if (c->closed)
@@ -355,10 +356,24 @@ s_sse_free(void *cls)
 	if (c->next)
 		c->next->prev = c->prev;
 	api->n_subscribers--;
+	api->sse_bytes -= c->len - c->off;
+	if (c->ac != NULL)
+		c->ac->sse = NULL;
 	if (api->subscribers == NULL)
 		ev_timer_stop(api->ev, &api->ping_timer);
 	free(c->buf);
 	free(c);
+}
+
+static enum MHD_Result s_send(struct MHD_Connection *conn, api_reply_t *r);
+
+static api_conn_t *
+s_conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return info != NULL ? info->socket_context : NULL;
 }
 
 static enum MHD_Result
@@ -369,14 +384,27 @@ s_sse_open(api_t *api, struct MHD_Connection *conn)
 	enum MHD_Result ret;
 	static const char hello[] = "retry: 2000\n: connected\n\n";
 
+	if (api->n_subscribers >= API_SSE_MAX_SUBSCRIBERS) {
+		api_reply_t r = {0};
+
+		api_reply_error(&r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+				"already %d event streams; try again later",
+				API_SSE_MAX_SUBSCRIBERS);
+		return s_send(conn, &r);
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return MHD_NO;
 	c->api = api;
 	c->conn = conn;
+	if ((c->ac = s_conn_of(conn)) != NULL)
+		c->ac->sse = c;
 	s_sse_append(c, hello, sizeof(hello) - 1);
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, s_sse_read, c,
 						 s_sse_free);
 	if (resp == NULL) {
+		if (c->ac != NULL)
+			c->ac->sse = NULL;
+		api->sse_bytes -= c->len - c->off;
 		free(c->buf);
 		free(c);
 		return MHD_NO;
@@ -423,6 +451,7 @@ api_publish(api_t *api, const char *type, json_t *data)
 		s_sse_wake(c);
 	}
 	free(text);
+	s_sse_bound(api);
 }
 
 size_t
@@ -433,21 +462,26 @@ api_subscribers(const api_t *api)
 
 /* ---- requests ---- */
 
+/* Compares lengths and bytes, not C strings: a header value that holds
+   the token and more (after a NUL, say) is not the token. libmicrohttpd
+   0.9.75 itself ends a header line at a NUL before we see it. */
 static bool
 s_token_ok(api_t *api, struct MHD_Connection *conn)
 {
-	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-	size_t a, b, i;
+	const char *h = NULL;
+	size_t a = 0, b, i;
 	unsigned char diff = 0;
 
 	if (api->token == NULL)
 		return true;
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+	if (MHD_lookup_connection_value_n(conn, MHD_HEADER_KIND, "Authorization", 13, &h, &a) !=
+		MHD_YES ||
+	    h == NULL || a < 7 || strncasecmp(h, "Bearer ", 7) != 0)
 		return false;
 	h += 7;
-	while (*h == ' ')
-		h++;
-	a = strlen(h);
+	a -= 7;
+	while (a > 0 && *h == ' ')
+		h++, a--;
 	b = strlen(api->token);
 	/* Constant time in the token's length. */
 	for (i = 0; i < b; i++)
@@ -502,6 +536,21 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 	api_reply_t r = {0};
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 
+	if (req->uri_too_long) {
+		api_reply_error(&r, 414, "uri_too_long", "request target longer than %d bytes",
+				API_MAX_URI);
+		return s_send(conn, &r);
+	}
+	if (req->too_many_args) {
+		api_reply_error(&r, 400, "bad_request", "more than %d query arguments",
+				API_MAX_ARGS);
+		return s_send(conn, &r);
+	}
+	if (req->bad_path) {
+		api_reply_error(&r, 400, "bad_request",
+				"a name cannot hold a NUL or a '/' (%%00, %%2F)");
+		return s_send(conn, &r);
+	}
 	if (req->too_big) {
 		api_reply_error(&r, 413, "too_large", "request body larger than %d bytes",
 				API_MAX_BODY);
@@ -579,18 +628,55 @@ api_req_answer(api_t *api, api_req_t *req, api_reply_t *r)
 	s_kick(api);
 }
 
+/* MHD_OPTION_URI_LOG_CALLBACK: the request target as it came, before MHD
+   decodes it and parses its query. Returns the request's state (con_cls).
+   MHD 0.9.75 never answers a request whose query arguments outgrow the
+   connection's memory pool (it hangs until the timeout), so a query over
+   API_MAX_ARGS or API_MAX_URI is cut off here, before MHD parses it, and
+   the request refused. A %00 (anywhere) or %2F (in the path) would decode to
+   a byte that ends or splits a name: refused as well. */
+static void *
+s_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	api_req_t *req = calloc(1, sizeof(*req));
+	size_t len = strlen(uri), path_len = strcspn(uri, "?"), args = 0, i;
+	char *q;
+
+	if (req == NULL)
+		return NULL;
+	req->conn = conn;
+	for (i = 0; i + 2 < len; i++) {
+		if (uri[i] != '%')
+			continue;
+		if ((uri[i + 1] == '0' && uri[i + 2] == '0') ||
+		    (i < path_len && uri[i + 1] == '2' && (uri[i + 2] == 'f' || uri[i + 2] == 'F')))
+			req->bad_path = true;
+	}
+	for (i = path_len; i < len; i++)
+		args += uri[i] == '&' || uri[i] == '?';
+	req->uri_too_long = len > API_MAX_URI;
+	req->too_many_args = args > API_MAX_ARGS;
+	if ((req->uri_too_long || req->too_many_args) && (q = memchr(uri, '?', len)) != NULL)
+		q[1] = '\0'; /* the query MHD is about to parse: none */
+	return req;
+}
+
 static enum MHD_Result
 s_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	     const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
 	api_t *api = cls;
 	api_req_t *req = *con_cls;
+	api_conn_t *ac;
 
 	if (req == NULL) {
 		if ((req = calloc(1, sizeof(*req))) == NULL)
 			return MHD_NO;
 		req->conn = conn;
 		*con_cls = req;
+	}
+	if (!req->started) {
+		req->started = true;
 		return MHD_YES;
 	}
 	if (req->answered) { /* resumed with the answer of a remote command */
@@ -613,6 +699,12 @@ s_on_request(void *cls, struct MHD_Connection *conn, const char *url, const char
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	/* The whole request is in: it is being answered now, and may take
+	   longer than a request head may. */
+	if ((ac = s_conn_of(conn)) != NULL)
+		ac->busy = true;
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+				  (unsigned)API_IDLE_TIMEOUT_S);
 	return s_dispatch(api, conn, url, method, req);
 }
 
@@ -621,6 +713,7 @@ s_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	       enum MHD_RequestTerminationCode toe)
 {
 	api_req_t *req = *con_cls;
+	api_conn_t *ac = s_conn_of(conn);
 
 	if (req != NULL) {
 		api_wait_forget(req); /* a command still in flight answers no one */
@@ -630,6 +723,109 @@ s_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		free(req);
 		*con_cls = NULL;
 	}
+	if (ac != NULL) {
+		ac->busy = false;
+		if (ac->peer_closed)
+			s_conn_drop(ac); /* it hung up while we answered */
+	}
+}
+
+/* ---- connections ---- */
+
+/* Ends a connection from outside MHD: shutting its socket down wakes MHD's
+   epoll with a hang-up, and MHD closes it on its next run. */
+static void
+s_conn_drop(api_conn_t *ac)
+{
+	if (ac->dropping)
+		return;
+	ac->dropping = true;
+	ac->api->n_conns--;
+	shutdown(ac->fd, SHUT_RDWR);
+	if (ac->sse != NULL) {
+		ac->sse->closed = true;
+		s_sse_wake(ac->sse);
+	}
+	s_kick(ac->api);
+}
+
+static void
+s_on_hangup(ev_t *ev, ev_io_t *io, uint32_t events)
+{
+	api_conn_t *ac = io->arg;
+
+	if (ac->peer_closed)
+		return;
+	ac->peer_closed = true;
+	/* A request being answered keeps its connection until the answer is
+	   out (s_on_completed); an event stream has no one left to read it. */
+	if (!ac->busy || ac->sse != NULL)
+		s_conn_drop(ac);
+}
+
+/* Near the limit, the oldest connection that is not being answered (an
+   idle keep-alive, or a request head still coming) makes room: whoever holds
+   many connections open cannot take the last ones. */
+static void
+s_conn_evict(api_t *api)
+{
+	api_conn_t *ac;
+
+	for (ac = api->conns; ac != NULL; ac = ac->next)
+		if (!ac->busy && !ac->dropping) {
+			s_conn_drop(ac);
+			return;
+		}
+}
+
+static void
+s_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+		enum MHD_ConnectionNotificationCode code)
+{
+	api_t *api = cls;
+	api_conn_t *ac = *socket_context;
+	const union MHD_ConnectionInfo *info;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (info == NULL || (ac = calloc(1, sizeof(*ac))) == NULL)
+			return;
+		ac->api = api;
+		ac->fd = info->connect_fd;
+		if (ev_io_start(api->ev, &ac->io, ac->fd, EPOLLRDHUP | EPOLLET, s_on_hangup, ac) !=
+		    0) {
+			free(ac);
+			return;
+		}
+		ac->prev = api->conns_tail;
+		if (ac->prev != NULL)
+			ac->prev->next = ac;
+		else
+			api->conns = ac;
+		api->conns_tail = ac;
+		*socket_context = ac;
+		if (++api->n_conns > API_CONN_LIMIT - API_CONN_RESERVE)
+			s_conn_evict(api);
+		return;
+	}
+	/* MHD_CONNECTION_NOTIFY_CLOSED: MHD closes the socket right after. */
+	if (ac == NULL)
+		return;
+	ev_io_stop(api->ev, &ac->io);
+	if (ac->prev != NULL)
+		ac->prev->next = ac->next;
+	else
+		api->conns = ac->next;
+	if (ac->next != NULL)
+		ac->next->prev = ac->prev;
+	else
+		api->conns_tail = ac->prev;
+	if (!ac->dropping)
+		api->n_conns--;
+	if (ac->sse != NULL)
+		ac->sse->ac = NULL;
+	*socket_context = NULL;
+	ev_free_later(api->ev, ac, free);
 }
 
 /* ---- life ---- */
@@ -676,12 +872,13 @@ api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hook
 	api->started = clock_wall();
 	if ((api->listen_fd = s_listen(api->listen, api->token != NULL, err)) < 0)
 		goto fail;
-	api->mhd =
-	    MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-			     NULL, s_on_request, api, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api,
-			     MHD_OPTION_LISTEN_SOCKET, api->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-			     (unsigned)1000, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-			     MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, api, MHD_OPTION_END);
+	api->mhd = MHD_start_daemon(
+	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	    s_on_request, api, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api, MHD_OPTION_LISTEN_SOCKET,
+	    api->listen_fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONN_LIMIT,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_HEADER_TIMEOUT_S,
+	    MHD_OPTION_URI_LOG_CALLBACK, s_on_uri, api, MHD_OPTION_NOTIFY_CONNECTION,
+	    s_on_connection, api, MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, api, MHD_OPTION_END);
 	if (api->mhd == NULL) {
 		*err = str_printf("http.listen %s: the HTTP server did not start", api->listen);
 		goto fail;

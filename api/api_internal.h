@@ -12,10 +12,19 @@
 #include "api.h"
 
 #define API_MAX_BODY (64 * 1024)	     /* request bodies are small JSON objects */
+#define API_MAX_URI 8192		     /* request target, query included (414 beyond) */
+#define API_MAX_ARGS 100		     /* query arguments (400 beyond) */
+#define API_CONN_LIMIT 1000		     /* open connections */
+#define API_CONN_RESERVE 100		     /* the last ones go to whoever is asking */
+#define API_HEADER_TIMEOUT_S 10		     /* to send a whole request head */
+#define API_IDLE_TIMEOUT_S 60		     /* once a request has arrived */
 #define API_SSE_MAX_BUFFER (4 * 1024 * 1024) /* a slower subscriber is dropped */
-#define API_SSE_PING_MS 15000		     /* only while someone is subscribed */
+#define API_SSE_MAX_TOTAL (64 * 1024 * 1024) /* all subscribers: the slowest go first */
+#define API_SSE_MAX_SUBSCRIBERS 500
+#define API_SSE_PING_MS 15000 /* only while someone is subscribed */
 
 typedef struct api_sse api_sse_t;
+typedef struct api_conn api_conn_t;
 
 struct api {
 	ev_t *ev;
@@ -34,6 +43,9 @@ struct api {
 	ev_timer_t ping_timer; /* SSE keep-alive, armed only with subscribers */
 	api_sse_t *subscribers;
 	size_t n_subscribers;
+	size_t sse_bytes;		   /* buffered for every subscriber together */
+	api_conn_t *conns, *conns_tail; /* open connections, oldest first */
+	size_t n_conns;			   /* of them not yet being dropped */
 	uint64_t event_id;
 	bool stopping;
 };
@@ -55,7 +67,11 @@ typedef struct {
 typedef struct {
 	char *body;
 	size_t len;
-	bool too_big;
+	bool started;	    /* the handler has seen the request head */
+	bool too_big;	    /* the body is over API_MAX_BODY */
+	bool bad_path;	    /* %00 in the target or %2F in its path: never a name */
+	bool uri_too_long;  /* over API_MAX_URI: the query was not parsed */
+	bool too_many_args; /* over API_MAX_ARGS: the query was not parsed */
 	struct MHD_Connection *conn;
 	api_t *api_owner;
 	api_wait_t *wait; /* a command in flight for this request */
@@ -88,8 +104,5 @@ char *api_metrics_text(api_t *api, size_t *len);
 /* The page served at "/" until the dashboard lands. */
 extern const char api_page_html[];
 
-/* A JSON string of the bytes s[0..n) with invalid UTF-8 (and NUL bytes)
-   replaced by U+FFFD. */
-json_t *api_json_text(const char *s, size_t n);
 
 #endif

@@ -10,37 +10,17 @@
 
 #include "api_internal.h"
 #include "clock.h"
-
-/* Writes s as a label value: backslash, double quote and newline escaped. */
-static void
-s_label(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			fputc('\\', f);
-		if (*s == '\n') {
-			fputs("\\n", f);
-			continue;
-		}
-		fputc(*s, f);
-	}
-}
-
-static void
-s_head(FILE *f, const char *name, const char *type, const char *help)
-{
-	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
+#include "prom.h"
 
 static void
 s_proc_labels(FILE *f, const char *metric, const view_proc_t *p)
 {
 	fprintf(f, "%s{name=\"", metric);
-	s_label(f, p->name);
+	prom_label(f, p->name);
 	fputs("\",group=\"", f);
-	s_label(f, p->group);
+	prom_label(f, p->group);
 	fputs("\",host=\"", f);
-	s_label(f, p->host ? p->host : VIEW_HOST_LOCAL);
+	prom_label(f, p->host ? p->host : VIEW_HOST_LOCAL);
 	fputs("\"", f);
 }
 
@@ -61,19 +41,19 @@ api_metrics_text(api_t *api, size_t *len)
 	for (i = 0; i < n; i++)
 		counts[view_at(api->view, i)->state]++;
 
-	s_head(f, "drover_info", "gauge", "Version and name of this droverd.");
+	prom_head(f, "drover_info", "gauge", "Version and name of this droverd.");
 	fputs("drover_info{version=\"" DROVER_VERSION "\",name=\"", f);
-	s_label(f, api->name);
+	prom_label(f, api->name);
 	fputs("\"} 1\n", f);
-	s_head(f, "drover_start_time_seconds", "gauge", "Unix time droverd started.");
+	prom_head(f, "drover_start_time_seconds", "gauge", "Unix time droverd started.");
 	fprintf(f, "drover_start_time_seconds %.3f\n", api->started);
 
-	s_head(f, "drover_processes", "gauge", "Processes in each state.");
+	prom_head(f, "drover_processes", "gauge", "Processes in each state.");
 	for (s = 0; s < PROC_N_STATES; s++)
 		fprintf(f, "drover_processes{state=\"%s\"} %zu\n", proc_state_name((proc_state_t)s),
 			counts[s]);
 
-	s_head(f, "drover_process_state", "gauge",
+	prom_head(f, "drover_process_state", "gauge",
 	       "1 for the state the process is in, 0 for the others.");
 	for (i = 0; i < n; i++) {
 		p = view_at(api->view, i);
@@ -83,21 +63,21 @@ api_metrics_text(api_t *api, size_t *len)
 				p->state == s);
 		}
 	}
-	s_head(f, "drover_process_restarts_total", "counter",
+	prom_head(f, "drover_process_restarts_total", "counter",
 	       "Restarts of the process since droverd started it.");
 	for (i = 0; i < n; i++) {
 		p = view_at(api->view, i);
 		s_proc_labels(f, "drover_process_restarts_total", p);
 		fprintf(f, "} %u\n", p->restarts);
 	}
-	s_head(f, "drover_process_start_time_seconds", "gauge",
+	prom_head(f, "drover_process_start_time_seconds", "gauge",
 	       "Unix time of the process's last state change.");
 	for (i = 0; i < n; i++) {
 		p = view_at(api->view, i);
 		s_proc_labels(f, "drover_process_start_time_seconds", p);
 		fprintf(f, "} %.3f\n", p->since);
 	}
-	s_head(f, "drover_process_cpu_seconds_total", "counter",
+	prom_head(f, "drover_process_cpu_seconds_total", "counter",
 	       "User and system CPU time of the running process.");
 	for (i = 0; i < n; i++) {
 		p = view_at(api->view, i);
@@ -106,7 +86,7 @@ api_metrics_text(api_t *api, size_t *len)
 		s_proc_labels(f, "drover_process_cpu_seconds_total", p);
 		fprintf(f, "} %.2f\n", p->cpu_seconds);
 	}
-	s_head(f, "drover_process_resident_memory_bytes", "gauge",
+	prom_head(f, "drover_process_resident_memory_bytes", "gauge",
 	       "Resident memory of the running process.");
 	for (i = 0; i < n; i++) {
 		p = view_at(api->view, i);
@@ -117,7 +97,7 @@ api_metrics_text(api_t *api, size_t *len)
 	}
 
 	agents = api->hooks.agents ? api->hooks.agents(api->ctx) : NULL;
-	s_head(f, "drover_agent_up", "gauge", "1 while the agent is connected.");
+	prom_head(f, "drover_agent_up", "gauge", "1 while the agent is connected.");
 	for (i = 0; json_is_array(agents) && i < json_array_size(agents); i++) {
 		json_t *a = json_array_get(agents, i);
 		const char *name = json_string_value(json_object_get(a, "name"));
@@ -126,7 +106,7 @@ api_metrics_text(api_t *api, size_t *len)
 		if (name == NULL)
 			continue;
 		fputs("drover_agent_up{agent=\"", f);
-		s_label(f, name);
+		prom_label(f, name);
 		fprintf(f, "\"} %d\n", state != NULL && strcmp(state, "CONNECTED") == 0);
 	}
 	json_decref(agents);

@@ -15,11 +15,8 @@
 
 #include "api_internal.h"
 #include "clock.h"
+#include "logs.h"
 #include "units.h"
-
-#define API_TAIL_DEFAULT 100
-#define API_TAIL_MAX 10000
-#define API_LOG_READ_MAX (4 * 1024 * 1024) /* bytes read back for one call */
 
 bool
 api_route_mutates(const char *method)
@@ -113,194 +110,6 @@ s_groups(api_t *api, api_reply_t *r)
 	api_reply_json(r, 200, a);
 }
 
-/* Splits text[0..n) into lines (a final partial line included when
-   keep_partial) and appends the last max of them to a. Returns the length of
-   the part that ended in a newline. */
-static size_t
-s_lines(json_t *a, const char *text, size_t n, size_t max, bool keep_partial)
-{
-	size_t start = 0, count = 0, i, complete = 0;
-
-	for (i = 0; i < n; i++)
-		if (text[i] == '\n')
-			count++;
-	if (keep_partial && n > 0 && text[n - 1] != '\n')
-		count++;
-	/* Skip lines beyond the last max. */
-	while (count > max && start < n) {
-		const char *nl = memchr(text + start, '\n', n - start);
-
-		start = nl ? (size_t)(nl - text) + 1 : n;
-		count--;
-	}
-	for (i = start; i < n;) {
-		const char *nl = memchr(text + i, '\n', n - i);
-		size_t end = nl ? (size_t)(nl - text) : n;
-
-		if (nl == NULL && !keep_partial)
-			break;
-		json_array_append_new(a, api_json_text(text + i, end - i));
-		i = end + 1;
-		if (nl)
-			complete = i;
-	}
-	return complete;
-}
-
-/* Reads up to max bytes of fd from off into a new buffer (caller frees). */
-static char *
-s_read(int fd, off_t off, size_t max, size_t *got)
-{
-	char *buf = malloc(max + 1);
-	ssize_t k;
-
-	*got = 0;
-	while (buf != NULL && *got < max &&
-	       (k = pread(fd, buf + *got, max - *got, off + (off_t)*got)) > 0)
-		*got += (size_t)k;
-	return buf;
-}
-
-/* Opens the k-th file of a capture: path itself for k = 0, else path.k
-   (the rotated ones). Returns the fd and fills *st, or -1. */
-static int
-s_open_nth(const char *path, unsigned k, struct stat *st)
-{
-	char name[PATH_MAX];
-	int fd;
-
-	if (k == 0)
-		snprintf(name, sizeof(name), "%s", path);
-	else
-		snprintf(name, sizeof(name), "%s.%u", path, k);
-	if ((fd = open(name, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	if (fstat(fd, st) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-#define API_FOLLOW_MAX_FILES 100 /* rotated files looked at for the caller's inode */
-
-/* The follow half of the logs call: the complete lines after offset in the
-   file with inode. When that file was rotated since (the current one is
-   another inode), it is found among PATH.1, PATH.2, ...: its rest comes
-   first, a line cut by the rotation is joined with its end in the next file,
-   and the next call goes on in that next file, so a follower that is behind
-   by several rotations still gets every line the files hold. Sets "offset"
-   and "inode" in o for the next call. */
-static void
-s_follow(const char *path, int fd, const struct stat *cur, long long offset, long long inode,
-	 json_t *lines, json_t *o)
-{
-	char *buf = NULL, *head = NULL, *nl, *joined;
-	struct stat ost, nst;
-	size_t got = 0, hgot = 0, complete, cut;
-	unsigned k;
-	off_t from;
-	int ofd = -1, nfd = -1;
-
-	if (inode >= 0 && inode != (long long)cur->st_ino) {
-		for (k = 1; k <= API_FOLLOW_MAX_FILES; k++) {
-			if ((ofd = s_open_nth(path, k, &ost)) < 0)
-				break;
-			if ((long long)ost.st_ino == inode)
-				break;
-			close(ofd);
-			ofd = -1;
-		}
-		if (ofd < 0 || offset > ost.st_size) {
-			if (ofd >= 0)
-				close(ofd);
-			offset = 0; /* that file is gone: the current one from its start */
-			goto current;
-		}
-		/* The rest of the old file. */
-		buf = s_read(ofd, (off_t)offset,
-			     (size_t)(ost.st_size - offset) < API_LOG_READ_MAX
-				 ? (size_t)(ost.st_size - offset)
-				 : API_LOG_READ_MAX,
-			     &got);
-		close(ofd);
-		complete = buf ? s_lines(lines, buf, got, API_TAIL_MAX, false) : 0;
-		if (buf == NULL || (off_t)offset + (off_t)got < ost.st_size) {
-			/* More of the old file next time. */
-			json_object_set_new(o, "offset",
-					    json_integer(offset + (long long)complete));
-			json_object_set_new(o, "inode", json_integer(inode));
-			free(buf);
-			return;
-		}
-		/* The old file is done: on to the next one (PATH.(k-1), or the
-		   current file), joining a line the rotation cut. */
-		if (k - 1 == 0) {
-			nfd = fd;
-			nst = *cur;
-		} else if ((nfd = s_open_nth(path, k - 1, &nst)) < 0) {
-			free(buf);
-			offset = 0;
-			goto current;
-		}
-		from = 0;
-		cut = got - complete;
-		if (cut > 0) {
-			head = s_read(nfd, 0, API_LOG_READ_MAX, &hgot);
-			nl = head ? memchr(head, '\n', hgot) : NULL;
-			if (nl == NULL) {
-				/* The cut line goes on beyond what is written: later. */
-				json_object_set_new(o, "offset",
-						    json_integer(offset + (long long)complete));
-				json_object_set_new(o, "inode", json_integer(inode));
-				goto done;
-			}
-			if ((joined = malloc(cut + (size_t)(nl - head))) != NULL) {
-				memcpy(joined, buf + complete, cut);
-				memcpy(joined + cut, head, (size_t)(nl - head));
-				json_array_append_new(
-				    lines, api_json_text(joined, cut + (size_t)(nl - head)));
-				free(joined);
-			}
-			from = (off_t)(nl - head) + 1;
-		}
-		if (nfd != fd) {
-			/* Another rotated file: the next call reads it. */
-			json_object_set_new(o, "offset", json_integer((json_int_t)from));
-			json_object_set_new(o, "inode", json_integer((json_int_t)nst.st_ino));
-			goto done;
-		}
-		free(buf);
-		free(head);
-		buf = head = NULL;
-		nfd = -1;
-		offset = from;
-	}
-current:
-	from = offset <= cur->st_size ? (off_t)offset : 0; /* truncated: from the start */
-	buf =
-	    s_read(fd, from,
-		   (size_t)(cur->st_size - from) < API_LOG_READ_MAX ? (size_t)(cur->st_size - from)
-								    : API_LOG_READ_MAX,
-		   &got);
-	complete = buf ? s_lines(lines, buf, got, API_TAIL_MAX, false) : 0;
-	if (buf != NULL && complete == 0 && got == API_LOG_READ_MAX) {
-		/* One line longer than the window: hand it over in pieces rather
-		   than never moving on. */
-		json_array_append_new(lines, api_json_text(buf, got));
-		complete = got;
-	}
-	json_object_set_new(o, "offset", json_integer((json_int_t)from + (json_int_t)complete));
-	json_object_set_new(o, "inode", json_integer((json_int_t)cur->st_ino));
-done:
-	if (nfd >= 0 && nfd != fd)
-		close(nfd);
-	free(buf);
-	free(head);
-}
-
-/* Reads the query argument key, if present, as a count >= 0 into *v. False
-   (with a 400 reply) when it is there but not such a number. */
 static bool
 s_query_count(struct MHD_Connection *conn, const char *key, long long *v, const char *what,
 	      api_reply_t *r)
@@ -450,13 +259,7 @@ s_logs(api_t *api, struct MHD_Connection *conn, const view_proc_t *p, api_req_t 
 {
 	const char *stream = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "stream");
 	const char *path;
-	long long tail = API_TAIL_DEFAULT, offset = -1, inode = -1, file_id;
-	char *buf = NULL;
-	struct stat st;
-	off_t from;
-	size_t want, got = 0, complete;
-	int fd;
-	json_t *o, *lines;
+	long long tail = LOGS_TAIL_DEFAULT, offset = -1, inode = -1;
 
 	if (stream == NULL || *stream == '\0')
 		stream = "stdout";
@@ -469,8 +272,8 @@ s_logs(api_t *api, struct MHD_Connection *conn, const view_proc_t *p, api_req_t 
 	    !s_query_count(conn, "offset", &offset, "a byte offset", r) ||
 	    !s_query_count(conn, "inode", &inode, "a number", r))
 		return;
-	if (tail > API_TAIL_MAX)
-		tail = API_TAIL_MAX;
+	if (tail > LOGS_TAIL_MAX)
+		tail = LOGS_TAIL_MAX;
 	if ((path = view_log_path(api->view, p, stream)) == NULL &&
 	    (p->host == NULL || strcmp(p->host, VIEW_HOST_LOCAL) == 0)) {
 		api_reply_error(r, 404, "not_captured", "the %s of %s is not captured to a file",
@@ -493,63 +296,7 @@ s_logs(api_t *api, struct MHD_Connection *conn, const view_proc_t *p, api_req_t 
 		s_wait_reply(w, r);
 		return;
 	}
-	o = json_pack("{s:s, s:s, s:s}", "name", p->name, "stream", stream, "path", path);
-	lines = json_array();
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
-		if (fd >= 0)
-			close(fd);
-		/* Nothing written yet. */
-		json_object_set_new(o, "offset", json_integer(0));
-		json_object_set_new(o, "inode", json_null());
-		json_object_set_new(o, "lines", lines);
-		api_reply_json(r, 200, o);
-		return;
-	}
-	file_id = (long long)st.st_ino;
-	if (offset >= 0) {
-		s_follow(path, fd, &st, offset, inode, lines, o);
-		close(fd);
-		json_object_set_new(o, "lines", lines);
-		api_reply_json(r, 200, o);
-		return;
-	} else {
-		/* Tail: read back from the end until enough lines are in. */
-		want =
-		    (size_t)st.st_size < API_LOG_READ_MAX ? (size_t)st.st_size : API_LOG_READ_MAX;
-		if (want > (size_t)(tail + 1) * 512 && tail < API_TAIL_MAX)
-			want = (size_t)(tail + 1) * 512;
-		for (;;) {
-			size_t nl = 0, i;
-
-			from = st.st_size - (off_t)want;
-			free(buf);
-			buf = s_read(fd, from, want, &got);
-			for (i = 0; buf != NULL && i < got; i++)
-				nl += buf[i] == '\n';
-			if (buf == NULL || nl > (size_t)tail || from == 0 ||
-			    want >= API_LOG_READ_MAX)
-				break;
-			want = want * 4 < API_LOG_READ_MAX ? want * 4 : API_LOG_READ_MAX;
-			if (want > (size_t)st.st_size)
-				want = (size_t)st.st_size;
-		}
-		close(fd);
-		/* The first line read may be cut: drop it unless it starts the file. */
-		complete = 0;
-		if (buf != NULL && from > 0) {
-			char *nl = memchr(buf, '\n', got);
-
-			complete = nl ? (size_t)(nl - buf) + 1 : got;
-		}
-		if (buf != NULL)
-			s_lines(lines, buf + complete, got - complete, (size_t)tail, true);
-		free(buf);
-		json_object_set_new(o, "offset", json_integer((json_int_t)st.st_size));
-		json_object_set_new(o, "inode", json_integer(file_id));
-		json_object_set_new(o, "lines", lines);
-		api_reply_json(r, 200, o);
-		return;
-	}
+	api_reply_json(r, 200, logs_read(path, p->name, stream, tail, offset, inode));
 }
 
 /* ---- actions ---- */

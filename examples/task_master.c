@@ -57,7 +57,7 @@ main(int argc, char **argv)
 	if ((c = drover_connect_keyfile(endpoint, keyfile, 5000, &rc)) == NULL)
 		fail(1, "%s: %s", rc == DROVER_EINVAL ? keyfile : endpoint,
 		     rc == DROVER_EINVAL ? strerror(errno) : drover_strerror(rc));
-	for (i = 0; i < n; i++) {	/* hand out the work */
+	for (i = 0; i < n; i++) {	/* hand out the work: returns at once within credit */
 		snprintf(buf, sizeof(buf), "%d", i);
 		if ((rc = drover_put(c, "tasks", buf, strlen(buf), 10000)) != DROVER_OK)
 			break;

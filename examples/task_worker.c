@@ -1,9 +1,11 @@
 /*
  * task_worker: the worker half of multiprocessing's task_master/task_worker
- * example over drover's queues. Takes numbers from "tasks", puts their
- * squares into "results" and acks each task once its result is in; stops
+ * example over drover's queues. Takes numbers from "tasks" and completes
+ * each with its square: drover_complete puts the result into "results" and
+ * acks the task in one step that droverd applies whole or not at all. Stops
  * when no task came for -i SECONDS (default 10). A worker killed while it
- * holds a task loses nothing: droverd hands the task to another worker.
+ * holds a task loses nothing and leaves no second result: droverd hands the
+ * task to another worker.
  *
  *   task_worker [-i SECONDS] [ENDPOINT [AUTHKEY_FILE]]
  *
@@ -61,14 +63,13 @@ main(int argc, char **argv)
 		snprintf(buf, sizeof(buf), "%.*s", (int)drover_msg_size(m), (const char *)drover_msg_data(m));
 		x = strtoll(buf, NULL, 10);
 		snprintf(buf, sizeof(buf), "%lld", x * x);
-		if ((rc = drover_put(c, "results", buf, strlen(buf), 10000)) != DROVER_OK) {
-			drover_nack(c, m);	/* back to the queue for another worker */
-			break;
-		}
-		if ((rc = drover_ack(c, m)) != DROVER_OK)
+		/* result in and task acked, or neither (the task goes back) */
+		if ((rc = drover_complete(c, m, "results", buf, strlen(buf), 10000)) != DROVER_OK)
 			break;
 		done++;
 	}
+	if (rc == DROVER_EEMPTY && drover_flush(c, 10000) != DROVER_OK)	/* every result confirmed */
+		rc = DROVER_ECONN;
 	drover_close(c);
 	printf("task_worker %d: %d tasks done\n", (int)getpid(), done);
 	if (rc != DROVER_EEMPTY)

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """task_worker: the worker half of multiprocessing's task_master/task_worker
-example over drover's queues. Takes numbers from "tasks", puts their squares
-into "results" and acks each task once its result is in; stops when no task
-came for -i SECONDS. A worker killed while it holds a task loses nothing:
-droverd hands the task to another worker.
+example over drover's queues. Takes numbers from "tasks" and completes each
+with its square: complete() puts the result into "results" and acks the task
+in one step that droverd applies whole or not at all. Stops when no task came
+for -i SECONDS. A worker killed while it holds a task loses nothing and leaves
+no second result: droverd hands the task to another worker.
 
     examples/task_worker.py [-i SECONDS] [ENDPOINT [AUTHKEY_FILE]]
 
@@ -32,11 +33,10 @@ try:
         while True:
             m = q.get("tasks", timeout=a.i)   # queue.Empty when idle that long
             n = int(m.data)
-            q.put("results", b"%d" % (n * n), timeout=10)
-            m.ack()                           # only now is the task done
+            q.complete(m, "results", b"%d" % (n * n), timeout=10)  # result in, task acked
             done += 1
 except queue.Empty:
-    pass
+    pass                                      # the with block flushed the results
 except (DroverError, OSError, ValueError) as e:  # AuthError, no key file...
     sys.exit("task_worker: %s" % e)
 print("task_worker %d: %d tasks done" % (os.getpid(), done))

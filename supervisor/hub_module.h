@@ -16,7 +16,8 @@ typedef struct {
 	int abi;	     /* DROVER_HUB_MODULE_ABI */
 	const char *version; /* DROVER_VERSION it was built with */
 	void (*set_log)(log_level_t level, const char *ident);
-	hub_t *(*hub_new)(ev_t *ev, view_t *view, const conf_t *conf, char **err);
+	hub_t *(*hub_new)(ev_t *ev, view_t *view, const conf_t *conf, hub_agent_fn on_agent,
+			  void *ctx, char **err);
 	int (*hub_apply)(hub_t *h, const conf_t *conf);
 	void (*hub_destroy)(hub_t **hp);
 	void (*proc_cmd)(hub_t *h, const view_proc_t *p, const char *cmd, int sig,

@@ -22,6 +22,7 @@
 #include "fleet.h"
 #include "log.h"
 #include "proc.h"
+#include "secret.h"
 #include "str.h"
 #ifdef DROVER_HAVE_QUEUE
 #include <dlfcn.h>
@@ -65,37 +66,6 @@ s_usage(FILE *f)
 		   "  -n, --check        validate the configuration and exit 0 or 1\n"
 		   "  -v, --verbose      log state changes too\n"
 		   "  -V, --version      print the version\n");
-}
-
-/* Reads a secret from a file: the first line, surrounding whitespace
-   trimmed. Never logged. Returns NULL and sets *why on failure. */
-static char *
-s_read_secret(const char *path, const char **why)
-{
-	char buf[4096], *s, *e;
-	FILE *f;
-	size_t n;
-
-	if ((f = fopen(path, "r")) == NULL) {
-		*why = strerror(errno);
-		return NULL;
-	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	for (s = buf; *s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'; s++)
-		;
-	e = s + strcspn(s, "\r\n");
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-		e--;
-	*e = '\0';
-	if (*s == '\0') {
-		*why = "empty";
-		return NULL;
-	}
-	s = strdup(s);
-	explicit_bzero(buf, sizeof(buf));
-	return s;
 }
 
 static int
@@ -232,6 +202,18 @@ s_hub_group_cmd(void *ctx, const char *group, const char *cmd, long n, view_done
 	s->hmod->group_cmd(s->hub, group, cmd, n, done, arg);
 }
 
+/* An agent's state changed: an "agent" event. */
+static void
+s_on_agent(void *ctx, json_t *agent)
+{
+	sup_t *s = ctx;
+
+	if (s->api != NULL && api_subscribers(s->api) > 0)
+		api_publish(s->api, "agent", agent);
+	else
+		json_decref(agent);
+}
+
 /* Loads the module if needed and starts the hub on conf. */
 static int
 s_hub_start(sup_t *s, const conf_t *conf, char **err)
@@ -251,7 +233,7 @@ s_hub_start(sup_t *s, const conf_t *conf, char **err)
 		s->hmod = m;
 	}
 	m->set_log(s->log_level, "droverd");
-	if ((s->hub = m->hub_new(s->ev, fleet_view(s->fleet), conf, err)) == NULL)
+	if ((s->hub = m->hub_new(s->ev, fleet_view(s->fleet), conf, s_on_agent, s, err)) == NULL)
 		return -1;
 	fleet_set_remote(s->fleet, &remote, s);
 	return 0;
@@ -564,6 +546,7 @@ main(int argc, char **argv)
 	api_config_t acfg;
 	proc_run_t run;
 	char *errs = NULL, *token = NULL, *aerr = NULL;
+	size_t token_len = 0;
 	const char *why = "unreadable";
 	bool check = false;
 	sigset_t mask;
@@ -623,7 +606,7 @@ main(int argc, char **argv)
 	if ((rc = s_mkdirs(sup.conf->log_dir)) != 0)
 		die(EX_CANTCREAT, "log_dir %s: %s", sup.conf->log_dir, strerror(-rc));
 	if (sup.conf->http_token_file != NULL &&
-	    (token = s_read_secret(sup.conf->http_token_file, &why)) == NULL)
+	    secret_read(sup.conf->http_token_file, &token, &token_len, &why) != 0)
 		die(EX_CONFIG, "token_file %s: %s", sup.conf->http_token_file, why);
 	if (gethostname(sup.hostname, sizeof(sup.hostname) - 1) != 0)
 		strcpy(sup.hostname, "localhost");
@@ -664,10 +647,7 @@ main(int argc, char **argv)
 			      .name = sup.conf->name};
 	if ((sup.api = api_new(sup.ev, fleet_view(sup.fleet), &acfg, &hooks, &sup, &aerr)) == NULL)
 		die(EX_CONFIG, "http: %s", aerr ? aerr : "cannot start");
-	if (token != NULL) {
-		explicit_bzero(token, strlen(token));
-		free(token);
-	}
+	secret_free(token, token_len);
 	log_info("droverd %s: %s, %zu groups, API on http://%s", DROVER_VERSION, sup.conf->path,
 		 sup.conf->n_groups, sup.conf->http_listen);
 	if ((rc = s_apply_local(&sup, sup.conf)) != 0)

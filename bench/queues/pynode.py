@@ -123,8 +123,7 @@ def drover_worker(a, key):
             if m.data == STOP:
                 m.ack()
                 break
-            c.put(a.results_queue, b"%d" % (int(m.data) ** 2))
-            m.ack()
+            c.complete(m, a.results_queue, b"%d" % (int(m.data) ** 2))
             done += 1
     else:
         # Up to B tasks per round trip; a "stop" ends this worker and the
@@ -177,6 +176,7 @@ def drover_rtt(a, key):
     for i in range(a.warmup + a.count):
         t0 = time.perf_counter_ns()
         c.put("rtt", b"x")
+        c.flush()               # the put confirmed: the synchronous meaning
         m = c.get("rtt")
         t1 = time.perf_counter_ns()
         m.ack()  # asynchronous: no round trip, outside the timed part
@@ -197,6 +197,7 @@ def drover_durable(a, key):
     else:
         for i in range(0, n, a.batch):
             c.put_many(a.queue, data[i:i + a.batch])
+    c.flush()                   # every put committed
     t1 = time.perf_counter()
     size = c.size(a.queue)
     c.close()

@@ -102,7 +102,7 @@ is_stop(const drover_msg *m)
 	return drover_msg_size(m) == strlen(STOP) && memcmp(drover_msg_data(m), STOP, strlen(STOP)) == 0;
 }
 
-/* One message at a time, like examples/task_worker.c. */
+/* One message at a time, like examples/task_worker.c: get, complete. */
 static long
 worker_single(drover_client *c, const struct opts *o)
 {
@@ -121,10 +121,8 @@ worker_single(drover_client *c, const struct opts *o)
 		}
 		x = msg_number(m);
 		n = snprintf(buf, sizeof(buf), "%lld", x * x);
-		if ((rc = drover_put(c, o->rq, buf, (size_t)n, -1)) != DROVER_OK)
-			die_rc("put", rc);
-		if ((rc = drover_ack(c, m)) != DROVER_OK)
-			die_rc("ack", rc);
+		if ((rc = drover_complete(c, m, o->rq, buf, (size_t)n, -1)) != DROVER_OK)
+			die_rc("complete", rc);
 		done++;
 	}
 }
@@ -248,10 +246,10 @@ run_master(const struct opts *o)
 	free(bufs);
 }
 
-/* put + get of one small message, one after the other; then its ack. With
-   --pipelined, the put does not wait for its answer and the get is standing
-   at droverd (prefetch), so the message comes straight back: what a client
-   that uses the API for speed sees. */
+/* The synchronous round trip: a put waited for with drover_flush, then a
+   get (served by the standing GET of the default prefetch); then its ack.
+   With --pipelined, the put is not flushed: it goes within credit, and the
+   message comes straight back to the standing GET. */
 static void
 run_rtt(const struct opts *o)
 {
@@ -269,8 +267,8 @@ run_rtt(const struct opts *o)
 		t0 = now_s();
 		if (o->pipelined)
 			rc = drover_put_async(c, "rtt", "x", 1);
-		else
-			rc = drover_put(c, "rtt", "x", 1, -1);
+		else if ((rc = drover_put(c, "rtt", "x", 1, -1)) == DROVER_OK)
+			rc = drover_flush(c, -1);
 		if (rc != DROVER_OK)
 			die_rc("put", rc);
 		if ((m = drover_get(c, "rtt", -1, &rc)) == NULL)
@@ -292,7 +290,7 @@ run_rtt(const struct opts *o)
 }
 
 /* count puts into a durable queue: B per drover_put_many, or one by one
-   with drover_put when B is 1. */
+   with drover_put when B is 1, then drover_flush (every one committed). */
 static void
 run_durable(const struct opts *o)
 {
@@ -322,6 +320,8 @@ run_durable(const struct opts *o)
 		if (rc != DROVER_OK)
 			die_rc("put", rc);
 	}
+	if ((rc = drover_flush(c, -1)) != DROVER_OK)
+		die_rc("flush", rc);
 	t1 = now_s();
 	if ((rc = drover_queue_size(c, o->queue, &size)) != DROVER_OK)
 		die_rc("size", rc);

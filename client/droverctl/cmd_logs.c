@@ -43,22 +43,50 @@ s_fetch(ctl_t *c, const char *esc, const char *name, const char *query, json_t *
 	return rc;
 }
 
+/* Writes a line of a worker's output to a terminal as less(1) does: a
+   control character is shown in caret notation (ESC as ^[, BEL as ^G, DEL
+   as ^?) and a C1 control as <U+009B>, so that what a worker wrote can
+   neither move the cursor, retitle the window nor answer back through the
+   terminal. A tab stays a tab. s is valid UTF-8 (droverd replaced the
+   rest). */
+static void
+s_put_escaped(const char *s, FILE *f)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (; *u != '\0'; u++) {
+		if (*u == '\t' || (*u >= 0x20 && *u != 0x7f && *u != 0xc2)) {
+			putc(*u, f);
+		} else if (*u < 0x20 || *u == 0x7f) {
+			putc('^', f);
+			putc(*u ^ 0x40, f);
+		} else if (u[1] >= 0x80 && u[1] <= 0x9f) { /* U+0080..U+009F */
+			fprintf(f, "<U+%04X>", (unsigned)u[1]);
+			u++;
+		} else {
+			putc(*u, f);
+		}
+	}
+}
+
 /* Prints the lines of an answer; returns how many. */
 static size_t
 s_print_lines(ctl_t *c, json_t *o)
 {
 	json_t *lines = json_object_get(o, "lines"), *l;
+	const char *text;
 	size_t i;
 
 	json_array_foreach(lines, i, l)
 	{
-		if (c->json) {
+		text = json_string_value(l) ? json_string_value(l) : "";
+		if (c->json)
 			json_dumpf(l, stdout, JSON_ENCODE_ANY);
-			fputc('\n', stdout);
-		} else {
-			fputs(json_string_value(l) ? json_string_value(l) : "", stdout);
-			fputc('\n', stdout);
-		}
+		else if (c->tty)
+			s_put_escaped(text, stdout);
+		else
+			fputs(text, stdout); /* piped: the bytes as written */
+		fputc('\n', stdout);
 	}
 	fflush(stdout);
 	return json_array_size(lines);

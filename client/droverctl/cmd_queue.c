@@ -130,6 +130,9 @@ cmd_put(ctl_t *c, int argc, char **argv)
 	}
 	ms = s_ms(c->timeout_s, CTL_PUT_DEFAULT_S);
 	rc = drover_put(q, argv[0], data != NULL ? data : argv[1], len, ms);
+	/* confirmed (for a durable queue: committed) before we say so */
+	if (rc == DROVER_OK)
+		rc = drover_flush(q, ms < 0 ? -1 : ms + CTL_QUEUE_CONNECT_MS);
 	if (rc != DROVER_OK)
 		s_qerr(c, rc, "put", argv[0], ms / 1000.0);
 	else if (c->json) {
@@ -156,6 +159,7 @@ cmd_get(ctl_t *c, int argc, char **argv)
 		return ctl_usage("get");
 	if ((q = s_connect(c)) == NULL)
 		return CTL_FAILED;
+	drover_set_prefetch(q, 1); /* one message, not a window of them */
 	ms = s_ms(c->timeout_s, -1);
 	if ((m = drover_get(q, argv[0], ms, &rc)) == NULL) {
 		s_qerr(c, rc, "get", argv[0], ms / 1000.0);

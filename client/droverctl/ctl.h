@@ -20,6 +20,7 @@ struct ctl {
 	char *token;			/* loaded on first mutating call; never printed */
 	bool json;
 	bool colour;			/* stdout is a terminal and NO_COLOR is unset */
+	bool tty;			/* stdout is a terminal: escape what workers wrote */
 	const char *queue_endpoint;
 	const char *authkey_file;
 	/* command options */

@@ -2,6 +2,7 @@
    HTTP API (SPEC 4) with libcurl; queue commands speak the queue protocol
    through libdrover. Exit 0 on success, 1 when the action failed, 2 for a
    usage error; a failure is one line on stderr. */
+#include <ctype.h>
 #include <curl/curl.h>
 #include <getopt.h>
 #include <locale.h>
@@ -180,14 +181,71 @@ s_seconds(const char *s)
 	return -1;
 }
 
-/* "127.0.0.1:9170" gets http:// in front; a trailing "/" goes. Caller frees. */
-static char *
-s_server_url(const char *s)
+/* True when a[0..n) is HOST:PORT, [V6]:PORT, or with port_optional HOST
+   or [V6] alone: a non-empty host of name characters and a port 1-65535. */
+static bool
+s_hostport_ok(const char *a, size_t n, bool port_optional)
 {
-	char *u;
-	size_t n;
+	const char *colon, *host = a;
+	size_t hn, i;
+	long port;
 
-	if (strstr(s, "://") == NULL) {
+	if (n > 0 && a[0] == '[') {
+		const char *close = memchr(a, ']', n);
+
+		if (close == NULL || close == a + 1)
+			return false;
+		for (i = 1; a + i < close; i++)
+			if (strchr("0123456789abcdefABCDEF:.%", a[i]) == NULL)
+				return false;
+		colon = close + 1 < a + n ? close + 1 : NULL;
+		if (colon != NULL && *colon != ':')
+			return false;
+	} else {
+		colon = memrchr(a, ':', n);
+		hn = colon ? (size_t)(colon - a) : n;
+		if (hn == 0)
+			return false;
+		for (i = 0; i < hn; i++)
+			if (!isalnum((unsigned char)host[i]) && strchr(".-_", host[i]) == NULL)
+				return false;
+	}
+	if (colon == NULL)
+		return port_optional;
+	colon++;
+	if (colon == a + n || (size_t)(a + n - colon) > 5)
+		return false;
+	for (port = 0; colon < a + n; colon++) {
+		if (!isdigit((unsigned char)*colon))
+			return false;
+		port = port * 10 + (*colon - '0');
+	}
+	return port >= 1 && port <= 65535;
+}
+
+/* The URL of droverd's API from what -s (or DROVER_URL, named by what)
+   says: "HOST:PORT" gets http:// in front, http:// and https:// URLs are
+   taken with their HOST[:PORT][/PATH], a trailing "/" goes. Anything else is
+   a usage error said in one line, before any connection is tried (NULL).
+   Caller frees. */
+static char *
+s_server_url(const char *s, const char *what)
+{
+	const char *sep = strstr(s, "://"), *auth = sep ? sep + 3 : s;
+	size_t n = strcspn(auth, "/?#");
+	char *u;
+
+	if (sep != NULL && !((sep - s == 4 && strncasecmp(s, "http", 4) == 0) ||
+			     (sep - s == 5 && strncasecmp(s, "https", 5) == 0))) {
+		ctl_err("%s %s: droverd's API is http://HOST:PORT, not %.*s://", what, s,
+			(int)(sep - s), s);
+		return NULL;
+	}
+	if (!s_hostport_ok(auth, n, sep != NULL) || (sep == NULL && auth[n] != '\0')) {
+		ctl_err("%s %s: expected http://HOST:PORT or HOST:PORT", what, s);
+		return NULL;
+	}
+	if (sep == NULL) {
 		if (asprintf(&u, "http://%s", s) < 0)
 			return NULL;
 	} else if ((u = strdup(s)) == NULL) {
@@ -196,6 +254,28 @@ s_server_url(const char *s)
 	n = strlen(u);
 	while (n > 0 && u[n - 1] == '/')
 		u[--n] = '\0';
+	return u;
+}
+
+/* The queue endpoint from what -q (or DROVER_QUEUE_URL) says:
+   tcp://HOST:PORT, or HOST:PORT. NULL after one line, as above. */
+static char *
+s_queue_url(const char *s, const char *what)
+{
+	const char *sep = strstr(s, "://"), *auth = sep ? sep + 3 : s;
+	char *u;
+
+	if (sep != NULL && !(sep - s == 3 && strncasecmp(s, "tcp", 3) == 0)) {
+		ctl_err("%s %s: droverd's queues are tcp://HOST:PORT, not %.*s://", what, s,
+			(int)(sep - s), s);
+		return NULL;
+	}
+	if (!s_hostport_ok(auth, strlen(auth), false)) {
+		ctl_err("%s %s: expected tcp://HOST:PORT or HOST:PORT", what, s);
+		return NULL;
+	}
+	if (asprintf(&u, "tcp://%s", auth) < 0)
+		return NULL;
 	return u;
 }
 
@@ -219,35 +299,111 @@ s_env(const char *name)
 	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
-int
-main(int argc, char **argv)
+#define S_SHORTOPTS ":s:q:fn:hV"
+
+static const struct option s_longopts[] = {
+	{"server", required_argument, NULL, 's'},
+	{"token-file", required_argument, NULL, 'T'},
+	{"json", no_argument, NULL, 'J'},
+	{"no-color", no_argument, NULL, 'C'},
+	{"no-colour", no_argument, NULL, 'C'},
+	{"queue", required_argument, NULL, 'q'},
+	{"authkey-file", required_argument, NULL, 'K'},
+	{"follow", no_argument, NULL, 'f'},
+	{"lines", required_argument, NULL, 'n'},
+	{"tail", required_argument, NULL, 'n'},
+	{"stderr", no_argument, NULL, 'E'},
+	{"rolling", no_argument, NULL, 'R'},
+	{"no-wait", no_argument, NULL, 'W'},
+	{"timeout", required_argument, NULL, 't'},
+	{"no-ack", no_argument, NULL, 'A'},
+	{"name", required_argument, NULL, 'N'},
+	{"force", no_argument, NULL, 'F'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+/* getopt takes "-1" for an option ("scale web -1" said "unknown option
+   -1"). Returns a copy of argv with the options (and their values) first,
+   then "--", then the operands in their order, a negative number being an
+   operand: what GNU getopt's permutation does, but for numbers. NULL after
+   one line when out of memory, or when the last option lacks its value
+   (*argc_out < 0 then); caller frees the array (the strings are argv's). */
+static char **
+s_operands_last(int argc, char **argv, int *argc_out)
 {
-	static const struct option longopts[] = {
-		{"server", required_argument, NULL, 's'},
-		{"token-file", required_argument, NULL, 'T'},
-		{"json", no_argument, NULL, 'J'},
-		{"no-color", no_argument, NULL, 'C'},
-		{"no-colour", no_argument, NULL, 'C'},
-		{"queue", required_argument, NULL, 'q'},
-		{"authkey-file", required_argument, NULL, 'K'},
-		{"follow", no_argument, NULL, 'f'},
-		{"lines", required_argument, NULL, 'n'},
-		{"tail", required_argument, NULL, 'n'},
-		{"stderr", no_argument, NULL, 'E'},
-		{"rolling", no_argument, NULL, 'R'},
-		{"no-wait", no_argument, NULL, 'W'},
-		{"timeout", required_argument, NULL, 't'},
-		{"no-ack", no_argument, NULL, 'A'},
-		{"name", required_argument, NULL, 'N'},
-		{"force", no_argument, NULL, 'F'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
-	};
+	char **out = calloc((size_t)argc + 2, sizeof(*out)), **ops;
+	int n = 0, n_ops = 0, i, k;
+
+	*argc_out = 0;
+	if (out == NULL || (ops = calloc((size_t)argc + 1, sizeof(*ops))) == NULL) {
+		free(out);
+		ctl_err("out of memory");
+		return NULL;
+	}
+	out[n++] = argv[0];
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		bool takes = false;
+
+		if (strcmp(a, "--") == 0) {
+			while (++i < argc)
+				ops[n_ops++] = argv[i];
+			break;
+		}
+		if (a[0] != '-' || a[1] == '\0' || isdigit((unsigned char)a[1]) ||
+		    (a[1] == '.' && isdigit((unsigned char)a[2]))) {
+			ops[n_ops++] = argv[i];
+			continue;
+		}
+		out[n++] = argv[i];
+		if (a[1] == '-') {
+			size_t len = strcspn(a + 2, "=");
+
+			/* Abbreviations count as getopt_long counts them. */
+			for (k = 0; s_longopts[k].name != NULL && a[2 + len] != '=' && !takes; k++)
+				if (strncmp(s_longopts[k].name, a + 2, len) == 0)
+					takes = s_longopts[k].has_arg == required_argument;
+		} else {
+			for (k = 1; a[k] != '\0'; k++) {
+				const char *o = strchr(S_SHORTOPTS, a[k]);
+
+				if (o != NULL && a[k] != ':' && o[1] == ':') {
+					takes = a[k + 1] == '\0';
+					break;
+				}
+			}
+		}
+		if (takes && i + 1 == argc) {
+			ctl_err("option %s needs a value", a);
+			*argc_out = -1;
+			break;
+		}
+		if (takes)
+			out[n++] = argv[++i];
+	}
+	out[n++] = "--";
+	for (k = 0; k < n_ops; k++)
+		out[n++] = ops[k];
+	out[n] = NULL;
+	free(ops);
+	if (*argc_out < 0) {
+		free(out);
+		return NULL;
+	}
+	*argc_out = n;
+	return out;
+}
+
+static int
+s_run(int argc, char **argv)
+{
 	ctl_t c = {.tail = 20, .timeout_s = -1};
 	const char *server = s_env("DROVER_URL");
 	const char *cmd;
-	bool no_colour = false;
+	char *queue = NULL;
+	bool no_colour = false, server_opt = false, queue_opt = false, queue_cmd;
 	unsigned used = 0;
 	char *end;
 	int opt, i, rc;
@@ -257,10 +413,11 @@ main(int argc, char **argv)
 	c.queue_endpoint = s_env("DROVER_QUEUE_URL");
 	c.authkey_file = s_env("DROVER_AUTHKEY_FILE");
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":s:q:fn:hV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, S_SHORTOPTS, s_longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			server = optarg;
+			server_opt = true;
 			break;
 		case 'T':
 			c.token_file = optarg;
@@ -273,6 +430,7 @@ main(int argc, char **argv)
 			break;
 		case 'q':
 			c.queue_endpoint = optarg;
+			queue_opt = true;
 			break;
 		case 'K':
 			c.authkey_file = optarg;
@@ -358,11 +516,18 @@ main(int argc, char **argv)
 			ctl_err("%s is not an option of %s", s_optnames[k].name, cmd);
 			return ctl_usage(cmd);
 		}
-	if ((c.server = s_server_url(server != NULL ? server : DEFAULT_SERVER)) == NULL)
-		return CTL_FAILED;
-	if (c.queue_endpoint == NULL)
-		c.queue_endpoint = DEFAULT_QUEUE;
+	/* Addresses are checked by the commands that use them, before they try. */
+	queue_cmd = strcmp(cmd, "put") == 0 || strcmp(cmd, "get") == 0;
+	if (!queue_cmd && strcmp(cmd, "keygen") != 0 &&
+	    (c.server = s_server_url(server != NULL ? server : DEFAULT_SERVER,
+				     server_opt ? "-s" : "DROVER_URL")) == NULL)
+		return CTL_USAGE;
+	if (queue_cmd && (queue = s_queue_url(c.queue_endpoint ? c.queue_endpoint : DEFAULT_QUEUE,
+					      queue_opt ? "-q" : "DROVER_QUEUE_URL")) == NULL)
+		return CTL_USAGE;
+	c.queue_endpoint = queue;
 	c.colour = !c.json && s_want_colour(no_colour);
+	c.tty = isatty(STDOUT_FILENO);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (s_cmds[i].fn != NULL)
 		rc = s_cmds[i].fn(&c, argc - optind - 1, argv + optind + 1);
@@ -371,7 +536,21 @@ main(int argc, char **argv)
 	ctl_http_close(&c);
 	curl_global_cleanup();
 	free(c.server);
+	free(queue);
 	if (fflush(stdout) != 0 && rc == CTL_OK)
 		rc = CTL_FAILED;
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	char **args;
+	int n, rc;
+
+	if ((args = s_operands_last(argc, argv, &n)) == NULL)
+		return n < 0 ? ctl_usage(NULL) : CTL_FAILED;
+	rc = s_run(n, args);
+	free(args);
 	return rc;
 }

@@ -3,7 +3,14 @@
    derived from the authkey, a socket monitor to tell a refused handshake
    (DROVER_EAUTH) and a lost connection (DROVER_ECONN) from silence, and a
    request id per request so that replies are matched whatever their order.
-   Acks and nacks are sent without waiting for a reply. */
+
+   Nothing on the one-call-at-a-time path waits for a round trip when it
+   need not: a put within the credit droverd granted (places reserved for
+   this client) is sent and returns; its confirmation comes back later and
+   is read by the next calls (pend_t, below, keeps a copy until then so that
+   it can be resent after a reconnect). complete, ack and nack are sent
+   without waiting; gets are served from a prefetch buffer that droverd
+   fills through a standing GET. */
 #include "drover.h"
 
 #include <errno.h>
@@ -35,9 +42,17 @@ _Static_assert((int)DROVER_EEMPTY == (int)WIRE_EEMPTY && (int)DROVER_EFULL == (i
 typedef struct cqueue {
 	char *name;
 	size_t len;
+	uint32_t credit;   /* places reserved for us: puts that cannot be FULL */
+	uint32_t inflight; /* requests whose replies may grant credit */
+	uint64_t max_message; /* the queue's, from a reply that granted credit; 0: unknown */
+	int64_t last_put_ms;  /* of the last put or complete into it */
 	drover_msg **buf; /* prefetched messages, a ring */
 	size_t cap, head, n;
 	uint32_t pending; /* the standing GET of prefetch, 0 if none */
+	uint32_t asked;	  /* ... the messages it asked for */
+	uint32_t received; /* ... and those that came (it stands until all did) */
+	unsigned window;  /* prefetch of this queue (adaptive: grows to PREFETCH_AUTO_MAX) */
+	bool starved;	  /* a get waited for the standing GET */
 	int pending_err;  /* its error, for the next drover_get */
 	struct cqueue *next;
 } cqueue_t;
@@ -48,23 +63,45 @@ struct drover_msg {
 	cqueue_t *q;
 };
 
-#define ASYNC_BIT 0x80000000u /* request ids of drover_put_async */
-#define ASYNC_MAX 10000	      /* outstanding asynchronous puts */
+#define ASYNC_BIT 0x80000000u /* request ids of puts and completes not waited for */
+#define DEFAULT_PREFETCH 16
+#define PREFETCH_AUTO_MAX 256
+#define CREDIT_WANT 1024 /* places a CREDIT request asks for */
+#define CLOSE_FLUSH_MS 5000
+#define IDLE_CREDIT_MS 1000 /* credit not used this long goes back */
+#define GET_IDLE_MS 200	    /* a get that waits this long gives back all credit */
+
+/* A put or complete sent without waiting, until its reply comes. */
+typedef struct {
+	uint32_t id;	/* 0: answered, a hole in the ring */
+	uint8_t op;	/* WIRE_PUT or WIRE_COMPLETE */
+	bool credited;	/* sent within credit (not a resend) */
+	bool waited;	/* a put without credit that drover_put waits for */
+	cqueue_t *q;	/* where the message goes */
+	cqueue_t *tq;	/* COMPLETE: the task's queue */
+	uint64_t lease; /* COMPLETE: the task */
+	zmq_msg_t data; /* PUT: a copy, resent after a reconnect */
+} pend_t;
 
 struct drover_client {
 	void *sock;
 	void *mon;
 	uint32_t next_id; /* below ASYNC_BIT */
 	uint32_t next_async;
-	size_t async_out; /* asynchronous puts not answered yet */
-	int async_err;	  /* the first failure among them since drover_flush */
-	bool unsynced;	  /* sent something without a reply since the last reply */
+	pend_t *pend; /* a ring of requests not answered yet, in sending order */
+	size_t pend_cap, pend_head, pend_len, n_out; /* n_out: not answered */
+	int err;	   /* the first failure not yet reported */
+	size_t err_count;  /* messages it and later failures cover */
+	size_t undelivered; /* what the last reported failure covered */
+	bool unsynced;	   /* sent something without a reply since the last reply */
 	unsigned prefetch;
+	bool prefetch_auto; /* not set by drover_set_prefetch: adaptive */
 	uint64_t max_frame;
 	cqueue_t *queues;
 	struct {
 		uint32_t req_id;
 		cqueue_t *q;
+		uint8_t op;
 	} abandoned[ABANDONED];
 	unsigned n_abandoned;
 };
@@ -147,6 +184,7 @@ s_queue(drover_client *c, const char *name)
 		return NULL;
 	}
 	q->len = len;
+	q->window = DEFAULT_PREFETCH;
 	q->next = c->queues;
 	c->queues = q;
 	return q;
@@ -193,6 +231,116 @@ s_buf_pop(cqueue_t *q)
 	return m;
 }
 
+/* ---- requests not waited for ---- */
+
+static pend_t *
+s_pend_at(drover_client *c, size_t i)
+{
+	return &c->pend[(c->pend_head + i) % c->pend_cap];
+}
+
+/* A new entry at the tail (id 0 until the caller fills it), NULL when out of
+   memory. */
+static pend_t *
+s_pend_add(drover_client *c)
+{
+	pend_t *e;
+
+	if (c->pend_len == c->pend_cap) {
+		size_t cap = c->pend_cap ? c->pend_cap * 2 : 256, i;
+		pend_t *p = malloc(cap * sizeof(*p));
+
+		if (p == NULL)
+			return NULL;
+		for (i = 0; i < c->pend_len; i++)
+			p[i] = *s_pend_at(c, i); /* zmq_msg_t may be moved bytewise once unused */
+		free(c->pend);
+		c->pend = p;
+		c->pend_cap = cap;
+		c->pend_head = 0;
+	}
+	e = s_pend_at(c, c->pend_len++);
+	memset(e, 0, sizeof(*e));
+	zmq_msg_init(&e->data);
+	c->n_out++;
+	return e;
+}
+
+static pend_t *
+s_pend_find(drover_client *c, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < c->pend_len; i++)
+		if (s_pend_at(c, i)->id == id)
+			return s_pend_at(c, i);
+	return NULL;
+}
+
+/* The entry is answered: it becomes a hole, and holes at the head go. */
+static void
+s_pend_trim(drover_client *c)
+{
+	while (c->pend_len > 0 && s_pend_at(c, 0)->id == 0) {
+		zmq_msg_close(&s_pend_at(c, 0)->data);
+		c->pend_head = (c->pend_head + 1) % c->pend_cap;
+		c->pend_len--;
+	}
+}
+
+/* The entry is answered: a hole, until s_pend_trim. */
+static void
+s_pend_clear(drover_client *c, pend_t *e)
+{
+	zmq_msg_close(&e->data);
+	zmq_msg_init(&e->data);
+	e->id = 0;
+	c->n_out--;
+}
+
+static void
+s_pend_done(drover_client *c, pend_t *e)
+{
+	s_pend_clear(c, e);
+	while (c->pend_len > 0 && s_pend_at(c, 0)->id == 0) {
+		zmq_msg_close(&s_pend_at(c, 0)->data);
+		c->pend_head = (c->pend_head + 1) % c->pend_cap;
+		c->pend_len--;
+	}
+}
+
+static uint32_t
+s_async_id(drover_client *c)
+{
+	if (++c->next_async >= ASYNC_BIT - 1) /* never UINT32_MAX */
+		c->next_async = 1;
+	return c->next_async | ASYNC_BIT;
+}
+
+/* Remembers a failure of n messages sent without waiting, for the next
+   call and drover_flush to report. */
+static void
+s_fail(drover_client *c, int rc, size_t n)
+{
+	if (c->err == DROVER_OK)
+		c->err = rc;
+	c->err_count += n;
+}
+
+/* The failure not reported yet (and forgets it), or DROVER_OK. */
+static int
+s_take_err(drover_client *c)
+{
+	int rc = c->err;
+
+	if (rc != DROVER_OK) {
+		c->undelivered = c->err_count;
+		c->err = DROVER_OK;
+		c->err_count = 0;
+	}
+	return rc;
+}
+
 /* ---- sending ---- */
 
 static int
@@ -215,11 +363,12 @@ s_req_id(drover_client *c)
 
 /* Sends header and queue name; more frames follow when more. */
 static int
-s_send_head(drover_client *c, uint8_t op, uint32_t req_id, int timeout_ms, uint32_t count,
-	    const cqueue_t *q, bool more)
+s_send_head_flags(drover_client *c, uint8_t op, uint16_t flags, uint32_t req_id, int timeout_ms,
+		  uint32_t count, const cqueue_t *q, bool more)
 {
 	uint8_t hdr[WIRE_HDR_LEN];
-	wire_req_t r = {.op = op, .req_id = req_id, .timeout_ms = timeout_ms, .count = count};
+	wire_req_t r = {
+	    .op = op, .flags = flags, .req_id = req_id, .timeout_ms = timeout_ms, .count = count};
 	int rc;
 
 	wire_req_encode(hdr, &r);
@@ -228,6 +377,13 @@ s_send_head(drover_client *c, uint8_t op, uint32_t req_id, int timeout_ms, uint3
 	if ((rc = s_send(c, hdr, sizeof(hdr), ZMQ_SNDMORE)) != 0)
 		return rc;
 	return s_send(c, q->name, q->len, more ? ZMQ_SNDMORE : 0);
+}
+
+static int
+s_send_head(drover_client *c, uint8_t op, uint32_t req_id, int timeout_ms, uint32_t count,
+	    const cqueue_t *q, bool more)
+{
+	return s_send_head_flags(c, op, 0, req_id, timeout_ms, count, q, more);
 }
 
 /* ACK or NACK of n lease ids of q, no reply wanted. */
@@ -252,6 +408,23 @@ s_send_leases(drover_client *c, uint8_t op, cqueue_t *q, const uint64_t *ids, si
 	return DROVER_OK;
 }
 
+/* Gives back the credit of queues with nothing in flight that this client
+   has not put into for idle_ms (0: all of them), so that a client that
+   stopped putting holds no places. */
+static void
+s_return_credit(drover_client *c, int64_t idle_ms)
+{
+	int64_t now = s_now_ms();
+	cqueue_t *q;
+
+	for (q = c->queues; q != NULL; q = q->next)
+		if (q->credit > 0 && q->inflight == 0 && now - q->last_put_ms >= idle_ms &&
+		    s_send_head(c, WIRE_RETURN, 0, 0, q->credit, q, false) == 0) {
+			q->credit = 0;
+			c->unsynced = true;
+		}
+}
+
 /* ---- receiving ---- */
 
 /* Drops prefetched messages: after a disconnect droverd has requeued them. */
@@ -265,6 +438,56 @@ s_drop_prefetched(drover_client *c)
 		while ((m = s_buf_pop(q)) != NULL)
 			s_msg_free(m);
 		q->pending = 0; /* droverd dropped it with the connection */
+	}
+}
+
+/* The connection dropped: droverd freed the places reserved for us and
+   requeued our leases. Puts not confirmed yet are sent again, now without
+   credit (they wait at droverd for room, and their replies grant credit
+   anew); ZeroMQ delivers them once it has reconnected. Completes are not:
+   their tasks went back to the queue and are done again. */
+static void
+s_resend(drover_client *c)
+{
+	cqueue_t *q;
+	size_t i;
+	int rc;
+
+	for (q = c->queues; q != NULL; q = q->next)
+		q->credit = q->inflight = 0;
+	for (i = 0; i < c->pend_len; i++) {
+		pend_t *e = s_pend_at(c, i);
+		zmq_msg_t f;
+
+		if (e->id == 0)
+			continue;
+		if (e->op != WIRE_PUT) {
+			e->id = 0;
+			c->n_out--;
+			continue;
+		}
+		e->id = s_async_id(c);
+		e->credited = false;
+		zmq_msg_init(&f);
+		zmq_msg_copy(&f, &e->data);
+		rc = s_send_head_flags(c, WIRE_PUT, WIRE_F_REFILL, e->id, -1, 1, e->q, true);
+		while (rc == 0 && zmq_msg_send(&f, c->sock, 0) < 0)
+			if (errno != EINTR)
+				rc = DROVER_ECONN;
+		zmq_msg_close(&f);
+		if (rc != 0) {
+			e->id = 0;
+			c->n_out--;
+			s_fail(c, DROVER_ECONN, 1);
+			continue;
+		}
+		e->q->inflight++;
+		c->unsynced = true;
+	}
+	while (c->pend_len > 0 && s_pend_at(c, 0)->id == 0) {
+		zmq_msg_close(&s_pend_at(c, 0)->data);
+		c->pend_head = (c->pend_head + 1) % c->pend_cap;
+		c->pend_len--;
 	}
 }
 
@@ -297,9 +520,7 @@ s_monitor(drover_client *c)
 			break;
 		case ZMQ_EVENT_DISCONNECTED:
 			s_drop_prefetched(c);
-			if (c->async_out > 0 && c->async_err == DROVER_OK)
-				c->async_err = DROVER_ECONN; /* fate unknown */
-			c->async_out = 0;
+			s_resend(c);
 			if (rc == DROVER_OK)
 				rc = DROVER_ECONN;
 			break;
@@ -320,9 +541,10 @@ s_reply_clear(reply_t *r)
 	r->nfr = 0;
 }
 
-/* Nacks the messages of a GET reply nobody waits for any more. */
+/* A reply to a request given up on: a GET's messages are nacked (they are
+   leased to us), credit granted is kept. */
 static void
-s_nack_stray(drover_client *c, const wire_rep_t *rep, zmq_msg_t *ids)
+s_stray(drover_client *c, const wire_rep_t *rep, zmq_msg_t *ids, bool get_ok)
 {
 	unsigned i;
 	size_t n;
@@ -330,7 +552,7 @@ s_nack_stray(drover_client *c, const wire_rep_t *rep, zmq_msg_t *ids)
 	for (i = 0; i < c->n_abandoned; i++)
 		if (c->abandoned[i].req_id == rep->req_id) {
 			n = zmq_msg_size(ids) / 8;
-			if (n > 0) {
+			if (get_ok && n > 0) {
 				uint64_t *v = malloc(n * sizeof(*v));
 				size_t k;
 
@@ -342,9 +564,53 @@ s_nack_stray(drover_client *c, const wire_rep_t *rep, zmq_msg_t *ids)
 					free(v);
 				}
 			}
+			if (rep->status == WIRE_OK && rep->op != WIRE_GET && c->abandoned[i].q != NULL)
+				c->abandoned[i].q->credit += rep->credit;
 			c->abandoned[i] = c->abandoned[--c->n_abandoned];
 			return;
 		}
+}
+
+/* One put or complete is answered: status OK or a failure. */
+static void
+s_pend_answer(drover_client *c, pend_t *e, int16_t status)
+{
+	if (e->q->inflight > 0)
+		e->q->inflight--;
+	if (status != WIRE_OK) {
+		/* A complete that found no room leaves its task leased: give it
+		   back at once, for another try. */
+		if (e->op == WIRE_COMPLETE && e->tq != NULL)
+			s_send_leases(c, WIRE_NACK, e->tq, &e->lease, 1);
+		s_fail(c, status <= 0 && status >= DROVER_ETIMEOUT ? status : DROVER_EINVAL, 1);
+	}
+	s_pend_clear(c, e);
+}
+
+/* The reply to a put or complete sent without waiting. droverd answers the
+   credited requests of one pass to one queue with one reply, to the last of
+   them: an OK reply (or a failure with count > 1) answers every credited
+   request to that queue sent before it too. */
+static void
+s_async_reply(drover_client *c, const wire_rep_t *rep)
+{
+	pend_t *e = s_pend_find(c, rep->req_id);
+	size_t i;
+
+	if (e == NULL)
+		return; /* sent before a disconnect, and resent under another id */
+	e->q->credit += rep->credit;
+	if (e->credited && (rep->status == WIRE_OK || rep->count > 1))
+		for (i = 0; i < c->pend_len; i++) {
+			pend_t *o = s_pend_at(c, i);
+
+			if (o == e)
+				break;
+			if (o->id != 0 && o->credited && o->q == e->q)
+				s_pend_answer(c, o, rep->status);
+		}
+	s_pend_answer(c, e, rep->status);
+	s_pend_trim(c);
 }
 
 static cqueue_t *
@@ -384,9 +650,20 @@ s_read_prefetch(drover_client *c, cqueue_t *q, reply_t *r, int more, bool mine)
 	bool ok = r->rep.status == WIRE_OK;
 	int rc = 0;
 
-	q->pending = 0;
 	if (!ok && !mine && r->rep.status != WIRE_EEMPTY)
 		q->pending_err = r->rep.status;
+	/* Everything asked for at once, to a get that had to wait: the queue
+	   has plenty and this consumer is faster than a round trip per window:
+	   a larger window keeps it busy. */
+	if (ok && c->prefetch_auto && q->starved && r->rep.count >= q->asked - q->received &&
+	    q->window < PREFETCH_AUTO_MAX)
+		q->window *= 2;
+	if (ok)
+		q->starved = false;
+	/* A standing GET stays at droverd until all it asked for came. */
+	q->received += ok ? r->rep.count : 0;
+	if (!ok || q->received >= q->asked)
+		q->pending = 0;
 	zmq_msg_init(&ids);
 	while (more) {
 		zmq_msg_init(&f);
@@ -440,14 +717,9 @@ s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
 	zmq_msg_close(&f);
 	if (r->rep.op == WIRE_GET && (pq = s_pending_owner(c, r->rep.req_id)) != NULL)
 		return s_read_prefetch(c, pq, r, more, mine);
-	if (r->rep.op == WIRE_PUT && (r->rep.req_id & ASYNC_BIT) != 0 && !mine) {
-		if (c->async_out > 0)
-			c->async_out--;
-		if (r->rep.status != WIRE_OK && c->async_err == DROVER_OK)
-			c->async_err = r->rep.status <= 0 && r->rep.status >= DROVER_ETIMEOUT
-					   ? r->rep.status
-					   : DROVER_EINVAL;
-	}
+	if ((r->rep.op == WIRE_PUT || r->rep.op == WIRE_COMPLETE) &&
+	    (r->rep.req_id & ASYNC_BIT) != 0 && !mine)
+		s_async_reply(c, &r->rep);
 	r->nfr = 0;
 	r->nmsgs = 0;
 	while (more) {
@@ -473,8 +745,8 @@ s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
 		zmq_msg_close(&f);
 		idx++;
 	}
-	if (!mine && get_ok)
-		s_nack_stray(c, &r->rep, &ids);
+	if (!mine && (r->rep.req_id & ASYNC_BIT) == 0)
+		s_stray(c, &r->rep, &ids, get_ok);
 	zmq_msg_close(&ids);
 	if (rc != 0 || !mine) {
 		size_t i;
@@ -488,19 +760,37 @@ s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
 	return 1;
 }
 
-/* Waits for the reply to req_id (0: for every asynchronous put to be
-   answered) until deadline_ms (-1: none). Returns
-   DROVER_OK with *r filled (r->rep.status is the request's outcome), or
-   DROVER_ETIMEOUT, DROVER_ECONN, DROVER_EAUTH. */
+enum { W_REPLY, W_FLUSH, W_CREDIT };
+
+/* Whether what s_wait waits for in mode W_FLUSH or W_CREDIT is there. */
+static bool
+s_wait_done(drover_client *c, int mode, const cqueue_t *q)
+{
+	if (mode == W_FLUSH)
+		return c->n_out == 0;
+	if (mode == W_CREDIT)
+		return q->credit > 0 || q->inflight == 0;
+	return false;
+}
+
+/* Reads replies until deadline_ms (-1: none): in mode W_REPLY until the
+   one to req_id (returns DROVER_OK with *r filled, r->rep.status being the
+   request's outcome), in mode W_FLUSH until every put and complete sent
+   without waiting is answered, in mode W_CREDIT until q has credit or
+   nothing in flight that could bring some. Returns DROVER_OK, or
+   DROVER_ETIMEOUT, DROVER_ECONN (W_REPLY only: a lost connection; the
+   other modes wait on while ZeroMQ reconnects), DROVER_EAUTH. */
 static int
-s_wait(drover_client *c, uint32_t req_id, cqueue_t *q, int64_t deadline_ms, reply_t *r)
+s_wait_mode(drover_client *c, int mode, uint32_t req_id, cqueue_t *q, int64_t deadline_ms,
+	    reply_t *r)
 {
 	zmq_pollitem_t items[2] = {{c->sock, 0, ZMQ_POLLIN, 0}, {c->mon, 0, ZMQ_POLLIN, 0}};
 	int rc;
 	long wait;
 
 	for (;;) {
-		while ((rc = s_read_one(c, req_id, q, r)) != 0 || zmq_poll(items, 1, 0) > 0) {
+		while ((rc = s_read_one(c, mode == W_REPLY ? req_id : 0, q, r)) != 0 ||
+		       zmq_poll(items, 1, 0) > 0) {
 			if (rc == 1) {
 				/* Requests are handled in order: all sent before
 				   this one have been read by droverd. */
@@ -509,13 +799,16 @@ s_wait(drover_client *c, uint32_t req_id, cqueue_t *q, int64_t deadline_ms, repl
 			}
 			if (rc < 0)
 				return rc;
-			if (req_id == 0 && c->async_out == 0)
+			if (s_wait_done(c, mode, q))
 				return DROVER_OK;
 		}
-		if (req_id == 0 && c->async_out == 0)
+		if (s_wait_done(c, mode, q))
 			return DROVER_OK;
-		if ((rc = s_monitor(c)) != DROVER_OK)
+		rc = s_monitor(c);
+		if (rc == DROVER_EAUTH || (rc != DROVER_OK && mode == W_REPLY))
 			return rc;
+		if (s_wait_done(c, mode, q))
+			return DROVER_OK;
 		if (deadline_ms < 0) {
 			wait = -1;
 		} else {
@@ -528,6 +821,27 @@ s_wait(drover_client *c, uint32_t req_id, cqueue_t *q, int64_t deadline_ms, repl
 	}
 }
 
+static int
+s_wait(drover_client *c, uint32_t req_id, cqueue_t *q, int64_t deadline_ms, reply_t *r)
+{
+	return s_wait_mode(c, W_REPLY, req_id, q, deadline_ms, r);
+}
+
+/* Reads the replies and monitor events that are there, without waiting:
+   confirmations, credit, pushed messages, a lost connection. DROVER_EAUTH
+   or DROVER_OK. */
+static int
+s_poll_replies(drover_client *c)
+{
+	reply_t r = {0};
+	int rc;
+
+	while ((rc = s_read_one(c, 0, NULL, &r)) != 0)
+		if (rc < 0)
+			break;
+	return s_monitor(c) == DROVER_EAUTH ? DROVER_EAUTH : DROVER_OK;
+}
+
 /* A reply's error status, with the server's text ignored. */
 static int
 s_status(const reply_t *r)
@@ -536,6 +850,8 @@ s_status(const reply_t *r)
 
 	return s <= 0 && s >= DROVER_ETIMEOUT ? s : DROVER_EINVAL;
 }
+
+static void s_abandon(drover_client *c, uint32_t req_id, cqueue_t *q);
 
 /* ---- connecting ---- */
 
@@ -568,10 +884,15 @@ drover_connect(const char *endpoint, const void *authkey, size_t authkey_len, in
 	}
 	if ((ctx = s_context(&seq)) == NULL || (c = calloc(1, sizeof(*c))) == NULL)
 		goto fail;
-	c->prefetch = 1;
+	c->prefetch = DEFAULT_PREFETCH;
+	c->prefetch_auto = true;
 	if ((c->sock = zmq_socket(ctx, ZMQ_DEALER)) == NULL)
 		goto fail;
 	s_setopt(c->sock, ZMQ_LINGER, 2000);
+	/* A window of puts, acks and completes can be in the pipe at once,
+	   also while ZeroMQ reconnects: never block on ZeroMQ's queue. */
+	s_setopt(c->sock, ZMQ_SNDHWM, 1000000);
+	s_setopt(c->sock, ZMQ_RCVHWM, 1000000);
 	s_setopt(c->sock, ZMQ_RECONNECT_IVL, 100);
 	s_setopt(c->sock, ZMQ_RECONNECT_IVL_MAX, 2000);
 	s_setopt(c->sock, ZMQ_HEARTBEAT_IVL, 5000);
@@ -647,13 +968,16 @@ void
 drover_close(drover_client *c)
 {
 	cqueue_t *q, *next;
+	size_t i;
 
 	if (c == NULL)
 		return;
+	if (c->sock != NULL && c->n_out > 0)
+		drover_flush(c, CLOSE_FLUSH_MS);
 	if (c->unsynced && c->sock != NULL) {
-		/* Acks and pipelined puts are sent by ZeroMQ's thread, which
-		   dies with the process: one round trip makes sure droverd has
-		   them before we go. */
+		/* Acks are sent by ZeroMQ's thread, which dies with the
+		   process: one round trip makes sure droverd has them before
+		   we go. */
 		reply_t r = {0};
 		uint32_t id = s_req_id(c);
 
@@ -674,6 +998,9 @@ drover_close(drover_client *c)
 		free(q->name);
 		free(q);
 	}
+	for (i = 0; i < c->pend_len; i++)
+		zmq_msg_close(&s_pend_at(c, i)->data);
+	free(c->pend);
 	free(c);
 }
 
@@ -685,10 +1012,11 @@ s_name_ok(const char *queue)
 	return queue != NULL && wire_queue_name_ok(queue, strlen(queue));
 }
 
-/* One PUT of n messages; *done = how many went in. */
+/* One PUT of n messages, waited for; *done = how many went in. With
+   WIRE_F_REFILL in flags the reply's credit is q's. */
 static int
-s_put(drover_client *c, cqueue_t *q, const void *const *data, const size_t *sizes, size_t n,
-      int timeout_ms, size_t *done)
+s_put_flags(drover_client *c, cqueue_t *q, const void *const *data, const size_t *sizes, size_t n,
+	    int timeout_ms, size_t *done, uint16_t flags)
 {
 	reply_t r = {0};
 	uint32_t id = s_req_id(c);
@@ -701,17 +1029,188 @@ s_put(drover_client *c, cqueue_t *q, const void *const *data, const size_t *size
 			return DROVER_ETOOBIG;
 	if ((rc = s_monitor(c)) == DROVER_EAUTH)
 		return rc;
-	if ((rc = s_send_head(c, WIRE_PUT, id, timeout_ms, (uint32_t)n, q, true)) != 0)
+	if ((rc = s_send_head_flags(c, WIRE_PUT, flags, id, timeout_ms, (uint32_t)n, q, true)) != 0)
 		return rc;
 	for (i = 0; i < n; i++)
 		if ((rc = s_send(c, sizes[i] ? data[i] : "", sizes[i],
 				 i + 1 < n ? ZMQ_SNDMORE : 0)) != 0)
 			return rc;
-	if ((rc = s_wait(c, id, q, s_deadline(timeout_ms), &r)) != DROVER_OK)
+	if ((rc = s_wait(c, id, q, s_deadline(timeout_ms), &r)) != DROVER_OK) {
+		if (rc == DROVER_ETIMEOUT)
+			s_abandon(c, id, q);
 		return rc;
+	}
+	q->credit += r.rep.credit;
+	if (r.rep.status == WIRE_OK && r.nfr > 0 && zmq_msg_size(&r.fr[0]) == 8)
+		q->max_message = wire_get_u64(zmq_msg_data(&r.fr[0]));
 	*done = r.rep.count <= n ? r.rep.count : n;
 	rc = s_status(&r);
 	s_reply_clear(&r);
+	return rc;
+}
+
+static int
+s_put(drover_client *c, cqueue_t *q, const void *const *data, const size_t *sizes, size_t n,
+      int timeout_ms, size_t *done)
+{
+	return s_put_flags(c, q, data, sizes, n, timeout_ms, done, 0);
+}
+
+/* Waits until q has credit, for at most until deadline_ms (-1: forever):
+   first for the replies in flight, which bring credit back, then with a
+   CREDIT request that waits at droverd for room (in line with waiting
+   puts). DROVER_OK with q->credit > 0, DROVER_EFULL, or another error. */
+static int
+s_get_credit(drover_client *c, cqueue_t *q, int64_t deadline_ms)
+{
+	reply_t r = {0};
+	uint32_t id;
+	int rc, ms;
+
+	if (q->credit == 0 && q->inflight > 0) {
+		rc = s_wait_mode(c, W_CREDIT, 0, q, deadline_ms, &r);
+		if (rc == DROVER_EAUTH)
+			return rc;
+	}
+	if (q->credit > 0)
+		return DROVER_OK;
+	ms = deadline_ms < 0 ? -1 : (int)(deadline_ms > s_now_ms() ? deadline_ms - s_now_ms() : 0);
+	id = s_req_id(c);
+	if ((rc = s_send_head(c, WIRE_CREDIT, id, ms, CREDIT_WANT, q, false)) != 0)
+		return rc;
+	if ((rc = s_wait(c, id, q, s_deadline(ms), &r)) != DROVER_OK) {
+		if (rc == DROVER_ETIMEOUT)
+			s_abandon(c, id, q);
+		return rc;
+	}
+	rc = s_status(&r);
+	if (rc == DROVER_OK)
+		q->credit += r.rep.credit;
+	if (rc == DROVER_OK && r.nfr > 0 && zmq_msg_size(&r.fr[0]) == 8)
+		q->max_message = wire_get_u64(zmq_msg_data(&r.fr[0]));
+	s_reply_clear(&r);
+	return rc == DROVER_OK && q->credit == 0 ? DROVER_EFULL : rc;
+}
+
+/* Sends a PUT (tq NULL) or a COMPLETE of task (tq, lease) within q's
+   credit, without waiting; its reply is read later. */
+static int
+s_send_credited(drover_client *c, cqueue_t *q, const void *data, size_t size, cqueue_t *tq,
+		uint64_t lease)
+{
+	pend_t *e;
+	int rc;
+
+	if ((e = s_pend_add(c)) == NULL)
+		return DROVER_EINVAL;
+	e->id = s_async_id(c);
+	e->credited = true;
+	e->op = tq != NULL ? WIRE_COMPLETE : WIRE_PUT;
+	e->q = q;
+	e->tq = tq;
+	e->lease = lease;
+	if (tq == NULL) {
+		zmq_msg_close(&e->data);
+		zmq_msg_init_size(&e->data, size);
+		if (size)
+			memcpy(zmq_msg_data(&e->data), data, size);
+	}
+	rc = s_send_head_flags(c, e->op, WIRE_F_CREDITED | WIRE_F_REFILL, e->id, 0, 1, q, true);
+	if (rc == 0 && tq != NULL) {
+		/* one frame: the lease id, the task's queue, the result */
+		zmq_msg_t f;
+
+		zmq_msg_init_size(&f, 9 + tq->len + size);
+		wire_put_u64(zmq_msg_data(&f), lease);
+		((uint8_t *)zmq_msg_data(&f))[8] = (uint8_t)tq->len;
+		memcpy((uint8_t *)zmq_msg_data(&f) + 9, tq->name, tq->len);
+		if (size)
+			memcpy((uint8_t *)zmq_msg_data(&f) + 9 + tq->len, data, size);
+		while ((rc = zmq_msg_send(&f, c->sock, 0)) < 0 && errno == EINTR)
+			;
+		if (rc < 0) {
+			zmq_msg_close(&f);
+			rc = DROVER_ECONN;
+		} else {
+			rc = 0;
+		}
+	} else if (rc == 0) {
+		rc = s_send(c, size ? data : "", size, 0);
+	}
+	if (rc != 0) {
+		s_pend_done(c, e);
+		return rc;
+	}
+	q->credit--;
+	q->inflight++;
+	q->last_put_ms = s_now_ms();
+	c->unsynced = true;
+	return DROVER_OK;
+}
+
+static pend_t *
+s_pend_waited(drover_client *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->pend_len; i++)
+		if (s_pend_at(c, i)->id != 0 && s_pend_at(c, i)->waited)
+			return s_pend_at(c, i);
+	return NULL;
+}
+
+/* A put without credit: sent with REFILL and waited for, up to timeout_ms
+   at droverd plus the margin. Kept like the puts within credit until its
+   answer, so that a dropped connection sends it again and the wait goes on
+   (its answer then comes under another id). */
+static int
+s_put_waited(drover_client *c, cqueue_t *q, const void *data, size_t size, int timeout_ms)
+{
+	int64_t deadline = s_deadline(timeout_ms);
+	reply_t r = {0};
+	pend_t *e;
+	int rc;
+
+	if ((e = s_pend_add(c)) == NULL)
+		return DROVER_EINVAL;
+	e->id = s_async_id(c);
+	e->op = WIRE_PUT;
+	e->q = q;
+	e->waited = true;
+	zmq_msg_close(&e->data);
+	zmq_msg_init_size(&e->data, size);
+	if (size)
+		memcpy(zmq_msg_data(&e->data), data, size);
+	if ((rc = s_send_head_flags(c, WIRE_PUT, WIRE_F_REFILL, e->id, timeout_ms, 1, q, true)) !=
+		0 ||
+	    (rc = s_send(c, size ? data : "", size, 0)) != 0) {
+		s_pend_done(c, e);
+		return rc;
+	}
+	q->inflight++;
+	c->unsynced = true;
+	for (;;) {
+		if ((e = s_pend_waited(c)) == NULL)
+			return DROVER_ECONN; /* cannot happen: it is only answered here */
+		rc = s_wait(c, e->id, q, deadline, &r);
+		if (rc == DROVER_ECONN && (deadline < 0 || s_now_ms() < deadline))
+			continue; /* resent (s_resend): wait for the new answer */
+		break;
+	}
+	if ((e = s_pend_waited(c)) == NULL)
+		return DROVER_ECONN;
+	if (rc != DROVER_OK) {
+		e->waited = false; /* answered later like the others; flush reports it */
+		return rc;
+	}
+	if (q->inflight > 0)
+		q->inflight--;
+	q->credit += r.rep.credit;
+	if (r.rep.status == WIRE_OK && r.nfr > 0 && zmq_msg_size(&r.fr[0]) == 8)
+		q->max_message = wire_get_u64(zmq_msg_data(&r.fr[0]));
+	rc = s_status(&r);
+	s_reply_clear(&r);
+	s_pend_done(c, e);
 	return rc;
 }
 
@@ -719,12 +1218,69 @@ int
 drover_put(drover_client *c, const char *queue, const void *data, size_t size, int timeout_ms)
 {
 	cqueue_t *q;
-	size_t done;
+	int64_t deadline;
+	int rc;
 
 	if (c == NULL || !s_name_ok(queue) || (data == NULL && size > 0) || timeout_ms < -1 ||
 	    (q = s_queue(c, queue)) == NULL)
 		return DROVER_EINVAL;
-	return s_put(c, q, &data, &size, 1, timeout_ms, &done);
+	if ((c->max_frame > 0 && size > c->max_frame) || (q->max_message > 0 && size > q->max_message))
+		return DROVER_ETOOBIG;
+	if ((rc = s_poll_replies(c)) != DROVER_OK || (rc = s_take_err(c)) != DROVER_OK)
+		return rc;
+	if (q->credit == 0 && q->inflight > 0) {
+		reply_t r = {0};
+
+		deadline = timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms;
+		if ((rc = s_wait_mode(c, W_CREDIT, 0, q, deadline, &r)) == DROVER_EAUTH)
+			return rc;
+		if (timeout_ms >= 0) {
+			int64_t left = deadline - s_now_ms();
+
+			timeout_ms = left > 0 ? (int)left : 0;
+		}
+	}
+	if (q->credit > 0)
+		return s_send_credited(c, q, data, size, NULL, 0);
+	/* No credit: the put waits for its answer, which grants some. */
+	q->last_put_ms = s_now_ms();
+	return s_put_waited(c, q, data, size, timeout_ms);
+}
+
+int
+drover_complete(drover_client *c, drover_msg *m, const char *queue, const void *data, size_t size,
+		int timeout_ms)
+{
+	cqueue_t *q;
+	int rc;
+
+	if (m == NULL)
+		return DROVER_EINVAL;
+	if (c == NULL || !s_name_ok(queue) || (data == NULL && size > 0) || timeout_ms < -1 ||
+	    (q = s_queue(c, queue)) == NULL) {
+		rc = DROVER_EINVAL;
+		goto fail;
+	}
+	if ((c->max_frame > 0 && size > c->max_frame) ||
+	    (q->max_message > 0 && size > q->max_message)) {
+		rc = DROVER_ETOOBIG;
+		goto fail;
+	}
+	if ((rc = s_poll_replies(c)) != DROVER_OK)
+		goto fail;
+	if (q->credit == 0 &&
+	    (rc = s_get_credit(c, q, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms)) != DROVER_OK)
+		goto fail;
+	if ((rc = s_send_credited(c, q, data, size, m->q, m->lease)) != DROVER_OK)
+		goto fail;
+	s_msg_free(m);
+	return DROVER_OK;
+fail:
+	/* The task goes back to its queue for another try. */
+	if (c != NULL && rc != DROVER_ECONN && rc != DROVER_EAUTH)
+		s_send_leases(c, WIRE_NACK, m->q, &m->lease, 1);
+	s_msg_free(m);
+	return rc;
 }
 
 int
@@ -759,54 +1315,39 @@ drover_put_many(drover_client *c, const char *queue, const void *const *data, co
 int
 drover_put_async(drover_client *c, const char *queue, const void *data, size_t size)
 {
-	cqueue_t *q;
-	uint32_t id;
-	int rc;
-
-	if (c == NULL || !s_name_ok(queue) || (data == NULL && size > 0) ||
-	    (q = s_queue(c, queue)) == NULL)
-		return DROVER_EINVAL;
-	if (c->max_frame > 0 && size > c->max_frame)
-		return DROVER_ETOOBIG;
-	if ((rc = s_monitor(c)) == DROVER_EAUTH)
-		return rc;
-	if (c->async_out >= ASYNC_MAX) {
-		reply_t r = {0};
-
-		/* Too many in flight: wait for answers (not for all). */
-		while (c->async_out >= ASYNC_MAX / 2)
-			if ((rc = s_wait(c, UINT32_MAX, NULL, s_now_ms() + 10, &r)) != DROVER_OK &&
-			    rc != DROVER_ETIMEOUT)
-				return rc;
-	}
-	if (++c->next_async >= ASYNC_BIT - 1) /* never UINT32_MAX */
-		c->next_async = 1;
-	id = c->next_async | ASYNC_BIT;
-	if ((rc = s_send_head(c, WIRE_PUT, id, -1, 1, q, true)) != 0 ||
-	    (rc = s_send(c, size ? data : "", size, 0)) != 0)
-		return rc;
-	c->async_out++;
-	c->unsynced = true;
-	return DROVER_OK;
+	return drover_put(c, queue, data, size, -1);
 }
 
 int
 drover_flush(drover_client *c, int timeout_ms)
 {
 	reply_t r = {0};
-	int rc;
+	int rc, err;
 
 	if (c == NULL || timeout_ms < -1)
 		return DROVER_EINVAL;
-	rc = c->async_out == 0
-		 ? DROVER_OK
-		 : s_wait(c, 0, NULL, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms, &r);
-	if (rc == DROVER_OK || rc == DROVER_ECONN) {
-		if (c->async_err != DROVER_OK)
-			rc = c->async_err;
-		c->async_err = DROVER_OK;
+	c->undelivered = 0;
+	if ((rc = s_poll_replies(c)) == DROVER_EAUTH)
+		return rc;
+	if (c->n_out > 0)
+		rc = s_wait_mode(c, W_FLUSH, 0, NULL, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms,
+				 &r);
+	if (rc == DROVER_OK)
+		s_return_credit(c, IDLE_CREDIT_MS);
+	err = s_take_err(c);
+	if (rc == DROVER_ETIMEOUT && err == DROVER_OK) {
+		c->undelivered = c->n_out;
+		return rc;
 	}
-	return rc;
+	if (rc == DROVER_ETIMEOUT)
+		c->undelivered += c->n_out;
+	return err != DROVER_OK ? err : rc;
+}
+
+size_t
+drover_undelivered(const drover_client *c)
+{
+	return c != NULL ? c->undelivered : 0;
 }
 
 /* ---- get ---- */
@@ -855,16 +1396,27 @@ s_get(drover_client *c, cqueue_t *q, size_t max, int timeout_ms, drover_msg **ou
 /* With prefetch, a GET for up to the prefetch stays outstanding at droverd
    (a waiting consumer), so messages are pushed here as they are put; it is
    sent again once the buffer is down to half. */
+static unsigned
+s_window(const drover_client *c, const cqueue_t *q)
+{
+	return c->prefetch_auto && q->window > 0 ? q->window : c->prefetch;
+}
+
 static void
 s_rearm(drover_client *c, cqueue_t *q)
 {
+	unsigned w = s_window(c, q);
 	uint32_t id;
 
-	if (c->prefetch <= 1 || q->pending != 0 || q->n > c->prefetch / 2)
+	if (w <= 1 || q->pending != 0 || q->n > w / 2)
 		return;
 	id = s_req_id(c);
-	if (s_send_head(c, WIRE_GET, id, -1, (uint32_t)(c->prefetch - q->n), q, false) == 0)
+	if (s_send_head_flags(c, WIRE_GET, WIRE_F_STANDING, id, -1, (uint32_t)(w - q->n), q,
+			      false) == 0) {
 		q->pending = id;
+		q->asked = (uint32_t)(w - q->n);
+		q->received = 0;
+	}
 }
 
 static drover_msg *
@@ -872,6 +1424,7 @@ s_get_prefetched(drover_client *c, cqueue_t *q, int timeout_ms, int *rc)
 {
 	reply_t r = {0};
 	drover_msg *m;
+	int64_t deadline;
 	int err;
 
 	if ((m = s_buf_pop(q)) == NULL) {
@@ -887,14 +1440,14 @@ s_get_prefetched(drover_client *c, cqueue_t *q, int timeout_ms, int *rc)
 		if (q->pending == 0) {
 			/* Nothing outstanding: an ordinary GET, so that a
 			   timeout of 0 still takes what is there. */
-			drover_msg **got = malloc(c->prefetch * sizeof(*got));
+			drover_msg **got = malloc(s_window(c, q) * sizeof(*got));
 			size_t n = 0, i;
 
 			if (got == NULL) {
 				*rc = DROVER_EINVAL;
 				return NULL;
 			}
-			err = s_get(c, q, c->prefetch, timeout_ms, got, &n);
+			err = s_get(c, q, s_window(c, q), timeout_ms, got, &n);
 			for (i = 0; i < n; i++)
 				if (s_buf_push(q, got[i]) != 0)
 					s_msg_free(got[i]);
@@ -907,10 +1460,33 @@ s_get_prefetched(drover_client *c, cqueue_t *q, int timeout_ms, int *rc)
 			*rc = DROVER_OK;
 			return m;
 		}
-		err = s_wait(c, q->pending, q, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms, &r);
-		if (err == DROVER_OK && r.rep.status != WIRE_OK)
-			err = s_status(&r);
-		s_reply_clear(&r);
+		deadline = timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms;
+		q->starved = true;
+		for (bool idle = false;;) {
+			int64_t until = deadline;
+
+			/* Waiting a while for messages: this client is not
+			   putting, its credit goes back. */
+			if (!idle && (until < 0 || until > s_now_ms() + GET_IDLE_MS))
+				until = s_now_ms() + GET_IDLE_MS;
+			err = s_wait(c, q->pending, q, until, &r);
+			if (err == DROVER_ETIMEOUT && !idle && until != deadline) {
+				idle = true;
+				s_return_credit(c, 0);
+				continue;
+			}
+			if (err == DROVER_OK && r.rep.status != WIRE_OK)
+				err = s_status(&r);
+			s_reply_clear(&r);
+			/* The connection dropped: droverd forgot the standing
+			   GET; ask again (ZeroMQ sends it once reconnected) and
+			   wait on till the deadline. */
+			if (err != DROVER_ECONN || q->n > 0 || q->pending != 0)
+				break;
+			s_rearm(c, q);
+			if (q->pending == 0)
+				break;
+		}
 		if ((m = s_buf_pop(q)) == NULL) {
 			/* the standing GET stays: what it brings later is kept */
 			*rc = err == DROVER_ETIMEOUT || err == DROVER_OK ? DROVER_EEMPTY : err;
@@ -934,6 +1510,10 @@ drover_get(drover_client *c, const char *queue, int timeout_ms, int *rc)
 		rc = &dummy;
 	if (c == NULL || !s_name_ok(queue) || timeout_ms < -1 || (q = s_queue(c, queue)) == NULL) {
 		*rc = DROVER_EINVAL;
+		return NULL;
+	}
+	if (c->err != DROVER_OK) { /* a put or complete that failed meanwhile */
+		*rc = s_take_err(c);
 		return NULL;
 	}
 	if (c->prefetch > 1)
@@ -966,9 +1546,13 @@ drover_get_many(drover_client *c, const char *queue, drover_msg **msgs, size_t m
 	if (c == NULL || !s_name_ok(queue) || msgs == NULL || max == 0 || timeout_ms < -1 ||
 	    n == NULL || (q = s_queue(c, queue)) == NULL)
 		return DROVER_EINVAL;
+	if (c->err != DROVER_OK)
+		return s_take_err(c);
 	while (got < max && q->n > 0)
 		msgs[got++] = s_buf_pop(q);
-	if (got == 0 && c->prefetch > 1) {
+	/* A batch is the caller's: a GET of max, unless a standing GET is
+	   there already (it would be served first). */
+	if (got == 0 && c->prefetch > 1 && q->pending != 0) {
 		int rc;
 		drover_msg *m = s_get_prefetched(c, q, timeout_ms, &rc);
 
@@ -1011,20 +1595,24 @@ static int
 s_settle_many(drover_client *c, drover_msg **msgs, size_t n, uint8_t op)
 {
 	uint64_t *ids;
-	size_t i, k, done = 0;
+	size_t i, k, done = 0, per = WIRE_MAX_COUNT;
 	int rc = DROVER_OK, r;
 
 	if (c == NULL || (n > 0 && msgs == NULL))
 		return DROVER_EINVAL;
 	if (n == 0)
 		return DROVER_OK;
-	if ((ids = malloc((n < WIRE_MAX_COUNT ? n : WIRE_MAX_COUNT) * sizeof(*ids))) == NULL)
+	/* At most what one request and the server's frame limit allow (an
+	   older droverd advertised less than a frame of 65536 ids). */
+	if (c->max_frame > 0 && c->max_frame / 8 < per)
+		per = (size_t)(c->max_frame / 8);
+	if ((ids = malloc((n < per ? n : per) * sizeof(*ids))) == NULL)
 		return DROVER_EINVAL;
 	/* One message per run of messages of the same queue. */
 	while (done < n) {
 		cqueue_t *q = msgs[done] ? msgs[done]->q : NULL;
 
-		for (k = 0; done + k < n && k < WIRE_MAX_COUNT && msgs[done + k] != NULL &&
+		for (k = 0; done + k < n && k < per && msgs[done + k] != NULL &&
 			    msgs[done + k]->q == q;
 		     k++)
 			ids[k] = msgs[done + k]->lease;
@@ -1127,6 +1715,7 @@ drover_set_prefetch(drover_client *c, unsigned n)
 	if (c == NULL || n == 0 || n > WIRE_MAX_COUNT)
 		return DROVER_EINVAL;
 	c->prefetch = n;
+	c->prefetch_auto = false;
 	return DROVER_OK;
 }
 

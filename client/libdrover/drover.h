@@ -36,29 +36,57 @@ enum { DROVER_OK = 0, DROVER_EEMPTY = -1, DROVER_EFULL = -2, DROVER_EAUTH = -3, 
 drover_client *drover_connect(const char *endpoint, const void *authkey, size_t authkey_len,
                               int timeout_ms, int *rc);
 
-/* Appends one message (copied) to the tail of queue; waits up to timeout_ms
-   (-1: forever, 0: not at all) while the queue is full. Returns DROVER_OK
-   once droverd has it (for a durable queue: once it is committed to disk),
-   or DROVER_EFULL, DROVER_ETOOBIG, DROVER_ENOQUEUE, DROVER_ECONN,
-   DROVER_ETIMEOUT, DROVER_EINVAL. */
+/* Appends one message (copied) to the tail of queue.
+
+   Within the credit droverd granted this client for queue (places reserved
+   for it, so the put cannot be FULL) the message is sent and DROVER_OK
+   returned at once; droverd's confirmation (for a durable queue: the
+   commit) comes back in the background: drover_flush waits for it. Without
+   credit it waits up to timeout_ms (-1: forever, 0: not at all) for some,
+   or for room, and returns DROVER_EFULL after the timeout, the synchronous
+   meaning. A put not confirmed when the connection drops is sent again once
+   ZeroMQ has reconnected (at-least-once).
+
+   Returns DROVER_OK, DROVER_EFULL, DROVER_ETOOBIG, DROVER_ENOQUEUE,
+   DROVER_ECONN, DROVER_ETIMEOUT, DROVER_EINVAL; or the failure of an
+   earlier put or complete that was not confirmed (drover_undelivered says
+   how many messages it covers), in which case this one was not sent. */
 int  drover_put(drover_client *c, const char *queue, const void *data, size_t size, int timeout_ms);
 
 /* Waits up to timeout_ms (-1: forever) for a message; NULL with *rc = DROVER_EEMPTY on timeout.
    The message is leased to this client: ack it when done, or nack it. Caller
-   owns the result (drover_ack, drover_nack or drover_msg_free frees it). */
+   owns the result (drover_ack, drover_nack, drover_complete or
+   drover_msg_free frees it). Messages come from a prefetch buffer that
+   droverd fills ahead (drover_set_prefetch; by default 16, growing to 256
+   for a fast consumer of a long queue). An earlier put or
+   complete that failed is reported here first (NULL, *rc its error). */
 drover_msg *drover_get(drover_client *c, const char *queue, int timeout_ms, int *rc);
 const void *drover_msg_data(const drover_msg *m);
 size_t      drover_msg_size(const drover_msg *m);
 int  drover_ack(drover_client *c, drover_msg *m);    /* done with it; frees m */
 int  drover_nack(drover_client *c, drover_msg *m);   /* back to the queue now; frees m */
 
+/* Puts a result (data, copied) into queue and acks the task m, in one
+   request that droverd applies whole or not at all: a task whose lease ran
+   out or that went back to its queue (this client's connection dropped)
+   gets no result from this call, so a redelivered task ends with exactly
+   one result. Sent without waiting, within this client's credit for queue
+   like drover_put; without credit it waits up to timeout_ms for room, then
+   DROVER_EFULL. Takes m in every case: on success the task is done; on a
+   failure the task is nacked (back to its queue for another try). A
+   complete that droverd refuses later (the results queue was full after
+   all, or removed) also nacks its task; the failure is reported by the next
+   put, get or flush. */
+int  drover_complete(drover_client *c, drover_msg *m, const char *queue, const void *data,
+                     size_t size, int timeout_ms);
+
 /* Number of messages ready in queue (not counting leased ones). */
 int  drover_queue_size(drover_client *c, const char *queue, size_t *size);
 const char *drover_strerror(int rc);
 /* Closes the connection; messages still leased to it go back to their
-   queues. Acks, nacks and pipelined puts sent before are delivered first (a
-   round trip, up to 5 s if droverd does not answer). Frees c; NULL is
-   fine. */
+   queues. Flushes first (drover_flush, up to 5 s) and makes sure acks and
+   nacks sent before reach droverd (a round trip). Call drover_flush first to
+   learn whether every put was confirmed. Frees c; NULL is fine. */
 void drover_close(drover_client *c);
 
 /* ---- beyond SPEC 6: batches, prefetch, statistics ---- */
@@ -79,21 +107,28 @@ drover_client *drover_connect_keyfile(const char *endpoint, const char *authkey_
 int  drover_put_many(drover_client *c, const char *queue, const void *const *data,
                      const size_t *sizes, size_t n, int timeout_ms, size_t *done);
 
-/* Pipelined puts: sends one message (copied) without waiting for droverd's
-   answer, so that many puts travel at once. Returns DROVER_OK once it is on
-   its way (DROVER_ETOOBIG, DROVER_EINVAL at once). droverd waits as long as
-   it takes for room (a timeout of -1). The answers are read by the client's
-   later calls; drover_flush waits for all of them. At most 10000 are
-   outstanding: beyond that drover_put_async first waits for answers. */
+/* Credit (places droverd reserves for this client) that the client has not
+   used for a second goes back at its next flush; all of it when a get has
+   waited 0.2 s for a message, and on close. */
+
+/* drover_put with a timeout of -1: kept for programs written for the
+   pipelined puts of earlier versions. */
 int  drover_put_async(drover_client *c, const char *queue, const void *data, size_t size);
 
-/* Waits up to timeout_ms (-1: forever) until droverd has answered every
-   drover_put_async. Returns DROVER_OK when all of them since the last flush
-   were appended; otherwise the first failure (DROVER_ENOQUEUE,
-   DROVER_ETOOBIG, DROVER_ECONN when the connection dropped with puts
-   outstanding, whose fate is then unknown), or DROVER_ETIMEOUT when answers
-   are still missing. */
+/* Waits up to timeout_ms (-1: forever) until droverd has answered every put
+   and complete sent without waiting (puts resent after a reconnect
+   included). Returns
+   DROVER_OK when all of them since the last report were confirmed;
+   otherwise the first failure (DROVER_ENOQUEUE, DROVER_EFULL, ...), or
+   DROVER_ETIMEOUT when answers are still missing (droverd unreachable: the
+   puts stay pending and are resent on reconnect). drover_undelivered then
+   says how many messages the failure covers. */
 int  drover_flush(drover_client *c, int timeout_ms);
+
+/* How many puts and completes the last failure returned by drover_flush,
+   drover_put or drover_get covers: refused by droverd, or (DROVER_ETIMEOUT)
+   not confirmed yet. 0 after a flush that returned DROVER_OK. */
+size_t drover_undelivered(const drover_client *c);
 
 /* Waits up to timeout_ms for at least one message, then returns up to max
    messages at once in msgs[0..*n-1] (each owned by the caller as from
@@ -111,14 +146,17 @@ int  drover_nack_many(drover_client *c, drover_msg **msgs, size_t n);
    lease runs out or the client closes, then goes back to the queue. */
 void drover_msg_free(drover_msg *m);
 
-/* Prefetch: with n > 1 (default 1, at most 65536), drover_get and
-   drover_get_many keep a GET for up to n messages outstanding at droverd
-   for each queue they read, so messages are pushed to this client as they
-   are put, and hand them out from a local buffer; the GET is renewed once
-   the buffer is down to half. Prefetched messages are leased to this client
-   meanwhile, so keep n small beside the lease time and the work per
-   message. Messages held back when the client closes go back to the queue.
-   Returns DROVER_OK or DROVER_EINVAL. */
+/* Prefetch: with n > 1 (at most 65536), drover_get and drover_get_many
+   keep a GET for up to n messages outstanding at droverd for each queue
+   they read, so messages are pushed to this client as they are put, and
+   hand them out from a local buffer; the GET is renewed once the buffer is
+   down to half. n = 1 turns prefetch off. Prefetched messages are leased to
+   this client meanwhile, so keep n small beside the lease time and the work
+   per message. Messages held back when the client closes go back to the
+   queue. Without this call the window is adaptive: 16, doubled (up to 256)
+   whenever a get had to wait for a full window, which happens only when
+   the queue has plenty and this consumer is faster than a round trip per
+   window. Returns DROVER_OK or DROVER_EINVAL. */
 int  drover_set_prefetch(drover_client *c, unsigned n);
 
 typedef struct {

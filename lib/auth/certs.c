@@ -2,17 +2,20 @@
    pair (droverd.cert, droverd.cert_secret) and one NAME.cert per admitted
    agent, in CZMQ's zcert format; the file's name is the agent's name. The
    directory is read again whenever it has changed (a cert added, removed
-   or renamed) and on every reload. */
+   or renamed) and on every reload. No CZMQ: the hub maps only libzmq. */
 #include "auth.h"
 
-#include <czmq.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
 
 #include "log.h"
 
@@ -28,54 +31,70 @@ struct auth_certs {
 	struct timespec mtime;
 };
 
-int
-auth_cert_load(const char *path, uint8_t *pk, uint8_t *sk)
+/* Writes one zcert file, whole, then renames it into place. */
+static int
+s_write_cert(const char *path, mode_t mode, const char *name, const char *pub, const char *sec)
 {
-	zcert_t *c;
+	char tmp[4200], when[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	FILE *f;
+	int fd, rc = 0;
 
-	if (access(path, R_OK) != 0)
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&now, &tm));
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) < 0)
 		return -errno;
-	if ((c = zcert_load(path)) == NULL)
-		return -EINVAL;
-	memcpy(pk, zcert_public_key(c), AUTH_KEY_LEN);
-	if (sk != NULL) {
-		memcpy(sk, zcert_secret_key(c), AUTH_KEY_LEN);
-		if (sodium_is_zero(sk, AUTH_KEY_LEN)) {
-			zcert_destroy(&c);
-			return -ENOKEY;
-		}
+	if ((f = fdopen(fd, "w")) == NULL) {
+		rc = -errno;
+		close(fd);
+		unlink(tmp);
+		return rc;
 	}
-	zcert_destroy(&c);
-	return 0;
+	fprintf(f,
+		"#   ****  Generated on %s by drover  ****\n"
+		"#   ZeroMQ CURVE %s Certificate\n"
+		"#   %s\n\n"
+		"metadata\n    name = \"%s\"\n"
+		"curve\n    public-key = \"%s\"\n",
+		when, sec ? "**Secret**" : "Public",
+		sec ? "DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions."
+		    : "Exchange securely, or use a secure mechanism to verify the contents",
+		name, pub);
+	if (sec != NULL)
+		fprintf(f, "    secret-key = \"%s\"\n", sec);
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		rc = -EIO;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -EIO;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc != 0)
+		unlink(tmp);
+	return rc;
 }
 
 int
 auth_cert_server(const char *dir, const char *name, uint8_t *pk, uint8_t *sk, bool *created)
 {
-	char path[4096];
-	zcert_t *c;
+	char path[4096], pub[41], sec[41];
 	int rc;
 
 	*created = false;
 	snprintf(path, sizeof(path), "%s/%s.cert_secret", dir, name);
 	if ((rc = auth_cert_load(path, pk, sk)) != -ENOENT)
 		return rc;
-	if ((c = zcert_new()) == NULL)
-		return -ENOMEM;
-	zcert_set_meta(c, "name", "%s", name);
-	snprintf(path, sizeof(path), "%s/%s.cert", dir, name);
-	if (zcert_save(c, path) != 0) {
-		rc = errno ? -errno : -EIO;
-		zcert_destroy(&c);
-		return rc;
+	if (zmq_curve_keypair(pub, sec) != 0)
+		return -errno;
+	if ((rc = s_write_cert(path, 0600, name, pub, sec)) == 0) {
+		snprintf(path, sizeof(path), "%s/%s.cert", dir, name);
+		rc = s_write_cert(path, 0644, name, pub, NULL);
 	}
-	snprintf(path, sizeof(path), "%s/%s.cert_secret", dir, name);
-	chmod(path, 0600);
-	memcpy(pk, zcert_public_key(c), AUTH_KEY_LEN);
-	memcpy(sk, zcert_secret_key(c), AUTH_KEY_LEN);
-	zcert_destroy(&c);
-	*created = true;
-	return 0;
+	if (rc == 0 && (zmq_z85_decode(pk, pub) == NULL || zmq_z85_decode(sk, sec) == NULL))
+		rc = -EINVAL;
+	sodium_memzero(sec, sizeof(sec));
+	*created = rc == 0;
+	return rc;
 }
 
 static void

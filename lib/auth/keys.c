@@ -1,6 +1,8 @@
 /* auth: key derivation from an authkey, and reading it from its file. */
 #include "auth.h"
 
+#include "secret.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -25,52 +27,19 @@ auth_derive(const void *authkey, size_t len, auth_role_t role, auth_keypair_t *k
 	return 0;
 }
 
-static bool
-s_space(uint8_t c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 int
 auth_read_keyfile(const char *path, uint8_t **key, size_t *len)
 {
-	uint8_t buf[4096], *s, *e;
-	ssize_t n;
-	size_t have = 0;
-	int fd, rc = 0;
+	const char *why = NULL;
+	char *s = NULL;
+	int rc;
 
 	*key = NULL;
 	*len = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
-	while (have < sizeof(buf) && (n = read(fd, buf + have, sizeof(buf) - have)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			break;
-		}
-		have += (size_t)n;
-	}
-	close(fd);
-	if (rc == 0) {
-		for (s = buf; s < buf + have && s_space(*s); s++)
-			;
-		for (e = s; e < buf + have && *e != '\n' && *e != '\r'; e++)
-			;
-		while (e > s && s_space(e[-1]))
-			e--;
-		if (e == s)
-			rc = -ENODATA;
-		else if ((*key = malloc((size_t)(e - s))) == NULL)
-			rc = -ENOMEM;
-		else {
-			memcpy(*key, s, (size_t)(e - s));
-			*len = (size_t)(e - s);
-		}
-	}
-	sodium_memzero(buf, sizeof(buf));
-	return rc;
+	if ((rc = secret_read(path, &s, len, &why)) != 0)
+		return rc;
+	*key = (uint8_t *)s; /* auth_key_free() wipes and frees it */
+	return 0;
 }
 
 void

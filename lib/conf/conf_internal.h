@@ -11,6 +11,9 @@
    configuration comes close, and it bounds every walk over the tree. */
 #define CONF__MAX_DEPTH 64
 
+/* What a group, queue or host name may be. */
+#define CONF__NAME_RULE "use 1 to 64 letters, digits, '_', '.' or '-'"
+
 typedef enum { CONF__SCALAR, CONF__MAP, CONF__SEQ } conf__node_type_t;
 
 /* One YAML node. A mapping's kids alternate key, value, key, value. */

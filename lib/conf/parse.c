@@ -16,7 +16,7 @@
 
 #define MAX_INSTANCES CONF_MAX_INSTANCES /* per group; beyond that it is a typo */
 #define MAX_NAME 64	    /* group, queue and host names */
-#define NAME_RULE "use 1 to 64 letters, digits, '_', '.' or '-'"
+#define NAME_RULE CONF__NAME_RULE
 
 typedef struct s_parse s_parse_t;
 typedef void (*s_key_fn)(s_parse_t *p, const conf__node_t *key, const conf__node_t *val, void *obj);
@@ -699,10 +699,169 @@ s_env_one(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 	s_refs(p, a, v, false);
 }
 
+/* The ${KEY} references between the env entries of one group, as edges
+   "entry i needs entry j" (builtins come first in a lookup, and an entry's
+   reference to itself means droverd's own variable, "PATH: ${PATH}:/x"). */
+typedef struct {
+	const conf_group_t *g;
+	size_t from;
+	size_t *to; /* the entries from refers to, at most n_env */
+	size_t n_to;
+} s_env_refs_t;
+
+static void
+s_env_edge(const char *name, size_t len, void *arg)
+{
+	static const char *builtins[] = {"INSTANCE", "GROUP", "NAME", "HOST", NULL};
+	s_env_refs_t *r = arg;
+	size_t j, k;
+
+	for (k = 0; builtins[k] != NULL; k++)
+		if (strlen(builtins[k]) == len && memcmp(builtins[k], name, len) == 0)
+			return;
+	for (j = 0; j < r->g->n_env; j++)
+		if (j != r->from && strlen(r->g->env[j].key) == len &&
+		    memcmp(r->g->env[j].key, name, len) == 0)
+			break;
+	if (j == r->g->n_env)
+		return;
+	for (k = 0; k < r->n_to; k++)
+		if (r->to[k] == j)
+			return;
+	r->to[r->n_to++] = j;
+}
+
+/* Reports the cycle of env entries that entry s leads into, unless it is one
+   already reported (done). Follows unresolved references only. */
+static void
+s_env_cycle(s_parse_t *p, const conf_group_t *g, const conf__node_t *map, size_t **to,
+	    const size_t *n_to, const bool *resolved, size_t *seen, unsigned char *done,
+	    size_t s)
+{
+	size_t cur = s, step = 0, i, k, old, len = 0, first;
+	char *text = NULL;
+	FILE *m;
+
+	/* seen[i]: 1 + the step at which this walk met i. */
+	while (seen[cur] == 0 && !done[cur]) {
+		seen[cur] = ++step;
+		for (k = 0; k < n_to[cur] && resolved[to[cur][k]]; k++)
+			;
+		if (k == n_to[cur])
+			goto out; /* cannot happen: an unresolved entry has an unresolved need */
+		cur = to[cur][k];
+	}
+	if (done[cur] || seen[cur] == 0)
+		goto out;
+	/* cur starts the cycle: report it at cur's value, as "A -> B -> A". */
+	if ((m = open_memstream(&text, &len)) == NULL) {
+		p->x->oom = true;
+		goto out;
+	}
+	first = cur;
+	do {
+		fprintf(m, "%s -> ", g->env[cur].key);
+		done[cur] = 1;
+		for (k = 0; k < n_to[cur] && (resolved[to[cur][k]] || seen[to[cur][k]] == 0); k++)
+			;
+		cur = to[cur][k];
+	} while (cur != first);
+	fprintf(m, "%s", g->env[first].key);
+	if (fclose(m) != 0 || text == NULL) {
+		p->x->oom = true;
+		goto out;
+	}
+	for (i = 0; i + 1 < map->n; i += 2)
+		if (map->kids[i]->type == CONF__SCALAR && strcmp(map->kids[i]->str, g->env[first].key) == 0)
+			break;
+	old = conf__path_push(p->x, g->env[first].key);
+	conf__err(p->x, i + 1 < map->n ? map->kids[i + 1] : map,
+		  "variables refer to each other in a cycle: %s", text);
+	conf__path_pop(p->x, old);
+out:
+	free(text);
+	for (i = 0; i < g->n_env; i++)
+		if (seen[i] != 0)
+			done[i] = 1;
+	memset(seen, 0, g->n_env * sizeof(*seen));
+}
+
+/* Puts the env entries in an order where each comes after those it refers
+   to, since they are expanded one after the other, each seeing those before
+   it: "A: ${B}" with B below would otherwise get droverd's B, or nothing. A
+   cycle ("A: ${B}", "B: ${A}") is an error. */
+static void
+s_env_order(s_parse_t *p, conf_group_t *g, const conf__node_t *map)
+{
+	size_t n = g->n_env, i, k, n_out = 0, *n_to, **to, *order, *seen;
+	bool *resolved, progress;
+	unsigned char *done;
+	conf_kv_t *sorted;
+	const char *why;
+	s_env_refs_t r;
+
+	if (n < 2)
+		return;
+	to = s_alloc(p, n, sizeof(*to));
+	n_to = s_alloc(p, n, sizeof(*n_to));
+	order = s_alloc(p, n, sizeof(*order));
+	seen = s_alloc(p, n, sizeof(*seen));
+	resolved = s_alloc(p, n, sizeof(*resolved));
+	done = s_alloc(p, n, 1);
+	sorted = s_alloc(p, n, sizeof(*sorted));
+	for (i = 0; to && n_to && order && seen && resolved && done && sorted && i < n; i++) {
+		r = (s_env_refs_t){g, i, s_alloc(p, n, sizeof(size_t)), 0};
+		if ((to[i] = r.to) == NULL)
+			goto out;
+		conf__vars_each(g->env[i].value, s_env_edge, &r, &why);
+		n_to[i] = r.n_to;
+	}
+	if (i < n)
+		goto out;
+	/* Rounds over what is left, each taking the entries whose needs are all
+	   met, in the order written: stable, and n rounds at worst. */
+	do {
+		progress = false;
+		for (i = 0; i < n; i++) {
+			if (resolved[i])
+				continue;
+			for (k = 0; k < n_to[i] && resolved[to[i][k]]; k++)
+				;
+			if (k == n_to[i]) {
+				resolved[i] = progress = true;
+				order[n_out++] = i;
+			}
+		}
+	} while (progress && n_out < n);
+	if (n_out < n) {
+		for (i = 0; i < n; i++)
+			if (!resolved[i] && !done[i])
+				s_env_cycle(p, g, map, to, n_to, resolved, seen, done, i);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		sorted[i] = g->env[order[i]];
+	memcpy(g->env, sorted, n * sizeof(*sorted));
+out:
+	for (i = 0; to != NULL && i < n; i++)
+		free(to[i]);
+	free(to);
+	free(n_to);
+	free(order);
+	free(seen);
+	free(resolved);
+	free(done);
+	free(sorted);
+}
+
 static void
 s_g_env(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
+	s_grp_t *a = o;
+
 	s_each(p, v, "key", s_env_one, o);
+	if (v->type == CONF__MAP)
+		s_env_order(p, a->g, v);
 }
 
 static void

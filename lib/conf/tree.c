@@ -205,6 +205,76 @@ s_offset_pos(const s_tree_t *t, size_t off, int *line, int *col)
 	*col = s_mark_int(c - 1);
 }
 
+#define YAML_MAX_KEY 1024 /* a plain key longer than this is no key to libyaml */
+
+/* libyaml takes a plain key of more than 1024 characters for a value and
+   says "mapping values are not allowed in this context" at its ':'. When
+   that is what happened, say so, and for a group or queue name give the rule
+   a shorter bad name gets. Returns true when it reported. */
+static bool
+s_long_key(s_tree_t *t, const yaml_parser_t *p)
+{
+	size_t at = 0, start, len, old, col, line = 0, chars = 0, i;
+	const conf__node_t *root = t->root, *owner, *last;
+	char *key;
+
+	if (p->error != YAML_SCANNER_ERROR)
+		return false;
+	/* libyaml's marks count characters: find the byte of line:column. */
+	while (at < t->len && line < p->problem_mark.line)
+		line += t->text[at++] == '\n';
+	while (at < t->len && chars < p->problem_mark.column && t->text[at] != '\n') {
+		at++;
+		while (at < t->len && ((unsigned char)t->text[at] & 0xc0) == 0x80)
+			at++;
+		chars++;
+	}
+	if (at >= t->len || t->text[at] != ':')
+		return false;
+	for (start = at; start > 0 && t->text[start - 1] != '\n'; start--)
+		;
+	start += strspn(t->text + start, " ");
+	if (start >= at || (len = at - start) <= YAML_MAX_KEY)
+		return false;
+	while (len > 0 && t->text[start + len - 1] == ' ')
+		len--;
+	if ((key = strndup(t->text + start, len)) == NULL) {
+		t->x->oom = true;
+		return true;
+	}
+	for (col = p->problem_mark.column, i = start; i < at; i++)
+		col -= ((unsigned char)t->text[i] & 0xc0) != 0x80; /* the key's, 0-based */
+	/* The top-level key it sits under: "groups:" with its mapping opened
+	   (a long key after good ones), or with the long key taken for its
+	   scalar value (the first key). */
+	owner = NULL;
+	if (root != NULL && root->type == CONF__MAP && root->n >= 2 && root->n % 2 == 0) {
+		last = root->kids[root->n - 1];
+		if ((t->depth >= 2 && last == t->stack[1] && last->type == CONF__MAP &&
+		     last->n > 0 && (size_t)last->kids[0]->col == col + 1) ||
+		    (t->depth == 1 && last->type == CONF__SCALAR &&
+		     (size_t)last->line == p->problem_mark.line + 1 &&
+		     (size_t)last->col == col + 1))
+			owner = root->kids[root->n - 2];
+	}
+	if (owner != NULL && owner->type == CONF__SCALAR &&
+	    (strcmp(owner->str, "groups") == 0 || strcmp(owner->str, "queues") == 0)) {
+		old = conf__path_push(t->x, owner->str);
+		conf__path_push(t->x, key);
+		conf__err_at(t->x, s_mark_int(p->problem_mark.line), s_mark_int(col),
+			     t->x->path ? t->x->path : owner->str,
+			     "invalid %s name: " CONF__NAME_RULE,
+			     owner->str[0] == 'g' ? "group" : "queue");
+		conf__path_pop(t->x, old);
+	} else {
+		conf__err_at(t->x, s_mark_int(p->problem_mark.line), s_mark_int(col),
+			     "syntax error", "a key of %zu characters; YAML allows at most %d", len,
+			     YAML_MAX_KEY);
+	}
+	free(key);
+	return true;
+}
+
 static void
 s_syntax_error(s_tree_t *t, const yaml_parser_t *p)
 {
@@ -215,6 +285,8 @@ s_syntax_error(s_tree_t *t, const yaml_parser_t *p)
 		t->x->oom = true;
 		return;
 	}
+	if (s_long_key(t, p))
+		return;
 	if (p->error == YAML_READER_ERROR) {
 		s_offset_pos(t, p->problem_offset, &line, &col);
 		conf__err_at(t->x, line, col, "syntax error", "%s", problem);

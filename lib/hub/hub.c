@@ -3,18 +3,22 @@
 
 #include <errno.h>
 #include <math.h>
+#include <netdb.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <zmq.h>
 
 #include "agent_wire.h"
 #include "auth.h"
 #include "clock.h"
 #include "log.h"
+#include "prom.h"
+#include "secret.h"
 #include "str.h"
 
 #define HUB_MAX_RID 256
@@ -79,6 +83,16 @@ struct hub {
 	auth_zap_t *zap;
 	ev_io_t zap_io;
 	awire_sock_t *sock;
+	void *mon; /* handshakes that fail before ZAP: a wrong server key */
+	ev_io_t mon_io;
+	int64_t mon_logged_ms;
+	unsigned mon_quiet;
+	bool mon_failed;	/* the next disconnect is the failed handshake's */
+	int64_t mon_unknown_ms; /* a failed client's address was not known since */
+	struct {
+		int fd;
+		char addr[64];
+	} peers[64]; /* accepted connections' addresses, by descriptor */
 	auth_certs_t *certs;
 	char *listen, *keys_dir;
 	char *queue_url;
@@ -94,6 +108,8 @@ struct hub {
 	uint64_t next_id;
 	ev_timer_t tick;
 	ev_timer_t cmd_timer;
+	hub_agent_fn on_agent;
+	void *on_agent_ctx;
 	uint64_t refused_hello;
 };
 
@@ -612,6 +628,8 @@ hub_logs(hub_t *h, const view_proc_t *p, json_t *query, view_logs_fn done, void 
 
 /* ---- sessions ---- */
 
+static json_t *s_agent_json(hub_t *h, s_agent_t *a);
+
 static void
 s_set_state(hub_t *h, s_agent_t *a, s_ag_state_t st)
 {
@@ -619,6 +637,8 @@ s_set_state(hub_t *h, s_agent_t *a, s_ag_state_t st)
 		return;
 	a->state = st;
 	a->since = clock_wall();
+	if (h->on_agent != NULL)
+		h->on_agent(h->on_agent_ctx, s_agent_json(h, a));
 }
 
 /* The agent went silent: LOST, its processes UNKNOWN with their last pid. */
@@ -932,6 +952,92 @@ s_on_zap(ev_t *ev, ev_io_t *io, uint32_t events)
 		auth_zap_handle(h->zap);
 }
 
+/* A client whose handshake failed before any ZAP request: it holds another
+   server key (or does not speak CURVE). ZeroMQ says which descriptor it
+   accepted and, right after a failed handshake, which it closes: the
+   address comes from the first (read as soon as the event is seen; a
+   connection already gone by then is "a client"). Logged at most once every
+   10 s, with a count of the others. */
+static void
+s_mon_event(hub_t *h, uint16_t event, uint32_t value)
+{
+	struct sockaddr_storage sa;
+	socklen_t sl = sizeof(sa);
+	char host[64] = "a client", port[16];
+	int64_t now;
+	size_t slot = value % 64;
+
+	switch (event) {
+	case ZMQ_EVENT_ACCEPTED:
+		h->peers[slot].fd = (int)value;
+		h->peers[slot].addr[0] = '\0';
+		if (getpeername((int)value, (struct sockaddr *)&sa, &sl) == 0 &&
+		    getnameinfo((struct sockaddr *)&sa, sl, host, sizeof(host), port, sizeof(port),
+				NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+			snprintf(h->peers[slot].addr, sizeof(h->peers[slot].addr), "%s", host);
+		break;
+	case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+	case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+		h->mon_failed = true;
+		break;
+	case ZMQ_EVENT_DISCONNECTED:
+		if (!h->mon_failed)
+			break;
+		h->mon_failed = false;
+		now = clock_ms();
+		if (h->peers[slot].fd == (int)value && h->peers[slot].addr[0] != '\0') {
+			snprintf(host, sizeof(host), "%s", h->peers[slot].addr);
+		} else if (h->mon_unknown_ms == 0 || now - h->mon_unknown_ms < 5000) {
+			/* Gone before its address was read: such a client retries,
+			   so wait a little for an attempt whose address is known. */
+			if (h->mon_unknown_ms == 0)
+				h->mon_unknown_ms = now;
+			break;
+		}
+		h->mon_unknown_ms = 0;
+		if (now - h->mon_logged_ms < 10000) {
+			h->mon_quiet++;
+			break;
+		}
+		log_warn("agents: refused %s: no secure handshake (it has another server key than "
+			 "droverd.cert, or is not an agent)%s",
+			 host, h->mon_quiet ? " (and others since)" : "");
+		h->mon_logged_ms = now;
+		h->mon_quiet = 0;
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+s_on_mon(ev_t *ev, ev_io_t *io, uint32_t events)
+{
+	hub_t *h = io->arg;
+	zmq_msg_t m1, m2;
+	uint16_t event;
+	uint32_t value, e = 0;
+	size_t el = sizeof(e);
+
+	while (zmq_getsockopt(h->mon, ZMQ_EVENTS, &e, &el) == 0 && (e & ZMQ_POLLIN)) {
+		zmq_msg_init(&m1);
+		zmq_msg_init(&m2);
+		if (zmq_msg_recv(&m1, h->mon, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m1);
+			zmq_msg_close(&m2);
+			break;
+		}
+		zmq_msg_recv(&m2, h->mon, ZMQ_DONTWAIT);
+		if (zmq_msg_size(&m1) >= 6) {
+			memcpy(&event, zmq_msg_data(&m1), 2);
+			memcpy(&value, (char *)zmq_msg_data(&m1) + 2, 4);
+			s_mon_event(h, event, value);
+		}
+		zmq_msg_close(&m1);
+		zmq_msg_close(&m2);
+	}
+}
+
 /* ---- life ---- */
 
 static void
@@ -1013,7 +1119,7 @@ s_take_queue(hub_t *h, const conf_t *conf)
 }
 
 hub_t *
-hub_new(ev_t *ev, view_t *view, const conf_t *conf, char **err)
+hub_new(ev_t *ev, view_t *view, const conf_t *conf, hub_agent_fn on_agent, void *ctx, char **err)
 {
 	hub_t *h = calloc(1, sizeof(*h));
 	uint8_t pk[AUTH_KEY_LEN], sk[AUTH_KEY_LEN];
@@ -1029,6 +1135,8 @@ hub_new(ev_t *ev, view_t *view, const conf_t *conf, char **err)
 	}
 	h->ev = ev;
 	h->view = view;
+	h->on_agent = on_agent;
+	h->on_agent_ctx = ctx;
 	h->hb_ms = conf->agents_heartbeat_ms;
 	h->lost_after = conf->agents_lost_after;
 	h->listen = strdup(conf->agents_listen);
@@ -1076,6 +1184,24 @@ hub_new(ev_t *ev, view_t *view, const conf_t *conf, char **err)
 		    str_printf("agents: cannot listen on %s: %s", h->listen, zmq_strerror(errno));
 		goto fail;
 	}
+	{
+		char mon_ep[64];
+
+		snprintf(mon_ep, sizeof(mon_ep), "inproc://drover-hub-monitor-%p", (void *)h);
+		if (zmq_socket_monitor(h->router, mon_ep,
+				       ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+					   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+					   ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
+		    (h->mon = zmq_socket(h->ctx, ZMQ_PAIR)) == NULL ||
+		    zmq_connect(h->mon, mon_ep) != 0 ||
+		    zmq_getsockopt(h->mon, ZMQ_FD, &fd, &fl) != 0 ||
+		    ev_io_start(ev, &h->mon_io, fd, EPOLLIN, s_on_mon, h) != 0) {
+			*err = strdup("agents: cannot watch the handshakes");
+			goto fail;
+		}
+		s_on_mon(ev, &h->mon_io, 0);
+	}
+	fl = sizeof(fd);
 	if ((h->sock = awire_sock_new(ev, h->router, true, s_on_msg, s_on_bad, h)) == NULL ||
 	    zmq_getsockopt(auth_zap_socket(h->zap), ZMQ_FD, &fd, &fl) != 0 ||
 	    ev_io_start(ev, &h->zap_io, fd, EPOLLIN, s_on_zap, h) != 0) {
@@ -1104,7 +1230,8 @@ hub_apply(hub_t *h, const conf_t *conf)
 	if ((rc = s_take_groups(h, conf)) != 0)
 		return rc;
 	if ((rc = s_take_queue(h, conf)) != 0)
-		log_error("agents: authkey_file %s: %s", conf->queues_authkey_file, strerror(-rc));
+		log_error("agents: authkey_file %s: %s", conf->queues_authkey_file,
+			  secret_strerror(rc));
 	h->hb_ms = conf->agents_heartbeat_ms;
 	h->lost_after = conf->agents_lost_after;
 	for (i = 0; i < h->n_agents; i++) {
@@ -1166,8 +1293,14 @@ hub_destroy(hub_t **hp)
 	if (ev_io_active(&h->zap_io))
 		ev_io_stop(h->ev, &h->zap_io);
 	awire_sock_destroy(&h->sock);
-	if (h->router != NULL)
+	if (ev_io_active(&h->mon_io))
+		ev_io_stop(h->ev, &h->mon_io);
+	if (h->mon != NULL)
+		zmq_close(h->mon);
+	if (h->router != NULL) {
+		zmq_socket_monitor(h->router, NULL, 0);
 		zmq_close(h->router);
+	}
 	auth_zap_destroy(&h->zap);
 	if (h->ctx != NULL)
 		zmq_ctx_term(h->ctx);
@@ -1233,20 +1366,6 @@ hub_agent(hub_t *h, const char *name)
 	return a ? s_agent_json(h, a) : NULL;
 }
 
-static void
-s_label(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\' || *s == '"')
-			fputc('\\', f);
-		if (*s == '\n') {
-			fputs("\\n", f);
-			continue;
-		}
-		fputc(*s, f);
-	}
-}
-
 char *
 hub_metrics(hub_t *h)
 {
@@ -1263,7 +1382,7 @@ hub_metrics(hub_t *h)
 		if (h->agents[i]->rtt_s < 0)
 			continue;
 		fputs("drover_agent_heartbeat_rtt_seconds{agent=\"", f);
-		s_label(f, h->agents[i]->name);
+		prom_label(f, h->agents[i]->name);
 		fprintf(f, "\"} %.6f\n", h->agents[i]->rtt_s);
 	}
 	fprintf(f,

@@ -17,10 +17,15 @@
 
 typedef struct hub hub_t;
 
+/* An agent connected, was lost or changed: its object (as hub_agent()
+   gives it; the callee takes it). */
+typedef void (*hub_agent_fn)(void *ctx, json_t *agent);
+
 /* Binds agents_listen with droverd's key pair from keys_dir (made there when
-   missing). The hub updates view (which must outlive it). NULL with *err
-   (malloc'd) on failure. */
-hub_t *hub_new(ev_t *ev, view_t *view, const conf_t *conf, char **err);
+   missing). The hub updates view (which must outlive it) and tells on_agent
+   (may be NULL). NULL with *err (malloc'd) on failure. */
+hub_t *hub_new(ev_t *ev, view_t *view, const conf_t *conf, hub_agent_fn on_agent, void *ctx,
+	       char **err);
 /* A reload: the placements change by difference (each agent gets a new
    generation only when its groups changed), the key directory is read
    again and an agent whose cert is gone is disconnected. 0 or -errno. */

@@ -2,7 +2,9 @@
    loop's epoll set; ready bytes move to the log file with splice(2), never
    through user space. When the disk is slower than the worker, the pipe
    fills and the worker blocks: back-pressure, not loss. Files rotate by size
-   (FILE -> FILE.1 -> ... FILE.keep). */
+   (FILE -> FILE.1 -> ... FILE.keep), when the next bytes come rather than as
+   soon as the file is full: the current file always holds the last output,
+   even the end of a line that filled several files. */
 #include "proc_internal.h"
 
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -80,6 +83,28 @@ s_rotate(proc__cap_t *cap)
 	s_open_file(cap, true);
 }
 
+/* Writes buf[0..n) at the file's offset, going on after a short write;
+   what cannot be written (the disk is full) is said once per file. */
+static void
+s_write_all(proc__cap_t *cap, const char *buf, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = pwrite(cap->file_fd, buf, n, cap->offset);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			log_error("%s: writing %s: %s: %zu bytes of output lost", cap->p->name,
+				  cap->path, w < 0 ? strerror(errno) : "nothing written", n);
+			return;
+		}
+		cap->offset += w;
+		buf += w;
+		n -= (size_t)w;
+	}
+}
+
 /* Moves what the pipe holds into the file, up to a slice per call so one
    chatty worker cannot starve the others. Returns true at end of file. */
 static bool
@@ -94,22 +119,27 @@ s_pump(proc__cap_t *cap, size_t slice)
 			/* No file: keep the worker running, drop its output. */
 			n = read(cap->io.fd, sink, sizeof(sink));
 		} else {
+			int pending = 0;
+
+			if (cap->max_size > 0 && cap->offset >= cap->max_size &&
+			    ioctl(cap->io.fd, FIONREAD, &pending) == 0 && pending > 0) {
+				s_rotate(cap);
+				if (cap->file_fd < 0)
+					continue; /* the new file did not open: dropped */
+			}
 			want = (size_t)cap->pipe_size;
 			if (cap->max_size > 0 && cap->offset + (int64_t)want > cap->max_size)
-				want = (size_t)(cap->max_size - cap->offset);
-			if (want == 0)
-				want = 1;
+				want = cap->offset < cap->max_size
+					   ? (size_t)(cap->max_size - cap->offset)
+					   : 1; /* full, and nothing was waiting a moment ago */
 			n = splice(cap->io.fd, NULL, cap->file_fd, &cap->offset, want,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n == -1 && errno == EINVAL) {
-				/* A file system without splice support: copy. */
+				/* A file system without splice support: copy, all of it. */
 				n = read(cap->io.fd, sink, sizeof(sink));
-				if (n > 0 &&
-				    pwrite(cap->file_fd, sink, (size_t)n, cap->offset) == n)
-					cap->offset += n;
+				if (n > 0)
+					s_write_all(cap, sink, (size_t)n);
 			}
-			if (n > 0 && cap->max_size > 0 && cap->offset >= cap->max_size)
-				s_rotate(cap);
 			if (n == cap->pipe_size && cap->pipe_size < CAP_BIG_PIPE) {
 				/* A burst filled the pipe: give this writer a bigger one. */
 				if (fcntl(cap->io.fd, F_SETPIPE_SZ, CAP_BIG_PIPE) > 0)

@@ -339,25 +339,18 @@ s_resize_commit(proc_core_t *core, proc__grp_t *g, unsigned n, s_extra_t *x)
 {
 	unsigned i;
 
-	for (i = 0; i < g->n_procs && i < n; i++) {
-		if (g->procs[i]->removing) { /* scaled back up before it was gone */
-			g->procs[i]->removing = false;
-			if (g->want_up)
-				proc__begin_start(g->procs[i]);
-		}
-	}
-	for (i = n; i < g->n_procs; i++) {
-		if (!g->procs[i]->removing) {
-			g->procs[i]->removing = true;
-			proc__begin_stop(g->procs[i]);
-		}
-	}
+	for (i = 0; i < g->n_procs && i < n; i++)
+		if (g->procs[i]->removing) /* scaled back up before it was gone */
+			proc__step(g->procs[i], PEV_KEEP, NULL);
+	for (i = n; i < g->n_procs; i++)
+		if (!g->procs[i]->removing)
+			proc__step(g->procs[i], PEV_REMOVE, NULL);
 	for (i = 0; i < x->n; i++) {
 		g->procs[g->n_procs++] = x->procs[i];
 		if (core->events.on_change) /* the owner learns of it, even while STOPPED */
 			core->events.on_change(core->ctx, x->procs[i]);
 		if (g->want_up)
-			proc__begin_start(x->procs[i]);
+			proc__step(x->procs[i], PEV_START, NULL);
 	}
 	free(x->procs);
 	x->procs = NULL;
@@ -510,7 +503,7 @@ s_settle(ev_t *ev, ev_timer_t *t)
 			g = core->grps[i];
 			if (!s_grp_down(g) && !s_has_live_dependents(core, g))
 				for (k = 0; k < g->n_procs; k++)
-					proc__begin_stop(g->procs[k]);
+					proc__step(g->procs[k], PEV_STOP, NULL);
 		}
 		for (i = 0; i < core->n_grps; i++)
 			if (!s_grp_down(core->grps[i]))
@@ -524,7 +517,7 @@ s_settle(ev_t *ev, ev_timer_t *t)
 	}
 	for (i = 0; i < core->n_all; i++)
 		if (core->all[i]->waiting_deps)
-			proc__begin_start(core->all[i]);
+			proc__step(core->all[i], PEV_DEPS, NULL);
 }
 
 void
@@ -759,10 +752,8 @@ s_apply_commit(proc_core_t *core, const conf_group_t *groups, size_t n, s_plan_t
 		conf_group_destroy(&g->cg);
 		conf_group_destroy(&g->next_cg);
 		g->want_up = false;
-		for (k = 0; k < g->n_procs; k++) {
-			g->procs[k]->removing = true;
-			proc__begin_stop(g->procs[k]);
-		}
+		for (k = 0; k < g->n_procs; k++)
+			proc__step(g->procs[k], PEV_REMOVE, NULL);
 		if (core->events.on_group)
 			core->events.on_group(core->ctx, g->name, "removing");
 	}
@@ -785,7 +776,7 @@ s_apply_commit(proc_core_t *core, const conf_group_t *groups, size_t n, s_plan_t
 		case PLAN_NEW:
 			g->want_up = g->cg->autostart;
 			for (k = 0; k < g->n_procs && g->want_up; k++)
-				proc__begin_start(g->procs[k]);
+				proc__step(g->procs[k], PEV_START, NULL);
 			if (!first && core->events.on_group)
 				core->events.on_group(core->ctx, g->name, "added");
 			break;
@@ -793,7 +784,7 @@ s_apply_commit(proc_core_t *core, const conf_group_t *groups, size_t n, s_plan_t
 			/* Re-added while still stopping: fresh instances once down. */
 			g->removing = false;
 			for (k = 0; k < g->n_procs; k++)
-				g->procs[k]->removing = false;
+				proc__step(g->procs[k], PEV_KEEP, NULL); /* waits for the swap */
 			conf_group_destroy(&g->next_cg);
 			g->next_cg = pl->cg;
 			pl->cg = NULL;
@@ -805,10 +796,8 @@ s_apply_commit(proc_core_t *core, const conf_group_t *groups, size_t n, s_plan_t
 			g->next_cg = pl->cg;
 			pl->cg = NULL;
 			g->rolling = -1;
-			for (k = 0; k < g->n_procs; k++) {
-				g->procs[k]->start_after_stop = false;
-				proc__begin_stop(g->procs[k]);
-			}
+			for (k = 0; k < g->n_procs; k++)
+				proc__step(g->procs[k], PEV_RECONFIGURE, NULL);
 			break;
 		case PLAN_SAME:
 			if (g->next_cg != NULL) {
@@ -870,15 +859,8 @@ proc_core_shutdown(proc_core_t *core)
 	for (i = 0; i < core->n_grps; i++) {
 		core->grps[i]->want_up = false;
 		core->grps[i]->rolling = -1;
-		for (k = 0; k < core->grps[i]->n_procs; k++) {
-			core->grps[i]->procs[k]->want_up = false;
-			core->grps[i]->procs[k]->start_after_stop = false;
-			proc__spawn_dequeue(core, core->grps[i]->procs[k]);
-			/* Not yet running: nothing to stop in order. */
-			if (core->grps[i]->procs[k]->state == PROC_BACKOFF ||
-			    core->grps[i]->procs[k]->waiting_deps)
-				proc__begin_stop(core->grps[i]->procs[k]);
-		}
+		for (k = 0; k < core->grps[i]->n_procs; k++)
+			proc__step(core->grps[i]->procs[k], PEV_SHUTDOWN, NULL);
 	}
 	proc__settle(core);
 }

@@ -42,6 +42,7 @@ struct proc {
 	unsigned spawns;
 	int exit_code;
 	int exit_signal;
+	int wstat; /* of the exit being handled */
 	bool ready;
 	bool want_up;	       /* operator's intent */
 	bool start_after_stop; /* restart: start again once stopped */
@@ -153,14 +154,31 @@ pid_t proc__exec(proc_core_t *core, const proc__spawn_spec_t *spec, const char *
 char *proc__which(const char *argv0, char *const *envp);
 
 /* worker.c */
+
+/* What can happen to an instance; proc__step() is the transition function. */
+typedef enum {
+	PEV_START,	  /* wanted up (a start, a group start, autostart) */
+	PEV_RESTART,	  /* wanted up, and what runs is stopped first */
+	PEV_STOP,	  /* wanted down */
+	PEV_RECONFIGURE,  /* its group changed: down, for fresh instances */
+	PEV_REMOVE,	  /* wanted down, and gone once down */
+	PEV_KEEP,	  /* a removal called off */
+	PEV_SHUTDOWN,	  /* the engine is stopping: nothing restarts any more */
+	PEV_DEPS,	  /* its dependencies may be ready now */
+	PEV_SPAWNED,	  /* the exec worked (child.pid is set) */
+	PEV_SPAWN_AGAIN,  /* the spawn failed for now (no memory, descriptors...) */
+	PEV_SPAWN_FAILED, /* the spawn would fail again (no such file...) */
+	PEV_READY,	  /* its readiness check passed */
+	PEV_NOT_READY,	  /* its readiness check cannot pass (why) */
+	PEV_TIMER,	  /* its timer fired */
+	PEV_EXIT	  /* its process exited (wstat) */
+} proc__ev_t;
+
 proc_t *proc__new(proc_core_t *core, proc__grp_t *g, unsigned instance);
 void proc__free(void *p);
+void proc__step(proc_t *p, proc__ev_t ev, const char *why);
 void proc__set_state(proc_t *p, proc_state_t s);
-void proc__spawn(proc_t *p);	   /* from the spawn queue */
-void proc__begin_start(proc_t *p); /* wants up: queue a spawn when deps allow */
-void proc__begin_stop(proc_t *p);
-void proc__became_ready(proc_t *p);
-void proc__fail_start(proc_t *p, const char *why);
+void proc__spawn(proc_t *p); /* from the spawn queue */
 void proc__set_error(proc_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool proc__is_down(const proc_t *p);
 

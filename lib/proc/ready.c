@@ -63,7 +63,7 @@ s_on_notify(ev_t *ev, ev_io_t *io, uint32_t events)
 			continue;
 		if (strstr(buf, "READY=1") != NULL &&
 		    (buf == strstr(buf, "READY=1") || strstr(buf, "\nREADY=1") != NULL))
-			proc__became_ready(p);
+			proc__step(p, PEV_READY, NULL);
 	}
 }
 
@@ -130,7 +130,7 @@ static void
 s_probe_ok(proc_t *p)
 {
 	s_probe_close(p);
-	proc__became_ready(p);
+	proc__step(p, PEV_READY, NULL);
 }
 
 /* Splits "host:port", "[v6]:port" or an http URL into host, port, path. */
@@ -233,7 +233,7 @@ s_probe_connect(proc_t *p)
 
 	if (p->ready_target == NULL || s_split(p->ready_target, r->kind == CONF_READY_HTTP, host,
 					       sizeof(host), port, sizeof(port), &path) != 0) {
-		proc__fail_start(p, "bad ready target");
+		proc__step(p, PEV_NOT_READY, "bad ready target");
 		return;
 	}
 	memset(&hints, 0, sizeof(hints));
@@ -301,7 +301,7 @@ s_probe_exec(proc_t *p)
 	while (r->exec_argv != NULL && r->exec_argv[n] != NULL)
 		n++;
 	if (n == 0) {
-		proc__fail_start(p, "empty ready command");
+		proc__step(p, PEV_NOT_READY, "empty ready command");
 		return;
 	}
 	argv = calloc(n + 1, sizeof(*argv));
@@ -358,7 +358,7 @@ s_probe_next(ev_t *ev, ev_timer_t *t)
 static void
 s_delay_done(ev_t *ev, ev_timer_t *t)
 {
-	proc__became_ready(t->arg);
+	proc__step(t->arg, PEV_READY, NULL);
 }
 
 void

@@ -23,6 +23,7 @@ extern char **environ;
 
 static void s_on_exit(proc__child_t *c, int wstat);
 static void s_on_timer(ev_t *ev, ev_timer_t *t);
+static void s_fail(proc_t *p, const char *why);
 
 #define P_OF_CHILD(c) ((proc_t *)((char *)(c)-offsetof(proc_t, child)))
 
@@ -142,11 +143,10 @@ s_deps_ready(proc_t *p)
 	return true;
 }
 
-/* The instance wants to run: spawn it as soon as its dependencies are ready. */
-void
-proc__begin_start(proc_t *p)
+/* Wanted up: spawn it as soon as its dependencies are ready. */
+static void
+s_start(proc_t *p)
 {
-	p->want_up = true;
 	if (p->removing || p->core->shutting_down || p->grp->next_cg != NULL)
 		return;
 	switch (p->state) {
@@ -353,23 +353,8 @@ proc__spawn(proc_t *p)
 	out_fd = err_fd = -1;
 	if (rc != 0)
 		goto failed;
-	/* Running. */
-	if (p->spawns++ > 0)
-		p->restarts++;
 	p->child.pid = pid;
-	proc__pid_add(core, &p->child);
-	p->started_ms = clock_ms();
-	p->exit_code = -1;
-	p->exit_signal = 0;
-	p->ready = cg->ready.kind == CONF_READY_NONE;
-	p->min_up_done = false;
-	p->fail_pending = false;
-	free(p->error);
-	p->error = NULL;
-	log_info("%s: started, pid %d", p->name, (int)pid);
-	proc__set_state(p, PROC_STARTING);
-	ev_timer_start(core->ev, &p->timer, p->started_ms + cg->start_timeout_ms, s_on_timer, p);
-	proc__probe_start(p);
+	proc__step(p, PEV_SPAWNED, NULL);
 	goto done;
 failed:
 	if (out_fd >= 0)
@@ -384,13 +369,13 @@ failed:
 							    : (argv && argv[0] ? argv[0] : ""),
 			strerror(-rc));
 	log_error("%s: %s", p->name, p->error);
-	if (rc == -EAGAIN || rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE) {
-		proc__fail_start(p, NULL); /* transient: back off and retry */
-	} else {
-		/* Would fail the same way again: say so, don't crash-loop. */
-		p->want_up = false;
-		proc__set_state(p, PROC_FATAL);
-	}
+	/* Transient: back off and retry; else it would fail the same way
+	   again: say so, don't crash-loop. */
+	proc__step(p,
+		   rc == -EAGAIN || rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE
+		       ? PEV_SPAWN_AGAIN
+		       : PEV_SPAWN_FAILED,
+		   NULL);
 done:
 	for (i = 0; i < n_kv; i++)
 		free(kv[i].value);
@@ -400,6 +385,30 @@ done:
 	free(path);
 	free(cwd);
 	free(s.groups);
+}
+
+/* The exec worked: STARTING, with the start timeout and the readiness check. */
+static void
+s_spawned(proc_t *p)
+{
+	proc_core_t *core = p->core;
+	const conf_group_t *cg = p->grp->cg;
+
+	if (p->spawns++ > 0)
+		p->restarts++;
+	proc__pid_add(core, &p->child);
+	p->started_ms = clock_ms();
+	p->exit_code = -1;
+	p->exit_signal = 0;
+	p->ready = cg->ready.kind == CONF_READY_NONE;
+	p->min_up_done = false;
+	p->fail_pending = false;
+	free(p->error);
+	p->error = NULL;
+	log_info("%s: started, pid %d", p->name, (int)p->child.pid);
+	proc__set_state(p, PROC_STARTING);
+	ev_timer_start(core->ev, &p->timer, p->started_ms + cg->start_timeout_ms, s_on_timer, p);
+	proc__probe_start(p);
 }
 
 /* ---- readiness and timers ---- */
@@ -413,8 +422,8 @@ s_to_running(proc_t *p)
 	proc__set_state(p, PROC_RUNNING);
 }
 
-void
-proc__became_ready(proc_t *p)
+static void
+s_ready(proc_t *p)
 {
 	if (p->state != PROC_STARTING || p->ready)
 		return;
@@ -473,8 +482,8 @@ s_restart_later(proc_t *p, bool failed_start)
 
 /* The start failed (not ready in time, or could not spawn): kill what runs,
    then count it like an exit while STARTING. */
-void
-proc__fail_start(proc_t *p, const char *why)
+static void
+s_fail(proc_t *p, const char *why)
 {
 	if (why != NULL) {
 		proc__set_error(p, "%s", why);
@@ -495,9 +504,9 @@ proc__fail_start(proc_t *p, const char *why)
 }
 
 static void
-s_on_timer(ev_t *ev, ev_timer_t *t)
+s_timer(proc_t *p)
 {
-	proc_t *p = t->arg;
+	ev_t *ev = p->core->ev;
 	const conf_group_t *cg = p->grp->cg;
 
 	switch (p->state) {
@@ -512,11 +521,11 @@ s_on_timer(ev_t *ev, ev_timer_t *t)
 				       s_on_timer, p);
 			return;
 		}
-		proc__fail_start(p, "not ready within the ready timeout");
+		s_fail(p, "not ready within the ready timeout");
 		break;
 	case PROC_BACKOFF:
 		if (p->want_up)
-			proc__begin_start(p);
+			s_start(p);
 		break;
 	case PROC_STOPPING:
 		/* It ignored the stop signal: kill the whole process group. */
@@ -534,8 +543,10 @@ s_on_timer(ev_t *ev, ev_timer_t *t)
 
 /* ---- stopping and exits ---- */
 
-void
-proc__begin_stop(proc_t *p)
+/* Wanted down: the stop signal to what runs (then SIGKILL after the stop
+   timeout); what does not run yet is STOPPED at once. */
+static void
+s_stop(proc_t *p)
 {
 	proc_core_t *core = p->core;
 
@@ -580,10 +591,11 @@ s_should_restart(const proc_t *p)
 }
 
 static void
-s_on_exit(proc__child_t *c, int wstat)
+s_exit(proc_t *p)
 {
-	proc_t *p = P_OF_CHILD(c);
+	proc__child_t *c = &p->child;
 	pid_t pid = c->pid;
+	int wstat = p->wstat;
 	char how[64];
 
 	c->pid = 0;
@@ -613,7 +625,7 @@ s_on_exit(proc__child_t *c, int wstat)
 		if (p->start_after_stop && !p->removing) {
 			p->start_after_stop = false;
 			p->failures = 0;
-			proc__begin_start(p);
+			s_start(p);
 		}
 		break;
 	case PROC_STARTING:
@@ -650,6 +662,105 @@ s_on_exit(proc__child_t *c, int wstat)
 	proc__settle(p->core);
 }
 
+/* ---- the transition function ---- */
+
+static void
+s_on_exit(proc__child_t *c, int wstat)
+{
+	proc_t *p = P_OF_CHILD(c);
+
+	p->wstat = wstat;
+	proc__step(p, PEV_EXIT, NULL);
+}
+
+static void
+s_on_timer(ev_t *ev, ev_timer_t *t)
+{
+	proc__step(t->arg, PEV_TIMER, NULL);
+}
+
+/* The one place where an instance changes: the event, the state it is in
+   and the operator's intent (want_up, start_after_stop, removing) give the
+   next state and what is done (spawn, signal, timers). Nothing outside this
+   file sets those; the engine and the program send events. */
+void
+proc__step(proc_t *p, proc__ev_t ev, const char *why)
+{
+	switch (ev) {
+	case PEV_START:
+		p->want_up = true;
+		s_start(p);
+		break;
+	case PEV_RESTART:
+		p->want_up = true;
+		if (p->child.pid > 0) {
+			p->start_after_stop = true;
+			s_stop(p);
+		} else {
+			s_start(p);
+		}
+		break;
+	case PEV_STOP:
+		p->want_up = false;
+		p->start_after_stop = false;
+		s_stop(p);
+		break;
+	case PEV_RECONFIGURE:
+		/* Its group changed: down now, fresh instances with the new
+		   settings once every instance is down. */
+		p->start_after_stop = false;
+		s_stop(p);
+		break;
+	case PEV_REMOVE:
+		p->removing = true;
+		s_stop(p);
+		break;
+	case PEV_KEEP:
+		/* Scaled back up before it was gone. */
+		p->removing = false;
+		if (p->grp->want_up) {
+			p->want_up = true;
+			s_start(p);
+		}
+		break;
+	case PEV_SHUTDOWN:
+		/* Nothing restarts any more; what runs is stopped in dependency
+		   order (PEV_STOP from the engine), what does not yet run now. */
+		p->want_up = false;
+		p->start_after_stop = false;
+		proc__spawn_dequeue(p->core, p);
+		if (p->state == PROC_BACKOFF || p->waiting_deps)
+			s_stop(p);
+		break;
+	case PEV_DEPS:
+		if (p->waiting_deps)
+			s_start(p);
+		break;
+	case PEV_SPAWNED:
+		s_spawned(p);
+		break;
+	case PEV_SPAWN_AGAIN:
+		s_fail(p, NULL);
+		break;
+	case PEV_SPAWN_FAILED:
+		p->want_up = false;
+		proc__set_state(p, PROC_FATAL);
+		break;
+	case PEV_READY:
+		s_ready(p);
+		break;
+	case PEV_NOT_READY:
+		s_fail(p, why);
+		break;
+	case PEV_TIMER:
+		s_timer(p);
+		break;
+	case PEV_EXIT:
+		s_exit(p);
+		break;
+	}
+}
+
 /* ---- actions ---- */
 
 int
@@ -659,30 +770,25 @@ proc_start(proc_core_t *core, proc_t *p)
 		return -ESRCH;
 	if (p->state == PROC_STARTING || p->state == PROC_RUNNING)
 		return -EALREADY;
-	if (p->state == PROC_STOPPING) {
-		p->want_up = true;
-		p->start_after_stop = true;
-		return 0;
+	if (p->state != PROC_STOPPING) {
+		/* A start by hand forgives the past: backoff and flapping. */
+		p->failures = 0;
+		memset(p->restart_ring, 0, p->ring_len * sizeof(*p->restart_ring));
+		free(p->error);
+		p->error = NULL;
 	}
-	p->failures = 0;
-	memset(p->restart_ring, 0, p->ring_len * sizeof(*p->restart_ring));
-	free(p->error);
-	p->error = NULL;
-	proc__begin_start(p);
+	proc__step(p, p->state == PROC_STOPPING ? PEV_RESTART : PEV_START, NULL);
 	return 0;
 }
 
 int
 proc_stop(proc_core_t *core, proc_t *p)
 {
-	p->start_after_stop = false;
-	if (p->child.pid == 0 && p->state != PROC_BACKOFF && !p->spawn_queued && !p->waiting_deps) {
-		p->want_up = false;
-		return -EALREADY;
-	}
-	p->want_up = false;
-	proc__begin_stop(p);
-	return 0;
+	bool idle =
+	    p->child.pid == 0 && p->state != PROC_BACKOFF && !p->spawn_queued && !p->waiting_deps;
+
+	proc__step(p, PEV_STOP, NULL);
+	return idle ? -EALREADY : 0;
 }
 
 int
@@ -693,9 +799,7 @@ proc_restart(proc_core_t *core, proc_t *p)
 	if (p->removing || core->shutting_down)
 		return -ESRCH;
 	if (p->child.pid > 0) {
-		p->want_up = true;
-		p->start_after_stop = true;
-		proc__begin_stop(p);
+		proc__step(p, PEV_RESTART, NULL);
 		return 0;
 	}
 	rc = proc_start(core, p);
@@ -833,7 +937,8 @@ proc_usage(proc_t *p, double *cpu_seconds, int64_t *rss_bytes)
 		return;
 	p->cpu = (double)(utime + stime) / (double)ticks;
 	p->rss = (int64_t)rss * page;
-	p->usage_ms = now;
+	/* A process caught in its exec has no memory yet: not worth keeping. */
+	p->usage_ms = p->rss > 0 ? now : -1;
 	*cpu_seconds = p->cpu;
 	*rss_bytes = p->rss;
 }

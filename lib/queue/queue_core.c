@@ -418,6 +418,12 @@ s_peer_free(qh_t *h, peer_t *p)
 	for (i = 0; i < p->n_read; i++)
 		p->read[i]->consumers--;
 	free(p->read);
+	for (i = 0; i < p->n_cred; i++) {
+		p->cred[i].q->reserved -= p->cred[i].n;
+		if (p->cred[i].n > 0)
+			qh__mark_dirty(h, p->cred[i].q); /* room for waiting puts */
+	}
+	free(p->cred);
 	if (p->fd >= 0 && (size_t)p->fd < h->n_conns)
 		for (pp = &h->conns[p->fd].peers; *pp != NULL; pp = &(*pp)->fnext)
 			if (*pp == p) {
@@ -455,6 +461,87 @@ s_peer_reads(peer_t *p, queue_t *q)
 	q->consumers++;
 }
 
+/* ---- credit ---- */
+
+/* The places of q reserved for p (NULL if none, or when out of memory and
+   create). */
+static struct pcred *
+s_cred(peer_t *p, queue_t *q, bool create)
+{
+	size_t i;
+
+	if (p == NULL)
+		return NULL;
+	for (i = 0; i < p->n_cred; i++)
+		if (p->cred[i].q == q)
+			return &p->cred[i];
+	if (!create)
+		return NULL;
+	if (p->n_cred == p->cap_cred) {
+		size_t cap = p->cap_cred ? p->cap_cred * 2 : 4;
+		struct pcred *c = realloc(p->cred, cap * sizeof(*c));
+
+		if (c == NULL)
+			return NULL;
+		p->cred = c;
+		p->cap_cred = cap;
+	}
+	p->cred[p->n_cred] = (struct pcred){.q = q, .n = 0};
+	return &p->cred[p->n_cred++];
+}
+
+/* Places of q that an unreserved put may take now. */
+static int64_t
+s_room(const queue_t *q)
+{
+	return q->capacity - (int64_t)q->ready.len - (int64_t)q->reserved;
+}
+
+/* Takes one of p's reserved places of q: true if it had one. */
+static bool
+s_use_credit(peer_t *p, queue_t *q)
+{
+	struct pcred *c = s_cred(p, q, false);
+
+	if (c == NULL || c->n == 0)
+		return false;
+	c->n--;
+	q->reserved--;
+	return true;
+}
+
+/* Reserves places of q for p and returns how many: up to the window of q
+   (QH_CREDIT_WINDOW or a quarter of the capacity) less what p holds, and
+   never more than half the free room, so that the other clients always
+   find room once the queue drains. None while puts wait for room: they
+   come first. With at_least_one, one place if there is any room at all
+   (a CREDIT request that waited for it). At most most. */
+static uint32_t
+s_grant(peer_t *p, queue_t *q, bool at_least_one, uint32_t most)
+{
+	int64_t window = q->capacity / 4, room = s_room(q), give;
+	struct pcred *c;
+
+	if (p == NULL || p->dead || room <= 0 || (q->puts_head != NULL && !at_least_one))
+		return 0;
+	if (window > QH_CREDIT_WINDOW)
+		window = QH_CREDIT_WINDOW;
+	if (window < 1)
+		window = 1;
+	if ((c = s_cred(p, q, true)) == NULL)
+		return 0;
+	give = window - (int64_t)c->n;
+	if (give > room / 2)
+		give = room / 2;
+	if (give > (int64_t)most)
+		give = most;
+	if (give < 1)
+		give = at_least_one ? 1 : 0;
+	c->n += (uint32_t)give;
+	q->reserved += (uint64_t)give;
+	return (uint32_t)give;
+}
+
 /* ---- waiting requests ---- */
 
 static waiter_t *
@@ -467,6 +554,7 @@ s_waiter_new(qh_t *h, peer_t *p, queue_t *q, const wire_req_t *r)
 	w->dl.kind = DL_WAIT;
 	w->dl.idx = SIZE_MAX;
 	w->op = r->op;
+	w->flags = r->flags;
 	w->req_id = r->req_id;
 	w->count = r->count;
 	w->peer = p;
@@ -553,8 +641,9 @@ qh__append(qh_t *h, queue_t *q, const void *data, size_t len)
 	return 0;
 }
 
-/* Leases up to count ready messages of q to p and sends them. */
-static void
+/* Leases up to count ready messages of q to p and sends them; returns how
+   many (0 if p went away). */
+static size_t
 s_serve_get(qh_t *h, peer_t *p, queue_t *q, uint32_t req_id, uint32_t count)
 {
 	size_t n = q->ready.len < count ? q->ready.len : count, i, got = 0;
@@ -562,7 +651,7 @@ s_serve_get(qh_t *h, peer_t *p, queue_t *q, uint32_t req_id, uint32_t count)
 	lease_t **ls = malloc(n * sizeof(*ls)), *l;
 
 	if (ls == NULL)
-		return;
+		return 0;
 	for (i = 0; i < n; i++) {
 		if ((l = s_lease_new(h)) == NULL)
 			break;
@@ -587,21 +676,56 @@ s_serve_get(qh_t *h, peer_t *p, queue_t *q, uint32_t req_id, uint32_t count)
 			q->requeued_total--;
 		}
 		qh__peer_kill(h, p);
+		got = 0;
 	} else {
 		q->get_total += got;
 	}
 	free(ls);
 	qh__mark_dirty(h, q); /* room for waiting putters */
+	return got;
+}
+
+/* A standing GET served in part goes on waiting for the rest, behind the
+   other waiting consumers (their turn first). */
+static void
+s_waiter_requeue(qh_t *h, waiter_t *w, size_t got)
+{
+	queue_t *q = w->q;
+	peer_t *p = w->peer;
+
+	(void)h;
+	w->count -= (uint32_t)got;
+	w->qprev = q->gets_tail;
+	w->qnext = NULL;
+	if (q->gets_tail)
+		q->gets_tail->qnext = w;
+	else
+		q->gets_head = w;
+	q->gets_tail = w;
+	w->pprev = NULL;
+	w->pnext = p->whead;
+	if (p->whead)
+		p->whead->pprev = w;
+	p->whead = w;
 }
 
 static void
 s_put_reply(qh_t *h, waiter_t *w, int16_t status, uint32_t count)
 {
+	uint32_t credit = 0;
+
+	if (status == WIRE_OK && (w->flags & WIRE_F_REFILL)) {
+		credit = s_grant(w->peer, w->q, false, UINT32_MAX);
+		qh__reply_grant(h, w->peer->rid, w->peer->rid_len, WIRE_PUT, w->req_id, count,
+				credit, w->q->max_message, w->q->durable && h->store != NULL);
+		return;
+	}
 	if (w->q->durable && h->store != NULL && count > 0)
-		qh__reply_after_commit(h, w->peer->rid, w->peer->rid_len, w->req_id, status, count);
+		qh__reply_after_commit(h, w->peer->rid, w->peer->rid_len, WIRE_PUT, w->req_id,
+				       status, count, credit);
 	else
-		qh__reply(h, w->peer->rid, w->peer->rid_len, WIRE_PUT, w->req_id, status, count,
-			  status == WIRE_EFULL ? "queue is full" : NULL);
+		qh__reply_credit(h, w->peer->rid, w->peer->rid_len, WIRE_PUT, w->req_id, status,
+				 count, credit, status == WIRE_EFULL ? "queue is full" : NULL);
 }
 
 /* Serves q's waiting getters from its ready messages and moves waiting
@@ -615,20 +739,38 @@ s_pump(qh_t *h, queue_t *q)
 	while (progress) {
 		progress = false;
 		while ((w = q->gets_head) != NULL && q->ready.len > 0) {
+			size_t got = 0;
+
 			s_waiter_unlink(h, w);
-			if (!w->peer->dead)
-				s_serve_get(h, w->peer, q, w->req_id, w->count);
-			s_waiter_free(w);
 			progress = true;
+			if (!w->peer->dead)
+				got = s_serve_get(h, w->peer, q, w->req_id, w->count);
+			if ((w->flags & WIRE_F_STANDING) && got > 0 && got < w->count &&
+			    !w->peer->dead) {
+				s_waiter_requeue(h, w, got);
+				continue;
+			}
+			s_waiter_free(w);
 		}
-		while ((w = q->puts_head) != NULL && (int64_t)q->ready.len < q->capacity) {
+		while ((w = q->puts_head) != NULL && s_room(q) > 0) {
 			if (w->peer->dead) {
 				s_waiter_unlink(h, w);
 				s_waiter_free(w);
 				progress = true;
 				continue;
 			}
-			while (w->done < w->n && (int64_t)q->ready.len < q->capacity) {
+			if (w->op == WIRE_CREDIT) {
+				uint32_t g;
+
+				s_waiter_unlink(h, w);
+				g = s_grant(w->peer, q, true, w->count);
+				qh__reply_grant(h, w->peer->rid, w->peer->rid_len, WIRE_CREDIT,
+						w->req_id, g, g, q->max_message, false);
+				s_waiter_free(w);
+				progress = true;
+				continue;
+			}
+			while (w->done < w->n && s_room(q) > 0) {
 				zmq_msg_t *f = &w->frames[w->done];
 
 				if (qh__append(h, q, zmq_msg_data(f), zmq_msg_size(f)) != 0)
@@ -677,12 +819,21 @@ qh__do_put(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_re
 	size_t done = 0, i;
 	waiter_t *w;
 	bool later = q->durable && h->store != NULL;
+	uint32_t credit = 0;
 
+	/* Within the client's credit: places reserved for it, never full. */
+	if (r->flags & WIRE_F_CREDITED)
+		while (done < n && s_use_credit(p, q)) {
+			if (qh__append(h, q, zmq_msg_data(&msgs[done]), zmq_msg_size(&msgs[done])) !=
+			    0)
+				break;
+			done++;
+		}
 	if (q->puts_head == NULL) {
 		while (done < n) {
-			if ((int64_t)q->ready.len >= q->capacity) {
+			if (s_room(q) <= 0) {
 				s_pump(h, q); /* waiting getters make room */
-				if ((int64_t)q->ready.len >= q->capacity)
+				if (s_room(q) <= 0)
 					break;
 			}
 			if (qh__append(h, q, zmq_msg_data(&msgs[done]),
@@ -690,20 +841,31 @@ qh__do_put(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_re
 				break;
 			done++;
 		}
-		if (done > 0)
-			qh__mark_dirty(h, q);
 	}
+	if (done > 0)
+		qh__mark_dirty(h, q);
 	if (done == n) {
-		if (later)
-			qh__reply_after_commit(h, rid, rid_len, r->req_id, WIRE_OK, (uint32_t)n);
+		if (r->flags & WIRE_F_REFILL)
+			credit = s_grant(p, q, false, UINT32_MAX);
+		if (r->flags == WIRE_F_REFILL) { /* waited for: tell max_message */
+			qh__reply_grant(h, rid, rid_len, WIRE_PUT, r->req_id, (uint32_t)n, credit,
+					q->max_message, later);
+			return;
+		}
+		if (r->flags & WIRE_F_CREDITED)
+			qh__confirm(h, rid, rid_len, q, WIRE_PUT, r->req_id, credit, later);
+		else if (later)
+			qh__reply_after_commit(h, rid, rid_len, WIRE_PUT, r->req_id, WIRE_OK,
+					       (uint32_t)n, credit);
 		else
-			qh__reply(h, rid, rid_len, WIRE_PUT, r->req_id, WIRE_OK, (uint32_t)n, NULL);
+			qh__reply_credit(h, rid, rid_len, WIRE_PUT, r->req_id, WIRE_OK, (uint32_t)n,
+					 credit, NULL);
 		return;
 	}
 	if (r->timeout_ms == 0 || p == NULL || (w = s_waiter_new(h, p, q, r)) == NULL) {
 		if (later && done > 0)
-			qh__reply_after_commit(h, rid, rid_len, r->req_id, WIRE_EFULL,
-					       (uint32_t)done);
+			qh__reply_after_commit(h, rid, rid_len, WIRE_PUT, r->req_id, WIRE_EFULL,
+					       (uint32_t)done, 0);
 		else
 			qh__reply(h, rid, rid_len, WIRE_PUT, r->req_id, WIRE_EFULL, (uint32_t)done,
 				  "queue is full");
@@ -727,15 +889,104 @@ qh__do_put(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_re
 	w->count = (uint32_t)done; /* appended before it waited */
 }
 
+/* COMPLETE: the result goes into q and the task's lease is acked, both or
+   neither. Nothing is put when the lease is no longer p's (it ran out, or
+   the task went back after a disconnect): the task is delivered again and
+   its next worker puts the one result; the reply's count says 0. No room
+   in q (no credit left and q full): EFULL, and the task stays leased. */
 void
-qh__do_get(qh_t *h, peer_t *p, const wire_req_t *r, queue_t *q)
+qh__do_complete(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_req_t *r,
+		queue_t *q, queue_t *tq, uint64_t lease_id, const void *data, size_t len)
 {
-	s_peer_reads(p, q);
-	if (q->gets_head == NULL && q->ready.len > 0) {
-		s_serve_get(h, p, q, r->req_id, r->count);
+	lease_t *l = s_lease_find(h, lease_id);
+	bool mine = p != NULL && l != NULL && l->peer == p && l->q == tq, room;
+	uint32_t credit = 0;
+
+	room = (r->flags & WIRE_F_CREDITED) && s_use_credit(p, q);
+	if (!room)
+		room = q->puts_head == NULL && s_room(q) > 0;
+	if (!mine) {
+		if (r->flags & WIRE_F_REFILL)
+			credit = s_grant(p, q, false, UINT32_MAX);
+		if (r->flags & WIRE_F_CREDITED)
+			qh__confirm(h, rid, rid_len, q, WIRE_COMPLETE, r->req_id, credit, false);
+		else
+			qh__reply_credit(h, rid, rid_len, WIRE_COMPLETE, r->req_id, WIRE_OK, 0,
+					 credit, NULL);
+		return;
+	}
+	if (!room || qh__append(h, q, data, len) != 0) {
+		qh__reply(h, rid, rid_len, WIRE_COMPLETE, r->req_id, WIRE_EFULL, 0,
+			  "queue is full: the task stays leased");
+		return;
+	}
+	s_lease_ack(h, l);
+	qh__mark_dirty(h, q);
+	qh__mark_dirty(h, tq);
+	if (r->flags & WIRE_F_REFILL)
+		credit = s_grant(p, q, false, UINT32_MAX);
+	if (r->flags & WIRE_F_CREDITED)
+		qh__confirm(h, rid, rid_len, q, WIRE_COMPLETE, r->req_id, credit,
+			    h->store != NULL && (q->durable || tq->durable));
+	else if (h->store != NULL && (q->durable || tq->durable))
+		qh__reply_after_commit(h, rid, rid_len, WIRE_COMPLETE, r->req_id, WIRE_OK, 1, credit);
+	else
+		qh__reply_credit(h, rid, rid_len, WIRE_COMPLETE, r->req_id, WIRE_OK, 1, credit, NULL);
+}
+
+/* CREDIT: reserves up to the window of places of q for p, waiting up to the
+   request's timeout (in line with the waiting puts) for at least one. */
+void
+qh__do_credit(qh_t *h, peer_t *p, const wire_req_t *r, queue_t *q)
+{
+	uint32_t g = 0;
+
+	if (q->puts_head == NULL && s_room(q) > 0)
+		g = s_grant(p, q, true, r->count);
+	if (g > 0) {
+		qh__reply_grant(h, p->rid, p->rid_len, WIRE_CREDIT, r->req_id, g, g, q->max_message,
+				false);
 		return;
 	}
 	if (r->timeout_ms == 0 || s_waiter_new(h, p, q, r) == NULL)
+		qh__reply(h, p->rid, p->rid_len, WIRE_CREDIT, r->req_id, WIRE_EFULL, 0,
+			  "queue is full");
+}
+
+/* RETURN: n of p's reserved places of q are free again. */
+void
+qh__do_return(qh_t *h, const uint8_t *rid, size_t rid_len, queue_t *q, uint32_t n)
+{
+	struct pcred *c = s_cred(qh__peer_find(h, rid, rid_len), q, false);
+
+	if (c == NULL)
+		return;
+	if (n > c->n)
+		n = c->n;
+	c->n -= n;
+	q->reserved -= n;
+	if (n > 0)
+		qh__mark_dirty(h, q);
+}
+
+void
+qh__do_get(qh_t *h, peer_t *p, const wire_req_t *r, queue_t *q)
+{
+	wire_req_t rest = *r;
+	size_t got;
+
+	s_peer_reads(p, q);
+	if (r->timeout_ms != -1)
+		rest.flags &= (uint16_t)~WIRE_F_STANDING; /* only a GET that waits forever stands */
+	if (q->gets_head == NULL && q->ready.len > 0) {
+		got = s_serve_get(h, p, q, r->req_id, r->count);
+		if (!(rest.flags & WIRE_F_STANDING) || got == 0 || got >= r->count || p->dead)
+			return;
+		rest.count -= (uint32_t)got; /* stands for the rest */
+		s_waiter_new(h, p, q, &rest);
+		return;
+	}
+	if (rest.timeout_ms == 0 || s_waiter_new(h, p, q, &rest) == NULL)
 		qh__reply(h, p->rid, p->rid_len, WIRE_GET, r->req_id, WIRE_EEMPTY, 0, NULL);
 }
 
@@ -798,6 +1049,9 @@ qh__expire(qh_t *h, int64_t now)
 				if (w->op == WIRE_GET)
 					qh__reply(h, w->peer->rid, w->peer->rid_len, WIRE_GET,
 						  w->req_id, WIRE_EEMPTY, 0, NULL);
+				else if (w->op == WIRE_CREDIT)
+					qh__reply(h, w->peer->rid, w->peer->rid_len, WIRE_CREDIT,
+						  w->req_id, WIRE_EFULL, 0, "queue is full");
 				else
 					s_put_reply(h, w, WIRE_EFULL, w->count + (uint32_t)w->done);
 			}
@@ -839,11 +1093,18 @@ qh__queue_free(qh_t *h, queue_t *q)
 		}
 	for (i = 0; i < h->n_buckets; i++)
 		for (p = h->buckets[i]; p != NULL; p = p->hnext)
+		{
 			for (k = 0; k < p->n_read; k++)
 				if (p->read[k] == q) {
 					p->read[k] = p->read[--p->n_read];
 					break;
 				}
+			for (k = 0; k < p->n_cred; k++)
+				if (p->cred[k].q == q) {
+					p->cred[k] = p->cred[--p->n_cred];
+					break;
+				}
+		}
 	for (qp = &h->dirty; *qp != NULL; qp = &(*qp)->dnext)
 		if (*qp == q) {
 			*qp = q->dnext;

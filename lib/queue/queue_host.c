@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "secret.h"
 #include "queue_internal.h"
 #include "str.h"
 
@@ -41,11 +42,12 @@ s_send_rid(qh_t *h, const uint8_t *rid, size_t rid_len)
 }
 
 int
-qh__reply(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t req_id, int16_t status,
-	  uint32_t count, const char *text)
+qh__reply_credit(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t req_id,
+		 int16_t status, uint32_t count, uint32_t credit, const char *text)
 {
 	uint8_t hdr[WIRE_HDR_LEN];
-	wire_rep_t r = {.op = op, .status = status, .req_id = req_id, .count = count};
+	wire_rep_t r = {
+	    .op = op, .status = status, .req_id = req_id, .count = count, .credit = credit};
 
 	wire_rep_encode(hdr, &r);
 	if (s_send_rid(h, rid, rid_len) != 0)
@@ -57,6 +59,35 @@ qh__reply(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t req_
 		zmq_send(h->router, hdr, sizeof(hdr), ZMQ_DONTWAIT);
 	}
 	return 0;
+}
+
+int
+qh__reply(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t req_id, int16_t status,
+	  uint32_t count, const char *text)
+{
+	return qh__reply_credit(h, rid, rid_len, op, req_id, status, count, 0, text);
+}
+
+void
+qh__reply_grant(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t req_id,
+		uint32_t count, uint32_t credit, int64_t max_message, bool deferred)
+{
+	uint8_t hdr[WIRE_HDR_LEN], mm[8];
+	wire_rep_t r = {
+	    .op = op, .status = WIRE_OK, .req_id = req_id, .count = count, .credit = credit};
+
+	if (deferred) {
+		qh__reply_after_commit(h, rid, rid_len, op, req_id, WIRE_OK, count, credit);
+		if (h->n_deferred > 0 && h->deferred[h->n_deferred - 1].req_id == req_id)
+			h->deferred[h->n_deferred - 1].max_message = max_message;
+		return;
+	}
+	wire_rep_encode(hdr, &r);
+	wire_put_u64(mm, (uint64_t)max_message);
+	if (s_send_rid(h, rid, rid_len) != 0)
+		return;
+	zmq_send(h->router, hdr, sizeof(hdr), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+	zmq_send(h->router, mm, sizeof(mm), ZMQ_DONTWAIT);
 }
 
 /* A reply with one data frame. */
@@ -76,8 +107,8 @@ s_reply_frame(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t 
 }
 
 void
-qh__reply_after_commit(qh_t *h, const uint8_t *rid, size_t rid_len, uint32_t req_id, int16_t status,
-		       uint32_t count)
+qh__reply_after_commit(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t req_id,
+		       int16_t status, uint32_t count, uint32_t credit)
 {
 	deferred_t *d;
 
@@ -89,8 +120,8 @@ qh__reply_after_commit(qh_t *h, const uint8_t *rid, size_t rid_len, uint32_t req
 			/* Cannot wait: commit now and answer at once. */
 			if (store_commit(h->store) != 0)
 				status = WIRE_EFULL, count = 0;
-			qh__reply(h, rid, rid_len, WIRE_PUT, req_id, status, count,
-				  "queue is full");
+			qh__reply_credit(h, rid, rid_len, op, req_id, status, count, credit,
+					 "queue is full");
 			return;
 		}
 		h->deferred = nd;
@@ -99,9 +130,59 @@ qh__reply_after_commit(qh_t *h, const uint8_t *rid, size_t rid_len, uint32_t req
 	d = &h->deferred[h->n_deferred++];
 	memcpy(d->rid, rid, rid_len);
 	d->rid_len = rid_len;
+	d->op = op;
 	d->req_id = req_id;
 	d->status = status;
 	d->count = count;
+	d->credit = credit;
+	d->max_message = 0;
+}
+
+void
+qh__confirm(qh_t *h, const uint8_t *rid, size_t rid_len, const queue_t *q, uint8_t op,
+	    uint32_t req_id, uint32_t credit, bool durable)
+{
+	confirm_t *c = NULL;
+	size_t i;
+
+	if (h->last_confirm < h->n_confirms) {
+		c = &h->confirms[h->last_confirm];
+		if (c->q != q || c->rid_len != rid_len || memcmp(c->rid, rid, rid_len) != 0)
+			c = NULL;
+	}
+	for (i = 0; c == NULL && i < h->n_confirms; i++) {
+		confirm_t *e = &h->confirms[i];
+
+		if (e->q == q && e->rid_len == rid_len && memcmp(e->rid, rid, rid_len) == 0) {
+			c = e;
+			h->last_confirm = i;
+		}
+	}
+	if (c == NULL) {
+		if (h->n_confirms == h->cap_confirms) {
+			size_t cap = h->cap_confirms ? h->cap_confirms * 2 : 16;
+			confirm_t *nc = realloc(h->confirms, cap * sizeof(*nc));
+
+			if (nc == NULL) { /* answer this one alone, now */
+				qh__reply_credit(h, rid, rid_len, op, req_id, WIRE_OK, 1, credit, NULL);
+				return;
+			}
+			h->confirms = nc;
+			h->cap_confirms = cap;
+		}
+		h->last_confirm = h->n_confirms;
+		c = &h->confirms[h->n_confirms++];
+		memcpy(c->rid, rid, rid_len);
+		c->rid_len = rid_len;
+		c->q = q;
+		c->count = c->credit = 0;
+		c->durable = false;
+	}
+	c->op = op;
+	c->last_id = req_id;
+	c->count++;
+	c->credit += credit;
+	c->durable |= durable;
 }
 
 int
@@ -468,8 +549,52 @@ s_dispatch(qh_t *h, size_t n, bool overflow)
 				qh__reply(h, rid, rid_len, r.op, r.req_id, WIRE_ETOOBIG, 0, why);
 				return;
 			}
-		p = r.timeout_ms != 0 && !gone ? qh__peer_get(h, rid, rid_len, fd) : NULL;
+		p = (r.timeout_ms != 0 || (r.flags & WIRE_F_KNOWN) != 0) && !gone
+			? qh__peer_get(h, rid, rid_len, fd)
+			: NULL;
 		qh__do_put(h, p, rid, rid_len, &r, q, &h->fr[3], n - 3);
+		break;
+	case WIRE_COMPLETE: {
+		/* [results queue][lease id (8), name length (1), task queue
+		   name, result] */
+		const uint8_t *t = zmq_msg_data(&h->fr[3]);
+		size_t tlen = zmq_msg_size(&h->fr[3]), nlen = tlen > 8 ? t[8] : 0;
+		queue_t *tq;
+
+		if (tlen < 9 + nlen || !wire_queue_name_ok(t + 9, nlen)) {
+			s_einval(h, rid, rid_len, &r,
+				 "a COMPLETE's frame 2 is a lease id, the task's queue and the result");
+			return;
+		}
+		if ((tq = qh__queue_find(h, t + 9, nlen)) == NULL) {
+			snprintf(why, sizeof(why), "no queue \"%.*s\"", (int)nlen,
+				 (const char *)t + 9);
+			qh__reply(h, rid, rid_len, r.op, r.req_id, WIRE_ENOQUEUE, 0, why);
+			return;
+		}
+		if ((int64_t)(tlen - 9 - nlen) > q->max_message) {
+			snprintf(why, sizeof(why),
+				 "message of %zu bytes is larger than max_message %lld of queue "
+				 "\"%s\"",
+				 tlen - 9 - nlen, (long long)q->max_message, q->name);
+			qh__reply(h, rid, rid_len, r.op, r.req_id, WIRE_ETOOBIG, 0, why);
+			return;
+		}
+		qh__do_complete(h, qh__peer_find(h, rid, rid_len), rid, rid_len, &r, q, tq,
+				wire_get_u64(t), t + 9 + nlen, tlen - 9 - nlen);
+		break;
+	}
+	case WIRE_CREDIT:
+		if (gone)
+			return;
+		if ((p = qh__peer_get(h, rid, rid_len, fd)) == NULL) {
+			qh__reply(h, rid, rid_len, r.op, r.req_id, WIRE_EFULL, 0, "out of memory");
+			return;
+		}
+		qh__do_credit(h, p, &r, q);
+		break;
+	case WIRE_RETURN:
+		qh__do_return(h, rid, rid_len, q, r.count);
 		break;
 	case WIRE_GET:
 		if (gone && qh__peer_find(h, rid, rid_len) == NULL)
@@ -546,7 +671,7 @@ s_end_pass(qh_t *h)
 
 	for (;;) {
 		qh__settle(h);
-		if (!store_pending(h->store) && h->n_deferred == 0)
+		if (!store_pending(h->store) && h->n_deferred == 0 && h->n_confirms == 0)
 			break;
 		rc = h->store ? store_commit(h->store) : 0;
 		if (rc != 0)
@@ -556,15 +681,35 @@ s_end_pass(qh_t *h)
 		for (i = 0; i < h->n_deferred; i++) {
 			deferred_t *d = &h->deferred[i];
 
-			if (qh__reply(h, d->rid, d->rid_len, WIRE_PUT, d->req_id,
-				      rc ? WIRE_EFULL : d->status, rc ? 0 : d->count,
-				      rc	  ? "durable store failed"
-				      : d->status ? "queue is full"
-						  : NULL) != 0 &&
+			if (rc == 0 && d->status == WIRE_OK && d->max_message > 0) {
+				qh__reply_grant(h, d->rid, d->rid_len, d->op, d->req_id, d->count,
+						d->credit, d->max_message, false);
+				continue;
+			}
+			if (qh__reply_credit(h, d->rid, d->rid_len, d->op, d->req_id,
+					     rc ? WIRE_EFULL : d->status, rc ? 0 : d->count,
+					     d->credit,
+					     rc		 ? "durable store failed"
+					     : d->status ? "queue is full"
+							 : NULL) != 0 &&
 			    (p = qh__peer_find(h, d->rid, d->rid_len)) != NULL)
 				qh__peer_kill(h, p);
 		}
 		h->n_deferred = 0;
+		/* One reply per client and queue for the credited requests of
+		   the pass; with count > 1, a failure covers all of them. */
+		for (i = 0; i < h->n_confirms; i++) {
+			confirm_t *c = &h->confirms[i];
+			bool bad = rc != 0 && c->durable;
+
+			if (qh__reply_credit(h, c->rid, c->rid_len, c->op, c->last_id,
+					     bad ? WIRE_EFULL : WIRE_OK, c->count, c->credit,
+					     bad ? "durable store failed" : NULL) != 0 &&
+			    (p = qh__peer_find(h, c->rid, c->rid_len)) != NULL)
+				qh__peer_kill(h, p);
+		}
+		h->n_confirms = 0;
+		h->last_confirm = 0;
 	}
 	s_rearm(h);
 }
@@ -740,10 +885,13 @@ s_max_frame(const conf_t *c)
 	int64_t max = 0;
 	size_t i;
 
+	/* A frame of lease ids (ACK, NACK) may be as large as the protocol
+	   allows: a smaller limit would make ZeroMQ drop such a client. */
+	max = WIRE_MAX_IDS_FRAME;
 	for (i = 0; i < c->n_queues; i++)
 		if (c->queues[i].max_message > max)
 			max = c->queues[i].max_message;
-	return max + QH_FRAME_SLACK;
+	return max + WIRE_FRAME_SLACK;
 }
 
 static int
@@ -985,6 +1133,7 @@ s_qh_free(qh_t *h)
 	free(h->heap);
 	free(h->fr);
 	free(h->deferred);
+	free(h->confirms);
 	free(h->listen);
 	free(h->authkey_file);
 	free(h->state_dir);
@@ -1039,7 +1188,7 @@ s_setup(const conf_t *conf, char **err)
 	}
 	if ((rc = auth_read_keyfile(conf->queues_authkey_file, &key, &key_len)) != 0) {
 		*err = str_printf("authkey_file %s: %s", conf->queues_authkey_file,
-				  rc == -ENODATA ? "empty" : strerror(-rc));
+				  secret_strerror(rc));
 		goto fail;
 	}
 	rc = auth_derive(key, key_len, AUTH_SERVER, &server);

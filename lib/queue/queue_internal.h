@@ -20,7 +20,7 @@
 #define QH_BUDGET 512 /* requests read per pass before committing */
 #define QH_HEARTBEAT_IVL_MS 5000
 #define QH_HEARTBEAT_TIMEOUT_MS 15000
-#define QH_FRAME_SLACK 65536 /* over the largest max_message before ZeroMQ drops a peer */
+#define QH_CREDIT_WINDOW 1024 /* most places of a queue reserved for one client */
 
 /* A message; data follows. */
 typedef struct qmsg {
@@ -59,7 +59,8 @@ typedef struct lease {
 
 typedef struct waiter {
 	dl_t dl;    /* first; DL_WAIT; not in the heap when waiting forever */
-	uint8_t op; /* WIRE_GET or WIRE_PUT */
+	uint8_t op; /* WIRE_GET, WIRE_PUT or WIRE_CREDIT */
+	uint16_t flags;
 	uint32_t req_id, count;
 	struct peer *peer;
 	struct queue *q;
@@ -86,6 +87,11 @@ typedef struct peer {
 	waiter_t *whead;
 	struct queue **read; /* queues it has read from: the consumers count */
 	size_t n_read, cap_read;
+	struct pcred {
+		struct queue *q;
+		uint32_t n; /* places of q reserved for this peer */
+	} *cred;
+	size_t n_cred, cap_cred;
 } peer_t;
 
 typedef struct queue {
@@ -96,6 +102,7 @@ typedef struct queue {
 	int64_t store_id; /* its id in the store, -1 if none yet */
 	qring_t ready;
 	uint64_t in_flight, consumers;
+	uint64_t reserved; /* places granted to clients as credit, not yet used */
 	uint64_t put_total, get_total, acked_total, requeued_total;
 	waiter_t *gets_head, *gets_tail, *puts_head, *puts_tail;
 	bool dirty; /* on the host's dirty list */
@@ -113,9 +120,23 @@ typedef struct {
 typedef struct {
 	uint8_t rid[256];
 	size_t rid_len;
-	uint32_t req_id, count;
+	uint32_t req_id, count, credit;
+	uint8_t op;
 	int16_t status;
+	int64_t max_message; /* > 0: sent in frame 1 (a reply that grants credit) */
 } deferred_t;
+
+/* The OK replies of a pass to the credited requests of one client on one
+   queue, sent as one (the last request's id; the client takes it for all of
+   them) after the pass and its commit. */
+typedef struct {
+	uint8_t rid[256];
+	size_t rid_len;
+	const void *q; /* the queue: a key within the pass only */
+	uint8_t op;
+	bool durable; /* waits for the commit */
+	uint32_t last_id, count, credit;
+} confirm_t;
 
 typedef struct qh {
 	void *ctx; /* private ZeroMQ context: our own ZAP handler */
@@ -169,6 +190,9 @@ typedef struct qh {
 
 	deferred_t *deferred;
 	size_t n_deferred, cap_deferred;
+
+	confirm_t *confirms;
+	size_t n_confirms, cap_confirms, last_confirm;
 } qh_t;
 
 /* ---- queue_core.c ---- */
@@ -193,6 +217,10 @@ void qh__mark_dirty(qh_t *h, queue_t *q);
 void qh__do_put(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_req_t *r,
 		queue_t *q, zmq_msg_t *msgs, size_t n);
 void qh__do_get(qh_t *h, peer_t *p, const wire_req_t *r, queue_t *q);
+void qh__do_complete(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_req_t *r,
+		     queue_t *q, queue_t *tq, uint64_t lease_id, const void *data, size_t len);
+void qh__do_credit(qh_t *h, peer_t *p, const wire_req_t *r, queue_t *q);
+void qh__do_return(qh_t *h, const uint8_t *rid, size_t rid_len, queue_t *q, uint32_t n);
 uint32_t qh__do_ack(qh_t *h, const uint8_t *rid, size_t rid_len, queue_t *q, const uint8_t *ids,
 		    size_t n, bool nack);
 void qh__expire(qh_t *h, int64_t now);
@@ -208,9 +236,23 @@ int qh__closed_peers(int port, char (*out)[64], int max);
    unreachable. */
 int qh__reply(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t req_id,
 	      int16_t status, uint32_t count, const char *text);
-/* The same after the store's next commit. */
-void qh__reply_after_commit(qh_t *h, const uint8_t *rid, size_t rid_len, uint32_t req_id,
-			    int16_t status, uint32_t count);
+/* The same with credit granted in the header. */
+int qh__reply_credit(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t req_id,
+		     int16_t status, uint32_t count, uint32_t credit, const char *text);
+/* An OK reply that grants credit to a request that was waited for (a
+   synchronous PUT, CREDIT): frame 1 is the queue's max_message (u64), so
+   that the client refuses larger messages itself before it sends them
+   within credit. With deferred, after the store's next commit. */
+void qh__reply_grant(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t req_id,
+		     uint32_t count, uint32_t credit, int64_t max_message, bool deferred);
+/* The OK outcome of a credited PUT or COMPLETE, sent with the others of
+   the same client and queue at the end of the pass (after the commit when
+   durable). */
+void qh__confirm(qh_t *h, const uint8_t *rid, size_t rid_len, const queue_t *q, uint8_t op,
+		 uint32_t req_id, uint32_t credit, bool durable);
+/* A PUT or COMPLETE reply sent after the store's next commit. */
+void qh__reply_after_commit(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op,
+			    uint32_t req_id, int16_t status, uint32_t count, uint32_t credit);
 /* Sends a GET reply: leases and data of msgs. 0 or -1 (unreachable). */
 int qh__send_msgs(qh_t *h, peer_t *p, uint32_t req_id, lease_t **leases, size_t n);
 

@@ -186,6 +186,15 @@ awire_send(awire_sock_t *s, const void *rid, size_t rid_len, awire_type_t t, jso
 	    zmq_send(s->zsock, text, len, ZMQ_DONTWAIT) < 0)
 		rc = -errno;
 	free(text);
-	s_later(s);
+	/* A send can swallow the fd's edge for a message that came meanwhile:
+	   look now, and pump on the next pass only if one did (the common
+	   case costs no timer and no extra wakeup). */
+	if (!s->pumping) {
+		uint32_t ev = 0;
+		size_t el = sizeof(ev);
+
+		if (zmq_getsockopt(s->zsock, ZMQ_EVENTS, &ev, &el) != 0 || (ev & ZMQ_POLLIN))
+			s_later(s);
+	}
 	return rc;
 }

@@ -31,7 +31,8 @@ wire_req_decode(const void *buf, size_t len, wire_req_t *r)
 	r->flags = (uint16_t)(p[2] << 8 | p[3]);
 	r->timeout_ms = (int32_t)wire_get_u32(p + 8);
 	r->count = wire_get_u32(p + 12);
-	if (r->op < WIRE_HELLO || r->op > WIRE_STATS || r->timeout_ms < -1)
+	if (r->op < WIRE_HELLO || r->op > WIRE_OP_MAX || r->timeout_ms < -1 ||
+	    (r->flags & ~WIRE_F_KNOWN) != 0)
 		return -EINVAL;
 	return 0;
 }
@@ -45,7 +46,7 @@ wire_rep_encode(uint8_t *out, const wire_rep_t *r)
 	out[3] = (uint8_t)(uint16_t)r->status;
 	wire_put_u32(out + 4, r->req_id);
 	wire_put_u32(out + 8, r->count);
-	wire_put_u32(out + 12, 0);
+	wire_put_u32(out + 12, r->credit);
 }
 
 int
@@ -60,6 +61,7 @@ wire_rep_decode(const void *buf, size_t len, wire_rep_t *r)
 	r->status = (int16_t)(uint16_t)(p[2] << 8 | p[3]);
 	r->req_id = wire_get_u32(p + 4);
 	r->count = wire_get_u32(p + 8);
+	r->credit = wire_get_u32(p + 12);
 	return 0;
 }
 
@@ -84,6 +86,11 @@ wire_req_frames(const wire_req_t *r)
 		return r->count >= 1 && r->count <= WIRE_MAX_COUNT ? 1 : -1;
 	case WIRE_STATS:
 		return 1;
+	case WIRE_COMPLETE:
+		return r->count == 1 ? 2 : -1;
+	case WIRE_CREDIT:
+	case WIRE_RETURN:
+		return r->count >= 1 && r->count <= WIRE_MAX_COUNT ? 1 : -1;
 	default:
 		return -1;
 	}
@@ -121,7 +128,8 @@ wire_stats_decode(const void *buf, size_t len, wire_stats_t *s)
 const char *
 wire_op_name(int op)
 {
-	static const char *const names[] = {"?", "HELLO", "PUT", "GET", "ACK", "NACK", "STATS"};
+	static const char *const names[] = {"?",     "HELLO", "PUT",	"GET",	  "ACK",
+					    "NACK",  "STATS", "COMPLETE", "CREDIT", "RETURN"};
 
-	return op >= WIRE_HELLO && op <= WIRE_STATS ? names[op] : "?";
+	return op >= WIRE_HELLO && op <= WIRE_OP_MAX ? names[op] : "?";
 }

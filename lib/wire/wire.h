@@ -13,6 +13,16 @@
 #define WIRE_MAX_COUNT 65536 /* messages or lease ids per request */
 #define WIRE_MAX_QUEUE_NAME 255
 #define WIRE_STATS_LEN 56 /* seven u64 */
+/* The largest frame of lease ids (ACK, NACK): the server's frame limit,
+   which HELLO reports, is never below this plus WIRE_FRAME_SLACK. */
+#define WIRE_MAX_IDS_FRAME (8 * WIRE_MAX_COUNT)
+#define WIRE_FRAME_SLACK 65536
+
+/* Request flags (header bytes 2..3). */
+#define WIRE_F_CREDITED 0x0001 /* PUT, COMPLETE: uses the client's credit, one place a message */
+#define WIRE_F_REFILL 0x0002   /* PUT, COMPLETE: grant credit in the reply */
+#define WIRE_F_STANDING 0x0004 /* GET with timeout -1: stays until count messages came */
+#define WIRE_F_KNOWN (WIRE_F_CREDITED | WIRE_F_REFILL | WIRE_F_STANDING)
 
 typedef enum {
 	WIRE_HELLO = 1,
@@ -20,8 +30,12 @@ typedef enum {
 	WIRE_GET = 3,
 	WIRE_ACK = 4,
 	WIRE_NACK = 5,
-	WIRE_STATS = 6
+	WIRE_STATS = 6,
+	WIRE_COMPLETE = 7, /* put a result and ack a task, whole or not at all */
+	WIRE_CREDIT = 8,   /* wait for room, then grant credit */
+	WIRE_RETURN = 9	   /* give unused credit back, no reply */
 } wire_op_t;
+#define WIRE_OP_MAX WIRE_RETURN
 
 /* Status codes; the same values as drover.h's DROVER_E*. */
 enum {
@@ -49,6 +63,7 @@ typedef struct {
 	int16_t status;
 	uint32_t req_id;
 	uint32_t count;
+	uint32_t credit; /* places of the request's queue granted by this reply */
 } wire_rep_t;
 
 typedef struct {
@@ -103,8 +118,9 @@ int wire_rep_decode(const void *buf, size_t len, wire_rep_t *r);
 bool wire_queue_name_ok(const void *p, size_t len);
 
 /* The number of frames a request of this op must have after the header
-   (queue name included) given its count, or -1 for an unknown op. A PUT has
-   1 + count, ACK/NACK 2, GET/STATS 1, HELLO 0. */
+   (queue name included) given its count, or -1 for an unknown op or a
+   count out of range. A PUT has 1 + count, ACK/NACK 2, GET/STATS/CREDIT/
+   RETURN 1, COMPLETE 2 (results queue; lease id, task queue, result), HELLO 0. */
 int wire_req_frames(const wire_req_t *r);
 
 void wire_stats_encode(uint8_t *out, const wire_stats_t *s);

@@ -598,3 +598,52 @@ Test(api, logs_with_invalid_utf8_are_still_json, .fini = teardown, .timeout = 30
 			 "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end");
 	json_decref(o);
 }
+
+/* One limit for instances, in the file and when scaling: beyond it a clear
+   400, and nothing changes. */
+Test(api, scaling_beyond_the_limit_is_refused, .fini = teardown, .timeout = 30)
+{
+	char *body = NULL;
+	json_t *g;
+
+	cr_assert_eq(drv_start(&d, "groups:\n  web:\n    command: [sleep, '1000']\n"
+				   "    start_timeout: 0s\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "web:0", "RUNNING", 5000));
+	cr_assert_eq(drv_http(&d, "PUT", "/api/v1/groups/web/instances", "{\"instances\": 100000}",
+			      true, &body),
+		     400);
+	cr_assert(strstr(body, "0 to 10000") != NULL, "%s", body);
+	free(body);
+	cr_assert_eq(drv_http(&d, "PUT", "/api/v1/groups/web/instances", "{\"instances\": 10001}",
+			      true, NULL),
+		     400);
+	g = drv_get_json(&d, "/api/v1/groups/web");
+	cr_assert_eq(json_integer_value(json_object_get(g, "instances")), 1);
+	json_decref(g);
+}
+
+/* Secret files that are not secrets are refused at start, by name. */
+Test(api, a_token_file_that_is_a_directory_or_a_device_is_refused_by_name, .fini = teardown,
+     .timeout = 30)
+{
+	char cmd[1200], *out = NULL;
+	int rc;
+
+	cr_assert_eq(drv_prepare(&d, "supervisor:\n  http: { listen: '127.0.0.1:{PORT}', "
+				     "token_file: '{DIR}' }\ngroups: {}\n"),
+		     0);
+	snprintf(cmd, sizeof(cmd), "%s -c %s 2>&1", drv_bin("droverd"), d.conf_path);
+	rc = drv_sh(cmd, &out);
+	cr_assert_neq(rc, 0);
+	cr_assert(strstr(out, "a directory, not a file") != NULL, "%s", out);
+	free(out);
+	cr_assert_eq(drv_rewrite(&d, "supervisor:\n  http: { listen: '127.0.0.1:{PORT}' }\n"
+				     "  queues: { listen: 'tcp://127.0.0.1:{QPORT}', "
+				     "authkey_file: /dev/zero }\nqueues: { q: {} }\ngroups: {}\n"),
+		     0);
+	rc = drv_sh(cmd, &out);
+	cr_assert_neq(rc, 0);
+	cr_assert(strstr(out, "not a regular file") != NULL, "%s", out);
+	free(out);
+}

@@ -1,10 +1,14 @@
 """QueueClient: one encrypted connection to droverd's queues.
 
 The wire protocol is docs/queue-protocol.md: a ZeroMQ DEALER with CURVE keys
-derived from the authkey, 16-byte headers, request ids. Requests that do not
-wait for one another are pipelined: acks and nacks go out without waiting for
-a reply, a get can fetch several messages at once (prefetch), put_many and
-get_many move up to 4096 messages per round trip.
+derived from the authkey, 16-byte headers, request ids. The one-call-at-a-time
+shape does not wait for a round trip per call: a put within the credit droverd
+granted (places reserved for this client) is sent and returns, its
+confirmation is read later (flush() waits for all of them, close() flushes,
+and unconfirmed puts are resent after a reconnect); get() is served from a
+prefetch buffer that a standing GET keeps filled; complete(), ack() and
+nack() are sent without waiting. put_many and get_many move up to 4096
+messages per round trip.
 
 A client belongs to one thread at a time (ZeroMQ sockets are not
 thread-safe); use one client per thread or process. After fork() a child
@@ -16,6 +20,8 @@ import struct
 import time
 
 import zmq
+from zmq.backend import Socket as _Base
+from zmq.backend import zmq_poll as _zmq_poll
 from zmq.utils.monitor import parse_monitor_message
 
 from . import errors
@@ -25,16 +31,46 @@ from .keys import keypair
 
 VERSION = 1
 OP_HELLO, OP_PUT, OP_GET, OP_ACK, OP_NACK, OP_STATS = 1, 2, 3, 4, 5, 6
+OP_COMPLETE, OP_CREDIT, OP_RETURN = 7, 8, 9
 OP_NAMES = {OP_HELLO: "hello", OP_PUT: "put", OP_GET: "get", OP_ACK: "ack", OP_NACK: "nack",
-            OP_STATS: "stats"}
+            OP_STATS: "stats", OP_COMPLETE: "complete", OP_CREDIT: "credit"}
+F_CREDITED, F_REFILL = 1, 2     # request flags: within credit; grant credit in the reply
+F_STANDING = 4                  # a GET that stays until all it asked for came
+ASYNC_BIT = 0x80000000          # request ids of puts and completes not waited for
+DEFAULT_PREFETCH = 16
+IDLE_CREDIT = 1.0               # seconds: credit not used this long goes back at flush
+GET_IDLE = 0.2                  # seconds: a get that waits this long gives back all credit
+PREFETCH_AUTO_MAX = 256
+CREDIT_WANT = 1024
 MAX_BATCH = 4096            # messages per PUT in put_many
 MAX_COUNT = 65536           # protocol limit per request
 BATCH_BYTES = 8 << 20       # put_many starts a new request past this many bytes
 
 _REQ = struct.Struct("!BBHIiI")     # version, op, flags, request id, timeout_ms, count
-_REP = struct.Struct("!BBhIII")     # version, op, status, request id, count, reserved
+_REP = struct.Struct("!BBhIII")     # version, op, status, request id, count, credit
 _STATS = struct.Struct("!7Q")
 _U64 = struct.Struct("!Q")
+_LEN = [bytes((i,)) for i in range(256)]
+
+# The hot path calls libzmq through pyzmq's Cython socket methods with plain
+# int flags: the Python-level send_multipart, recv_multipart and enum flags
+# cost several microseconds a message, more than the rest of a call.
+_send, _recv, _getopt = _Base.send, _Base.recv, _Base.get
+_SNDMORE, _NOBLOCK = int(zmq.SNDMORE), int(zmq.NOBLOCK)
+_OPT_EVENTS, _RCVMORE, _POLLIN = int(zmq.EVENTS), int(zmq.RCVMORE), int(zmq.POLLIN)
+
+
+def _recv_all(sock):
+    """The frames of one whole message (there must be one)."""
+    frames = [_recv(sock, 0)]
+    while _getopt(sock, _RCVMORE):
+        frames.append(_recv(sock, 0))
+    return frames
+
+
+def _readable(sock):
+    return _getopt(sock, _OPT_EVENTS) & _POLLIN
+
 
 _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL |
                      zmq.EVENT_HANDSHAKE_FAILED_AUTH)
@@ -93,31 +129,52 @@ class QueueClient:
     authkey_file the way droverd does). timeout (seconds) bounds the
     connection handshake and is the margin added to each request's own
     timeout before the client gives up with drover.Timeout. prefetch is how
-    many messages one get() may fetch at once (the extras are leased to this
-    client and handed out by the next get() calls on the same queue).
+    many messages of a queue get() keeps leased to this client ahead of the
+    calls (1 turns prefetch off): droverd pushes them as they are put, and
+    get() hands them out without a round trip. Their leases run meanwhile,
+    so keep prefetch small beside the lease time and the work per message.
+    By default (None) it is adaptive: 16, doubled up to 256 whenever a get
+    had to wait for a full window (the queue has plenty and this consumer is
+    faster than a round trip per window).
 
     Raises AuthError for a wrong key (within milliseconds to a few seconds),
     ConnectionError when nothing answered within timeout.
     """
 
-    def __init__(self, endpoint, authkey, timeout=5.0, prefetch=1, context=None):
+    def __init__(self, endpoint, authkey, timeout=5.0, prefetch=None, context=None):
         if isinstance(authkey, str):
             authkey = authkey.encode()
         if not authkey:
             raise ValueError("authkey must not be empty")
-        if not 1 <= prefetch <= MAX_COUNT:
+        if prefetch is not None and not 1 <= prefetch <= MAX_COUNT:
             raise ValueError("prefetch must be 1..%d" % MAX_COUNT)
         self.endpoint = endpoint
         self.timeout = timeout
-        self.prefetch = prefetch
+        self._auto = prefetch is None
+        self.prefetch = DEFAULT_PREFETCH if prefetch is None else prefetch
+        self._window = {}               # queue (bytes) -> its adaptive prefetch
+        self._asked = {}                # queue (bytes) -> what its standing GET asked for
+        self._received = {}             # ... and how many of those came
+        self._starved = set()           # queues whose get waited for the standing GET
         self.max_frame = None           # the server's largest frame, from HELLO
         self._next_id = 0
+        self._next_async = 0
         self._replies = {}              # request id -> reply frames that came early
-        self._abandoned = {}            # id of a request given up on -> GET's queue or None
+        self._abandoned = {}            # id of a request given up on -> its queue or None
         self._names = {}                # queue name -> its bytes on the wire
         self._async_sent = 0            # acks and nacks sent (no reply of their own)
         self._async_seen = 0            # ... of which a later request's reply proves receipt
         self._held = collections.defaultdict(collections.deque)  # prefetched, per queue
+        self._standing = {}             # queue (bytes) -> id of its standing GET
+        self._standing_name = {}        # ... and the name its messages carry
+        self._credit = {}               # queue (bytes) -> places reserved for us
+        self._inflight = {}             # queue (bytes) -> requests whose replies bring credit
+        self._max_message = {}          # queue (bytes) -> its max_message, once a reply said
+        self._last_put = {}             # queue (bytes) -> time of the last put or complete
+        self._pend = {}                 # id -> [op, queue, data, task queue, lease, credited,
+        #                                      the answer dict of a put that waits, or None]
+        self._err = None                # the first failure of those, not yet reported
+        self._err_count = 0
         self._ctx = context or zmq.Context.instance()
         self._sock = self._mon = None
         self._up = False                # connected, as far as the monitor told
@@ -129,15 +186,15 @@ class QueueClient:
             s.curve_publickey = client_pub
             s.curve_secretkey = client_sec
             s.setsockopt(zmq.LINGER, 2000)
+            s.setsockopt(zmq.SNDHWM, 1000000)
+            s.setsockopt(zmq.RCVHWM, 1000000)
             s.setsockopt(zmq.RECONNECT_IVL, 100)
             s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
             s.setsockopt(zmq.HEARTBEAT_IVL, 5000)
             s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 15000)
             self._sock = s
             self._mon = s.get_monitor_socket(_EVENTS)
-            self._poller = zmq.Poller()
-            self._poller.register(self._sock, zmq.POLLIN)
-            self._poller.register(self._mon, zmq.POLLIN)
+            self._items = [(self._sock, _POLLIN), (self._mon, _POLLIN)]
             s.connect(endpoint)
             self._hello()
         except BaseException:
@@ -158,7 +215,7 @@ class QueueClient:
             if left <= 0:
                 raise ConnectionError("%s: no answer within %.1f s (is droverd's queue "
                                       "endpoint there?)" % (self.endpoint, self.timeout))
-            ready = dict(self._poller.poll(left * 1000))
+            ready = dict(self._pollwait(left))
             if self._mon in ready and self._events() & _HANDSHAKE_FAILED:
                 raise AuthError("%s: authentication failed (the server refused the "
                                 "authkey)" % self.endpoint)
@@ -170,15 +227,24 @@ class QueueClient:
         if len(frames) > 1 and len(frames[1]) == 8:
             self.max_frame = _U64.unpack(frames[1])[0]
 
-    def close(self):
-        """Closes the connection. Acks already sent still reach droverd
-        (within the 2 s linger); messages still leased to this client,
-        prefetched ones included, go back to their queues."""
+    def close(self, timeout=5.0):
+        """Flushes (waits up to timeout seconds for the confirmation of every
+        put and complete, see flush()) and closes the connection. Acks
+        already sent still reach droverd; messages still leased to this
+        client, prefetched ones included, go back to their queues. Raises
+        what flush() raises, after closing."""
+        err = None
         if self._sock is not None:
             held = [m for d in self._held.values() for m in d]
             self._held.clear()
+            self._standing.clear()
             try:
                 self._events()
+                if self._pend or self._err is not None:
+                    try:
+                        self.flush(timeout)
+                    except DroverError as e:
+                        err = e
                 if held and self._up:
                     self.nack_many(held)    # at once, rather than on the disconnect
                 if self._async_sent != self._async_seen and self._up:
@@ -189,6 +255,8 @@ class QueueClient:
             except (DroverError, zmq.ZMQError):
                 pass
         self._teardown(linger=2000)
+        if err is not None:
+            raise err
 
     def _teardown(self, linger):
         if self._mon is not None:
@@ -202,6 +270,7 @@ class QueueClient:
             self._sock.close(linger)
             self._sock = None
         self._held.clear()
+        self._pend.clear()
 
     @property
     def closed(self):
@@ -222,58 +291,149 @@ class QueueClient:
 
     # ---------------------------------------------------------------- wire
 
-    def _send(self, op, queue, frames, count, timeout_ms, reply=True):
+    def _send(self, op, queue, frames, count, timeout_ms, reply=True, flags=0, rid=None):
         """Sends one request; returns its id (0 when no reply is wanted)."""
         sock = self._sock
         if sock is None:
             raise ConnectionError("the client is closed")
-        if reply:
-            rid = self._next_id = self._next_id % 0xFFFFFFFF + 1
+        if rid is not None:
+            pass
+        elif reply:
+            rid = self._next_id = self._next_id % (ASYNC_BIT - 1) + 1
         else:
             rid = 0
             self._async_sent += 1
-        head = _REQ.pack(VERSION, op, 0, rid, timeout_ms, count)
+        head = _REQ.pack(VERSION, op, flags, rid, timeout_ms, count)
         if queue is None:
-            sock.send(head)
+            _send(sock, head, 0)
         elif frames:
-            sock.send_multipart([head, queue, *frames])
+            _send(sock, head, _SNDMORE)
+            _send(sock, queue, _SNDMORE)
+            last = len(frames) - 1
+            for i, f in enumerate(frames):
+                _send(sock, f, _SNDMORE if i < last else 0)
         else:
-            sock.send_multipart((head, queue))
+            _send(sock, head, _SNDMORE)
+            _send(sock, queue, 0)
         return rid
 
-    def _request(self, op, q, frames, count, ms, queue=None):
-        """Sends a request and returns its reply's frames, and its status
-        and count from the header. queue: a GET's queue (bytes), whose
-        leases are nacked if the reply comes after the client gave up."""
+    def _async_id(self):
+        self._next_async = self._next_async % (ASYNC_BIT - 2) + 1
+        return self._next_async | ASYNC_BIT
+
+    def _request(self, op, q, frames, count, ms, queue=None, flags=0):
+        """Sends a request and returns its reply's frames, and its status,
+        count and credit from the header. queue: the request's queue
+        (bytes): a GET's leases are nacked, credit granted is kept, if the
+        reply comes after the client gave up."""
         # A disconnect that happened before this request must not fail it.
-        if self._mon.get(zmq.EVENTS) & zmq.POLLIN:
+        if _readable(self._mon):
             self._events()
         sent = self._async_sent
-        rid = self._send(op, q, frames, count, ms)
+        rid = self._send(op, q, frames, count, ms, flags=flags)
         frames = self._wait(rid, ms, queue)
         self._async_seen = sent     # requests are processed in order
-        _, _, status, _, count, _ = _REP.unpack(frames[0])
-        return frames, status, count
+        _, _, status, _, count, credit = _REP.unpack(frames[0])
+        return frames, status, count, credit
 
     def _take(self, frames):
-        """Files a reply under its request id (returns the id); nacks the
-        leases of a GET reply that came after the client gave up on it."""
+        """Files a reply under its request id (returns the id), or deals
+        with it: the confirmation of a put or complete, the messages of a
+        standing GET, a reply to a request given up on."""
         if len(frames[0]) != _REP.size:
             return 0
-        _, op, status, rid, count, _ = _REP.unpack(frames[0])
+        _, op, status, rid, count, credit = _REP.unpack(frames[0])
+        if rid & ASYNC_BIT:
+            self._async_reply(op, status, rid, credit, frames)
+            return 0
+        if op == OP_GET and self._standing:
+            for q, sid in self._standing.items():
+                if sid == rid:
+                    if status == 0:
+                        self._held[self._standing_name[q]].extend(
+                            self._messages(self._standing_name[q], frames, count))
+                        # All it asked for at once, to a get that waited: a
+                        # larger window.
+                        left = self._asked.get(q, 0) - self._received.get(q, 0)
+                        if q in self._starved:
+                            self._starved.discard(q)
+                            w = self._window.get(q, self.prefetch)
+                            if self._auto and count >= left and w < PREFETCH_AUTO_MAX:
+                                self._window[q] = 2 * w
+                        # It stands at droverd until all it asked for came.
+                        self._received[q] = self._received.get(q, 0) + count
+                        if count < left:
+                            return rid
+                    elif status != errors.EEMPTY:
+                        self._replies[rid] = frames
+                    del self._standing[q]
+                    return rid
         if rid in self._abandoned:
             q = self._abandoned.pop(rid)
             if op == OP_GET and status == 0 and q is not None and len(frames) > 2:
                 self._send(OP_NACK, q, (frames[1],), len(frames[1]) // 8, 0, reply=False)
+            elif status == 0 and credit and q is not None:
+                self._credit[q] = self._credit.get(q, 0) + credit
             return 0
         self._replies[rid] = frames
         return rid
+
+    def _async_reply(self, op, status, rid, credit, frames):
+        """droverd answers the credited requests of one pass to one queue
+        with one reply, to the last of them: an OK reply (or a failure with
+        count > 1) answers every credited request to that queue sent
+        before it too."""
+        pend = self._pend
+        e = pend.get(rid)
+        if e is None:
+            return                      # sent before a disconnect, resent since
+        q = e[1]
+        if credit:
+            self._credit[q] = self._credit.get(q, 0) + credit
+        answered = [rid]
+        if e[5] and (status == 0 or _REP.unpack(frames[0])[4] > 1):
+            answered = []
+            for i, o in pend.items():
+                if o[1] == q and o[5]:
+                    answered.append(i)
+                if i == rid:
+                    break
+        n = self._inflight.get(q, 0)
+        self._inflight[q] = max(0, n - len(answered))
+        for i in answered:
+            o = pend.pop(i)
+            if len(o) > 6 and o[6] is not None:    # a put that waits for this
+                o[6]["status"], o[6]["frames"] = status, frames
+            elif status:
+                self._failed(o, q, status, frames)
+
+    def _failed(self, e, q, status, frames):
+        if e[0] == OP_COMPLETE:         # the task stays leased: give it back now
+            self._send(OP_NACK, e[3], (_U64.pack(e[4]),), 1, 0, reply=False)
+        if self._err is None:
+            msg = frames[1].decode("utf-8", "replace") if len(frames) > 1 else None
+            self._err = errors.from_status(status, "%s %r: %s" % (
+                OP_NAMES.get(e[0], "?"), q.decode("utf-8", "replace"),
+                msg or errors.strerror(status)))
+        self._err_count += 1
+
+    def _report(self):
+        """Raises the failure of a put or complete not reported yet, with
+        .undelivered: how many messages it and later failures cover."""
+        e = self._err
+        if e is not None:
+            e.undelivered = self._err_count
+            if self._err_count > 1:
+                e.args = ("%s (%d messages not delivered)" % (e.args[0], self._err_count),)
+            self._err = None
+            self._err_count = 0
+            raise e
 
     def _events(self):
         """Reads the pending monitor events without waiting; returns a bad
         one (a failed handshake first, else a disconnect), or 0. A lost
         connection throws away prefetched messages (droverd has requeued
-        them)."""
+        them) and resends the puts not confirmed yet."""
         bad = 0
         while self._mon.get(zmq.EVENTS) & zmq.POLLIN:
             ev = parse_monitor_message(self._mon.recv_multipart())["event"]
@@ -282,9 +442,66 @@ class QueueClient:
             elif ev == zmq.EVENT_DISCONNECTED or ev & _HANDSHAKE_FAILED:
                 self._up = False
                 self._held.clear()
+                self._standing.clear()
+                if ev == zmq.EVENT_DISCONNECTED:
+                    self._resend()
                 if not bad & _HANDSHAKE_FAILED:  # the disconnect after it says less
                     bad = ev
         return bad
+
+    def _resend(self):
+        """After a disconnect: droverd freed our credit and requeued our
+        leases. Unconfirmed puts go again, without credit (they wait at
+        droverd for room); completes do not (their tasks went back)."""
+        self._credit.clear()
+        self._inflight.clear()
+        old, self._pend = self._pend, {}
+        for e in old.values():
+            if e[0] != OP_PUT:
+                continue
+            rid = self._async_id()
+            self._send(OP_PUT, e[1], (e[2],), 1, -1, flags=F_REFILL, rid=rid)
+            e[5] = False                # a resend: answered alone
+            self._pend[rid] = e
+            self._inflight[e[1]] = self._inflight.get(e[1], 0) + 1
+
+    def _poll(self):
+        """Reads the replies and monitor events that are there, without
+        waiting."""
+        sock = self._sock
+        if sock is None:
+            raise ConnectionError("the client is closed")
+        while _readable(sock):
+            self._take(_recv_all(sock))
+        if _readable(self._mon) and self._events() & _HANDSHAKE_FAILED:
+            raise AuthError("%s: authentication failed on reconnecting" % self.endpoint)
+
+    def _pollwait(self, seconds):
+        """Waits up to seconds (None: forever) for the socket or the
+        monitor: [(socket, events)] of those ready (libzmq's poll, without
+        the Python-level Poller around it)."""
+        ms = -1 if seconds is None else max(1, int(seconds * 1000))
+        return _zmq_poll(self._items, ms)
+
+    def _wait_until(self, done, deadline):
+        """Reads replies until done() or the deadline (None: none); False on
+        the deadline. A lost connection is waited out (ZeroMQ reconnects)."""
+        sock, mon, poll = self._sock, self._mon, self._pollwait
+        while not done():
+            if deadline is None:
+                ready = poll(None)
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                ready = poll(left)
+            for s, _ in ready:
+                if s is sock:
+                    while _readable(sock):
+                        self._take(_recv_all(sock))
+                elif s is mon and self._events() & _HANDSHAKE_FAILED:
+                    raise AuthError("%s: authentication failed on reconnecting" % self.endpoint)
+        return True
 
     def _wait(self, rid, timeout_ms, queue=None):
         """The reply frames of request rid, waiting for the request's own
@@ -293,27 +510,23 @@ class QueueClient:
         replies = self._replies
         if rid in replies:
             return replies.pop(rid)
-        sock, mon, poll = self._sock, self._mon, self._poller.poll
+        sock, mon, poll = self._sock, self._mon, self._pollwait
         deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000 + self.timeout
         while True:
             if deadline is None:
-                ready = poll()
+                ready = poll(None)
             else:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self._abandon(rid, queue)
                     raise Timeout("%s: no reply within %.1f s" % (self.endpoint, timeout_ms / 1000
                                                                   + self.timeout))
-                ready = poll(left * 1000)
+                ready = poll(left)
             for s, _ in ready:
                 if s is sock:
-                    # One reply per pass: poll says a whole one is there.
-                    try:
-                        frames = sock.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        continue
-                    if self._take(frames) == rid:
-                        return replies.pop(rid)
+                    while _readable(sock):
+                        if self._take(_recv_all(sock)) == rid and rid in replies:
+                            return replies.pop(rid)
                 elif s is mon:
                     ev = self._events()
                     if ev:
@@ -347,31 +560,180 @@ class QueueClient:
                 self._names[queue] = q
         return q
 
-    def _sized(self, data):
+    def _sized(self, data, q=None):
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError("a message is bytes, not %s" % type(data).__name__)
         if self.max_frame is not None and len(data) > self.max_frame:
             raise TooBig("message of %d bytes is larger than the server accepts (%d)" %
                          (len(data), self.max_frame))
+        mm = self._max_message.get(q) if q is not None else None
+        if mm is not None and len(data) > mm:
+            raise TooBig("message of %d bytes is larger than max_message %d of queue %r" %
+                         (len(data), mm, q.decode("utf-8", "replace")))
         return data
+
+    def _deadline(self, timeout):
+        return None if timeout is None else time.monotonic() + max(timeout, 0)
+
+    def _left_ms(self, deadline):
+        if deadline is None:
+            return -1
+        return max(0, min(int((deadline - time.monotonic()) * 1000), 0x7FFFFFFF))
+
+    def _wait_credit(self, q, deadline):
+        """Waits for the replies in flight on q, which bring credit back,
+        until q has credit or nothing is in flight (or the deadline)."""
+        credit, inflight = self._credit, self._inflight
+        self._wait_until(lambda: credit.get(q, 0) > 0 or not inflight.get(q, 0), deadline)
+        return credit.get(q, 0)
+
+    def _send_credited(self, op, q, frames):
+        rid = self._async_id()
+        sock = self._sock
+        _send(sock, _REQ.pack(VERSION, op, F_CREDITED | F_REFILL, rid, 0, 1), _SNDMORE)
+        _send(sock, q, _SNDMORE)
+        for f in frames[:-1]:
+            _send(sock, f, _SNDMORE)
+        _send(sock, frames[-1], 0)
+        self._credit[q] -= 1
+        self._inflight[q] = self._inflight.get(q, 0) + 1
+        self._last_put[q] = time.monotonic()
+        return rid
 
     # ---------------------------------------------------------------- API
 
     def put(self, queue, data, timeout=None):
-        """Appends data (bytes) to the tail of queue. Waits up to timeout
-        seconds (None: forever, 0: not at all) while the queue is full, then
-        raises Full. Returns once droverd has the message (for a durable
-        queue: once it is committed). Raises TooBig, NoSuchQueue too."""
+        """Appends data (bytes) to the tail of queue.
+
+        Within the credit droverd granted this client for the queue (places
+        reserved for it, so the put cannot be Full) the message is sent and
+        put() returns at once; droverd's confirmation (for a durable queue:
+        the commit) comes back in the background, and flush() waits for it.
+        Without credit put() waits up to timeout seconds (None: forever, 0:
+        not at all) for some, or for room, then raises Full. A put not
+        confirmed when the connection drops is sent again on reconnect.
+        Raises TooBig, NoSuchQueue too, and the failure of an earlier put or
+        complete not reported yet (e.undelivered: how many messages; this
+        one was not sent then)."""
+        q = self._name(queue)
+        data = self._sized(data, q)
+        c = self._credit.get(q, 0)
+        if c & 63 == 0:                 # now and then, and whenever credit runs out
+            self._poll()
+            c = self._credit.get(q, 0)
+        if self._err is not None:
+            self._report()
+        if c == 0 and self._inflight.get(q, 0):
+            c = self._wait_credit(q, self._deadline(timeout))
+            if self._err is not None:
+                self._report()
+        if c > 0:
+            rid = self._send_credited(OP_PUT, q, (data,))
+            self._pend[rid] = [OP_PUT, q, data, None, 0, True, None]
+            return
+        self._last_put[q] = time.monotonic()
+        # No credit: the put waits for its answer, which grants some. It is
+        # kept like the others until then, and sent again if the connection
+        # drops meanwhile.
         ms = _ms(timeout)
-        frames, status, _ = self._request(OP_PUT, self._name(queue), (self._sized(data),), 1, ms)
+        if _readable(self._mon):
+            self._events()
+        rid = self._async_id()
+        answer = {}
+        e = self._pend[rid] = [OP_PUT, q, data, None, 0, False, answer]
+        self._send(OP_PUT, q, (data,), 1, ms, flags=F_REFILL, rid=rid)
+        self._inflight[q] = self._inflight.get(q, 0) + 1
+        deadline = None if ms < 0 else time.monotonic() + ms / 1000 + self.timeout
+        if not self._wait_until(lambda: answer, deadline):
+            e[6] = None                 # answered later like the others
+            raise Timeout("%s: no reply within %.1f s (the put stays pending, see flush)" %
+                          (self.endpoint, ms / 1000 + self.timeout))
+        frames, status = answer["frames"], answer["status"]
         if status:
             self._raise(frames, status, OP_PUT, queue)
+        if len(frames) > 1 and len(frames[1]) == 8:
+            self._max_message[q] = _U64.unpack(frames[1])[0]
+
+    def complete(self, task, queue, data, timeout=None):
+        """Puts data (bytes) into queue as the result of task (a Message
+        from get()) and acks the task, in one request that droverd applies
+        whole or not at all: a task whose lease ran out, or that went back
+        after this client's connection dropped, gets no result from this
+        call, so a redelivered task ends with exactly one result. Sent
+        without waiting, within this client's credit for queue like put();
+        without credit it waits up to timeout seconds for room, then raises
+        Full. On any failure the task is nacked (back to its queue for
+        another try). A complete that droverd refuses later nacks its task
+        too, and the next put, get or flush() reports it."""
+        if task.client is not self:
+            raise ValueError("%r belongs to another client" % task)
+        if task.settled:
+            raise ValueError("%r was acked or nacked already" % task)
+        try:
+            q = self._name(queue)
+            data = self._sized(data, q)
+            c = self._credit.get(q, 0)
+            if c & 63 == 0:
+                self._poll()
+                c = self._credit.get(q, 0)
+            if c == 0:
+                deadline = self._deadline(timeout)
+                if self._inflight.get(q, 0):
+                    c = self._wait_credit(q, deadline)
+                if c == 0:
+                    frames, status, _, credit = self._request(
+                        OP_CREDIT, q, (), CREDIT_WANT, self._left_ms(deadline), q)
+                    if status:
+                        self._raise(frames, status, OP_PUT, queue)
+                    self._credit[q] = self._credit.get(q, 0) + credit
+                    if len(frames) > 1 and len(frames[1]) == 8:
+                        self._max_message[q] = _U64.unpack(frames[1])[0]
+                    self._sized(data, q)
+        except BaseException:
+            task.nack()
+            raise
+        tq = self._name(task.queue)
+        task.settled = True
+        rid = self._send_credited(OP_COMPLETE, q, (b"".join((
+            _U64.pack(task.lease), _LEN[len(tq)], tq, data)),))
+        self._pend[rid] = [OP_COMPLETE, q, None, tq, task.lease, True, None]
+
+    def flush(self, timeout=None):
+        """Waits up to timeout seconds (None: forever) until droverd has
+        confirmed every put and complete sent without waiting (those resent
+        after a reconnect included), and gives back the credit of queues
+        this client has not put into for a second (a get that waits 0.2 s
+        gives back all of it; close too). Raises the first failure among them (e.undelivered: how many
+        messages failed), or Timeout when confirmations are still missing
+        (e.undelivered: how many; they stay pending and are resent on
+        reconnect)."""
+        self._poll()
+        pend = self._pend
+        ok = not pend or self._wait_until(lambda: not pend, self._deadline(timeout))
+        if ok:
+            self._return_credit(IDLE_CREDIT)
+        self._report()
+        if not ok:
+            e = Timeout("%s: %d puts or completes not confirmed within %.1f s" %
+                        (self.endpoint, len(pend), timeout))
+            e.undelivered = len(pend)
+            raise e
+
+    def _return_credit(self, idle):
+        """Gives back the credit of queues with nothing in flight that this
+        client has not put into for idle seconds, so that a client that
+        stopped putting holds no places."""
+        now = time.monotonic()
+        for q, c in list(self._credit.items()):
+            if c > 0 and not self._inflight.get(q, 0) and now - self._last_put.get(q, 0) >= idle:
+                self._send(OP_RETURN, q, (), c, 0, reply=False)
+                self._credit[q] = 0
 
     def put_many(self, queue, items, timeout=None):
         """Appends every message of items in order, up to 4096 per round
-        trip; returns how many. timeout applies to each round trip. On Full
-        (or another error) e.done says how many of the first messages went
-        in; the rest did not."""
+        trip, each batch waited for; returns how many. timeout applies to
+        each round trip. On Full (or another error) e.done says how many of
+        the first messages went in; the rest did not."""
         q = self._name(queue)
         ms = _ms(timeout)
         done = 0
@@ -387,7 +749,7 @@ class QueueClient:
         return done
 
     def _put_batch(self, q, queue, batch, ms, done):
-        frames, status, count = self._request(OP_PUT, q, batch, len(batch), ms)
+        frames, status, count, _ = self._request(OP_PUT, q, batch, len(batch), ms)
         if status:
             try:
                 self._raise(frames, status, OP_PUT, queue)
@@ -400,15 +762,76 @@ class QueueClient:
         """The next message of queue, leased to this client: a Message with
         .data, .ack() and .nack(). Waits up to timeout seconds (None:
         forever, 0: not at all) while the queue is empty, then raises Empty
-        (a queue.Empty). Messages prefetched earlier come first."""
+        (a queue.Empty). Served from the prefetch buffer, which a standing
+        GET at droverd keeps filled. Reports the failure of an earlier put
+        or complete first."""
         held = self._held.get(queue)
         if held:
-            return held.popleft()
-        ms = _ms(timeout)
-        msgs = self._get(queue, self.prefetch, ms)
-        if len(msgs) > 1:
-            self._held[queue].extend(msgs[1:])
-        return msgs[0]
+            m = held.popleft()
+            if len(held) <= (PREFETCH_AUTO_MAX if self._auto else self.prefetch) >> 1:
+                self._rearm(queue)
+            return m
+        if self._err is not None:
+            self._report()
+        if self.prefetch == 1:
+            return self._get(queue, 1, _ms(timeout))[0]
+        q = self._name(queue)
+        rid = self._standing.get(q)
+        if rid is None:
+            # Nothing standing: an ordinary GET, so that a timeout of 0
+            # still takes what is there.
+            msgs = self._get(queue, self._window.get(q, self.prefetch), _ms(timeout))
+            if len(msgs) > 1:
+                self._held[queue].extend(msgs[1:])
+            self._rearm(queue)
+            return msgs[0]
+        held = self._held[queue]
+        standing = self._standing
+        deadline = self._deadline(timeout)
+        self._starved.add(q)
+        idle = False
+        while True:
+            until = deadline
+            if not idle and (until is None or until - time.monotonic() > GET_IDLE):
+                until = time.monotonic() + GET_IDLE
+            if not self._wait_until(lambda: held or standing.get(q) != rid, until) and \
+                    until != deadline:
+                idle = True             # not putting meanwhile: the credit goes back
+                self._return_credit(0)
+                continue
+            if held or rid in self._replies or q in standing:
+                break
+            # The connection dropped: droverd forgot the standing GET. Ask
+            # again (ZeroMQ sends it once reconnected) and wait on.
+            self._rearm(queue)
+            rid = standing.get(q)
+            if rid is None:
+                break
+        if not held:
+            if q not in standing and rid in self._replies:   # it failed: say why
+                frames = self._replies.pop(rid)
+                self._raise(frames, _REP.unpack(frames[0])[2], OP_GET, queue)
+            if self._err is not None:
+                self._report()
+            raise Empty("get %r: %s" % (queue, errors.strerror(errors.EEMPTY)))
+        m = held.popleft()
+        self._rearm(queue)
+        return m
+
+    def _rearm(self, queue):
+        """Keeps one GET of up to prefetch messages standing at droverd for
+        queue, renewed once the buffer is down to half."""
+        if self.prefetch <= 1 or self._sock is None:
+            return
+        q = self._name(queue)
+        held = len(self._held.get(queue, ()))
+        w = self._window.get(q, self.prefetch)
+        if q in self._standing or held > w >> 1:
+            return
+        self._standing[q] = self._send(OP_GET, q, (), w - held, -1, flags=F_STANDING)
+        self._asked[q] = w - held
+        self._received[q] = 0
+        self._standing_name[q] = queue
 
     def get_many(self, queue, max=100, timeout=None):
         """Up to max messages of queue in one round trip (at least one:
@@ -419,13 +842,18 @@ class QueueClient:
         held = self._held.get(queue)
         if held:
             return [held.popleft() for _ in range(min(max, len(held)))]
+        if self._err is not None:
+            self._report()
         return self._get(queue, max, _ms(timeout))
 
     def _get(self, queue, count, ms):
         q = self._name(queue)
-        frames, status, n = self._request(OP_GET, q, (), count, ms, q)
+        frames, status, n, _ = self._request(OP_GET, q, (), count, ms, q)
         if status:
             self._raise(frames, status, OP_GET, queue)
+        return self._messages(queue, frames, n)
+
+    def _messages(self, queue, frames, n):
         if n < 1 or len(frames) != n + 2 or len(frames[1]) != 8 * n:
             raise InvalidRequest("malformed GET reply: count %d, %d frames" % (n, len(frames)))
         if n == 1:
@@ -453,8 +881,9 @@ class QueueClient:
             by_queue.setdefault(m.queue, []).append(m.lease)
         for queue, leases in by_queue.items():
             q = self._name(queue)
-            for i in range(0, len(leases), MAX_COUNT):
-                part = leases[i:i + MAX_COUNT]
+            per = MAX_COUNT if not self.max_frame else max(1, min(MAX_COUNT, self.max_frame // 8))
+            for i in range(0, len(leases), per):
+                part = leases[i:i + per]
                 self._send(op, q, (struct.pack("!%dQ" % len(part), *part),), len(part), 0,
                            reply=False)
 
@@ -464,7 +893,7 @@ class QueueClient:
     def stats(self, queue):
         """The queue's figures: a dict with size (ready), capacity, in_flight
         (leased, not acked), consumers, put_total, get_total, durable."""
-        frames, status, _ = self._request(OP_STATS, self._name(queue), (), 0, 0)
+        frames, status, _, _ = self._request(OP_STATS, self._name(queue), (), 0, 0)
         if status:
             self._raise(frames, status, OP_STATS, queue)
         if len(frames) < 2 or len(frames[1]) != _STATS.size:

@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -170,6 +171,39 @@ class AgentTests(unittest.TestCase):
         self.assertLess(seen - started, 0.101, "the event came %.3f s after the restart" %
                         (seen - started))
 
+    def test_logs_of_a_remote_process_tail_and_follow_byte_for_byte(self):
+        c = self.cluster("  talk:\n"
+                         "    command: \"i=0; while [ $i -lt 400 ]; do i=$((i+1)); "
+                         "echo \\\"line $i \\u00e9t\\u00e9 ${HOST}\\\"; sleep 0.005; done; "
+                         "exec sleep 1000\"\n"
+                         "    start_timeout: 0s\n"
+                         "    hosts: [node1]\n", names=("node1",))
+        c.agent("node1")
+        c.wait_state("talk:0", "RUNNING")
+        path = os.path.join(c.dir, "agent-node1", "log", "talk:0.out")
+        # Follow from the start while it writes.
+        ctl = subprocess.Popen([os.environ["DROVERCTL"], "-s", "http://127.0.0.1:%d" % c.http_port,
+                                "logs", "-f", "-n", "1000", "talk:0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for("all 400 lines written",
+                 lambda: os.path.exists(path) and open(path, "rb").read().count(b"\n") >= 400,
+                 timeout=20)
+        time.sleep(1.5)
+        ctl.terminate()
+        out, err = ctl.communicate(timeout=10)
+        with open(path, "rb") as f:
+            text = f.read()
+        self.assertEqual(out, text, err)
+        self.assertIn("line 400 \u00e9t\u00e9 node1\n".encode(), text)
+        # The tail, as the API gives it, and the same for stderr (none).
+        status, body = c.request("GET", "/api/v1/processes/talk:0/logs?tail=50")
+        self.assertEqual(status, 200, body)
+        self.assertEqual([l + "\n" for l in body["lines"]],
+                         [l.decode() + "\n" for l in text.splitlines()[-50:]])
+        self.assertEqual(body["offset"], len(text))
+        status, body = c.request("GET", "/api/v1/processes/talk:0/logs?stream=nope")
+        self.assertEqual(status, 400)
+
     def test_actions_on_remote_processes_and_groups(self):
         c = self.cluster(SLEEP_GROUP)
         c.agent("node1")
@@ -214,6 +248,8 @@ class AgentTests(unittest.TestCase):
         a = c.agent("node1")
         c.agent("node2")
         before = {n: c.wait_state(n, "RUNNING") for n in ("web:0", "web:1")}
+        ev = Events(c.http_port)
+        time.sleep(0.2)
         a.kill(signal.SIGSTOP)
         t0 = time.monotonic()
         c.wait_agent("node1", "LOST", timeout=5)
@@ -228,6 +264,14 @@ class AgentTests(unittest.TestCase):
         self.assertEqual(status, 504)
         a.kill(signal.SIGCONT)
         c.wait_agent("node1", "CONNECTED")
+        wait_for("agent events", lambda: ev.first(
+            lambda t, d: t == "agent" and d["name"] == "node1" and d["state"] == "CONNECTED"))
+        self.assertIsNotNone(ev.first(
+            lambda t, d: t == "agent" and d["name"] == "node1" and d["state"] == "LOST"))
+        ev.close()
+        out = os.popen("%s -s http://127.0.0.1:%d agents" %
+                       (os.environ["DROVERCTL"], c.http_port)).read()
+        self.assertRegex(out, r"node1\s.*CONNECTED")
         for n, old in before.items():
             p = c.wait_state(n, "RUNNING")
             self.assertEqual(p["pid"], old["pid"])
@@ -276,7 +320,7 @@ class AgentTests(unittest.TestCase):
             (dict(name="node2", key_name="node1"), "name node2 does not match its key",
              "refused 127.0.0.1: name node2 does not match its key"),
             (dict(name="node1", server_key=os.path.join(other, "node9.cert")),
-             "no secure handshake", None),
+             "no secure handshake", "refused 127.0.0.1: no secure handshake"),
         ]
         for kw, agent_says, droverd_says in cases:
             a = c.agent(**kw)
@@ -284,7 +328,7 @@ class AgentTests(unittest.TestCase):
             wait_for(agent_says, lambda: agent_says in a.output(), timeout=5)
             self.assertLess(time.monotonic() - t0, 1.0)
             if droverd_says:
-                wait_for(droverd_says, lambda: droverd_says in c.output(), timeout=2)
+                wait_for(droverd_says, lambda: droverd_says in c.output(), timeout=6)
             a.stop()
         # Another protocol version, from a raw client holding a good key.
         import zmq

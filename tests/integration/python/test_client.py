@@ -13,6 +13,7 @@ Run by ctest with DROVERD (and DROVERCTL when built) in the environment:
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -40,7 +41,69 @@ QUEUES = {
     "ctl": "{}",
     "keep": "{ durable: true }",
     "restart": "{}",
+    "credit": "{ capacity: 100000 }",
+    "ctasks": "{ lease: 60s }",
+    "cresults": "{ capacity: 1 }",
+    "gone": "{}",
+    "ptasks": "{}",
+    "presults": "{ capacity: 100000 }",
 }
+
+
+class Proxy:
+    """A TCP forwarder in front of droverd whose connections can be cut, as
+    a network drop does; it keeps listening, so ZeroMQ reconnects."""
+
+    def __init__(self, port):
+        self.upstream = port
+        self.lsock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.lsock.getsockname()[1]
+        self.pairs = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                a, _ = self.lsock.accept()
+            except OSError:
+                return
+            b = socket.create_connection(("127.0.0.1", self.upstream))
+            with self.lock:
+                self.pairs.append((a, b))
+            for x, y in ((a, b), (b, a)):
+                threading.Thread(target=self._pump, args=(x, y), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        with self.lock:
+            pairs, self.pairs = self.pairs, []
+        for a, b in pairs:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    def close(self):
+        self.lsock.close()
+        self.cut()
 
 
 class ClientTest(unittest.TestCase):
@@ -97,7 +160,7 @@ class ClientTest(unittest.TestCase):
             m.ack()
 
     def test_nack_puts_the_message_back_at_the_head(self):
-        c = self.client()
+        c = self.client(prefetch=1)     # droverd's order, one message at a time
         c.put_many("nack", [b"first", b"second"])
         m = c.get("nack", timeout=5)
         self.assertEqual(m.data, b"first")
@@ -150,7 +213,7 @@ class ClientTest(unittest.TestCase):
             c.get_many("empty", 10, timeout=0.05)
 
     def test_put_on_a_full_queue_raises_queue_full_after_the_timeout(self):
-        c = self.client()
+        c = self.client(prefetch=1)     # no standing GET making room meanwhile
         c.put("small", b"1")
         c.put("small", b"2")
         t0 = time.monotonic()
@@ -302,6 +365,111 @@ class ClientTest(unittest.TestCase):
             c.ack_many(ms)
         self.assertEqual(sorted(got), [b"k%d" % i for i in range(5)])
         self.assertEqual(got[:3], [b"k0", b"k1", b"k2"])  # back at the head
+
+    # ------------------------------------------------------------ credit, complete
+
+    def test_puts_within_credit_return_at_once_and_flush_confirms_them(self):
+        c = self.client()
+        n = 5000
+        for i in range(n):
+            c.put("credit", b"%d" % i, timeout=0)
+        c.flush(timeout=10)
+        self.assertEqual(c.size("credit"), n)
+        got = []
+        while len(got) < n:
+            ms = c.get_many("credit", 1000, timeout=5)
+            got.extend(int(m.data) for m in ms)
+            c.ack_many(ms)
+        self.assertEqual(got, list(range(n)))
+
+    def test_a_put_refused_later_is_reported_by_flush_with_its_count(self):
+        c = self.client()
+        c.put("gone", b"1", timeout=5)      # waited for: grants credit
+        c.put("gone", b"2", timeout=5)      # within credit
+        with self.assertRaises(drover.TooBig):
+            c.put("tiny", b"x" * 2000)      # waited for (no credit yet)
+        c.put("tiny", b"x")
+        with self.assertRaises(drover.TooBig):
+            c.put("tiny", b"x" * 2000)      # within credit: the client knows max_message
+        c.flush(timeout=5)
+        self.assertEqual(c.size("gone"), 2)
+        self.drain(c, "gone")
+        self.drain(c, "tiny")
+
+    def test_complete_against_a_full_results_queue_leaves_the_task_for_redelivery(self):
+        w, other = self.client(prefetch=1), self.client(prefetch=1)
+        other.put("ctasks", b"t1")
+        other.put("ctasks", b"t2")
+        other.flush(5)
+        m = w.get("ctasks", timeout=5)
+        w.complete(m, "cresults", b"r1", timeout=5)
+        w.flush(5)
+        self.assertEqual(w.stats("ctasks")["in_flight"], 0)
+        m = w.get("ctasks", timeout=5)
+        self.assertEqual(m.data, b"t2")
+        t0 = time.monotonic()
+        with self.assertRaises(queue.Full):
+            w.complete(m, "cresults", b"r2", timeout=0.3)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.25)
+        self.assertTrue(m.settled)
+        self.assertEqual(w.size("cresults"), 1)
+        again = other.get("ctasks", timeout=5)      # at once: it was nacked
+        self.assertEqual(again.data, b"t2")
+        r = w.get("cresults", timeout=5)
+        r.ack()
+        other.complete(again, "cresults", b"r2", timeout=5)
+        other.flush(5)
+        r = w.get("cresults", timeout=5)
+        self.assertEqual(r.data, b"r2")
+        r.ack()
+        w.flush(5)
+        self.assertEqual(w.stats("ctasks")["in_flight"] + w.size("ctasks"), 0)
+
+    def test_a_connection_dropped_mid_window_resends_and_the_master_gets_every_result(self):
+        proxy = Proxy(self.d.port)
+        self.addCleanup(proxy.close)
+        n = 3000
+        stop = threading.Event()
+        errors = []
+
+        def worker():
+            try:
+                with QueueClient(self.d.endpoint, authkey=self.d.authkey) as w:
+                    while not stop.is_set():
+                        try:
+                            m = w.get("ptasks", timeout=0.2)
+                        except queue.Empty:
+                            continue
+                        w.complete(m, "presults", b"r" + m.data, timeout=10)
+            except Exception as e:  # noqa: BLE001
+                errors.append(e)
+
+        th = threading.Thread(target=worker)
+        th.start()
+        try:
+            master = QueueClient("tcp://127.0.0.1:%d" % proxy.port, authkey=self.d.authkey,
+                                 timeout=5)
+            self.addCleanup(master.close)
+            for i in range(n):
+                master.put("ptasks", b"%d" % i, timeout=10)
+                if i in (n // 3, 2 * n // 3):
+                    proxy.cut()             # mid-window: puts not yet confirmed
+            seen = set()
+            deadline = time.monotonic() + 60
+            while len(seen) < n and time.monotonic() < deadline:
+                try:
+                    m = master.get("presults", timeout=1)
+                except queue.Empty:
+                    continue
+                seen.add(int(m.data[1:]))
+                m.ack()
+            self.assertEqual(len(seen), n, "missing results: %s" %
+                             sorted(set(range(n)) - seen)[:10])
+            master.flush(timeout=10)
+        finally:
+            stop.set()
+            th.join(30)
+        self.assertEqual(errors, [])
 
     # ------------------------------------------------------------ the C side
 

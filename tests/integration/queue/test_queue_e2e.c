@@ -22,6 +22,8 @@
 #include "harness.h"
 #include "wire.h"
 
+#define PUTTER_WINDOW 50 /* puts between the putter's flushes */
+
 static drv_t d;
 static char ep[64];
 
@@ -47,6 +49,8 @@ start(const char *yaml)
 	snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", d.qport);
 }
 
+/* A client that takes one message per get (no prefetch): these tests look
+   at droverd's order and leases one message at a time. */
 static drover_client *
 client(void)
 {
@@ -54,6 +58,7 @@ client(void)
 	drover_client *c = drover_connect(ep, DRV_AUTHKEY, strlen(DRV_AUTHKEY), 5000, &rc);
 
 	cr_assert_not_null(c, "connect %s: %s", ep, drover_strerror(rc));
+	cr_assert_eq(drover_set_prefetch(c, 1), DROVER_OK);
 	return c;
 }
 
@@ -211,6 +216,7 @@ Test(queue_e2e, a_worker_killed_holding_leases_loses_none, .fini = teardown, .ti
 	put_str(c, "tasks", "t2");
 	put_str(c, "tasks", "t3");
 	put_str(c, "tasks", "t4");
+	cr_assert_eq(drover_flush(c, 5000), DROVER_OK);
 	w = greedy_worker("tasks", 3);
 	q = api_queue("tasks");
 	cr_assert_eq(jint(q, "in_flight"), 3);
@@ -257,24 +263,35 @@ putter(int fd)
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		char body[32];
-		int rc;
+		char body[32], done[PUTTER_WINDOW * 12];
+		size_t len = 0;
+		int rc, k = 0;
 		drover_client *c = drover_connect(ep, DRV_AUTHKEY, strlen(DRV_AUTHKEY), 5000, &rc);
 
+		/* Puts one at a time, pipelined within credit; every
+		   PUTTER_WINDOW a flush, after which they are confirmed. */
 		for (unsigned i = 0; c != NULL; i++) {
 			int n = snprintf(body, sizeof(body), "%u\n", i);
 
 			if (drover_put(c, "jobs", body, (size_t)n, 2000) != DROVER_OK)
 				break;
-			if (write(fd, body, (size_t)n) != n)
+			memcpy(done + len, body, (size_t)n);
+			len += (size_t)n;
+			if (++k < PUTTER_WINDOW)
+				continue;
+			if (drover_flush(c, 2000) != DROVER_OK)
 				break;
+			if (write(fd, done, len) != (ssize_t)len)
+				break;
+			len = 0;
+			k = 0;
 		}
 		_exit(0);
 	}
 	return pid;
 }
 
-Test(queue_e2e, durable_messages_survive_kill_9_of_droverd_once_each_in_order, .fini = teardown,
+Test(queue_e2e, durable_messages_flush_confirmed_survive_kill_9_of_droverd_once_each_in_order, .fini = teardown,
      .timeout = 90)
 {
 	drover_client *c;
@@ -330,7 +347,7 @@ Test(queue_e2e, durable_messages_survive_kill_9_of_droverd_once_each_in_order, .
 	cr_assert_eq(drv_launch(&d), 0, "droverd did not restart");
 	c = client();
 	/* pre100..pre299 (the 10 leased ones among them), then 0..confirmed-1,
-	   perhaps one more whose confirmation was lost, none twice. */
+	   perhaps some of the window whose flush did not return, none twice. */
 	got = 0;
 	for (;;) {
 		if (drover_get_many(c, "jobs", m, 256, 500, &n) != DROVER_OK)
@@ -359,7 +376,7 @@ Test(queue_e2e, durable_messages_survive_kill_9_of_droverd_once_each_in_order, .
 	}
 	for (v = 0; v < confirmed; v++)
 		cr_assert(seen[v], "confirmed message %u is lost (of %u)", v, confirmed);
-	cr_assert_leq(got - 200, confirmed + 1);
+	cr_assert_leq(got - 200, confirmed + PUTTER_WINDOW);
 	drover_close(c);
 	snprintf(cmd, sizeof(cmd), "ls %s/var/queues.db", d.dir);
 	cr_assert_eq(drv_sh(cmd, &confirmed_text), 0);
@@ -563,5 +580,95 @@ Test(queue_e2e, sighup_adds_resizes_and_removes_queues, .fini = teardown, .timeo
 	put_str(c, "a", "2");
 	put_str(c, "c", "new");
 	cr_assert_eq(drover_put(c, "b", "x", 1, 0), DROVER_ENOQUEUE);
+	drover_close(c);
+}
+
+/* A worker process as the examples write it: get a task, complete it with
+   its result ("r" and the task), one at a time, with the default prefetch;
+   stops after idle_ms without a task. */
+static pid_t
+completing_worker(int idle_ms)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int rc;
+		drover_client *c = drover_connect(ep, DRV_AUTHKEY, strlen(DRV_AUTHKEY), 5000, &rc);
+		drover_msg *m;
+		char body[40];
+
+		while (c != NULL && (m = drover_get(c, "tasks", idle_ms, &rc)) != NULL) {
+			int n = snprintf(body, sizeof(body), "r%.*s", (int)drover_msg_size(m),
+					 (const char *)drover_msg_data(m));
+
+			if (drover_complete(c, m, "results", body, (size_t)n, 10000) != DROVER_OK)
+				break;
+		}
+		drover_close(c);
+		_exit(0);
+	}
+	return pid;
+}
+
+Test(queue_e2e, workers_killed_with_completes_in_flight_leave_exactly_one_result_per_task,
+     .fini = teardown, .timeout = 120)
+{
+	enum { N = 3000, W = 3 };
+	static unsigned char seen[N];
+	drover_client *c;
+	drover_msg *m;
+	pid_t w[W];
+	int status, rc, i, got = 0;
+	char body[40];
+
+	start("queues:\n  tasks: { lease: 60s }\n  results: {}\n");
+	c = drover_connect(ep, DRV_AUTHKEY, strlen(DRV_AUTHKEY), 5000, &rc);
+	cr_assert_not_null(c);
+	for (i = 0; i < W; i++)
+		w[i] = completing_worker(60000);
+	for (i = 0; i < N; i++) {
+		snprintf(body, sizeof(body), "%d", i);
+		cr_assert_eq(drover_put(c, "tasks", body, strlen(body), 10000), DROVER_OK);
+	}
+	cr_assert_eq(drover_flush(c, 20000), DROVER_OK);
+	/* Kill them in the middle of the stream: each dies with completes sent
+	   and not yet confirmed, and with prefetched tasks. */
+	while (got < N / 3 && (m = drover_get(c, "results", 20000, &rc)) != NULL) {
+		i = atoi((const char *)drover_msg_data(m) + 1);
+		cr_assert(i >= 0 && i < N);
+		cr_assert_eq(seen[i], 0, "a second result for task %d", i);
+		seen[i] = 1;
+		got++;
+		drover_ack(c, m);
+	}
+	for (i = 0; i < W; i++) {
+		kill(w[i], SIGKILL);
+		waitpid(w[i], &status, 0);
+	}
+	/* Fresh workers finish the rest: what the dead ones held comes back. */
+	for (i = 0; i < W; i++)
+		w[i] = completing_worker(1500);
+	while (got < N && (m = drover_get(c, "results", 20000, &rc)) != NULL) {
+		snprintf(body, sizeof(body), "%.*s", (int)drover_msg_size(m),
+			 (const char *)drover_msg_data(m));
+		i = atoi(body + 1);
+		cr_assert(i >= 0 && i < N);
+		cr_assert_eq(seen[i], 0, "a second result for task %d", i);
+		seen[i] = 1;
+		got++;
+		drover_ack(c, m);
+	}
+	cr_assert_eq(got, N, "%d results of %d: %s", got, N, drover_strerror(rc));
+	for (i = 0; i < W; i++)
+		waitpid(w[i], &status, 0);
+	/* and nothing more: no second result came later */
+	cr_assert_null(drover_get(c, "results", 500, &rc));
+	cr_assert_eq(rc, DROVER_EEMPTY);
+	{
+		drover_stats_t st;
+
+		cr_assert_eq(drover_stats(c, "tasks", &st), DROVER_OK);
+		cr_assert_eq(st.size + st.in_flight, 0);
+	}
 	drover_close(c);
 }

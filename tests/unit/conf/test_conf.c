@@ -164,6 +164,11 @@ static const struct {
     /* variables */
     {G "    env: { A: \"${" UNDEF "}\" }\n",
      NAME ":4:15: groups.web.env.A: undefined variable ${" UNDEF "}\n"},
+    {G "    env: { A: \"${B}\", B: \"${A}\" }\n",
+     NAME ":4:15: groups.web.env.A: variables refer to each other in a cycle: A -> B -> A\n"},
+    {G "    env: { X: \"${Y}\", A: \"${C}\", B: \"${A}${B}\", C: \"${B}\", Y: \"${A}\" }\n",
+     NAME ":4:26: groups.web.env.A: variables refer to each other in a cycle: A -> C -> B -> "
+	  "A\n"},
     {"groups:\n  web:\n    command: \"echo ${i}\"\n",
      NAME ":3:14: groups.web.command: undefined variable ${i} (write $${i} to leave it to the "
 	  "shell)\n"},
@@ -576,6 +581,44 @@ Test(conf, variables_are_checked_against_builtins_env_and_environment, .init = i
 	conf_free(&c);
 }
 
+/* An env entry may refer to one written after it: the entries are ordered
+   so that expanding them one after the other, each seeing those before it
+   (as a worker's environment is built), gives every reference its value. */
+Test(conf, env_entries_come_after_those_they_refer_to, .init = init)
+{
+	conf_t *c = parse_ok("groups:\n"
+			     "  a:\n"
+			     "    command: [x]\n"
+			     "    env: { A: 'a${B}', B: '${C}b${PATH}', C: 'c${INSTANCE}', PATH: "
+			     "'/opt:${PATH}', D: d }\n");
+	const conf_group_t *g = &c->groups[0];
+	conf_kv_t kv[5];
+	conf_vars_t v = {"a", 7, "a:7", "box", kv, 0};
+	const char *path = getenv("PATH");
+	char want[4096];
+	size_t i;
+
+	cr_assert_eq(g->n_env, 5);
+	for (i = 0; i < g->n_env; i++) {
+		v.n_env = i;
+		kv[i].key = g->env[i].key;
+		kv[i].value = conf_expand(g->env[i].value, &v);
+	}
+	for (i = 0; i < g->n_env; i++) {
+		if (strcmp(kv[i].key, "A") == 0) {
+			snprintf(want, sizeof(want), "ac7b/opt:%s", path ? path : "");
+			cr_assert_str_eq(kv[i].value, want);
+		} else if (strcmp(kv[i].key, "PATH") == 0) {
+			snprintf(want, sizeof(want), "/opt:%s", path ? path : "");
+			cr_assert_str_eq(kv[i].value, want, "a self-reference is droverd's own");
+		} else if (strcmp(kv[i].key, "D") == 0) {
+			cr_assert_str_eq(kv[i].value, "d");
+		}
+		free(kv[i].value);
+	}
+	conf_free(&c);
+}
+
 Test(conf, expand_fills_builtins_then_env_then_the_environment, .init = init)
 {
 	conf_kv_t env[] = {{"PORT", "8042"}, {"GROUP", "shadowed"}};
@@ -811,6 +854,48 @@ Test(conf, a_billion_laughs_is_one_error_per_alias, .init = init)
 				    "out\n") != NULL,
 		  "%s", errs);
 	free(errs);
+}
+
+/* libyaml takes a plain key over 1024 characters for a value ("mapping
+   values are not allowed in this context"): a group or queue name that long
+   gets the name rule, any other key says what YAML allows. */
+Test(conf, a_key_too_long_for_yaml_gets_the_name_rule, .init = init)
+{
+	static const char *before[] = {"groups:\n  ", "groups:\n  a:\n    command: [x]\n  ",
+				       "queues:\n  ", "supervisor:\n  ",
+				       "# caf\xc3\xa9 \xe2\x82\xac\ngroups:\n  "};
+	static const char *after[] = {":\n    command: [x]\n", ":\n    command: [y]\n", ": {}\n",
+				      ": 1\n", ":\n    command: [x]\n"};
+	static const char *want[] = {
+	    NAME ":2:3: groups.gggggggggg",
+	    NAME ":4:3: groups.gggggggggg",
+	    NAME ":2:3: queues.gggggggggg",
+	    NAME ":2:3: syntax error: a key of 2000 characters; YAML allows at most 1024\n",
+	    NAME ":3:3: groups.gggggggggg", /* after characters of several bytes */
+	};
+	static const char *rule[] = {
+	    "...: invalid group name: use 1 to 64 letters, digits, '_', '.' or '-'\n",
+	    "...: invalid group name: use 1 to 64 letters, digits, '_', '.' or '-'\n",
+	    "...: invalid queue name: use 1 to 64 letters, digits, '_', '.' or '-'\n",
+	    "",
+	    "...: invalid group name: use 1 to 64 letters, digits, '_', '.' or '-'\n",
+	};
+	char name[2001], text[4096], *errs;
+	size_t i, n;
+
+	memset(name, 'g', 2000);
+	name[2000] = '\0';
+	for (i = 0; i < sizeof(before) / sizeof(before[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s%s", before[i], name, after[i]);
+		errs = errors_of(text);
+		cr_assert_not_null(errs, "case %zu accepted", i);
+		n = strlen(want[i]);
+		cr_expect_eq(strncmp(errs, want[i], n), 0, "case %zu: %s", i, errs);
+		cr_expect(strlen(errs) >= strlen(rule[i]) &&
+			      strcmp(errs + strlen(errs) - strlen(rule[i]), rule[i]) == 0,
+			  "case %zu: %s", i, errs);
+		free(errs);
+	}
 }
 
 Test(conf, control_characters_in_names_do_not_reach_the_terminal, .init = init)

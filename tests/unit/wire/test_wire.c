@@ -71,7 +71,7 @@ Test(wire, unknown_ops_and_bad_timeouts_are_invalid)
 
 	wire_req_encode(b, &in);
 	cr_assert_eq(wire_req_decode(b, sizeof(b), &out), -EINVAL);
-	in.op = 7;
+	in.op = 10;
 	wire_req_encode(b, &in);
 	cr_assert_eq(wire_req_decode(b, sizeof(b), &out), -EINVAL);
 	in.op = WIRE_GET;
@@ -125,4 +125,39 @@ Test(wire, stats_round_trip_and_length_is_checked)
 	cr_assert_eq(wire_stats_decode(b, sizeof(b) - 1, &out), -EPROTO);
 	cr_assert_str_eq(wire_op_name(WIRE_NACK), "NACK");
 	cr_assert_str_eq(wire_op_name(42), "?");
+}
+
+Test(wire, credit_ops_flags_and_the_reply_credit_field)
+{
+	uint8_t b[WIRE_HDR_LEN];
+	wire_req_t in = {.op = WIRE_PUT, .flags = WIRE_F_CREDITED | WIRE_F_REFILL, .count = 1}, out;
+	wire_rep_t rep = {.op = WIRE_CREDIT, .req_id = 5, .count = 3, .credit = 1024}, rout;
+
+	wire_req_encode(b, &in);
+	cr_assert_eq(b[3], 3);
+	cr_assert_eq(wire_req_decode(b, sizeof(b), &out), 0);
+	cr_assert_eq(out.flags, WIRE_F_CREDITED | WIRE_F_REFILL);
+	in.flags = 8; /* unknown bit */
+	wire_req_encode(b, &in);
+	cr_assert_eq(wire_req_decode(b, sizeof(b), &out), -EINVAL);
+	wire_rep_encode(b, &rep);
+	cr_assert_eq(wire_rep_decode(b, sizeof(b), &rout), 0);
+	cr_assert_eq(rout.credit, 1024);
+	cr_assert_eq(b[14], 4, "credit in bytes 12..15, big-endian");
+	in = (wire_req_t){.op = WIRE_COMPLETE, .count = 1};
+	cr_assert_eq(wire_req_frames(&in), 2, "results queue; task and result");
+	in.count = 2;
+	cr_assert_eq(wire_req_frames(&in), -1);
+	in = (wire_req_t){.op = WIRE_CREDIT, .count = 1024};
+	cr_assert_eq(wire_req_frames(&in), 1);
+	in = (wire_req_t){.op = WIRE_RETURN, .count = 0};
+	cr_assert_eq(wire_req_frames(&in), -1);
+	cr_assert_str_eq(wire_op_name(WIRE_COMPLETE), "COMPLETE");
+	cr_assert_str_eq(wire_op_name(10), "?");
+}
+
+Test(wire, a_frame_of_the_most_lease_ids_fits_the_frame_limit)
+{
+	cr_assert_eq(WIRE_MAX_IDS_FRAME, 8 * WIRE_MAX_COUNT);
+	cr_assert_geq(WIRE_FRAME_SLACK, WIRE_HDR_LEN + WIRE_MAX_QUEUE_NAME);
 }
