@@ -52,7 +52,8 @@ typedef struct {
 	unsigned lost_after;
 	int64_t last_rx_ms, last_tx_ms;
 	int64_t next_hello_ms, hello_backoff_ms;
-	bool linked; /* the hub has answered since the last silence */
+	int64_t rtt_ms; /* of the last PING answered; -1: none yet */
+	bool linked;	/* the hub has answered since the last silence */
 	bool stopping;
 	json_int_t seq;
 	json_t *pending; /* changes not sent yet: one EVENT per loop pass */
@@ -450,6 +451,8 @@ s_on_msg(void *arg, const awire_from_t *from, awire_type_t t, json_t *b)
 		s_send(a, AWIRE_PONG, json_pack("{s:O}", "t", json_object_get(b, "t")));
 		break;
 	case AWIRE_PONG:
+		/* The round trip, told to droverd with the next PING. */
+		a->rtt_ms = clock_ms() - json_integer_value(json_object_get(b, "t"));
 		break;
 	case AWIRE_REGISTER:
 		s_hello(a);
@@ -554,7 +557,9 @@ s_on_tick(ev_t *ev, ev_timer_t *t)
 		    now + a->hello_backoff_ms / 2 +
 		    (int64_t)randombytes_uniform((uint32_t)a->hello_backoff_ms / 2 + 1);
 	} else if (a->linked && now - a->last_tx_ms >= a->hb_ms) {
-		s_send(a, AWIRE_PING, json_pack("{s:I}", "t", (json_int_t)now));
+		s_send(
+		    a, AWIRE_PING,
+		    json_pack("{s:I, s:I}", "t", (json_int_t)now, "rtt_ms", (json_int_t)a->rtt_ms));
 	}
 	ev_timer_start(ev, t, now + (a->linked ? a->hb_ms / 2 : 100), s_on_tick, a);
 }
@@ -709,6 +714,7 @@ main(int argc, char **argv)
 					     {"log-dir", required_argument, NULL, O_LOG_DIR},
 					     {NULL, 0, NULL, 0}};
 	agent_t a = {.sigfd = -1,
+		     .rtt_ms = -1,
 		     .hb_ms = AWIRE_HEARTBEAT_MS,
 		     .lost_after = AWIRE_LOST_AFTER,
 		     .pending = json_array()};
@@ -719,6 +725,7 @@ main(int argc, char **argv)
 	char *errs = NULL, *eq;
 	bool check = false;
 	proc_run_t run;
+	char state_file[PATH_MAX];
 	sigset_t mask;
 	int c, rc;
 	size_t i;
@@ -877,7 +884,11 @@ main(int argc, char **argv)
 		die(EX_OSERR, "process setup: %s", strerror(-rc));
 	if ((a.ev = ev_new()) == NULL)
 		die(EX_OSERR, "event loop: %s", strerror(errno));
+	snprintf(state_file, sizeof(state_file), "%s/workers.state", a.cfg->state_dir);
+	if ((rc = proc_leftovers_stop(state_file, 10000)) > 0)
+		log_warn("stopped %d workers that a previous drover-agent left running", rc);
 	run = (proc_run_t){.host = a.cfg->name,
+			   .state_file = state_file,
 			   .dir = a.cfg->state_dir,
 			   .log_dir = a.cfg->log_dir,
 			   .limits = a.limits,

@@ -535,6 +535,7 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 {
 	api_reply_t r = {0};
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	enum MHD_Result ret;
 
 	if (req->uri_too_long) {
 		api_reply_error(&r, 414, "uri_too_long", "request target longer than %d bytes",
@@ -556,19 +557,8 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 				API_MAX_BODY);
 		return s_send(conn, &r);
 	}
-	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
-		if (!get) {
-			r.allow = "GET, HEAD";
-			api_reply_error(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-					"%s is not allowed on %s", method, url);
-		} else {
-			r.status = MHD_HTTP_OK;
-			r.body = strdup(api_page_html);
-			r.len = r.body ? strlen(r.body) : 0;
-			r.type = "text/html; charset=utf-8";
-		}
-		return s_send(conn, &r);
-	}
+	if (api_web_serve(api, conn, url, method, &ret))
+		return ret; /* the dashboard (web.c) */
 	if (strcmp(url, "/metrics") == 0) {
 		if (!get) {
 			r.allow = "GET, HEAD";
@@ -611,7 +601,8 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 			return s_send(conn, &r);
 		}
 	}
-	api_route(api, conn, method, url, req, &r);
+	if (!api_history_route(api, method, url, &r))
+		api_route(api, conn, method, url, req, &r);
 	if (r.status == 0) { /* answered later, by api_req_answer() */
 		MHD_suspend_connection(conn);
 		return MHD_YES;
@@ -869,6 +860,7 @@ api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hook
 	api->token = cfg->token && *cfg->token ? strdup(cfg->token) : NULL;
 	api->config_file = strdup(cfg->config_file ? cfg->config_file : "");
 	api->name = strdup(cfg->name ? cfg->name : "");
+	api->web_root = cfg->web_root ? strdup(cfg->web_root) : NULL;
 	api->started = clock_wall();
 	if ((api->listen_fd = s_listen(api->listen, api->token != NULL, err)) < 0)
 		goto fail;
@@ -942,6 +934,7 @@ api_destroy(api_t **apip)
 	free(api->listen);
 	free(api->config_file);
 	free(api->name);
+	free(api->web_root);
 	free(api);
 	*apip = NULL;
 }

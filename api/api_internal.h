@@ -1,6 +1,6 @@
 /* api internals: the request object, the response helpers and the route
    handlers shared by api.c (server, dispatch, events), routes.c (JSON
-   endpoints), metrics.c and page.c. */
+   endpoints), metrics.c, web.c and history.c. */
 #ifndef DROVER_API_INTERNAL_H
 #define DROVER_API_INTERNAL_H
 
@@ -35,6 +35,7 @@ struct api {
 	char *token;
 	char *config_file;
 	char *name;
+	char *web_root; /* http.web_root, or NULL: the embedded dashboard */
 	double started; /* Unix time */
 	struct MHD_Daemon *mhd;
 	int listen_fd;
@@ -101,8 +102,13 @@ bool api_route_mutates(const char *method);
 
 /* The Prometheus text exposition of /metrics (malloc'd, *len set). */
 char *api_metrics_text(api_t *api, size_t *len);
-/* The page served at "/" until the dashboard lands. */
-extern const char api_page_html[];
+/* The dashboard's files (web.c): false when url is not one of them. Else
+   the reply is queued and *ret is MHD's verdict. */
+bool api_web_serve(api_t *api, struct MHD_Connection *conn, const char *url, const char *method,
+		   enum MHD_Result *ret);
+/* GET /processes/{name}/history and /queues/{name}/history (history.c):
+   false when path is not one of them. */
+bool api_history_route(api_t *api, const char *method, const char *path, api_reply_t *r);
 
 
 #endif

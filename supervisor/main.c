@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "ev.h"
 #include "fleet.h"
+#include "history.h"
 #include "log.h"
 #include "proc.h"
 #include "secret.h"
@@ -40,6 +41,7 @@ typedef struct {
 	proc_core_t *core;
 	fleet_t *fleet; /* owns the view the API reads */
 	api_t *api;
+	sup_history_t *history; /* the dashboard's charts (history.c) */
 #ifdef DROVER_HAVE_QUEUE
 	const drover_queue_module_t *qmod; /* loaded when queues are configured */
 	queue_host_t *queues;
@@ -498,6 +500,12 @@ s_subscribed(void *ctx)
 }
 #endif
 
+static json_t *
+s_history(void *ctx, const char *kind, const char *name)
+{
+	return sup_history_json(((sup_t *)ctx)->history, kind, name);
+}
+
 /* ---- signals ---- */
 
 static void
@@ -542,9 +550,10 @@ main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0}};
 	sup_t sup = {.conf_path = "drover.yaml", .sigfd = -1, .log_level = DLOG_INFO};
 	proc_events_t pev = {s_on_change, s_on_group, s_on_removed, s_on_stopped};
-	api_hooks_t hooks = {.reload = s_reload};
+	api_hooks_t hooks = {.reload = s_reload, .history = s_history};
 	api_config_t acfg;
 	proc_run_t run;
+	char state_file[PATH_MAX];
 	char *errs = NULL, *token = NULL, *aerr = NULL;
 	size_t token_len = 0;
 	const char *why = "unreadable";
@@ -615,10 +624,14 @@ main(int argc, char **argv)
 		die(EX_OSERR, "process setup: %s", strerror(-rc));
 	if ((sup.ev = ev_new()) == NULL)
 		die(EX_OSERR, "event loop: %s", strerror(errno));
+	snprintf(state_file, sizeof(state_file), "%s/workers.state", sup.conf->state_dir);
+	if ((rc = proc_leftovers_stop(state_file, 10000)) > 0)
+		log_warn("stopped %d workers that a previous droverd left running", rc);
 	run = (proc_run_t){.host = sup.hostname,
 			   .dir = sup.conf->dir,
 			   .log_dir = sup.conf->log_dir,
-			   .limits = sup.limits};
+			   .limits = sup.limits,
+			   .state_file = state_file};
 	if ((sup.fleet = fleet_new()) == NULL)
 		die(EX_OSERR, "process view: %s", strerror(errno));
 	if ((sup.core = proc_core_new(sup.ev, &run, &pev, &sup)) == NULL)
@@ -644,7 +657,11 @@ main(int argc, char **argv)
 	acfg = (api_config_t){.listen = sup.conf->http_listen,
 			      .token = token,
 			      .config_file = sup.conf->path,
-			      .name = sup.conf->name};
+			      .name = sup.conf->name,
+			      .web_root = sup.conf->http_web_root};
+	if ((sup.history = sup_history_new(sup.ev, fleet_view(sup.fleet), hooks.queues, &sup)) ==
+	    NULL)
+		die(EX_OSERR, "history: %s", strerror(errno));
 	if ((sup.api = api_new(sup.ev, fleet_view(sup.fleet), &acfg, &hooks, &sup, &aerr)) == NULL)
 		die(EX_CONFIG, "http: %s", aerr ? aerr : "cannot start");
 	secret_free(token, token_len);
@@ -658,6 +675,7 @@ main(int argc, char **argv)
 		log_error("event loop: %s", strerror(-rc));
 
 	api_destroy(&sup.api);
+	sup_history_destroy(&sup.history);
 #ifdef DROVER_HAVE_HUB
 	if (sup.hub != NULL)
 		sup.hmod->hub_destroy(&sup.hub);

@@ -583,6 +583,8 @@ proc_core_new(ev_t *ev, const proc_run_t *run, const proc_events_t *events, void
 		core->events = *events;
 	core->nofile0 = run->limits.nofile;
 	core->die_with_owner = run->die_with_owner;
+	if (run->state_file != NULL && (core->state_file = strdup(run->state_file)) == NULL)
+		goto fail;
 	if (run->dir == NULL && getcwd(cwd, sizeof(cwd)) == NULL)
 		goto fail;
 	if ((core->host = strdup(run->host ? run->host : "localhost")) == NULL ||
@@ -639,6 +641,10 @@ proc_core_destroy(proc_core_t **corep)
 	free(core->log_dir);
 	free(core->queue_url);
 	free(core->authkey_file);
+	ev_timer_stop(core->ev, &core->save_timer);
+	if (core->state_file != NULL)
+		unlink(core->state_file); /* everything was stopped or killed above */
+	free(core->state_file);
 	free(core);
 	*corep = NULL;
 }

@@ -45,7 +45,17 @@ typedef struct {
 	/* Workers get SIGKILL when the program dies (drover-agent: never a
 	   worker left running unsupervised). */
 	bool die_with_owner;
+	/* Where the engine keeps the list of its running workers (NULL: none),
+	   for proc_leftovers_stop() after a crash. */
+	const char *state_file;
 } proc_run_t;
+
+/* Before the first apply: stops the workers that a previous run, killed
+   without stopping them, left running (those of state_file whose pid still
+   has the same start time): TERM to each process group, KILL after
+   timeout_ms. Returns how many there were, or -errno. Blocks: call it
+   before the loop runs. */
+int proc_leftovers_stop(const char *state_file, int64_t timeout_ms);
 
 typedef struct proc_core proc_core_t;
 typedef struct proc proc_t;

@@ -42,7 +42,8 @@ struct proc {
 	unsigned spawns;
 	int exit_code;
 	int exit_signal;
-	int wstat; /* of the exit being handled */
+	int wstat;		      /* of the exit being handled */
+	unsigned long long starttime; /* the kernel's start time of child.pid */
 	bool ready;
 	bool want_up;	       /* operator's intent */
 	bool start_after_stop; /* restart: start again once stopped */
@@ -94,6 +95,8 @@ struct proc_core {
 	char *queue_url;    /* for groups with queue_access; NULL: none */
 	char *authkey_file; /* likewise */
 	bool die_with_owner;
+	char *state_file; /* the workers that run, for the next run after a crash */
+	ev_timer_t save_timer;
 	proc_events_t events;
 	void *ctx;
 	bool applied; /* proc_core_apply() has run once */
@@ -181,6 +184,10 @@ void proc__set_state(proc_t *p, proc_state_t s);
 void proc__spawn(proc_t *p); /* from the spawn queue */
 void proc__set_error(proc_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool proc__is_down(const proc_t *p);
+
+/* leftover.c */
+unsigned long long proc__starttime(pid_t pid);
+void proc__state_dirty(proc_core_t *core); /* save the state file on this pass */
 
 /* capture.c */
 void proc__cap_init(proc__cap_t *cap, proc_t *p, const char *stream);

@@ -397,6 +397,8 @@ s_spawned(proc_t *p)
 	if (p->spawns++ > 0)
 		p->restarts++;
 	proc__pid_add(core, &p->child);
+	p->starttime = core->state_file ? proc__starttime(p->child.pid) : 0;
+	proc__state_dirty(core);
 	p->started_ms = clock_ms();
 	p->exit_code = -1;
 	p->exit_signal = 0;
@@ -599,6 +601,7 @@ s_exit(proc_t *p)
 	char how[64];
 
 	c->pid = 0;
+	proc__state_dirty(p->core);
 	/* Whatever the worker left behind in its process group goes with it. */
 	kill(-pid, SIGKILL);
 	proc__probe_stop(p);

@@ -521,3 +521,72 @@ Test(lifecycle, a_limit_that_cannot_be_set_fails_the_start, .fini = teardown, .t
 	cr_assert(strstr(err, "set limits") != NULL, "error: %s", err);
 	json_decref(p);
 }
+
+/* Processes whose environment says DROVER_NAME=name and whose cwd is dir. */
+static int
+copies_of(const char *dir, const char *name)
+{
+	char path[300], want[300], cwd[300], *env;
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+	int n = 0, fd;
+	ssize_t len;
+
+	snprintf(want, sizeof(want), "DROVER_NAME=%s", name);
+	while (proc != NULL && (de = readdir(proc)) != NULL) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cwd", de->d_name);
+		if ((len = readlink(path, cwd, sizeof(cwd) - 1)) <= 0)
+			continue;
+		cwd[len] = '\0';
+		if (strcmp(cwd, dir) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/environ", de->d_name);
+		if ((fd = open(path, O_RDONLY)) < 0)
+			continue;
+		env = calloc(1, 65537);
+		len = read(fd, env, 65536);
+		close(fd);
+		for (ssize_t i = 0; len > 0 && i < len; i += (ssize_t)strlen(env + i) + 1)
+			if (strcmp(env + i, want) == 0 && drv_alive(atoi(de->d_name)))
+				n++;
+		free(env);
+	}
+	if (proc != NULL)
+		closedir(proc);
+	return n;
+}
+
+/* droverd killed with SIGKILL: its workers go on under PID 1; the next
+   droverd on the same state directory stops them before it starts its own,
+   so no instance ever runs twice. */
+Test(lifecycle, after_a_kill_9_the_next_droverd_never_runs_two_copies, .fini = teardown,
+     .timeout = 40)
+{
+	pid_t old0, old1;
+	int status;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				   "  twice:\n"
+				   "    command: [sleep, '1000']\n"
+				   "    instances: 2\n"
+				   "    start_timeout: 0s\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "twice:1", "RUNNING", 5000));
+	old0 = drv_pid(&d, "twice:0");
+	old1 = drv_pid(&d, "twice:1");
+	drv_sleep_ms(200); /* the state file is written on the next loop pass */
+	kill(d.pid, SIGKILL);
+	waitpid(d.pid, &status, 0);
+	d.pid = 0;
+	cr_assert(drv_alive(old0) && drv_alive(old1), "the workers died with droverd");
+	cr_assert_eq(drv_launch(&d), 0);
+	cr_assert(drv_wait_state(&d, "twice:0", "RUNNING", 5000));
+	cr_assert(drv_wait_state(&d, "twice:1", "RUNNING", 5000));
+	cr_assert_not(drv_alive(old0), "the old twice:0 (pid %d) still runs", old0);
+	cr_assert_not(drv_alive(old1), "the old twice:1 (pid %d) still runs", old1);
+	cr_assert_neq(drv_pid(&d, "twice:0"), old0);
+	cr_assert_eq(copies_of(d.dir, "twice:0"), 1);
+	cr_assert_eq(copies_of(d.dir, "twice:1"), 1);
+}
