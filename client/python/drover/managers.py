@@ -386,7 +386,8 @@ class _Session:
 
     def settle(self, done):
         """Acks the messages gotten by code that never calls task_done()
-        (done) and gives back those still owed a task_done(), then closes."""
+        (done), gives back those still owed a task_done() and those fetched
+        ahead, then closes."""
         c = self.client
         if c is None or c.closed:
             return
