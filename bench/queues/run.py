@@ -419,6 +419,16 @@ def run_examples(h, res):
             if times[kind]:
                 res.setdefault(kind, {})["example_%d" % workers] = {
                     "runs": times[kind], "median_s": median(times[kind])}
+        # Each run's ratio against the managers' run beside it: a change of
+        # load during the run hits both sides of one ratio.
+        m = times.get("managers") or []
+        for kind in ("c", "python"):
+            t = times.get(kind) or []
+            if m and len(t) == len(m):
+                rs = [a / b for a, b in zip(m, t)]
+                h.notes.append("examples, %d worker%s, %s: run by run %s x the managers (median %.1fx)" %
+                               (workers, "s" if workers > 1 else "", LABEL[kind],
+                                ", ".join("%.1f" % r for r in rs), median(rs)))
 
 
 def measure_rtt(h, kind, step, what, label, *extra):
@@ -859,6 +869,7 @@ def main():
     ap.add_argument("--example-tasks", type=int, default=20000,
                     help="tasks per run of the shipped examples (20,000)")
     ap.add_argument("--no-examples", action="store_true", help="leave out the shipped examples")
+    ap.add_argument("--examples-only", action="store_true", help="only the shipped examples")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
     ap.add_argument("--droverd", help="droverd binary (default: BUILD/supervisor/droverd)")
     ap.add_argument("--no-build", action="store_true", help="do not build droverd and qbench")
@@ -913,10 +924,11 @@ def main():
             h.start_droverd()
         if "managers" in a.only:
             h.start_managers()
-        run_floors(h, res)
+        if not a.examples_only:
+            run_floors(h, res)
         if not h.a.no_examples:
             run_examples(h, res)
-        for kind in KINDS:
+        for kind in (() if h.a.examples_only else KINDS):
             if kind in a.only:
                 run_kind(h, kind, res)
                 h.kill_all_workers = False
