@@ -134,6 +134,11 @@ class AgentTests(unittest.TestCase):
         self.assertIn(b'drover_agent_up{agent="node1"} 1', metrics)
         self.assertIn(b'drover_process_state{name="web:2",group="web",host="node2",'
                       b'state="RUNNING"} 1', metrics)
+        # CPU and memory samples come from the agent (every 5 s).
+        p = wait_for("a memory sample of web:3", lambda: (lambda q: q if q["rss_bytes"] else
+                                                           None)(c.process("web:3")), timeout=12)
+        self.assertGreater(p["rss_bytes"], 0)
+        self.assertGreaterEqual(p["cpu_seconds"], 0)
         wait_for("the heartbeat round trip", lambda: b'drover_agent_heartbeat_rtt_seconds{'
                  b'agent="node1"}' in urllib.request.urlopen(
                      "http://127.0.0.1:%d/metrics" % c.http_port).read())
