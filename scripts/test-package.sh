@@ -17,6 +17,9 @@ out=$top/build-deb
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
+# With pipefail, "cmd | grep -q" can fail when grep stops reading first:
+# has PATTERN reads all of its input.
+has() { grep -e "$1" >/dev/null; }
 say() { printf '%s\n' "package test: $*"; }
 fail() { printf '%s\n' "package test: FAILED: $*" >&2; exit 1; }
 
@@ -30,24 +33,29 @@ wait_for() {
 	done
 }
 
-if dpkg-query -W -f='${Status}' drover 2>/dev/null | grep -q "installed"; then
+if dpkg-query -W -f='${Status}' drover 2>/dev/null | has "ok installed"; then
 	fail "a drover package is installed already; remove it first (dpkg -P drover libdrover-dev libdrover0)"
 fi
 for port in 9170 9171 9172; do
-	wait_for 120 sh -c "! ss -Hltn 'sport = :$port' | grep -q ."  ||
+	wait_for 120 sh -c "[ -z \"\$(ss -Hltn 'sport = :$port')\" ]"  ||
 		fail "port $port is in use (the installed configuration needs 9170-9172)"
 done
 
 # ---- build ----
-say "building the package from a clean copy of the tree"
-rm -rf "$out"
-mkdir -p "$out/src"
-git ls-files -z --cached --others --exclude-standard |
-	while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-	tar --null -T - -cf - | tar -xf - -C "$out/src"
-(cd "$out/src" && DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" \
-	dpkg-buildpackage -b -us -uc >"$out/build.log" 2>&1) ||
-	{ tail -50 "$out/build.log"; fail "dpkg-buildpackage (log: $out/build.log)"; }
+# DROVER_PACKAGE_REUSE=1 takes the packages of the last run, when there are.
+if [ "${DROVER_PACKAGE_REUSE:-}" = 1 ] && ls "$out"/drover_*.deb >/dev/null 2>&1; then
+	say "reusing the packages in $out"
+else
+	say "building the package from a clean copy of the tree"
+	rm -rf "$out"
+	mkdir -p "$out/src"
+	git ls-files -z --cached --others --exclude-standard |
+		while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+		tar --null -T - -cf - | tar -xf - -C "$out/src"
+	(cd "$out/src" && DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)" \
+		dpkg-buildpackage -b -us -uc >"$out/build.log" 2>&1) ||
+		{ tail -50 "$out/build.log"; fail "dpkg-buildpackage (log: $out/build.log)"; }
+fi
 ls "$out"/*.deb
 
 say "lintian"
@@ -55,13 +63,15 @@ lintian -I --fail-on error,warning "$out"/*.changes || fail "lintian has errors 
 
 # ---- install ----
 pids=()
+tmp=$(mktemp -d)
 cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	if dpkg-query -W -f='${Status}' drover 2>/dev/null | grep -q "installed"; then
+	if dpkg-query -W drover >/dev/null 2>&1; then
 		$SUDO dpkg -P drover libdrover-dev libdrover0 >/dev/null 2>&1 || true
 	fi
+	rm -rf "$tmp"
 }
 trap cleanup EXIT
 
@@ -82,8 +92,11 @@ fi
 /usr/bin/drover-agent --check -c /etc/drover/agent.yaml
 
 api=http://127.0.0.1:9170/api/v1
-status_has() { curl -fsS "$api/$1" | grep -q "$2"; }
-tmp=$(mktemp -d)
+status_has() { curl -fsS "$api/$1" | has "$2"; }
+# json_ok PATH EXPR: the API's answer at PATH, as d, makes the Python EXPR true.
+json_ok() {
+	curl -fsS "$api/$1" | /usr/bin/python3 -c "import json, sys; d = json.load(sys.stdin); sys.exit(0 if ($2) else 1)"
+}
 
 # ---- run: under systemd, or with the units' command lines ----
 if [ -d /run/systemd/system ]; then
@@ -126,15 +139,15 @@ PY
 fi
 
 say "checking the API, the workers, the agent, the queues"
-wait_for 30 status_has processes '"name": *"hello:1", *"group": *"hello", *"instance": *1, *"host": *"local", *"state": *"RUNNING"' ||
-	{ curl -fsS "$api/processes"; fail "hello:1 is not RUNNING"; }
-pid=$(curl -fsS "$api/processes/hello:0" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+wait_for 30 json_ok processes '[p["state"] for p in d if p["group"] == "hello"] == ["RUNNING"] * 2' ||
+	{ curl -fsS "$api/processes"; fail "hello:0 and hello:1 are not RUNNING"; }
+pid=$(curl -fsS "$api/processes/hello:0" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["pid"])')
 [ -n "$pid" ] || fail "hello:0 has no pid"
 [ "$(stat -c %U /proc/"$pid")" = drover ] || fail "hello:0 does not run as drover"
 grep -q "hello from hello:0" /var/log/drover/hello:0.out || fail "hello:0's output is not in /var/log/drover"
-/usr/bin/droverctl status hello | grep -q "hello:1 *RUNNING" || fail "droverctl status"
+/usr/bin/droverctl status hello | has "hello:1 *RUNNING" || fail "droverctl status"
 /usr/bin/droverctl --token-file /etc/drover/api.token restart hello:1 >/dev/null || fail "droverctl restart"
-wait_for 60 status_has agents '"name": *"node-1"[^}]*"state": *"CONNECTED"' ||
+wait_for 60 json_ok agents '[(a["name"], a["state"]) for a in d] == [("node-1", "CONNECTED")]' ||
 	{ curl -fsS "$api/agents"; fail "the agent node-1 did not connect"; }
 /usr/bin/droverctl --authkey-file /etc/drover/queue.key put tasks from-the-package-test
 [ "$(/usr/bin/droverctl --authkey-file /etc/drover/queue.key get tasks --timeout 5)" = from-the-package-test ] ||
@@ -161,16 +174,16 @@ PY
 cc -o "$tmp/task_worker" /usr/share/doc/drover/examples/task_worker.c $(pkg-config --cflags --libs drover)
 cc -o "$tmp/task_worker_static" /usr/share/doc/drover/examples/task_worker.c $(pkg-config --cflags drover) \
 	"$(pkg-config --variable=libdir drover)/libdrover.a" $(pkg-config --static --libs drover | sed 's/ -ldrover / /')
-! ldd "$tmp/task_worker_static" | grep -q libdrover || fail "libdrover.a did not link statically"
-ldd "$tmp/task_worker" | grep -q "libdrover.so.0 =>" || fail "not linked with libdrover.so.0"
+! ldd "$tmp/task_worker_static" | has libdrover || fail "libdrover.a did not link statically"
+ldd "$tmp/task_worker" | has "libdrover.so.0 =>" || fail "not linked with libdrover.so.0"
 
 say "man pages"
 for page in droverd.8 drover-agent.8 droverctl.1 drover.yaml.5 libdrover.3; do
-	MANPAGER=cat MANWIDTH=80 man "${page##*.}" "${page%.*}" 2>"$tmp/man.err" | grep -q "^NAME" ||
+	MANPAGER=cat MANWIDTH=80 man "${page##*.}" "${page%.*}" 2>"$tmp/man.err" | has "^NAME" ||
 		fail "man ${page##*.} ${page%.*} does not render"
 	[ ! -s "$tmp/man.err" ] || { cat "$tmp/man.err"; fail "man ${page%.*} warns"; }
 done
-MANPAGER=cat man droverd | grep -q "READY=1" || fail "man droverd is not droverd(8)"
+MANPAGER=cat man droverd | has "READY=1" || fail "man droverd is not droverd(8)"
 
 say "reload and stop"
 if [ -d /run/systemd/system ]; then
@@ -180,7 +193,7 @@ if [ -d /run/systemd/system ]; then
 else
 	kill -HUP "$droverd_pid"
 	wait_for 10 notified "^RELOADING=1" || fail "no RELOADING=1"
-	wait_for 10 sh -c "grep -A9 '^RELOADING=1' '$tmp/notify.log' | grep -q '^READY=1'" || fail "no READY=1 after the reload"
+	wait_for 10 sh -c "grep -A9 '^RELOADING=1' '$tmp/notify.log' | grep '^READY=1' >/dev/null" || fail "no READY=1 after the reload"
 	kill -TERM "$agent_pid"
 	wait "$agent_pid" || fail "drover-agent exited $?"
 	kill -TERM "$droverd_pid"
@@ -194,13 +207,12 @@ dpkg-query -L drover libdrover0 libdrover-dev | sort -u >"$tmp/files"
 $SUDO dpkg -r drover libdrover-dev libdrover0
 left=$(while read -r f; do
 	case $f in /etc/* | /var/*) continue ;; esac
-	[ -e "$f" ] && [ ! -d "$f" ] && echo "$f"
+	if [ -e "$f" ] && [ ! -d "$f" ]; then echo "$f"; fi
 done <"$tmp/files")
 [ -z "$left" ] || fail "left after dpkg -r: $left"
 [ -e /etc/drover/drover.yaml ] || fail "dpkg -r removed a conffile"
-$SUDO dpkg -P drover libdrover-dev libdrover0
-for d in /etc/drover /var/lib/drover /var/log/drover; do
-	[ ! -e "$d" ] || fail "$d is left after purge"
+$SUDO dpkg -P drover
+for d in /etc/drover /var/lib/drover /var/log/drover /etc/systemd/system/multi-user.target.wants/droverd.service; do
+	[ ! -e "$d" ] && [ ! -L "$d" ] || fail "$d is left after purge"
 done
-rm -rf "$tmp"
 say "ok"
