@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "conf_agent.h"
 
 #define NAME "drover.yaml"
 #define DIR "/etc/drover"
@@ -1014,4 +1015,37 @@ Test(conf, web_root_is_a_path_relative_to_the_file, .init = init)
 
 	cr_assert_str_eq(c->http_web_root, DIR "/web/dist");
 	conf_free(&c);
+}
+
+/* agent.yaml goes through the same YAML reader: anchors under x- keys work,
+   and a key that an alias makes a mapping is an error, not a crash. */
+Test(conf, an_agent_file_takes_anchors_and_refuses_a_mapping_as_key, .init = init)
+{
+	static const char *yaml = "x-hub: &hub tcp://127.0.0.1:9171\n"
+				  "x-k: &k {a: 1}\n"
+				  "agent:\n"
+				  "  connect: *hub\n"
+				  "  name: n1\n"
+				  "  key: n1.cert_secret\n"
+				  "  server_key: droverd.cert\n"
+				  "  labels: { *k : x }\n"
+				  "  *k : 1\n";
+	char path[] = "/tmp/drover-test-agent-XXXXXX";
+	conf_agent_t *a = NULL;
+	char *errs = NULL;
+	int fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+	close(fd);
+	cr_assert_neq(conf_agent_load(path, &a, &errs), 0);
+	unlink(path);
+	cr_assert_null(a);
+	cr_assert_not_null(errs);
+	cr_assert(strstr(errs, ":8:13: agent.labels: expected a string key (through *k: anchor &k at ") !=
+		      NULL,
+		  "%s", errs);
+	cr_assert(strstr(errs, ":9:3: agent: expected a string key (through *k") != NULL, "%s", errs);
+	cr_assert(strstr(errs, "connect") == NULL, "%s", errs);
+	free(errs);
 }
