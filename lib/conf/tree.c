@@ -31,6 +31,8 @@ typedef struct {
 	int docs;
 	s_anchor_t *anchors; /* in document order; a later one of a name wins */
 	size_t n_anchors, cap_anchors;
+	size_t *by_name; /* open addressing: 1 + index of the latest anchor of a name */
+	size_t n_slots;	 /* a power of two, more than twice n_anchors */
 	size_t copied;	    /* nodes made by aliases so far */
 	conf__node_t *dead; /* a list (kids only) of nodes a merge set aside */
 } s_tree_t;
@@ -145,7 +147,49 @@ s_attach(s_tree_t *t, conf__node_t *n)
 	return 0;
 }
 
-/* Remembers that anchor (from libyaml, may be NULL) names n. */
+static size_t
+s_name_hash(const char *name)
+{
+	size_t h = 1469598103934665603u;
+
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 1099511628211u;
+	return h;
+}
+
+/* The slot of name in by_name: where it is, or the empty one it would go. */
+static size_t *
+s_slot(s_tree_t *t, const char *name)
+{
+	size_t i = s_name_hash(name) & (t->n_slots - 1);
+
+	while (t->by_name[i] != 0 && strcmp(t->anchors[t->by_name[i] - 1].name, name) != 0)
+		i = (i + 1) & (t->n_slots - 1);
+	return &t->by_name[i];
+}
+
+/* Makes room for one more name in by_name; false when out of memory. */
+static bool
+s_slots_grow(s_tree_t *t)
+{
+	size_t n = t->n_slots ? t->n_slots * 2 : 64, i, old = t->n_slots, *was = t->by_name;
+
+	if (2 * (t->n_anchors + 1) < t->n_slots)
+		return true;
+	if ((t->by_name = calloc(n, sizeof(*t->by_name))) == NULL) {
+		t->by_name = was;
+		return false;
+	}
+	t->n_slots = n;
+	for (i = 0; i < old; i++)
+		if (was[i] != 0)
+			*s_slot(t, t->anchors[was[i] - 1].name) = was[i];
+	free(was);
+	return true;
+}
+
+/* Remembers that anchor (from libyaml, may be NULL) names n: a later
+   anchor of the same name replaces an earlier one, as YAML says. */
 static int
 s_anchor_add(s_tree_t *t, const unsigned char *anchor, conf__node_t *n, bool open)
 {
@@ -163,6 +207,10 @@ s_anchor_add(s_tree_t *t, const unsigned char *anchor, conf__node_t *n, bool ope
 		t->anchors = a;
 		t->cap_anchors = cap;
 	}
+	if (!s_slots_grow(t)) {
+		t->x->oom = true;
+		return -1;
+	}
 	a = &t->anchors[t->n_anchors];
 	if ((a->name = strndup((const char *)anchor, ANCHOR_NAME_MAX)) == NULL) {
 		t->x->oom = true;
@@ -172,6 +220,7 @@ s_anchor_add(s_tree_t *t, const unsigned char *anchor, conf__node_t *n, bool ope
 	a->open = open;
 	n->anchored = true;
 	t->n_anchors++;
+	*s_slot(t, a->name) = t->n_anchors;
 	return 0;
 }
 
@@ -179,12 +228,14 @@ s_anchor_add(s_tree_t *t, const unsigned char *anchor, conf__node_t *n, bool ope
 static s_anchor_t *
 s_anchor_find(s_tree_t *t, const char *name)
 {
+	char key[ANCHOR_NAME_MAX + 1];
 	size_t i;
 
-	for (i = t->n_anchors; i-- > 0;)
-		if (strncmp(t->anchors[i].name, name, ANCHOR_NAME_MAX) == 0)
-			return &t->anchors[i];
-	return NULL;
+	if (t->n_slots == 0)
+		return NULL;
+	snprintf(key, sizeof(key), "%s", name);
+	i = *s_slot(t, key);
+	return i != 0 ? &t->anchors[i - 1] : NULL;
 }
 
 /* Sets n aside until the tree is done: a merge removes nodes that an anchor
@@ -433,6 +484,7 @@ typedef struct {
 	unsigned rank;	  /* 0: written in the mapping; k: from the k-th merged mapping */
 	bool copy;	  /* its mapping is anchored: copy it, leave the original */
 	bool drop;	  /* a key written earlier (or in the mapping) wins */
+	bool made;	  /* key and val are copies made here */
 } s_pair_t;
 
 static bool
@@ -463,7 +515,7 @@ s_merge_source(s_pair_t *pairs, size_t *np, conf__node_t *m, unsigned r)
 	size_t i;
 
 	for (i = 0; i + 1 < m->n; i += 2)
-		pairs[(*np)++] = (s_pair_t){m->kids[i], m->kids[i + 1], r, m->anchored, false};
+		pairs[(*np)++] = (s_pair_t){m->kids[i], m->kids[i + 1], r, m->anchored, false, false};
 }
 
 /* Applies the merge keys of mapping map as YAML 1.1 says: the pairs of
@@ -506,7 +558,7 @@ s_merge(s_tree_t *t, conf__node_t *map)
 
 		v = map->kids[i + 1];
 		if (!s_is_merge_key(k)) {
-			pairs[np++] = (s_pair_t){k, v, 0, false, false};
+			pairs[np++] = (s_pair_t){k, v, 0, false, false, false};
 			continue;
 		}
 		if (v->type == CONF__MAP) {
@@ -554,20 +606,24 @@ s_merge(s_tree_t *t, conf__node_t *map)
 		goto out;
 	}
 	for (i = 0; i < np; i++) {
+		conf__node_t *k, *cv;
+
+		if (pairs[i].drop || !pairs[i].copy)
+			continue;
+		k = s_copy(t, pairs[i].key, NULL);
+		if ((cv = k ? s_copy(t, pairs[i].val, NULL) : NULL) == NULL) {
+			conf__node_free(k);
+			goto out;
+		}
+		pairs[i].key = k;
+		pairs[i].val = cv;
+		pairs[i].made = true;
+	}
+	for (i = 0; i < np; i++) {
 		if (pairs[i].drop)
 			continue;
-		if (pairs[i].copy) {
-			kids[nk] = s_copy(t, pairs[i].key, NULL);
-			kids[nk + 1] = kids[nk] ? s_copy(t, pairs[i].val, NULL) : NULL;
-			if (kids[nk + 1] == NULL) {
-				conf__node_free(kids[nk]);
-				goto out;
-			}
-		} else {
-			kids[nk] = pairs[i].key;
-			kids[nk + 1] = pairs[i].val;
-		}
-		nk += 2;
+		kids[nk++] = pairs[i].key;
+		kids[nk++] = pairs[i].val;
 	}
 	/* Commit: what was moved leaves its merged mapping; the rest is set
 	   aside whole. */
@@ -596,6 +652,11 @@ s_merge(s_tree_t *t, conf__node_t *map)
 	s_measure(map);
 	rc = 0;
 out:
+	for (i = 0; rc != 0 && pairs != NULL && i < np; i++)
+		if (pairs[i].made) {
+			conf__node_free(pairs[i].key);
+			conf__node_free(pairs[i].val);
+		}
 	free(kids);
 	free(ord);
 	free(pairs);
@@ -823,6 +884,7 @@ conf__tree_load(conf__ctx_t *x, const char *text, size_t len, conf__node_t **roo
 	for (i = 0; i < t.n_anchors; i++)
 		free(t.anchors[i].name);
 	free(t.anchors);
+	free(t.by_name);
 	conf__node_free(t.dead);
 	if (rc == 0 && t.docs > 1)
 		rc = -1;
