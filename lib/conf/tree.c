@@ -518,20 +518,14 @@ s_merge_source(s_pair_t *pairs, size_t *np, conf__node_t *m, unsigned r)
 		pairs[(*np)++] = (s_pair_t){m->kids[i], m->kids[i + 1], r, m->anchored, false, false};
 }
 
-/* Applies the merge keys of mapping map as YAML 1.1 says: the pairs of
-   "<<: *a" (or of each of "<<: [*a, *b]") join the mapping where the merge
-   key stands, unless the mapping itself, or a mapping merged before, has the
-   key. A merged mapping that an anchor names is copied; anything removed is
-   set aside (an anchor may name it). */
-static int
-s_merge(s_tree_t *t, conf__node_t *map)
+/* How many pairs map has once its merge keys are applied (before the
+   duplicates go); 0 when it has no merge key. */
+static size_t
+s_merge_count(const conf__node_t *map)
 {
-	s_pair_t *pairs = NULL, **ord = NULL;
-	conf__node_t **kids = NULL, *v;
-	size_t i, j, np = 0, total = 0, nk = 0, ns = 0, old;
-	unsigned rank = 0;
+	const conf__node_t *v;
+	size_t i, j, total = 0;
 	bool any = false;
-	int rc = -1;
 
 	for (i = 0; i + 1 < map->n; i += 2) {
 		if (!s_is_merge_key(map->kids[i])) {
@@ -546,10 +540,84 @@ s_merge(s_tree_t *t, conf__node_t *map)
 			if (v->kids[j]->type == CONF__MAP)
 				total += v->kids[j]->n / 2;
 	}
-	if (!any)
+	return any ? total + 1 : 0;
+}
+
+/* Reports a merge key's value v that is neither a mapping nor a list of
+   them (once; quietly for what was reported already). */
+static void
+s_merge_check(s_tree_t *t, const conf__node_t *v)
+{
+	size_t j, old;
+
+	if (v->type == CONF__MAP || v->bad)
+		return;
+	for (j = 0; v->type == CONF__SEQ && j < v->n; j++)
+		if (v->kids[j]->type != CONF__MAP && !v->kids[j]->bad)
+			break;
+	if (v->type == CONF__SEQ && j == v->n)
+		return;
+	if (v->type == CONF__SEQ)
+		v = v->kids[j];
+	old = s_path_open(t);
+	conf__path_push(t->x, "<<");
+	conf__err(t->x, v, "merges a mapping or a list of mappings, got %s",
+		  v->type == CONF__SEQ ? "a list" : "a scalar");
+	conf__path_pop(t->x, old);
+}
+
+/* Gives map its merged pairs (kids, nk nodes; taken): what was moved leaves
+   its merged mapping, and the merge keys with their values, and the pairs
+   that lost, are set aside whole. */
+static void
+s_merge_commit(s_tree_t *t, conf__node_t *map, s_pair_t *pairs, size_t np,
+	       conf__node_t **kids, size_t nk)
+{
+	conf__node_t *v;
+	size_t i, j;
+
+	for (i = 0; i < np; i++)
+		if (pairs[i].rank > 0 && !pairs[i].copy && pairs[i].drop) {
+			s_bury(t, pairs[i].key);
+			s_bury(t, pairs[i].val);
+		}
+	for (i = 0; i + 1 < map->n; i += 2) {
+		if (!s_is_merge_key(map->kids[i]))
+			continue;
+		v = map->kids[i + 1];
+		if (v->type == CONF__MAP && !v->anchored)
+			v->n = 0;
+		for (j = 0; v->type == CONF__SEQ && j < v->n; j++)
+			if (v->kids[j]->type == CONF__MAP && !v->kids[j]->anchored)
+				v->kids[j]->n = 0;
+		s_bury(t, map->kids[i]);
+		s_bury(t, v);
+	}
+	free(map->kids);
+	map->kids = kids;
+	map->n = nk;
+	map->cap = 2 * np + 1;
+	s_measure(map);
+}
+
+/* Applies the merge keys of mapping map as YAML 1.1 says: the pairs of
+   "<<: *a" (or of each of "<<: [*a, *b]") join the mapping where the merge
+   key stands, unless the mapping itself, or a mapping merged before, has the
+   key. A merged mapping that an anchor names is copied; anything removed is
+   set aside (an anchor may name it). */
+static int
+s_merge(s_tree_t *t, conf__node_t *map)
+{
+	s_pair_t *pairs = NULL, **ord = NULL;
+	conf__node_t **kids = NULL, *v;
+	size_t i, j, np = 0, total, nk = 0, ns = 0;
+	unsigned rank = 0;
+	int rc = -1;
+
+	if ((total = s_merge_count(map)) == 0)
 		return 0;
-	if ((pairs = calloc(total ? total : 1, sizeof(*pairs))) == NULL ||
-	    (ord = calloc(total ? total : 1, sizeof(*ord))) == NULL) {
+	if ((pairs = calloc(total, sizeof(*pairs))) == NULL ||
+	    (ord = calloc(total, sizeof(*ord))) == NULL) {
 		t->x->oom = true;
 		goto out;
 	}
@@ -568,20 +636,7 @@ s_merge(s_tree_t *t, conf__node_t *map)
 		for (j = 0; v->type == CONF__SEQ && j < v->n; j++)
 			if (v->kids[j]->type == CONF__MAP)
 				s_merge_source(pairs, &np, v->kids[j], ++rank);
-		if (v->bad)
-			continue;
-		for (j = 0; v->type == CONF__SEQ && j < v->n; j++)
-			if (v->kids[j]->type != CONF__MAP && !v->kids[j]->bad)
-				break;
-		if (v->type == CONF__SEQ && j == v->n)
-			continue;
-		if (v->type == CONF__SEQ)
-			v = v->kids[j];
-		old = s_path_open(t);
-		conf__path_push(t->x, "<<");
-		conf__err(t->x, v, "merges a mapping or a list of mappings, got %s",
-			  v->type == CONF__SEQ ? "a list" : "a scalar");
-		conf__path_pop(t->x, old);
+		s_merge_check(t, v);
 	}
 	/* In each run of equal string keys the first (the mapping's own, then
 	   the earliest merged) wins; the mapping's own duplicates stay, for
@@ -625,31 +680,8 @@ s_merge(s_tree_t *t, conf__node_t *map)
 		kids[nk++] = pairs[i].key;
 		kids[nk++] = pairs[i].val;
 	}
-	/* Commit: what was moved leaves its merged mapping; the rest is set
-	   aside whole. */
-	for (i = 0; i < np; i++)
-		if (pairs[i].rank > 0 && !pairs[i].copy && pairs[i].drop) {
-			s_bury(t, pairs[i].key);
-			s_bury(t, pairs[i].val);
-		}
-	for (i = 0; i + 1 < map->n; i += 2) {
-		if (!s_is_merge_key(map->kids[i]))
-			continue;
-		v = map->kids[i + 1];
-		if (v->type == CONF__MAP && !v->anchored)
-			v->n = 0;
-		for (j = 0; v->type == CONF__SEQ && j < v->n; j++)
-			if (v->kids[j]->type == CONF__MAP && !v->kids[j]->anchored)
-				v->kids[j]->n = 0;
-		s_bury(t, map->kids[i]);
-		s_bury(t, v);
-	}
-	free(map->kids);
-	map->kids = kids;
-	map->n = nk;
-	map->cap = 2 * np + 1;
+	s_merge_commit(t, map, pairs, np, kids, nk);
 	kids = NULL;
-	s_measure(map);
 	rc = 0;
 out:
 	for (i = 0; rc != 0 && pairs != NULL && i < np; i++)
