@@ -58,7 +58,8 @@ typedef struct {
 	bool linked;	/* the hub has answered since the last silence */
 	bool stopping;
 	json_int_t seq;
-	json_t *pending; /* changes not sent yet: one EVENT per loop pass */
+	json_t *pending;      /* changes not sent yet: one EVENT per loop pass */
+	json_t *sent_samples; /* name -> the last samples sent */
 	ev_timer_t flush;
 	json_int_t generation;
 	int64_t complained_ms[4]; /* per kind of connection problem */
@@ -137,6 +138,8 @@ s_hello(agent_t *a)
 	size_t i, n = proc_core_count(a->core);
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
 
+	/* A new session: the hub gets every sample again. */
+	json_object_clear(a->sent_samples);
 	/* The snapshot holds every pending change: they are numbered, not sent. */
 	a->seq += (json_int_t)json_array_size(a->pending);
 	json_array_clear(a->pending);
@@ -229,11 +232,22 @@ s_on_samples(ev_t *ev, ev_timer_t *t)
 	proc_t *p;
 
 	for (i = 0; a->linked && i < n; i++) {
+		json_t *was, *now;
+
 		p = proc_core_at(a->core, i);
 		proc_usage(p, &cpu, &rss);
-		if (cpu >= 0 && rss >= 0)
-			json_array_append_new(
-			    list, json_pack("[s,f,I]", proc_name(p), cpu, (json_int_t)rss));
+		if (cpu < 0 || rss < 0)
+			continue;
+		/* Only what changed since the last samples: an idle worker costs
+		   no message at all. */
+		now = json_pack("[s,f,I]", proc_name(p), cpu, (json_int_t)rss);
+		was = json_object_get(a->sent_samples, proc_name(p));
+		if (was != NULL && json_equal(was, now)) {
+			json_decref(now);
+			continue;
+		}
+		json_object_set(a->sent_samples, proc_name(p), now);
+		json_array_append_new(list, now);
 	}
 	if (json_array_size(list) > 0)
 		s_send(a, AWIRE_SAMPLES, json_pack("{s:o}", "samples", list));
@@ -880,7 +894,8 @@ main(int argc, char **argv)
 	s_read_boot_id(&a);
 	if ((rc = proc_host_setup(&a.limits)) != 0)
 		die(EX_OSERR, "process setup: %s", strerror(-rc));
-	if ((a.ev = ev_new()) == NULL || (a.pending = json_array()) == NULL)
+	if ((a.ev = ev_new()) == NULL || (a.pending = json_array()) == NULL ||
+	    (a.sent_samples = json_object()) == NULL)
 		die(EX_OSERR, "event loop: %s", strerror(errno));
 	snprintf(state_file, sizeof(state_file), "%s/workers.state", a.cfg->state_dir);
 	if ((rc = proc_leftovers_stop(state_file, 10000)) > 0)
@@ -916,6 +931,7 @@ main(int argc, char **argv)
 	ev_timer_stop(a.ev, &a.samples);
 	ev_timer_stop(a.ev, &a.flush);
 	json_decref(a.pending);
+	json_decref(a.sent_samples);
 	proc_core_destroy(&a.core);
 	awire_sock_destroy(&a.ws);
 	ev_io_stop(a.ev, &a.mon_io);

@@ -705,3 +705,56 @@ Test(api, held_connections_cannot_starve_supervision_of_descriptors, .fini = tea
 	cr_assert_lt(json_real_value(json_object_get(p, "since")), (double)time(NULL) - 0.5);
 	json_decref(p);
 }
+
+/* A subscriber that reconnects with Last-Event-ID gets the events it
+   missed, with no gap; one that names an event no longer kept (or no
+   event at all) is told to read the lists again. */
+Test(api, last_event_id_resumes_the_stream_without_a_gap, .fini = teardown, .timeout = 60)
+{
+	char cmd[600], *out = NULL, *at;
+	unsigned long long last = 0, id;
+
+	cr_assert_eq(drv_start(&d, "groups:\n  w:\n    command: [sleep, '1000']\n"
+				   "    start_timeout: 0s\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "w:0", "RUNNING", 5000));
+	/* One restart while subscribed: its events and their ids. */
+	snprintf(cmd, sizeof(cmd),
+		 "(curl -sN --max-time 2 %s/api/v1/events &) ; sleep 0.5; "
+		 "curl -s -X POST -H 'Authorization: Bearer %s' %s/api/v1/processes/w:0/restart "
+		 ">/dev/null; sleep 2",
+		 d.base, DRV_TOKEN, d.base);
+	drv_sh(cmd, &out);
+	for (at = out; (at = strstr(at, "id: ")) != NULL; at += 4)
+		last = strtoull(at + 4, NULL, 10);
+	cr_assert_gt(last, 0, "no event ids: %s", out);
+	free(out);
+	/* Gone: another restart nobody sees. */
+	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/w:0/restart", NULL, true, NULL), 200);
+	cr_assert(drv_wait_state(&d, "w:0", "RUNNING", 5000));
+	/* Back with Last-Event-ID: every id after the last one seen, in order. */
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sN --max-time 1 -H 'Last-Event-ID: %llu' %s/api/v1/events; true", last,
+		 d.base);
+	out = NULL;
+	drv_sh(cmd, &out);
+	id = last;
+	for (at = out; (at = strstr(at, "id: ")) != NULL; at += 4) {
+		unsigned long long next = strtoull(at + 4, NULL, 10);
+
+		cr_assert_eq(next, id + 1, "a gap after %llu: %s", id, out);
+		id = next;
+	}
+	cr_assert_gt(id, last, "nothing replayed: %s", out);
+	cr_assert(strstr(out, "\"name\":\"w:0\"") != NULL, "%s", out);
+	cr_assert(strstr(out, "resync") == NULL, "%s", out);
+	free(out);
+	/* A bogus id: read everything again. */
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sN --max-time 1 -H 'Last-Event-ID: 99999999' %s/api/v1/events; true",
+		 d.base);
+	out = NULL;
+	drv_sh(cmd, &out);
+	cr_assert(strstr(out, "event: resync") != NULL, "%s", out);
+	free(out);
+}

@@ -134,6 +134,11 @@ class AgentTests(unittest.TestCase):
         self.assertIn(b'drover_agent_up{agent="node1"} 1', metrics)
         self.assertIn(b'drover_process_state{name="web:2",group="web",host="node2",'
                       b'state="RUNNING"} 1', metrics)
+        # CPU and memory samples come from the agent (every 5 s).
+        p = wait_for("a memory sample of web:3", lambda: (lambda q: q if q["rss_bytes"] else
+                                                           None)(c.process("web:3")), timeout=12)
+        self.assertGreater(p["rss_bytes"], 0)
+        self.assertGreaterEqual(p["cpu_seconds"], 0)
         wait_for("the heartbeat round trip", lambda: b'drover_agent_heartbeat_rtt_seconds{'
                  b'agent="node1"}' in urllib.request.urlopen(
                      "http://127.0.0.1:%d/metrics" % c.http_port).read())
@@ -279,6 +284,24 @@ class AgentTests(unittest.TestCase):
             p = c.wait_state(n, "RUNNING")
             self.assertEqual(p["pid"], old["pid"])
             self.assertEqual(p["restarts"], old["restarts"])
+
+    def test_droverd_stops_cleanly_with_a_command_in_flight(self):
+        c = self.cluster(SLEEP_GROUP, names=("node1",), heartbeat="2s")
+        a = c.agent("node1")
+        c.wait_state("web:0", "RUNNING")
+        a.kill(signal.SIGSTOP)  # it will not answer
+        answer = {}
+
+        def call():
+            answer["r"] = c.request("POST", "/api/v1/processes/web:0/restart")
+        t = threading.Thread(target=call)
+        t.start()
+        time.sleep(0.5)
+        c.proc.terminate()
+        self.assertEqual(c.proc.wait(20), 0, "droverd did not stop cleanly")
+        t.join(20)
+        self.assertEqual(answer["r"][0], 503, answer)
+        a.kill(signal.SIGCONT)
 
     def test_droverd_killed_and_restarted_agents_keep_their_workers(self):
         c = self.cluster(SLEEP_GROUP)
