@@ -30,6 +30,7 @@
 #include "log.h"
 #include "logs.h"
 #include "proc.h"
+#include "sdnotify.h"
 #include "secret.h"
 #include "str.h"
 #include "view.h"
@@ -49,6 +50,7 @@ typedef struct {
 	int sigfd;
 	ev_io_t sig_io;
 	ev_timer_t tick, samples;
+	ev_timer_t watchdog; /* systemd's, when the unit sets WatchdogSec */
 	int64_t hb_ms;
 	unsigned lost_after;
 	int64_t last_rx_ms, last_tx_ms;
@@ -630,6 +632,7 @@ s_on_signal(ev_t *ev, ev_io_t *io, uint32_t events)
 			log_info("received SIG%s: stopping all processes",
 				 si.ssi_signo == SIGTERM ? "TERM" : "INT");
 			a->stopping = true;
+			sdn_stopping(0);
 			proc_core_shutdown(a->core);
 			break;
 		default:
@@ -925,8 +928,14 @@ main(int argc, char **argv)
 		 a.cfg->connect);
 	ev_timer_start(a.ev, &a.tick, clock_ms() + 100, s_on_tick, &a);
 	ev_timer_start(a.ev, &a.samples, clock_ms() + AGENT_SAMPLE_MS, s_on_samples, &a);
+	/* Up: the workers the last run left are dealt with and the link is
+	   being made (an agent runs, and keeps its workers, while droverd is
+	   out of reach). */
+	sdn_watchdog_start(a.ev, &a.watchdog);
+	sdn_ready("running");
 
 	rc = ev_run(a.ev);
+	ev_timer_stop(a.ev, &a.watchdog);
 
 	ev_timer_stop(a.ev, &a.tick);
 	ev_timer_stop(a.ev, &a.samples);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what drover needs, then builds and runs every test twice: a gcc
 # build with warnings as errors, and a clang build under AddressSanitizer and
-# UndefinedBehaviorSanitizer.
+# UndefinedBehaviorSanitizer; then builds the Debian package once and tests
+# it installed (scripts/test-package.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -17,3 +18,6 @@ echo "== tests (clang ASan+UBSan build)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure --timeout 900)
+
+echo "== Debian package: build, lintian, install, run, remove"
+bash scripts/test-package.sh

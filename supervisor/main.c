@@ -23,6 +23,7 @@
 #include "history.h"
 #include "log.h"
 #include "proc.h"
+#include "sdnotify.h"
 #include "secret.h"
 #include "str.h"
 #ifdef DROVER_HAVE_QUEUE
@@ -56,6 +57,7 @@ typedef struct {
 	int sigfd;
 	ev_io_t sig_io;
 	bool stopping;
+	ev_timer_t watchdog; /* systemd's, when the unit sets WatchdogSec */
 	char hostname[256];
 	proc_host_t limits; /* from proc_host_setup(), given to workers */
 } sup_t;
@@ -334,9 +336,8 @@ s_publish_config(sup_t *s, bool ok, const char *errors)
 /* Re-reads the config file: an invalid one keeps the running config and
    returns its errors; a valid one is applied by difference. */
 static int
-s_reload(void *ctx, char **errors)
+s_reload_file(sup_t *s, char **errors)
 {
-	sup_t *s = ctx;
 	conf_t *next = NULL, *old;
 	char *errs = NULL;
 	int rc;
@@ -394,6 +395,35 @@ s_reload(void *ctx, char **errors)
 	log_info("reloaded %s", s->conf_path);
 	s_publish_config(s, true, NULL);
 	return 0;
+}
+
+/* SIGHUP and POST /api/v1/reload: s_reload_file, with systemd told (the
+   unit's ExecReload returns once it is over). */
+static int
+s_reload(void *ctx, char **errors)
+{
+	sup_t *s = ctx;
+	int rc;
+
+	sdn_reloading();
+	rc = s_reload_file(s, errors);
+	sdn_ready(rc == 0 ? "running" : "running; the last reload failed, see the log");
+	return rc;
+}
+
+/* How long an orderly stop may take at most: every local group's stop
+   timeout in turn (dependency order can make them wait for each other),
+   and a little for the rest. */
+static int64_t
+s_stop_within_ms(const conf_t *c)
+{
+	int64_t ms = 5000;
+	size_t i;
+
+	for (i = 0; i < c->n_groups; i++)
+		if (fleet_is_local(&c->groups[i]))
+			ms += c->groups[i].stop_timeout_ms;
+	return ms;
 }
 
 /* ---- hooks for the API ---- */
@@ -513,6 +543,7 @@ s_on_signal(ev_t *ev, ev_io_t *io, uint32_t events)
 			log_info("received SIG%s: stopping all processes",
 				 si.ssi_signo == SIGTERM ? "TERM" : "INT");
 			s->stopping = true;
+			sdn_stopping(s_stop_within_ms(s->conf));
 			proc_core_shutdown(s->core);
 			break;
 		default:
@@ -656,10 +687,15 @@ main(int argc, char **argv)
 		 sup.conf->n_groups, sup.conf->http_listen);
 	if ((rc = s_apply_local(&sup, sup.conf)) != 0)
 		die(EX_SOFTWARE, "apply configuration: %s", strerror(-rc));
+	/* The API listens and the autostart groups are started: a
+	   Type=notify unit is up. */
+	sdn_watchdog_start(sup.ev, &sup.watchdog);
+	sdn_ready("running");
 
 	rc = ev_run(sup.ev);
 	if (rc != 0)
 		log_error("event loop: %s", strerror(-rc));
+	ev_timer_stop(sup.ev, &sup.watchdog);
 
 	api_destroy(&sup.api);
 	sup_history_destroy(&sup.history);

@@ -117,7 +117,9 @@ s_build(conf__ctx_t *x, const conf__node_t *root, const char *dir, conf_agent_t 
 		return;
 	for (i = 0; i + 1 < root->n; i += 2) {
 		k = root->kids[i];
-		if (strcmp(k->str, "agent") == 0)
+		if (k->type != CONF__SCALAR)
+			conf__err(x, k, "expected a string key");
+		else if (strcmp(k->str, "agent") == 0)
 			agent = root->kids[i + 1];
 		else
 			conf__err(x, k, "unknown key \"%s\" (expected agent)", k->str);
@@ -134,6 +136,10 @@ s_build(conf__ctx_t *x, const conf__node_t *root, const char *dir, conf_agent_t 
 	for (i = 0; i + 1 < agent->n; i += 2) {
 		k = agent->kids[i];
 		v = agent->kids[i + 1];
+		if (k->type != CONF__SCALAR) {
+			conf__err(x, k, "expected a string key");
+			continue;
+		}
 		mark2 = conf__path_push(x, k->str);
 		if (strcmp(k->str, "connect") == 0) {
 			if (conf__str(x, v, false, &s) == 0) {
@@ -167,6 +173,10 @@ s_build(conf__ctx_t *x, const conf__node_t *root, const char *dir, conf_agent_t 
 			for (j = 0; j + 1 < v->n; j += 2) {
 				lk = v->kids[j];
 				lv = v->kids[j + 1];
+				if (lk->type != CONF__SCALAR) {
+					conf__err(x, lk, "expected a string key");
+					continue;
+				}
 				if (conf__str(x, lv, true, &s) != 0)
 					continue;
 				if (conf_agent_add_label(a, lk->str, s) != 0)

@@ -14,7 +14,20 @@
 /* What a group, queue or host name may be. */
 #define CONF__NAME_RULE "use 1 to 64 letters, digits, '_', '.' or '-'"
 
+/* Aliases may expand the file to at most this many nodes in all: far more
+   than any real file, and refused in milliseconds (a "billion laughs"). */
+#define CONF__MAX_ALIAS_NODES 100000
+
 typedef enum { CONF__SCALAR, CONF__MAP, CONF__SEQ } conf__node_type_t;
+
+/* Where a node copied by an alias came from, for messages: the alias (the
+   place of use) and its anchor. Shared by the nodes of one copy. */
+typedef struct {
+	int refs;
+	int use_line, use_col;	     /* the alias *name */
+	int anchor_line, anchor_col; /* the anchor &name */
+	char name[];
+} conf__origin_t;
 
 /* One YAML node. A mapping's kids alternate key, value, key, value. */
 typedef struct conf__node {
@@ -22,8 +35,12 @@ typedef struct conf__node {
 	int line, col; /* 1-based, where the node starts */
 	char *str;     /* scalar: NUL-terminated text */
 	size_t len;
-	bool plain; /* scalar written without quotes */
-	bool bad;   /* already reported (alias, NUL byte): skip quietly */
+	bool plain;    /* scalar written without quotes */
+	bool bad;      /* already reported (bad alias, NUL byte): skip quietly */
+	bool anchored; /* carries an &anchor: copied, never moved, by a merge */
+	conf__origin_t *from; /* NULL unless written through an alias */
+	size_t nodes;	      /* in this subtree, itself included */
+	int height;	      /* levels of mappings and lists, itself included */
 	struct conf__node **kids;
 	size_t n, cap;
 } conf__node_t;
@@ -46,8 +63,12 @@ typedef struct {
 } conf__ctx_t;
 
 /* Parses text into a tree; *root is NULL for an empty document. Returns 0, or
-   -1 after reporting a syntax error (nothing else can be trusted then). The
-   caller owns *root (conf__node_free). Aliases are reported and replaced by a
+   -1 after reporting a syntax error or an expansion beyond
+   CONF__MAX_ALIAS_NODES (nothing else can be trusted then). The caller owns
+   *root (conf__node_free). Aliases are expanded into copies that remember
+   where they came from, merge keys (<<) are applied, and top-level keys
+   beginning with "x-" are dropped (docker-compose's extension fields, where
+   anchors live). An alias without its anchor is reported and replaced by a
    bad node so that the rest of the file is still checked. */
 int conf__tree_load(conf__ctx_t *x, const char *text, size_t len, conf__node_t **root);
 void conf__node_free(conf__node_t *n);
@@ -56,7 +77,8 @@ bool conf__node_is_null(const conf__node_t *n);
 /* Records "FILE:LINE:COL: path: message". */
 void conf__err_at(conf__ctx_t *x, int line, int col, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
-/* The same at node n with the current key path. */
+/* The same at node n with the current key path; for a node written through
+   an alias, at the alias, naming the anchor and where the value is. */
 void conf__err(conf__ctx_t *x, const conf__node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Sorts the errors by position and joins them, one per line; caller frees.

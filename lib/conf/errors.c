@@ -57,7 +57,13 @@ conf__err(conf__ctx_t *x, const conf__node_t *n, const char *fmt, ...)
 		x->oom = true;
 		return;
 	}
-	conf__err_at(x, n ? n->line : 1, n ? n->col : 1, x->path, "%s", msg);
+	if (n != NULL && n->from != NULL)
+		conf__err_at(x, n->from->use_line, n->from->use_col, x->path,
+			     "%s (through *%s: anchor &%s at %s:%d:%d, this value at %s:%d:%d)", msg,
+			     n->from->name, n->from->name, x->file, n->from->anchor_line,
+			     n->from->anchor_col, x->file, n->line, n->col);
+	else
+		conf__err_at(x, n ? n->line : 1, n ? n->col : 1, x->path, "%s", msg);
 	free(msg);
 }
 

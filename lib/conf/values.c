@@ -26,6 +26,8 @@ conf__is(conf__ctx_t *x, const conf__node_t *n, conf__node_type_t t)
 {
 	char q[96];
 
+	if (n != NULL && n->bad)
+		return false; /* reported where it was made */
 	if (n != NULL && n->type == t && !(t == CONF__SCALAR && conf__node_is_null(n)))
 		return true;
 	if (n == NULL || !n->bad)
