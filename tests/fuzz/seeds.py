@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the harnesses into tests/fuzz/<harness>/seeds
+(committed; run again after a protocol or format change). Seeds are small,
+valid inputs that reach each part of a decoder; the fuzzer mutates from
+there."""
+import base64
+import json
+import os
+import shutil
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def put(harness, name, data):
+    d = os.path.join(HERE, harness, "seeds")
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def reset(harness):
+    shutil.rmtree(os.path.join(HERE, harness, "seeds"), ignore_errors=True)
+
+
+# ---- drover.yaml ----
+reset("conf")
+with open(os.path.join(ROOT, "examples", "drover.yaml")) as f:
+    put("conf", "example.yaml", f.read())
+put("conf", "spec.yaml", """supervisor:
+  name: master-1
+  state_dir: ./var
+  log_dir: ./var/log
+  http:
+    listen: 127.0.0.1:9170
+    token_file: ./secrets/api.token
+  agents:
+    listen: tcp://127.0.0.1:9171
+    keys_dir: ./secrets/agents
+    heartbeat: 1s
+    lost_after: 3
+  queues:
+    listen: tcp://127.0.0.1:9172
+    authkey_file: ./secrets/queue.key
+    advertise: tcp://10.0.0.1:9172
+groups:
+  web:
+    command: ["python3", "-m", "http.server", "${PORT}"]
+    instances: 4
+    env: { PORT: "80${INSTANCE}0", B: "${PORT}-${GROUP}-${NAME}-${HOST}" }
+    cwd: /srv/app
+    umask: "022"
+    autostart: true
+    restart: on-failure
+    backoff: { initial: 100ms, max: 30s, factor: 2 }
+    start_timeout: 1s
+    max_restarts: { count: 5, within: 60s }
+    ready: { tcp: "127.0.0.1:${PORT}", timeout: 10s, interval: 100ms }
+    depends_on: [db]
+    stop: { signal: TERM, timeout: 10s }
+    stdout: { file: auto, max_size: 50MB, keep: 5 }
+    stderr: merge
+    limits: { nofile: 4096, core: 0, memory: 512MB, nproc: 100 }
+    hosts: [local, node-1]
+    queue_access: true
+  db:
+    command: "exec sleep 1000"
+    ready: { exec: ["true"] }
+    stdout: null
+    stderr: { file: ./db.err, max_size: 1KB, keep: 0 }
+  worker:
+    command: [worker]
+    hosts: { labels: { role: worker }, per_host: 2 }
+    ready: { http: "http://127.0.0.1:${PORT}/" }
+    restart: always
+  notify:
+    command: [n]
+    ready: { notify: true }
+    stdout: inherit
+    restart: never
+  delay:
+    command: [d]
+    ready: { delay: 2s }
+    instances: 0
+queues:
+  tasks:   { capacity: 100000, durable: true, lease: 30s, max_message: 1MB }
+  results: { capacity: 100000 }
+""")
+put("conf", "minimal.yaml", "groups:\n  a:\n    command: [a]\n")
+put("conf", "empty.yaml", "")
+put("conf", "errors.yaml", """supervisor:
+  nme: x
+groups:
+  web:
+    command: []
+    restart: sometimes
+    instances: -1
+    backoff: { initial: 10 parsecs }
+    depends_on: [nowhere, web]
+    env: { A: "${B}", B: "${A}" }
+  web:
+    command: [b]
+queues:
+  q: { capacity: 1GB, lease: forever }
+""")
+put("conf", "anchors.yaml", "a: &x [1, 2]\nb: *x\ngroups: {g: {command: [\"$${X}\"]}}\n")
+
+# ---- agent.yaml ----
+reset("conf_agent")
+put("conf_agent", "agent.yaml", """agent:
+  connect: tcp://hub.example:9171
+  name: node-1
+  key: ./keys/node-1.cert_secret
+  server_key: ./keys/droverd.cert
+  labels: { role: worker, zone: a }
+  state_dir: /var/lib/drover-agent
+  log_dir: ./log
+""")
+put("conf_agent", "minimal.yaml",
+    "agent: {connect: 'tcp://h:1', name: n, key: k, server_key: s}\n")
+put("conf_agent", "errors.yaml",
+    "agent:\n  connect: udp://x\n  name: local\n  labels: [a]\n  extra: 1\nother: 2\n")
+
+# ---- queue frames ----
+reset("wire")
+
+
+def req(op, flags=0, req_id=1, timeout=0, count=1):
+    return struct.pack(">BBHIiI", 1, op, flags, req_id, timeout, count)
+
+
+for op in range(1, 10):
+    put("wire", "req-%d" % op, req(op, flags=op & 7, req_id=op, timeout=op * 100 - 101, count=op))
+put("wire", "rep-get", struct.pack(">BBhIII", 1, 3, -1, 7, 2, 0))
+put("wire", "stats", struct.pack(">7Q", 5, 100000, 1, 2, 30, 25, 1))
+put("wire", "name", b"tasks")
+
+# ---- the agent protocol ----
+reset("agent_wire")
+
+
+def msg(t, body):
+    t = t.encode()
+    return bytes([len(t)]) + t + json.dumps(body, separators=(",", ":")).encode()
+
+
+proc = {"name": "web:2", "group": "web", "instance": 2, "host": "local", "state": "RUNNING",
+        "pid": 4242, "since": 1732390000.25, "restarts": 3, "exit_code": None,
+        "exit_signal": None, "ready": True, "cpu_seconds": 0.52, "rss_bytes": 10485760,
+        "error": None}
+exited = dict(proc, state="BACKOFF", pid=None, exit_code=1, exit_signal="TERM",
+              error="exit 1", removed=True)
+group = {"name": "web", "argv": ["python3", "-m", "http.server", "${PORT}"], "shell": False,
+         "instances": 2, "instance_base": 0, "env": [["PORT", "80${INSTANCE}0"]],
+         "cwd": "/srv/app", "user": None, "umask": 18, "autostart": True,
+         "restart": "on-failure",
+         "backoff": {"initial_ms": 100, "max_ms": 30000, "factor": 2.0},
+         "start_timeout_ms": 1000, "max_restarts": {"count": 5, "within_ms": 60000},
+         "ready": {"kind": "tcp", "target": "127.0.0.1:${PORT}", "exec": [], "delay_ms": 0,
+                   "timeout_ms": 60000, "interval_ms": 100},
+         "depends_on": ["db"], "stop": {"signal": 15, "timeout_ms": 10000},
+         "stdout": {"mode": "file", "file": None, "max_size": 52428800, "keep": 5},
+         "stderr": {"mode": "merge", "file": None, "max_size": 52428800, "keep": 5},
+         "limits": {"nofile": 4096, "core": 0, "memory": -1, "nproc": -1},
+         "queue_access": True}
+shell = dict(group, name="db", argv=["/bin/sh", "-c", "exec db"], shell=True, env=[],
+             ready={"kind": "exec", "target": None, "exec": ["true"], "delay_ms": 0,
+                    "timeout_ms": 1000, "interval_ms": 50},
+             stdout={"mode": "null", "file": None, "max_size": 0, "keep": 0},
+             stderr={"mode": "file", "file": "/var/log/db.err", "max_size": 1024, "keep": 1})
+put("agent_wire", "hello", msg("HELLO", {
+    "protocol": 1, "name": "node-1", "version": "0.1.0", "hostname": "node-1",
+    "labels": {"role": "worker"}, "processes": [proc], "cores": 2,
+    "memory_bytes": 4 << 30, "boot_id": "b0", "seq": 7}))
+put("agent_wire", "state", msg("STATE", {
+    "generation": 3, "groups": [group, shell], "heartbeat_ms": 1000, "lost_after": 3,
+    "queues": {"url": "tcp://127.0.0.1:9172",
+               "authkey": base64.b64encode(b"secret").decode()}}))
+put("agent_wire", "event", msg("EVENT", {"seq": 8, "processes": [proc, exited]}))
+put("agent_wire", "samples", msg("SAMPLES", {"samples": [["web:2", 0.5, 1048576]]}))
+put("agent_wire", "cmd", msg("CMD", {"id": 1, "cmd": "signal", "name": "web:2",
+                                     "signal": 1}))
+put("agent_wire", "cmd-group", msg("CMD", {"id": 2, "cmd": "restart", "group": "web", "n": 1}))
+put("agent_wire", "ack", msg("ACK", {"id": 1, "rc": -3, "message": "no such process"}))
+put("agent_wire", "logreq", msg("LOGREQ", {"id": 4, "name": "web:2", "stream": "stdout",
+                                           "tail": 200, "offset": -1, "inode": -1}))
+put("agent_wire", "logs", msg("LOGS", {"id": 4, "status": 200, "reply": {"lines": ["a"]}}))
+put("agent_wire", "ping", msg("PING", {"t": 123456}))
+put("agent_wire", "pong", msg("PONG", {"t": 123456}))
+put("agent_wire", "register", msg("REGISTER", {}))
+put("agent_wire", "refused", msg("REFUSED", {"reason": "unknown key"}))
+
+# ---- secret and key files ----
+reset("secret")
+put("secret", "token", "  s3cr3t-token \n")
+put("secret", "key-crlf", b"\x00\xff raw key bytes\t\r\nsecond line\n")
+put("secret", "empty", "\n \n")
+pub = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+sec = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6"
+cert = ("#   ****  Generated on 2026-12-01 by CZMQ  ****\n"
+        "#   ZeroMQ CURVE Public Certificate\n#   Exchange securely, or use a secure mechanism"
+        " to verify the contents\n#   of this file after exchange. Store public certificates"
+        " in your home\n#   directory, in the .curve subdirectory.\n\nmetadata\n"
+        "    name = \"node-1\"\ncurve\n    public-key = \"%s\"\n" % pub)
+put("secret", "node-1.cert", cert)
+put("secret", "node-1.cert_secret", cert + "    secret-key = \"%s\"\n" % sec)
