@@ -208,3 +208,45 @@ cert = ("#   ****  Generated on 2026-12-01 by CZMQ  ****\n"
         "    name = \"node-1\"\ncurve\n    public-key = \"%s\"\n" % pub)
 put("secret", "node-1.cert", cert)
 put("secret", "node-1.cert_secret", cert + "    secret-key = \"%s\"\n" % sec)
+
+# ---- the queue host: a script of steps (see fuzz_queue.c) ----
+reset("queue")
+
+
+def field(b):
+    assert len(b) < 256
+    return bytes([len(b)]) + b
+
+
+def request(client, frames, op_hdr=None):
+    # client 0..2 ("A" reads its replies); frames after the routing id
+    return bytes([client]) + bytes([len(frames) - 1]) + b"".join(field(f) for f in frames)
+
+
+def hdr(op, flags=0, req_id=1, timeout=0, count=1):
+    return struct.pack(">BBHIiI", 1, op, flags, req_id, timeout, count)
+
+
+LEASE0 = b"\xff\xff\x00" + b"\x00" * 5
+TIME = bytes([6 << 5 | 20])        # 1.6 s pass
+GONE_B = bytes([7 << 5 | 1])       # client B goes away
+put("queue", "hello-stats", request(0, [hdr(1, count=0)]) + request(0, [hdr(6), b"tasks"]))
+put("queue", "put-get-ack", request(0, [hdr(2, count=2), b"tasks", b"m1", b"m2"]) +
+    request(0, [hdr(3, count=2, req_id=2), b"tasks"]) +
+    request(0, [hdr(4, req_id=3), b"tasks", LEASE0]))
+put("queue", "put-get-nack-expire", request(0, [hdr(2, req_id=1), b"results", b"x"]) +
+    request(0, [hdr(3, req_id=2, timeout=500), b"results"]) +
+    request(0, [hdr(5, req_id=3), b"results", b"\xff\xff\x01" + b"\x00" * 5]) + TIME +
+    request(0, [hdr(3, req_id=4, timeout=-1, flags=4, count=3), b"results"]) + TIME)
+put("queue", "complete", request(0, [hdr(2, req_id=1), b"tasks", b"t"]) +
+    request(0, [hdr(3, req_id=2), b"tasks"]) +
+    request(0, [hdr(7, req_id=3), b"results", LEASE0 + bytes([5]) + b"tasks" + b"result"]))
+put("queue", "credit-return", request(0, [hdr(8, req_id=1, timeout=1000, count=4), b"tasks"]) +
+    request(0, [hdr(2, flags=3, req_id=2, count=3), b"tasks", b"a", b"b", b"c"]) +
+    request(0, [hdr(9, req_id=3, count=1), b"tasks"]))
+put("queue", "full-wait", request(1, [hdr(2, req_id=1), b"one", b"a"]) +
+    request(1, [hdr(2, req_id=2, timeout=1000), b"one", b"b"]) +
+    request(0, [hdr(3, req_id=3, timeout=1000), b"one"]) + GONE_B + TIME)
+put("queue", "errors", request(0, [b"\x02short"]) + request(0, [hdr(99)]) +
+    request(0, [hdr(2, count=5), b"tasks", b"a"]) + request(0, [hdr(6), b"nope"]) +
+    request(0, [hdr(2), b"tasks", b"x" * 100]) + request(2, [hdr(4, count=2), b"tasks", b"1234"]))
