@@ -250,3 +250,41 @@ put("queue", "full-wait", request(1, [hdr(2, req_id=1), b"one", b"a"]) +
 put("queue", "errors", request(0, [b"\x02short"]) + request(0, [hdr(99)]) +
     request(0, [hdr(2, count=5), b"tasks", b"a"]) + request(0, [hdr(6), b"nope"]) +
     request(0, [hdr(2), b"tasks", b"x" * 100]) + request(2, [hdr(4, count=2), b"tasks", b"1234"]))
+
+# ---- the HTTP API: method, prefix, headers, path, query, body (fuzz_http.c) ----
+reset("http")
+GET, POST, PUT, HEAD, DELETE, OPTIONS = 0, 1, 2, 3, 4, 5
+TOK, ORIGIN_OK, QMARK, JSONCT = 1, 4 | 8, 0x10, 0x20
+
+
+def http(method, prefix, hdrs=0, path=b"", query=b"", body=b""):
+    return bytes([method, prefix, hdrs]) + field(path) + field(query) + body
+
+
+for i, name in enumerate(["processes", "groups", "agents", "queues", "status", "reload"]):
+    put("http", "get-" + name, http(GET, 2, 0, name.encode()))
+put("http", "get-process", http(GET, 0, 0, b"web:0"))
+put("http", "get-remote", http(GET, 0, 0, b"db:1"))
+put("http", "get-group", http(HEAD, 1, 0, b"web"))
+put("http", "get-agent", http(GET, 7, 0, b"node-1"))
+put("http", "page", http(GET, 8))
+put("http", "metrics", http(GET, 9))
+put("http", "events", http(GET, 10, 0x40))
+put("http", "logs", http(GET, 11, 0, b"", b"stream=stdout&tail=5"))
+put("http", "logs-follow", http(GET, 11, 0, b"", b"offset=10&inode=1&tail=0"))
+put("http", "logs-remote", http(GET, 5, 0, b"logs", b"stream=stdout&tail=3"))
+put("http", "start", http(POST, 3, TOK, b"start"))
+put("http", "restart-remote", http(POST, 5, TOK, b"restart"))
+put("http", "signal", http(POST, 3, TOK | JSONCT, b"signal", b"", b'{"signal": "HUP"}'))
+put("http", "signal-remote", http(POST, 5, TOK, b"signal", b"", b'{"signal": 9}'))
+put("http", "group-restart", http(POST, 4, TOK | ORIGIN_OK, b"restart", b"rolling=1"))
+put("http", "group-remote", http(POST, 6, TOK, b"stop"))
+put("http", "scale", http(PUT, 4, TOK, b"instances", b"", b'{"instances": 3}'))
+put("http", "scale-remote", http(PUT, 6, TOK, b"instances", b"", b'{"instances": 7}'))
+put("http", "reload", http(POST, 12, TOK))
+put("http", "no-token", http(POST, 3, 0, b"stop"))
+put("http", "cross-origin", http(POST, 3, TOK | 4, b"stop"))
+put("http", "bad-path", http(GET, 0, 0, b"web%00x"))
+put("http", "bad-slash", http(GET, 1, 0, b"web%2Fx"))
+put("http", "many-args", http(GET, 13, 0, b"", b"a&" * 120))
+put("http", "method", http(DELETE, 2, TOK, b"processes"))
