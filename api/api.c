@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -540,6 +541,7 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 {
 	api_reply_t r = {0};
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	enum MHD_Result ret;
 
 	if (req->uri_too_long) {
 		api_reply_error(&r, 414, "uri_too_long", "request target longer than %d bytes",
@@ -561,19 +563,8 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 				API_MAX_BODY);
 		return s_send(conn, &r);
 	}
-	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
-		if (!get) {
-			r.allow = "GET, HEAD";
-			api_reply_error(&r, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-					"%s is not allowed on %s", method, url);
-		} else {
-			r.status = MHD_HTTP_OK;
-			r.body = strdup(api_page_html);
-			r.len = r.body ? strlen(r.body) : 0;
-			r.type = "text/html; charset=utf-8";
-		}
-		return s_send(conn, &r);
-	}
+	if (api_web_serve(api, conn, url, method, &ret))
+		return ret; /* the dashboard (web.c) */
 	if (strcmp(url, "/metrics") == 0) {
 		if (!get) {
 			r.allow = "GET, HEAD";
@@ -616,7 +607,8 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 			return s_send(conn, &r);
 		}
 	}
-	api_route(api, conn, method, url, req, &r);
+	if (!api_history_route(api, method, url, &r))
+		api_route(api, conn, method, url, req, &r);
 	if (r.status == 0) { /* answered later, by api_req_answer() */
 		MHD_suspend_connection(conn);
 		return MHD_YES;
@@ -809,7 +801,7 @@ s_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			api->conns = ac;
 		api->conns_tail = ac;
 		*socket_context = ac;
-		if (++api->n_conns > API_CONN_LIMIT - API_CONN_RESERVE)
+		if (++api->n_conns > api->conn_limit - api->conn_reserve)
 			s_conn_evict(api);
 		return;
 	}
@@ -865,6 +857,20 @@ api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hook
 		return NULL;
 	}
 	api->ev = ev;
+	{
+		/* The API may take a quarter of the descriptors at most: however
+		   many clients come, the workers' pipes and files still open. */
+		struct rlimit rl;
+		rlim_t quarter = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 4 : 256;
+
+		api->conn_limit = quarter < API_CONN_LIMIT ? (unsigned)quarter : API_CONN_LIMIT;
+		if (api->conn_limit < 16)
+			api->conn_limit = 16;
+		api->conn_reserve = api->conn_limit / 10 < API_CONN_RESERVE ? api->conn_limit / 10
+									    : API_CONN_RESERVE;
+		if (api->conn_reserve == 0)
+			api->conn_reserve = 1;
+	}
 	api->view = view;
 	api->ctx = ctx;
 	api->listen_fd = -1;
@@ -874,13 +880,15 @@ api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hook
 	api->token = cfg->token && *cfg->token ? strdup(cfg->token) : NULL;
 	api->config_file = strdup(cfg->config_file ? cfg->config_file : "");
 	api->name = strdup(cfg->name ? cfg->name : "");
+	api->web_root = cfg->web_root ? strdup(cfg->web_root) : NULL;
 	api->started = clock_wall();
+	api->started_ms = clock_ms();
 	if ((api->listen_fd = s_listen(api->listen, api->token != NULL, err)) < 0)
 		goto fail;
 	api->mhd = MHD_start_daemon(
 	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 	    s_on_request, api, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api, MHD_OPTION_LISTEN_SOCKET,
-	    api->listen_fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONN_LIMIT,
+	    api->listen_fd, MHD_OPTION_CONNECTION_LIMIT, api->conn_limit,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_HEADER_TIMEOUT_S,
 	    MHD_OPTION_URI_LOG_CALLBACK, s_on_uri, api, MHD_OPTION_NOTIFY_CONNECTION,
 	    s_on_connection, api, MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, api, MHD_OPTION_END);
@@ -947,6 +955,7 @@ api_destroy(api_t **apip)
 	free(api->listen);
 	free(api->config_file);
 	free(api->name);
+	free(api->web_root);
 	free(api);
 	*apip = NULL;
 }

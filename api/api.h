@@ -36,6 +36,10 @@ typedef struct {
 	/* An /api/v1/events stream opened (api_subscribers() counts them): the
 	   owner may start sending events it only sends while someone listens. */
 	void (*subscribed)(void *ctx);
+	/* The sampled history of one process (kind "process") or queue (kind
+	   "queue") for GET /api/v1/{processes,queues}/{name}/history: a JSON
+	   object, or NULL when there is no such name (404). */
+	json_t *(*history)(void *ctx, const char *kind, const char *name);
 } api_hooks_t;
 
 typedef struct {
@@ -43,6 +47,7 @@ typedef struct {
 	const char *token;	 /* bearer token for mutating calls; NULL = none (loopback only) */
 	const char *config_file; /* shown in /status */
 	const char *name;	 /* supervisor name */
+	const char *web_root;	 /* serve the dashboard from this directory; NULL = embedded */
 } api_config_t;
 
 /* Binds and starts serving on ev. Refuses a non-loopback listen address

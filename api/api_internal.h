@@ -1,6 +1,6 @@
 /* api internals: the request object, the response helpers and the route
    handlers shared by api.c (server, dispatch, events), routes.c (JSON
-   endpoints), metrics.c and page.c. */
+   endpoints), metrics.c, web.c and history.c. */
 #ifndef DROVER_API_INTERNAL_H
 #define DROVER_API_INTERNAL_H
 
@@ -11,10 +11,12 @@
 
 #include "api.h"
 
-#define API_MAX_BODY (64 * 1024)	     /* request bodies are small JSON objects */
-#define API_MAX_URI 8192		     /* request target, query included (414 beyond) */
-#define API_MAX_ARGS 100		     /* query arguments (400 beyond) */
-#define API_CONN_LIMIT 1000		     /* open connections */
+#define API_MAX_BODY (64 * 1024) /* request bodies are small JSON objects */
+#define API_MAX_URI 8192	 /* request target, query included (414 beyond) */
+#define API_MAX_ARGS 100	 /* query arguments (400 beyond) */
+#define API_CONN_LIMIT                                                                             \
+	1000				     /* open connections, at most a quarter of the         \
+						descriptors: the rest are the workers' */
 #define API_CONN_RESERVE 100		     /* the last ones go to whoever is asking */
 #define API_HEADER_TIMEOUT_S 10		     /* to send a whole request head */
 #define API_IDLE_TIMEOUT_S 60		     /* once a request has arrived */
@@ -28,6 +30,8 @@ typedef struct api_conn api_conn_t;
 
 struct api {
 	ev_t *ev;
+	unsigned conn_limit;   /* API_CONN_LIMIT, or less when descriptors are few */
+	unsigned conn_reserve; /* the last ones go to whoever is asking */
 	view_t *view;
 	api_hooks_t hooks;
 	void *ctx;
@@ -35,7 +39,9 @@ struct api {
 	char *token;
 	char *config_file;
 	char *name;
-	double started; /* Unix time */
+	char *web_root; /* http.web_root, or NULL: the embedded dashboard */
+	double started;	    /* Unix time */
+	int64_t started_ms; /* monotonic: uptime keeps counting through clock changes */
 	struct MHD_Daemon *mhd;
 	int listen_fd;
 	ev_io_t mhd_io;	       /* MHD's own epoll fd, in our loop */
@@ -43,9 +49,9 @@ struct api {
 	ev_timer_t ping_timer; /* SSE keep-alive, armed only with subscribers */
 	api_sse_t *subscribers;
 	size_t n_subscribers;
-	size_t sse_bytes;		   /* buffered for every subscriber together */
+	size_t sse_bytes;		/* buffered for every subscriber together */
 	api_conn_t *conns, *conns_tail; /* open connections, oldest first */
-	size_t n_conns;			   /* of them not yet being dropped */
+	size_t n_conns;			/* of them not yet being dropped */
 	uint64_t event_id;
 	bool stopping;
 };
@@ -101,8 +107,12 @@ bool api_route_mutates(const char *method);
 
 /* The Prometheus text exposition of /metrics (malloc'd, *len set). */
 char *api_metrics_text(api_t *api, size_t *len);
-/* The page served at "/" until the dashboard lands. */
-extern const char api_page_html[];
-
+/* The dashboard's files (web.c): false when url is not one of them. Else
+   the reply is queued and *ret is MHD's verdict. */
+bool api_web_serve(api_t *api, struct MHD_Connection *conn, const char *url, const char *method,
+		   enum MHD_Result *ret);
+/* GET /processes/{name}/history and /queues/{name}/history (history.c):
+   false when path is not one of them. */
+bool api_history_route(api_t *api, const char *method, const char *path, api_reply_t *r);
 
 #endif

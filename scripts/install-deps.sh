@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package drover needs to build, test and benchmark.
-# Nothing is downloaded from anywhere but the Debian archive (and, for the
-# benchmarks against PM2 only, the npm registry, done by bench/ itself).
+# Nothing is downloaded from anywhere but the Debian archive and the npm
+# registry: the build runs `npm ci` for the dashboard's libraries (web/, from
+# its package-lock.json), and bench/ fetches PM2 for the benchmarks. The
+# browser tests drive Debian's chromium; no browser is downloaded.
 set -euo pipefail
 
 packages=(
@@ -9,8 +11,12 @@ packages=(
 	libzmq3-dev libczmq-dev libyaml-dev libcurl4-openssl-dev libcriterion-dev
 	libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev
 	python3 python3-zmq curl sqlite3 procps iproute2 psmisc
-	supervisor prometheus wrk hyperfine valgrind
+	supervisor prometheus wrk hyperfine valgrind chromium
 )
+# The dashboard's build (esbuild) and its browser tests (playwright-core)
+# run on Node 18 or later: Debian's nodejs and npm, unless a node is there.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "ev.h"
 #include "fleet.h"
+#include "history.h"
 #include "log.h"
 #include "proc.h"
 #include "secret.h"
@@ -40,6 +41,7 @@ typedef struct {
 	proc_core_t *core;
 	fleet_t *fleet; /* owns the view the API reads */
 	api_t *api;
+	sup_history_t *history; /* the dashboard's charts (history.c) */
 #ifdef DROVER_HAVE_QUEUE
 	const drover_queue_module_t *qmod; /* loaded when queues are configured */
 	queue_host_t *queues;
@@ -66,26 +68,6 @@ s_usage(FILE *f)
 		   "  -n, --check        validate the configuration and exit 0 or 1\n"
 		   "  -v, --verbose      log state changes too\n"
 		   "  -V, --version      print the version\n");
-}
-
-static int
-s_mkdirs(const char *path)
-{
-	char buf[PATH_MAX], *p;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-		return -errno;
-	return 0;
 }
 
 #ifdef DROVER_HAVE_QUEUE
@@ -498,6 +480,12 @@ s_subscribed(void *ctx)
 }
 #endif
 
+static json_t *
+s_history(void *ctx, const char *kind, const char *name)
+{
+	return sup_history_json(((sup_t *)ctx)->history, kind, name);
+}
+
 /* ---- signals ---- */
 
 static void
@@ -542,7 +530,7 @@ main(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0}};
 	sup_t sup = {.conf_path = "drover.yaml", .sigfd = -1, .log_level = DLOG_INFO};
 	proc_events_t pev = {s_on_change, s_on_group, s_on_removed, s_on_stopped};
-	api_hooks_t hooks = {.reload = s_reload};
+	api_hooks_t hooks = {.reload = s_reload, .history = s_history};
 	api_config_t acfg;
 	proc_run_t run;
 	char state_file[PATH_MAX];
@@ -602,9 +590,9 @@ main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((rc = s_mkdirs(sup.conf->state_dir)) != 0)
+	if ((rc = str_mkdirs(sup.conf->state_dir)) != 0)
 		die(EX_CANTCREAT, "state_dir %s: %s", sup.conf->state_dir, strerror(-rc));
-	if ((rc = s_mkdirs(sup.conf->log_dir)) != 0)
+	if ((rc = str_mkdirs(sup.conf->log_dir)) != 0)
 		die(EX_CANTCREAT, "log_dir %s: %s", sup.conf->log_dir, strerror(-rc));
 	if (sup.conf->http_token_file != NULL &&
 	    secret_read(sup.conf->http_token_file, &token, &token_len, &why) != 0)
@@ -649,7 +637,11 @@ main(int argc, char **argv)
 	acfg = (api_config_t){.listen = sup.conf->http_listen,
 			      .token = token,
 			      .config_file = sup.conf->path,
-			      .name = sup.conf->name};
+			      .name = sup.conf->name,
+			      .web_root = sup.conf->http_web_root};
+	if ((sup.history = sup_history_new(sup.ev, fleet_view(sup.fleet), hooks.queues, &sup)) ==
+	    NULL)
+		die(EX_OSERR, "history: %s", strerror(errno));
 	if ((sup.api = api_new(sup.ev, fleet_view(sup.fleet), &acfg, &hooks, &sup, &aerr)) == NULL)
 		die(EX_CONFIG, "http: %s", aerr ? aerr : "cannot start");
 	secret_free(token, token_len);
@@ -663,6 +655,7 @@ main(int argc, char **argv)
 		log_error("event loop: %s", strerror(-rc));
 
 	api_destroy(&sup.api);
+	sup_history_destroy(&sup.history);
 #ifdef DROVER_HAVE_HUB
 	if (sup.hub != NULL)
 		sup.hmod->hub_destroy(&sup.hub);

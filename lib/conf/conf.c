@@ -47,6 +47,7 @@ conf_free(conf_t **cp)
 	free(c->log_dir);
 	free(c->http_listen);
 	free(c->http_token_file);
+	free(c->http_web_root);
 	free(c->agents_listen);
 	free(c->agents_keys_dir);
 	free(c->queues_listen);

@@ -127,6 +127,7 @@ typedef struct {
 	char *log_dir;		/* absolute; default <state_dir>/log */
 	char *http_listen;	/* "HOST:PORT"; default "127.0.0.1:9170" */
 	char *http_token_file;	/* absolute or NULL (no token: mutating calls open) */
+	char *http_web_root;	/* absolute or NULL: the dashboard from disk, not the embedded one */
 	char *agents_listen;	/* default "tcp://127.0.0.1:9171" */
 	char *agents_keys_dir;	/* absolute or NULL */
 	int64_t agents_heartbeat_ms;	/* default 1s */

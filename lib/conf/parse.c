@@ -491,6 +491,12 @@ s_k_token_file(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void 
 }
 
 static void
+s_k_web_root(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
+{
+	s_set_path(p, v, &p->c->http_web_root);
+}
+
+static void
 s_k_agents_listen(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
 	s_set_listen(p, v, &p->c->agents_listen, true);
@@ -545,7 +551,10 @@ static void
 s_k_http(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
 	static const s_key_t keys[] = {
-	    {"listen", s_k_http_listen}, {"token_file", s_k_token_file}, {NULL, NULL}};
+	    {"listen", s_k_http_listen},
+	    {"token_file", s_k_token_file},
+	    {"web_root", s_k_web_root},
+	    {NULL, NULL}};
 
 	s_walk(p, v, keys, NULL);
 }

@@ -134,6 +134,9 @@ class AgentTests(unittest.TestCase):
         self.assertIn(b'drover_agent_up{agent="node1"} 1', metrics)
         self.assertIn(b'drover_process_state{name="web:2",group="web",host="node2",'
                       b'state="RUNNING"} 1', metrics)
+        wait_for("the heartbeat round trip", lambda: b'drover_agent_heartbeat_rtt_seconds{'
+                 b'agent="node1"}' in urllib.request.urlopen(
+                     "http://127.0.0.1:%d/metrics" % c.http_port).read())
 
     def test_placement_by_labels_per_host(self):
         c = self.cluster("  w:\n    command: [sleep, '1000']\n    start_timeout: 0s\n"
@@ -378,6 +381,7 @@ class AgentTests(unittest.TestCase):
         for frames in ([b"NOSUCH", b"{}"], [b"HELLO", b"not json"], [b"HELLO"],
                        [b"EVENT", b"[1,2]"], [b"HELLO", b"{}"], [b"x" * 100, b"{}"],
                        [b"HELLO", b"{" * 100000], [b"EVENT", b'{"seq": 1, "processes": [{}, 7]}'],
+                       [b"HELLO", b" " * (5 * 1024 * 1024)],
                        [b"HELLO", json.dumps({"protocol": 1, "name": "node2", "version": "1",
                                                "hostname": "h", "labels": {},
                                                "processes": [{"name": "web:0"}, 5]}).encode()]):
@@ -393,6 +397,54 @@ class AgentTests(unittest.TestCase):
         ctx.term()
         junk.close()
         silent.close()
+
+    def test_check_help_and_bad_flags_say_one_clear_line(self):
+        c = self.cluster(SLEEP_GROUP, names=("node1",))
+        agent = os.environ["DROVER_AGENT"]
+        key = os.path.join(c.keys, "node1.cert_secret")
+        srv = os.path.join(c.keys, "droverd.cert")
+
+        def run(*args):
+            r = subprocess.run([agent] + list(args), capture_output=True, text=True,
+                               timeout=20, cwd=c.dir)
+            return r.returncode, r.stdout + r.stderr
+
+        rc, out = run("--help")
+        self.assertEqual(rc, 0)
+        self.assertIn("--server-key", out)
+        ok = ["--connect", c.agents_url, "--name", "node1", "--key", key, "--server-key", srv]
+        rc, out = run("--check", *ok)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("OK", out)
+        for args, code, says in [
+                (["--connect", "http://x", "--name", "a"], 2, "expected tcp://HOST:PORT"),
+                (["--name", "local"], 2, "not a valid agent name"),
+                (["--label", "nokey"], 2, "expected KEY=VALUE"),
+                (["--bogus"], 2, "usage"),
+                (["--check", "--connect", c.agents_url, "--name", "node1"], 2, "--key is missing"),
+                (["--check"] + ok[:5] + [os.path.join(c.keys, "node1.cert"), "--server-key", srv],
+                 1, "holds no secret key"),
+                (["--check"] + ok[:7] + [os.path.join(c.dir, "drover.yaml")], 1,
+                 "not a certificate"),
+                (["--check"] + ok[:7] + ["/nonexistent"], 1, "No such file")]:
+            rc, out = run(*args)
+            self.assertEqual(rc, code, (args, out))
+            self.assertIn(says, out, args)
+            self.assertLessEqual(len(out.strip().splitlines()), 1 if code == 1 else 30, out)
+        # agent.yaml, with its errors at file:line:col.
+        y = os.path.join(c.dir, "agent.yaml")
+        with open(y, "w") as f:
+            f.write("agent:\n  connect: %s\n  name: node1\n  key: keys/node1.cert_secret\n"
+                    "  server_key: keys/droverd.cert\n  labels: { role: w }\n" % c.agents_url)
+        rc, out = run("--check", "-c", y)
+        self.assertEqual(rc, 0, out)
+        with open(y, "w") as f:
+            f.write("agent:\n  connect: nope\n  name: node1\n  colour: blue\n")
+        rc, out = run("--check", "-c", y)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("agent.yaml:2:12: agent.connect: expected tcp://HOST:PORT", out)
+        self.assertIn("agent.yaml:4:3: agent.colour: unknown key", out)
+        self.assertIn("missing key", out)
 
     def test_reload_moves_groups_and_keeps_the_unchanged(self):
         stay = "  stay:\n    command: [sleep, '1001']\n    start_timeout: 0s\n" \

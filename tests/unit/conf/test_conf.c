@@ -926,3 +926,14 @@ Test(conf, free_is_safe_on_null_and_nulls_the_handle)
 	cr_assert_null(conf_group_find(NULL, "x"));
 	cr_assert(conf_group_same(NULL, NULL));
 }
+
+Test(conf, web_root_is_a_path_relative_to_the_file, .init = init)
+{
+	conf_t *c = parse_ok("supervisor:\n"
+			     "  http: { web_root: web/dist }\n"
+			     "groups:\n"
+			     "  a: { command: 'true' }\n");
+
+	cr_assert_str_eq(c->http_web_root, DIR "/web/dist");
+	conf_free(&c);
+}
