@@ -15,11 +15,15 @@ shift
 build=build-fuzz-cov
 prof=$build/prof/$name
 files=()
+funcs= # a file:regex of functions reported on their own (a file the harness uses in part)
 case $name in
 conf) files=(lib/conf/*.c) ;;
 conf_agent) files=(lib/conf/agent.c lib/conf/tree.c lib/conf/values.c lib/conf/errors.c) ;;
 wire) files=(lib/wire/wire.c) ;;
-agent_wire) files=(lib/wire/agent_wire.c lib/view/view.c) ;;
+agent_wire)
+	files=(lib/wire/agent_wire.c)
+	funcs='lib/view/view.c:view_proc_(from_)?json'
+	;;
 secret) files=(lib/base/secret.c lib/auth/certfile.c lib/auth/keys.c) ;;
 queue) files=(lib/queue/queue_core.c lib/queue/queue_host.c lib/queue/queue_store.c) ;;
 http) files=(api/api.c api/routes.c api/metrics.c lib/view/view.c lib/logs/logs.c) ;;
@@ -36,3 +40,7 @@ LLVM_PROFILE_FILE="$prof/%p.profraw" ASAN_OPTIONS=detect_leaks=0 \
 llvm-profdata-14 merge -sparse "$prof"/*.profraw -o "$prof/merged.profdata"
 llvm-cov-14 report $build/tests/fuzz/fuzz_$name -instr-profile="$prof/merged.profdata" \
 	"${files[@]}"
+if [ -n "$funcs" ]; then
+	llvm-cov-14 report -show-functions $build/tests/fuzz/fuzz_$name \
+		-instr-profile="$prof/merged.profdata" "${funcs%%:*}" | grep -E "^Name|^(${funcs#*:}) "
+fi
