@@ -29,6 +29,7 @@
 #include "api_internal.h"
 #include "clock.h"
 #include "log.h"
+#include "logs.h"
 #include "str.h"
 
 struct api_sse {
@@ -86,8 +87,12 @@ api_reply_error(api_reply_t *r, unsigned status, const char *code, const char *f
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* The message may quote the request (a name from %FF%FE, a cut
+	   character at the end): JSON strings are UTF-8, so the bytes that are
+	   not become U+FFFD, or jansson refuses the whole message. */
 	api_reply_json(r, status,
-		       json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
+		       json_pack("{s:{s:s, s:o}}", "error", "code", code, "message",
+				 logs_json_text(msg, strlen(msg))));
 }
 
 /* ---- listening ---- */

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 packages=(
-	build-essential cmake pkg-config git clang
+	build-essential cmake pkg-config git clang libclang-rt-14-dev
 	libzmq3-dev libczmq-dev libyaml-dev libcurl4-openssl-dev libcriterion-dev
 	libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev
 	python3 python3-zmq curl sqlite3 procps iproute2 psmisc

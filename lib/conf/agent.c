@@ -102,6 +102,21 @@ s_path(conf__ctx_t *x, const char *dir, const conf__node_t *v, char **dst)
 	free(s);
 }
 
+/* A mapping key must be a string: a mapping or a list as a key (YAML's
+   "? {a: 1}" or "{{}: x}") has no text. Reports anything else. */
+static bool
+s_key_ok(conf__ctx_t *x, const conf__node_t *k)
+{
+	if (k->bad)
+		return false;
+	if (k->type != CONF__SCALAR) {
+		conf__err(x, k, "expected a string key, got %s",
+			  k->type == CONF__MAP ? "a mapping" : "a list");
+		return false;
+	}
+	return true;
+}
+
 static void
 s_build(conf__ctx_t *x, const conf__node_t *root, const char *dir, conf_agent_t *a)
 {
@@ -117,9 +132,9 @@ s_build(conf__ctx_t *x, const conf__node_t *root, const char *dir, conf_agent_t 
 		return;
 	for (i = 0; i + 1 < root->n; i += 2) {
 		k = root->kids[i];
-		if (k->type != CONF__SCALAR)
-			conf__err(x, k, "expected a string key");
-		else if (strcmp(k->str, "agent") == 0)
+		if (!s_key_ok(x, k))
+			continue;
+		if (strcmp(k->str, "agent") == 0)
 			agent = root->kids[i + 1];
 		else
 			conf__err(x, k, "unknown key \"%s\" (expected agent)", k->str);
@@ -136,10 +151,8 @@ s_build(conf__ctx_t *x, const conf__node_t *root, const char *dir, conf_agent_t 
 	for (i = 0; i + 1 < agent->n; i += 2) {
 		k = agent->kids[i];
 		v = agent->kids[i + 1];
-		if (k->type != CONF__SCALAR) {
-			conf__err(x, k, "expected a string key");
+		if (!s_key_ok(x, k))
 			continue;
-		}
 		mark2 = conf__path_push(x, k->str);
 		if (strcmp(k->str, "connect") == 0) {
 			if (conf__str(x, v, false, &s) == 0) {
@@ -173,11 +186,7 @@ s_build(conf__ctx_t *x, const conf__node_t *root, const char *dir, conf_agent_t 
 			for (j = 0; j + 1 < v->n; j += 2) {
 				lk = v->kids[j];
 				lv = v->kids[j + 1];
-				if (lk->type != CONF__SCALAR) {
-					conf__err(x, lk, "expected a string key");
-					continue;
-				}
-				if (conf__str(x, lv, true, &s) != 0)
+				if (!s_key_ok(x, lk) || conf__str(x, lv, true, &s) != 0)
 					continue;
 				if (conf_agent_add_label(a, lk->str, s) != 0)
 					x->oom = true;
@@ -206,44 +215,17 @@ s_build(conf__ctx_t *x, const conf__node_t *root, const char *dir, conf_agent_t 
 }
 
 int
-conf_agent_load(const char *path, conf_agent_t **out, char **errors)
+conf_agent_parse_string(const char *text, size_t len, const char *name, const char *dir,
+			conf_agent_t **out, char **errors)
 {
-	conf__ctx_t x = {.file = path};
+	conf__ctx_t x = {.file = name};
 	conf__node_t *root = NULL;
 	conf_agent_t *a = calloc(1, sizeof(*a));
-	char *text = NULL, *dir = NULL, real[PATH_MAX], *slash;
-	size_t len = 0;
-	FILE *f;
 	int rc = -1;
 
 	*out = NULL;
 	*errors = NULL;
 	if (a == NULL)
-		goto oom;
-	if ((f = fopen(path, "r")) == NULL) {
-		if (asprintf(errors, "%s: cannot read: %s\n", path, strerror(errno)) < 0)
-			*errors = NULL;
-		conf_agent_free(&a);
-		return -1;
-	}
-	text = malloc(AGENT_MAX_FILE + 1);
-	if (text != NULL)
-		len = fread(text, 1, AGENT_MAX_FILE + 1, f);
-	fclose(f);
-	if (text == NULL)
-		goto oom;
-	if (len > AGENT_MAX_FILE) {
-		if (asprintf(errors, "%s: larger than %d bytes\n", path, AGENT_MAX_FILE) < 0)
-			*errors = NULL;
-		goto done;
-	}
-	if (realpath(path, real) == NULL)
-		snprintf(real, sizeof(real), "%s", path);
-	if ((slash = strrchr(real, '/')) != NULL)
-		dir = strndup(real, (size_t)(slash - real) ? (size_t)(slash - real) : 1);
-	else
-		dir = strdup(".");
-	if (dir == NULL)
 		goto oom;
 	if (conf__tree_load(&x, text, len, &root) == 0)
 		s_build(&x, root, dir, a);
@@ -266,11 +248,54 @@ conf_agent_load(const char *path, conf_agent_t **out, char **errors)
 	goto done;
 oom:
 	free(*errors);
-	if (asprintf(errors, "%s: out of memory\n", path) < 0)
+	if (asprintf(errors, "%s: out of memory\n", name) < 0)
 		*errors = NULL;
 done:
 	conf__ctx_fini(&x);
 	conf_agent_free(&a);
+	return rc;
+}
+
+int
+conf_agent_load(const char *path, conf_agent_t **out, char **errors)
+{
+	char *text = NULL, *dir = NULL, real[PATH_MAX], *slash;
+	size_t len = 0;
+	FILE *f;
+	int rc = -1;
+
+	*out = NULL;
+	*errors = NULL;
+	if ((f = fopen(path, "r")) == NULL) {
+		if (asprintf(errors, "%s: cannot read: %s\n", path, strerror(errno)) < 0)
+			*errors = NULL;
+		return -1;
+	}
+	text = malloc(AGENT_MAX_FILE + 1);
+	if (text != NULL)
+		len = fread(text, 1, AGENT_MAX_FILE + 1, f);
+	fclose(f);
+	if (text == NULL)
+		goto oom;
+	if (len > AGENT_MAX_FILE) {
+		if (asprintf(errors, "%s: larger than %d bytes\n", path, AGENT_MAX_FILE) < 0)
+			*errors = NULL;
+		goto done;
+	}
+	if (realpath(path, real) == NULL)
+		snprintf(real, sizeof(real), "%s", path);
+	if ((slash = strrchr(real, '/')) != NULL)
+		dir = strndup(real, (size_t)(slash - real) ? (size_t)(slash - real) : 1);
+	else
+		dir = strdup(".");
+	if (dir == NULL)
+		goto oom;
+	rc = conf_agent_parse_string(text, len, path, dir, out, errors);
+	goto done;
+oom:
+	if (asprintf(errors, "%s: out of memory\n", path) < 0)
+		*errors = NULL;
+done:
 	free(text);
 	free(dir);
 	return rc;

@@ -17,6 +17,12 @@
 
 /* Instances of one group at most, in the file and when scaling: one limit. */
 #define CONF_MAX_INSTANCES 10000
+/* The longest duration of any setting (2147483647ms, about 24.8 days): a
+   deadline of now plus any of them is far from overflow, and every group
+   setting fits the agent protocol, which checks the same limits. */
+#define CONF_MAX_DURATION_MS INT32_MAX
+/* The largest backoff factor. */
+#define CONF_MAX_BACKOFF_FACTOR 100
 
 typedef enum {
 	CONF_RESTART_ALWAYS,

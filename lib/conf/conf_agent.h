@@ -21,6 +21,10 @@ typedef struct {
 /* Reads and checks agent.yaml. 0 and *out (caller owns), or -1 and *errors
    (malloc'd, one "FILE:LINE:COL: path: message" per line). */
 int conf_agent_load(const char *path, conf_agent_t **out, char **errors);
+/* The same from a string: name is used in messages and dir (absolute) to
+   resolve relative paths. */
+int conf_agent_parse_string(const char *text, size_t len, const char *name, const char *dir,
+			    conf_agent_t **out, char **errors);
 void conf_agent_free(conf_agent_t **ap);
 /* Sets label key=value (replacing one of the same key). 0 or -ENOMEM. */
 int conf_agent_add_label(conf_agent_t *a, const char *key, const char *value);

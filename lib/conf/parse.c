@@ -980,8 +980,9 @@ s_b_factor(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 
 	if (conf__number(p->x, v, &f) != 0)
 		return;
-	if (f < 1.0) {
-		conf__err(p->x, v, "must be at least 1, got %.32s", v->str);
+	if (f < 1.0 || f > CONF_MAX_BACKOFF_FACTOR) {
+		conf__err(p->x, v, "must be from 1 to %d, got %.32s", CONF_MAX_BACKOFF_FACTOR,
+			  v->str);
 		return;
 	}
 	a->g->backoff_factor = f;

@@ -142,6 +142,11 @@ conf__duration(conf__ctx_t *x, const conf__node_t *n, bool positive, int64_t *ou
 			  conf__quote(s, q, sizeof(q)));
 		return -1;
 	}
+	if (*out_ms > CONF_MAX_DURATION_MS) {
+		conf__err(x, n, "duration out of range: %s (at most %dms, about 24.8 days)",
+			  conf__quote(s, q, sizeof(q)), CONF_MAX_DURATION_MS);
+		return -1;
+	}
 	if (positive && *out_ms == 0) {
 		conf__err(x, n, "must be longer than 0");
 		return -1;

@@ -392,19 +392,19 @@ awire_group_decode(const json_t *j, char *why, size_t why_len)
 	if (!json_is_object(o = json_object_get(j, "backoff"))) {
 		s_fail(&d, "backoff", "must be an object");
 	} else {
-		g->backoff_initial_ms = s_int(&d, o, "initial_ms", 0, INT32_MAX);
-		g->backoff_max_ms = s_int(&d, o, "max_ms", 0, INT32_MAX);
+		g->backoff_initial_ms = s_int(&d, o, "initial_ms", 0, CONF_MAX_DURATION_MS);
+		g->backoff_max_ms = s_int(&d, o, "max_ms", 0, CONF_MAX_DURATION_MS);
 		e = json_object_get(o, "factor");
 		g->backoff_factor = json_is_number(e) ? json_number_value(e) : 0;
-		if (!(g->backoff_factor >= 1 && g->backoff_factor <= 100))
+		if (!(g->backoff_factor >= 1 && g->backoff_factor <= CONF_MAX_BACKOFF_FACTOR))
 			s_fail(&d, "backoff", "factor out of range");
 	}
-	g->start_timeout_ms = s_int(&d, j, "start_timeout_ms", 0, INT32_MAX);
+	g->start_timeout_ms = s_int(&d, j, "start_timeout_ms", 0, CONF_MAX_DURATION_MS);
 	if (!json_is_object(o = json_object_get(j, "max_restarts"))) {
 		s_fail(&d, "max_restarts", "must be an object");
 	} else {
 		g->max_restarts = (unsigned)s_int(&d, o, "count", 0, 100000);
-		g->max_restarts_within_ms = s_int(&d, o, "within_ms", 0, INT64_MAX / 2);
+		g->max_restarts_within_ms = s_int(&d, o, "within_ms", 0, CONF_MAX_DURATION_MS);
 	}
 	if (!json_is_object(o = json_object_get(j, "ready"))) {
 		s_fail(&d, "ready", "must be an object");
@@ -412,9 +412,9 @@ awire_group_decode(const json_t *j, char *why, size_t why_len)
 		g->ready.kind = (conf_ready_kind_t)s_enum(&d, o, "kind", s_ready, 6);
 		g->ready.target = s_str(&d, o, "target", true);
 		g->ready.exec_argv = s_strv_dec(&d, o, "exec", &n, false);
-		g->ready.delay_ms = s_int(&d, o, "delay_ms", 0, INT32_MAX);
-		g->ready.timeout_ms = s_int(&d, o, "timeout_ms", 0, INT32_MAX);
-		g->ready.interval_ms = s_int(&d, o, "interval_ms", 1, INT32_MAX);
+		g->ready.delay_ms = s_int(&d, o, "delay_ms", 0, CONF_MAX_DURATION_MS);
+		g->ready.timeout_ms = s_int(&d, o, "timeout_ms", 0, CONF_MAX_DURATION_MS);
+		g->ready.interval_ms = s_int(&d, o, "interval_ms", 1, CONF_MAX_DURATION_MS);
 		if ((g->ready.kind == CONF_READY_TCP || g->ready.kind == CONF_READY_HTTP) &&
 		    g->ready.target == NULL)
 			s_fail(&d, "ready", "needs a target");
@@ -426,7 +426,7 @@ awire_group_decode(const json_t *j, char *why, size_t why_len)
 		s_fail(&d, "stop", "must be an object");
 	} else {
 		g->stop_signal = (int)s_int(&d, o, "signal", 1, 64);
-		g->stop_timeout_ms = s_int(&d, o, "timeout_ms", 0, INT32_MAX);
+		g->stop_timeout_ms = s_int(&d, o, "timeout_ms", 0, CONF_MAX_DURATION_MS);
 	}
 	s_output_dec(&d, j, "stdout", &g->out);
 	s_output_dec(&d, j, "stderr", &g->err);

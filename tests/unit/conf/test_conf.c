@@ -149,7 +149,16 @@ static const struct {
      NAME ":4:12: groups.web.ready: expected one of tcp, http, exec, notify or delay\n"},
     /* backoff */
     {G "    backoff: { factor: 0.5 }\n",
-     NAME ":4:24: groups.web.backoff.factor: must be at least 1, got 0.5\n"},
+     NAME ":4:24: groups.web.backoff.factor: must be from 1 to 100, got 0.5\n"},
+    /* Found by fuzz_conf: accepted here, refused by the agent protocol. */
+    {G "    backoff: { factor: 1000 }\n",
+     NAME ":4:24: groups.web.backoff.factor: must be from 1 to 100, got 1000\n"},
+    {G "    ready: { tcp: \"127.0.0.1:80\", interval: 1001h }\n",
+     NAME ":4:45: groups.web.ready.interval: duration out of range: \"1001h\" (at most "
+	  "2147483647ms, about 24.8 days)\n"},
+    {G "    max_restarts: { within: 25d }\n",
+     NAME ":4:29: groups.web.max_restarts.within: duration out of range: \"25d\" (at most "
+	  "2147483647ms, about 24.8 days)\n"},
     {G "    backoff: { initial: 1m, max: 30s }\n",
      NAME ":4:25: groups.web.backoff.initial: initial (1m) is longer than max (30s)\n"},
     /* listen addresses */
