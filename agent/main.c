@@ -122,23 +122,9 @@ s_send(agent_t *a, awire_type_t t, json_t *body)
 static json_t *
 s_proc_json(const proc_t *p)
 {
-	view_proc_t v = {
-	    .name = proc_name(p),
-	    .group = proc_group(p),
-	    .instance = proc_instance(p),
-	    .host = NULL,
-	    .state = proc_state(p),
-	    .pid = (int)proc_pid(p),
-	    .since = proc_since(p),
-	    .restarts = proc_restarts(p),
-	    .exit_code = proc_exit_code(p),
-	    .exit_signal = proc_exit_signal(p),
-	    .ready = proc_ready(p),
-	    .cpu_seconds = -1,
-	    .rss_bytes = -1,
-	    .error = proc_error(p),
-	};
+	view_proc_t v;
 
+	proc_snapshot(p, &v);
 	return view_proc_json(&v);
 }
 
@@ -639,26 +625,6 @@ s_on_signal(ev_t *ev, ev_io_t *io, uint32_t events)
 
 /* ---- start ---- */
 
-static int
-s_mkdirs(const char *path)
-{
-	char buf[PATH_MAX], *p;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static void
 s_read_boot_id(agent_t *a)
 {
@@ -696,6 +662,26 @@ s_set_path(char **dst, const char *s)
 	*dst = out;
 }
 
+/* What the command line set, merged into the settings. */
+static void
+s_flags_free(conf_agent_t *f)
+{
+	size_t i;
+
+	free(f->connect);
+	free(f->name);
+	free(f->key);
+	free(f->server_key);
+	free(f->state_dir);
+	free(f->log_dir);
+	for (i = 0; i < f->n_labels; i++) {
+		free(f->labels[i].key);
+		free(f->labels[i].value);
+	}
+	free(f->labels);
+	memset(f, 0, sizeof(*f));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -713,10 +699,12 @@ main(int argc, char **argv)
 					     {"state-dir", required_argument, NULL, O_STATE_DIR},
 					     {"log-dir", required_argument, NULL, O_LOG_DIR},
 					     {NULL, 0, NULL, 0}};
-	agent_t a = {.sigfd = -1,
-		     .hb_ms = AWIRE_HEARTBEAT_MS,
-		     .lost_after = AWIRE_LOST_AFTER,
-		     .pending = json_array()};
+	agent_t a = {
+	    .sigfd = -1,
+	    .rtt_ms = -1,
+	    .hb_ms = AWIRE_HEARTBEAT_MS,
+	    .lost_after = AWIRE_LOST_AFTER,
+	};
 	proc_events_t pev = {s_on_change, s_on_group, s_on_removed, s_on_stopped};
 	const char *conf_path = NULL;
 	conf_agent_t flags = {0};
@@ -728,6 +716,14 @@ main(int argc, char **argv)
 	sigset_t mask;
 	int c, rc;
 	size_t i;
+
+	/* Every return before the loop frees what the flags and the file made. */
+#define EXIT(code)                                                                                 \
+	do {                                                                                       \
+		s_flags_free(&flags);                                                              \
+		conf_agent_free(&a.cfg);                                                           \
+		return (code);                                                                     \
+	} while (0)
 
 	log_set_ident("drover-agent");
 	while ((c = getopt_long(argc, argv, "c:nvVh", opts, NULL)) != -1) {
@@ -743,17 +739,17 @@ main(int argc, char **argv)
 			break;
 		case 'V':
 			printf("drover-agent %s\n", DROVER_VERSION);
-			return 0;
+			EXIT(0);
 		case 'h':
 			s_usage(stdout);
-			return 0;
+			EXIT(0);
 		case O_CONNECT:
 			if (strncmp(optarg, "tcp://", 6) != 0 || strchr(optarg + 6, ':') == NULL) {
 				fprintf(stderr,
 					"drover-agent: --connect: expected tcp://HOST:PORT, got "
 					"\"%s\"\n",
 					optarg);
-				return 2;
+				EXIT(2);
 			}
 			s_set(&flags.connect, optarg);
 			break;
@@ -763,7 +759,7 @@ main(int argc, char **argv)
 					"drover-agent: --name: \"%s\" is not a valid agent name "
 					"(1-64 letters, digits, '-', '_' or '.', not \"local\")\n",
 					optarg);
-				return 2;
+				EXIT(2);
 			}
 			s_set(&flags.name, optarg);
 			break;
@@ -784,7 +780,7 @@ main(int argc, char **argv)
 				fprintf(stderr,
 					"drover-agent: --label: expected KEY=VALUE, got \"%s\"\n",
 					optarg);
-				return 2;
+				EXIT(2);
 			}
 			*eq = '\0';
 			if (conf_agent_add_label(&flags, optarg, eq + 1) != 0)
@@ -792,18 +788,18 @@ main(int argc, char **argv)
 			break;
 		default:
 			s_usage(stderr);
-			return 2;
+			EXIT(2);
 		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "drover-agent: unexpected argument \"%s\"\n", argv[optind]);
-		return 2;
+		EXIT(2);
 	}
 	if (conf_path != NULL) {
 		if (conf_agent_load(conf_path, &a.cfg, &errs) != 0) {
 			fputs(errs ? errs : "invalid settings\n", stderr);
 			free(errs);
-			return 1;
+			EXIT(1);
 		}
 	} else if ((a.cfg = calloc(1, sizeof(*a.cfg))) == NULL) {
 		die(EX_OSERR, "out of memory");
@@ -834,7 +830,7 @@ main(int argc, char **argv)
 		if (missing != NULL) {
 			fprintf(stderr, "drover-agent: %s is missing (or -c agent.yaml)\n",
 				missing);
-			return 2;
+			EXIT(2);
 		}
 	}
 	if (a.cfg->state_dir == NULL)
@@ -848,13 +844,13 @@ main(int argc, char **argv)
 			rc == -ENOKEY ? "holds no secret key (use NAME.cert_secret, not NAME.cert)"
 			: rc == -EINVAL ? "not a key pair made by droverctl keygen"
 					: strerror(-rc));
-		return 1;
+		EXIT(1);
 	}
 	if ((rc = auth_cert_load(a.cfg->server_key, server_pk, NULL)) != 0) {
 		fprintf(stderr, "drover-agent: server key %s: %s\n", a.cfg->server_key,
 			rc == -EINVAL ? "not a certificate (droverd.cert from droverd's keys_dir)"
 				      : strerror(-rc));
-		return 1;
+		EXIT(1);
 	}
 	if (check) {
 		printf("%s: OK (agent %s, droverd at %s, %zu labels)\n",
@@ -862,7 +858,7 @@ main(int argc, char **argv)
 		       a.cfg->n_labels);
 		sodium_memzero(sk, sizeof(sk));
 		conf_agent_free(&a.cfg);
-		return 0;
+		EXIT(0);
 	}
 
 	sigemptyset(&mask);
@@ -872,16 +868,16 @@ main(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if ((rc = s_mkdirs(a.cfg->state_dir)) != 0)
+	if ((rc = str_mkdirs(a.cfg->state_dir)) != 0)
 		die(EX_CANTCREAT, "state_dir %s: %s", a.cfg->state_dir, strerror(-rc));
-	if ((rc = s_mkdirs(a.cfg->log_dir)) != 0)
+	if ((rc = str_mkdirs(a.cfg->log_dir)) != 0)
 		die(EX_CANTCREAT, "log_dir %s: %s", a.cfg->log_dir, strerror(-rc));
 	if (gethostname(a.hostname, sizeof(a.hostname) - 1) != 0)
 		strcpy(a.hostname, "localhost");
 	s_read_boot_id(&a);
 	if ((rc = proc_host_setup(&a.limits)) != 0)
 		die(EX_OSERR, "process setup: %s", strerror(-rc));
-	if ((a.ev = ev_new()) == NULL)
+	if ((a.ev = ev_new()) == NULL || (a.pending = json_array()) == NULL)
 		die(EX_OSERR, "event loop: %s", strerror(errno));
 	snprintf(state_file, sizeof(state_file), "%s/workers.state", a.cfg->state_dir);
 	if ((rc = proc_leftovers_stop(state_file, 10000)) > 0)
@@ -921,17 +917,7 @@ main(int argc, char **argv)
 	close(a.sigfd);
 	ev_destroy(&a.ev);
 	conf_agent_free(&a.cfg);
-	free(flags.connect);
-	free(flags.name);
-	free(flags.key);
-	free(flags.server_key);
-	free(flags.state_dir);
-	free(flags.log_dir);
-	for (i = 0; i < flags.n_labels; i++) {
-		free(flags.labels[i].key);
-		free(flags.labels[i].value);
-	}
-	free(flags.labels);
+	s_flags_free(&flags);
 	log_info("exit");
 	return rc == 0 ? 0 : 1;
 }

@@ -271,24 +271,12 @@ fleet_set_conf(fleet_t *f, const conf_t *conf)
 void
 fleet_on_change(fleet_t *f, const proc_t *p)
 {
-	view_proc_t v = {
-	    .name = proc_name(p),
-	    .group = proc_group(p),
-	    .instance = proc_instance(p),
-	    .host = VIEW_HOST_LOCAL,
-	    .state = proc_state(p),
-	    .pid = (int)proc_pid(p),
-	    .since = proc_since(p),
-	    .restarts = proc_restarts(p),
-	    .exit_code = proc_exit_code(p),
-	    .exit_signal = proc_exit_signal(p),
-	    .ready = proc_ready(p),
-	    .cpu_seconds = -1,
-	    .rss_bytes = -1,
-	    .error = proc_error(p),
-	};
-	const view_proc_t *old = view_find(f->view, v.name);
+	view_proc_t v;
+	const view_proc_t *old;
 
+	proc_snapshot(p, &v);
+	v.host = VIEW_HOST_LOCAL;
+	old = view_find(f->view, v.name);
 	if (old != NULL && v.pid == old->pid) { /* keep the last samples */
 		v.cpu_seconds = old->cpu_seconds;
 		v.rss_bytes = old->rss_bytes;

@@ -70,26 +70,6 @@ s_usage(FILE *f)
 		   "  -V, --version      print the version\n");
 }
 
-static int
-s_mkdirs(const char *path)
-{
-	char buf[PATH_MAX], *p;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) == -1 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 #ifdef DROVER_HAVE_QUEUE
 /* ---- the queue module ---- */
 
@@ -610,9 +590,9 @@ main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((rc = s_mkdirs(sup.conf->state_dir)) != 0)
+	if ((rc = str_mkdirs(sup.conf->state_dir)) != 0)
 		die(EX_CANTCREAT, "state_dir %s: %s", sup.conf->state_dir, strerror(-rc));
-	if ((rc = s_mkdirs(sup.conf->log_dir)) != 0)
+	if ((rc = str_mkdirs(sup.conf->log_dir)) != 0)
 		die(EX_CANTCREAT, "log_dir %s: %s", sup.conf->log_dir, strerror(-rc));
 	if (sup.conf->http_token_file != NULL &&
 	    secret_read(sup.conf->http_token_file, &token, &token_len, &why) != 0)

@@ -1,5 +1,4 @@
 /* agents, queues (tables from the API) and keygen (a CURVE key pair). */
-#include <czmq.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,11 @@
 #include <unistd.h>
 
 #include "ctl.h"
+
+#include <zmq.h>
+
+#include "auth.h"
+#include "str.h"
 #include "table.h"
 
 /* A JSON scalar as text into buf: strings as they are, integers and reals
@@ -60,7 +64,8 @@ s_list(ctl_t *c, const char *path, const char *what, void (*fill)(ctl_t *, json_
 static void
 s_agents_table(ctl_t *c, json_t *list)
 {
-	static const char *heads[] = {"NAME", "ADDRESS", "STATE", "LAST SEEN", "PROCESSES", "LABELS"};
+	static const char *heads[] = {"NAME",	   "ADDRESS",	"STATE",
+				      "LAST SEEN", "PROCESSES", "LABELS"};
 	const char *cells[6], *cols[6] = {NULL};
 	char seen[48], procs[24], labels[512], b1[64], b2[64];
 	table_t *t = table_new(heads, 6);
@@ -94,8 +99,8 @@ s_agents_table(ctl_t *c, json_t *list)
 		json_object_foreach(json_object_get(a, "labels"), k, v)
 		{
 			char vb[64];
-			int w = snprintf(labels + off, sizeof(labels) - off, "%s%s=%s", off ? "," : "",
-					 k, s_text(v, vb, sizeof(vb)));
+			int w = snprintf(labels + off, sizeof(labels) - off, "%s%s=%s",
+					 off ? "," : "", k, s_text(v, vb, sizeof(vb)));
 
 			if (w < 0 || (size_t)w >= sizeof(labels) - off)
 				break;
@@ -127,9 +132,9 @@ cmd_agents(ctl_t *c, int argc, char **argv)
 static void
 s_queues_table(ctl_t *c, json_t *list)
 {
-	static const char *heads[] = {"NAME", "SIZE",	  "CAPACITY", "IN FLIGHT", "CONSUMERS",
-				      "PUT",  "GOT", "DURABLE"};
-	static const char *keys[] = {"name",	  "size",      "capacity", "in_flight",
+	static const char *heads[] = {"NAME",	   "SIZE", "CAPACITY", "IN FLIGHT",
+				      "CONSUMERS", "PUT",  "GOT",      "DURABLE"};
+	static const char *keys[] = {"name",	  "size",      "capacity",  "in_flight",
 				     "consumers", "put_total", "get_total", "durable"};
 	const char *cells[8];
 	char bufs[8][64];
@@ -174,41 +179,28 @@ s_default_name(char *buf, size_t len)
 			*p = *p == '.' ? '\0' : '_';
 }
 
-static bool
-s_safe_name(const char *s)
-{
-	if (s[0] == '\0' || s[0] == '.' || strlen(s) > 64)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr("-_.", *s) != NULL))
-			return false;
-	return true;
-}
-
 /* Writes DIR/NAME.cert (public key, 0644) and DIR/NAME.cert_secret (both
    keys, 0600) in CZMQ's zcert format, the format zcertstore and zauth read:
    droverd's keys_dir takes the public file of each agent as it is. */
 int
 cmd_keygen(ctl_t *c, int argc, char **argv)
 {
-	char host[256], *pub = NULL, *sec = NULL;
+	char host[256], pub[4200], sec[4200], z85[41];
+	uint8_t pk[AUTH_KEY_LEN];
 	const char *dir, *name;
 	struct stat st;
-	zcert_t *cert = NULL;
-	mode_t old;
-	int rc = CTL_FAILED;
+	int rc;
 
 	if (argc != 1)
 		return ctl_usage("keygen");
 	dir = argv[0];
 	s_default_name(host, sizeof(host));
 	name = c->name != NULL ? c->name : host;
-	if (!s_safe_name(name)) {
+	if (!str_name_ok(name)) {
 		ctl_err("--name wants letters, digits, - _ and ., not \"%s\"", name);
 		return ctl_usage("keygen");
 	}
-	if (!zsys_has_curve()) {
+	if (!zmq_has("curve")) {
 		ctl_err("this libzmq has no CURVE support");
 		return CTL_FAILED;
 	}
@@ -220,55 +212,27 @@ cmd_keygen(ctl_t *c, int argc, char **argv)
 		ctl_err("%s is not a directory", dir);
 		return CTL_FAILED;
 	}
-	if (asprintf(&pub, "%s/%s.cert", dir, name) < 0 ||
-	    asprintf(&sec, "%s/%s.cert_secret", dir, name) < 0)
-		goto out;
-	if (!c->force && (access(pub, F_OK) == 0 || access(sec, F_OK) == 0)) {
+	snprintf(pub, sizeof(pub), "%s/%s.cert", dir, name);
+	snprintf(sec, sizeof(sec), "%s/%s.cert_secret", dir, name);
+	if ((rc = auth_cert_make(dir, name, c->force, pk, NULL)) == -EEXIST) {
 		ctl_err("%s already holds a key pair named %s (--force replaces it)", dir, name);
-		goto out;
+		return CTL_FAILED;
 	}
-	if ((cert = zcert_new()) == NULL) {
-		ctl_err("cannot make a key pair: %s", strerror(errno));
-		goto out;
+	if (rc != 0) {
+		ctl_err("cannot write the key pair %s: %s", sec, strerror(-rc));
+		return CTL_FAILED;
 	}
-	zcert_set_meta(cert, "name", "%s", name);
-	zcert_set_meta(cert, "created-by", "droverctl %s", DROVER_VERSION);
-	/* The secret file is created 0600 (umask), never readable by others
-	   even for a moment; an existing one is replaced, not rewritten. */
-	unlink(sec);
-	old = umask(077);
-	if (zcert_save_secret(cert, sec) != 0) {
-		umask(old);
-		ctl_err("cannot write %s: %s", sec, strerror(errno));
-		goto out;
-	}
-	umask(022);
-	unlink(pub);
-	if (zcert_save_public(cert, pub) != 0) {
-		umask(old);
-		ctl_err("cannot write %s: %s", pub, strerror(errno));
-		goto out;
-	}
-	umask(old);
-	if (chmod(sec, 0600) != 0 || chmod(pub, 0644) != 0) {
-		ctl_err("cannot set the modes of the key files: %s", strerror(errno));
-		goto out;
-	}
+	auth_z85(pk, z85);
 	if (c->json) {
-		json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "public_key",
-				      zcert_public_txt(cert), "public_file", pub, "secret_file", sec);
+		json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "public_key", z85,
+				      "public_file", pub, "secret_file", sec);
 
 		ctl_print_json(j);
 		json_decref(j);
 	} else {
-		printf("public key  %s\n", zcert_public_txt(cert));
+		printf("public key  %s\n", z85);
 		printf("public      %s\n", pub);
 		printf("secret      %s  (mode 0600: keep it on this host)\n", sec);
 	}
-	rc = CTL_OK;
-out:
-	zcert_destroy(&cert);
-	free(pub);
-	free(sec);
-	return rc;
+	return CTL_OK;
 }

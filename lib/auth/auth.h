@@ -46,6 +46,12 @@ void auth_z85(const uint8_t *key, char *out);
    (then path must be a *.cert_secret). 0 or -errno (-ENOKEY: no secret). */
 int auth_cert_load(const char *path, uint8_t *pk, uint8_t *sk);
 
+/* A new CURVE key pair written as dir/NAME.cert_secret (0600, both keys)
+   and dir/NAME.cert (0644, the public key) in the zcert format; existing
+   files are replaced only when replace (else -EEXIST). pk (and sk unless
+   NULL) get the keys. 0 or -errno. */
+int auth_cert_make(const char *dir, const char *name, bool replace, uint8_t *pk, uint8_t *sk);
+
 /* The server's own pair dir/NAME.cert_secret, made with dir/NAME.cert (0600
    for the secret) when missing, as sshd makes its host keys. *created tells
    which. 0 or -errno. */

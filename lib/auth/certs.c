@@ -31,68 +31,17 @@ struct auth_certs {
 	struct timespec mtime;
 };
 
-/* Writes one zcert file, whole, then renames it into place. */
-static int
-s_write_cert(const char *path, mode_t mode, const char *name, const char *pub, const char *sec)
-{
-	char tmp[4200], when[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	FILE *f;
-	int fd, rc = 0;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&now, &tm));
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) < 0)
-		return -errno;
-	if ((f = fdopen(fd, "w")) == NULL) {
-		rc = -errno;
-		close(fd);
-		unlink(tmp);
-		return rc;
-	}
-	fprintf(f,
-		"#   ****  Generated on %s by drover  ****\n"
-		"#   ZeroMQ CURVE %s Certificate\n"
-		"#   %s\n\n"
-		"metadata\n    name = \"%s\"\n"
-		"curve\n    public-key = \"%s\"\n",
-		when, sec ? "**Secret**" : "Public",
-		sec ? "DO NOT PROVIDE THIS FILE TO OTHER USERS nor change its permissions."
-		    : "Exchange securely, or use a secure mechanism to verify the contents",
-		name, pub);
-	if (sec != NULL)
-		fprintf(f, "    secret-key = \"%s\"\n", sec);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		rc = -EIO;
-	if (fclose(f) != 0 && rc == 0)
-		rc = -EIO;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc != 0)
-		unlink(tmp);
-	return rc;
-}
-
 int
 auth_cert_server(const char *dir, const char *name, uint8_t *pk, uint8_t *sk, bool *created)
 {
-	char path[4096], pub[41], sec[41];
+	char path[4096];
 	int rc;
 
 	*created = false;
 	snprintf(path, sizeof(path), "%s/%s.cert_secret", dir, name);
 	if ((rc = auth_cert_load(path, pk, sk)) != -ENOENT)
 		return rc;
-	if (zmq_curve_keypair(pub, sec) != 0)
-		return -errno;
-	if ((rc = s_write_cert(path, 0600, name, pub, sec)) == 0) {
-		snprintf(path, sizeof(path), "%s/%s.cert", dir, name);
-		rc = s_write_cert(path, 0644, name, pub, NULL);
-	}
-	if (rc == 0 && (zmq_z85_decode(pk, pub) == NULL || zmq_z85_decode(sk, sec) == NULL))
-		rc = -EINVAL;
-	sodium_memzero(sec, sizeof(sec));
+	rc = auth_cert_make(dir, name, false, pk, sk);
 	*created = rc == 0;
 	return rc;
 }

@@ -21,38 +21,29 @@ s_wipe(void *p, size_t n)
 }
 
 int
-secret_read(const char *path, char **out, size_t *len, const char **why)
+secret_file_read(const char *path, char *buf, size_t max, size_t *len, const char **why)
 {
-	char buf[SECRET_MAX + 2], *s, *e;
 	struct stat st;
 	size_t have = 0;
 	ssize_t n;
 	int fd, rc = 0;
 
-	*out = NULL;
 	*len = 0;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
-		rc = -errno;
 		*why = strerror(errno);
-		return rc;
+		return -errno;
 	}
 	if (fstat(fd, &st) != 0) {
 		rc = -errno;
 		*why = strerror(errno);
-		close(fd);
-		return rc;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		close(fd);
+	} else if (S_ISDIR(st.st_mode)) {
 		*why = "a directory, not a file";
-		return -EISDIR;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
+		rc = -EISDIR;
+	} else if (!S_ISREG(st.st_mode)) {
 		*why = "not a regular file";
-		return -EINVAL;
+		rc = -EINVAL;
 	}
-	while (have < sizeof(buf) - 1 && (n = read(fd, buf + have, sizeof(buf) - 1 - have)) != 0) {
+	while (rc == 0 && have < max && (n = read(fd, buf + have, max - have)) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -64,6 +55,20 @@ secret_read(const char *path, char **out, size_t *len, const char **why)
 	}
 	close(fd);
 	buf[have] = '\0';
+	*len = have;
+	return rc;
+}
+
+int
+secret_read(const char *path, char **out, size_t *len, const char **why)
+{
+	char buf[SECRET_MAX + 2], *s, *e;
+	size_t have = 0;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	rc = secret_file_read(path, buf, sizeof(buf) - 1, &have, why);
 	if (rc == 0) {
 		/* Bytes, not a C string: a raw authkey may hold any byte. */
 		for (s = buf; s < buf + have && s_space(*s); s++)

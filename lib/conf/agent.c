@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "conf_internal.h"
+#include "str.h"
 
 #define AGENT_MAX_FILE (1024 * 1024)
 
@@ -72,15 +73,7 @@ conf_agent_add_label(conf_agent_t *a, const char *key, const char *value)
 bool
 conf_agent_name_ok(const char *s)
 {
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-' || strcmp(s, "local") == 0)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || strchr("-_.", *s) != NULL))
-			return false;
-	return true;
+	return str_name_ok(s) && strcmp(s, "local") != 0;
 }
 
 /* An absolute path: s itself, or s under dir. */

@@ -878,6 +878,11 @@ s_on_msg(void *arg, const awire_from_t *from, awire_type_t t, json_t *b)
 		break;
 	case AWIRE_PING:
 		s_send(h, a, AWIRE_PONG, json_pack("{s:O}", "t", json_object_get(b, "t")));
+		/* The agent measures the round trip of its own pings. */
+		if (json_is_integer(json_object_get(b, "rtt_ms")) &&
+		    json_integer_value(json_object_get(b, "rtt_ms")) >= 0)
+			a->rtt_s =
+			    (double)json_integer_value(json_object_get(b, "rtt_ms")) / 1000.0;
 		break;
 	case AWIRE_PONG:
 		a->rtt_s =

@@ -53,10 +53,8 @@ s_open_file(proc__cap_t *cap, bool truncate)
 {
 	cap->file_fd =
 	    open(cap->path, O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0640);
-	if (cap->file_fd < 0) {
-		log_error("%s: open %s: %s", cap->p->name, cap->path, strerror(errno));
-		return -errno;
-	}
+	if (cap->file_fd < 0)
+		return -errno; /* the caller says it, once */
 	cap->offset = truncate ? 0 : lseek(cap->file_fd, 0, SEEK_END);
 	if (cap->offset < 0)
 		cap->offset = 0;
@@ -83,6 +81,24 @@ s_rotate(proc__cap_t *cap)
 	s_open_file(cap, true);
 }
 
+/* An error that says the file cannot grow now, but may later. */
+static bool
+s_disk_trouble(int err)
+{
+	return err == ENOSPC || err == EDQUOT || err == EFBIG || err == EIO;
+}
+
+/* The file cannot grow: said once, until it can again. */
+static void
+s_full(proc__cap_t *cap, int err)
+{
+	if (cap->full_errno != 0)
+		return;
+	cap->full_errno = err;
+	log_error("%s: %s: %s: the worker's output is dropped until it can grow again",
+		  cap->p->name, cap->path, strerror(err));
+}
+
 /* Writes buf[0..n) at the file's offset, going on after a short write;
    what cannot be written (the disk is full) is said once per file. */
 static void
@@ -95,8 +111,13 @@ s_write_all(proc__cap_t *cap, const char *buf, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			log_error("%s: writing %s: %s: %zu bytes of output lost", cap->p->name,
-				  cap->path, w < 0 ? strerror(errno) : "nothing written", n);
+			if (w < 0 && s_disk_trouble(errno))
+				s_full(cap, errno);
+			else
+				log_error("%s: writing %s: %s: %zu bytes of output lost",
+					  cap->p->name, cap->path,
+					  w < 0 ? strerror(errno) : "nothing written", n);
+			cap->dropped += (int64_t)n;
 			return;
 		}
 		cap->offset += w;
@@ -115,9 +136,12 @@ s_pump(proc__cap_t *cap, size_t slice)
 	ssize_t n;
 
 	while (moved < slice) {
-		if (cap->file_fd < 0 && s_open_file(cap, false) != 0) {
+		if (cap->file_fd < 0 && (n = s_open_file(cap, false)) != 0) {
 			/* No file: keep the worker running, drop its output. */
+			s_full(cap, (int)-n);
 			n = read(cap->io.fd, sink, sizeof(sink));
+			if (n > 0)
+				cap->dropped += n;
 		} else {
 			int pending = 0;
 
@@ -139,6 +163,19 @@ s_pump(proc__cap_t *cap, size_t slice)
 				n = read(cap->io.fd, sink, sizeof(sink));
 				if (n > 0)
 					s_write_all(cap, sink, (size_t)n);
+			} else if (n == -1 && s_disk_trouble(errno)) {
+				/* The file cannot grow: drop what waits rather than block
+				   the worker, and try the file again with the next bytes. */
+				s_full(cap, errno);
+				n = read(cap->io.fd, sink, sizeof(sink));
+				if (n > 0)
+					cap->dropped += n;
+			} else if (n > 0 && cap->full_errno != 0) {
+				log_info("%s: writing %s again; %lld bytes of output were dropped "
+					 "while it could not grow",
+					 cap->p->name, cap->path, (long long)cap->dropped);
+				cap->full_errno = 0;
+				cap->dropped = 0;
 			}
 			if (n == cap->pipe_size && cap->pipe_size < CAP_BIG_PIPE) {
 				/* A burst filled the pipe: give this writer a bigger one. */

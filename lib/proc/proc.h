@@ -126,6 +126,10 @@ int proc_group_restart(proc_core_t *core, const char *group, bool rolling);
    -EINVAL beyond CONF_MAX_INSTANCES, -ENOMEM with nothing changed. */
 int proc_group_scale(proc_core_t *core, const char *group, unsigned instances);
 
+/* p as a snapshot: host NULL, CPU and memory unknown (-1); the strings are
+   p's, valid until it changes. */
+void proc_snapshot(const proc_t *p, proc_snapshot_t *s);
+
 /* Accessors. Pointers stay valid until the process is removed. */
 const char *proc_name(const proc_t *p); /* "web:2" */
 const char *proc_group(const proc_t *p);

@@ -25,6 +25,8 @@ typedef struct {
 	int file_fd;	/* -1 until first used */
 	int64_t offset; /* write position in file_fd */
 	int pipe_size;	/* current capacity of the pipe */
+	int full_errno;	/* the file cannot grow (ENOSPC...): output is dropped */
+	int64_t dropped; /* bytes dropped since */
 	ev_io_t io;	/* read end of the pipe; io.fd = -1 when none */
 } proc__cap_t;
 

@@ -821,6 +821,27 @@ proc_signal(proc_core_t *core, proc_t *p, int sig)
 
 /* ---- accessors ---- */
 
+void
+proc_snapshot(const proc_t *p, proc_snapshot_t *s)
+{
+	*s = (proc_snapshot_t){
+	    .name = p->name,
+	    .group = p->grp->name,
+	    .instance = p->instance,
+	    .host = NULL,
+	    .state = p->state,
+	    .pid = (int)p->child.pid,
+	    .since = p->since,
+	    .restarts = p->restarts,
+	    .exit_code = p->exit_code,
+	    .exit_signal = p->exit_signal,
+	    .ready = proc_ready(p),
+	    .cpu_seconds = -1,
+	    .rss_bytes = -1,
+	    .error = p->error,
+	};
+}
+
 const char *
 proc_name(const proc_t *p)
 {

@@ -19,25 +19,10 @@
 
 #define VIEW_HOST_LOCAL "local"
 
-/* One process. In view_put() the strings are the caller's and are copied;
-   from the view's own accessors they stay valid until the next change of
-   that process. */
-typedef struct {
-	const char *name;  /* "web:2" */
-	const char *group; /* "web" */
-	unsigned instance;
-	const char *host; /* "local" or the agent's name */
-	proc_state_t state;
-	int pid; /* 0: none */
-	double since;
-	unsigned restarts;
-	int exit_code;	 /* -1: none */
-	int exit_signal; /* 0: none */
-	bool ready;
-	double cpu_seconds; /* < 0: unknown */
-	int64_t rss_bytes;  /* < 0: unknown */
-	const char *error;  /* NULL: none */
-} view_proc_t;
+/* One process (pstate.h). In view_put() the strings are the caller's and
+   are copied; from the view's own accessors they stay valid until the next
+   change of that process. */
+typedef proc_snapshot_t view_proc_t;
 
 typedef struct view view_t;
 

@@ -116,8 +116,8 @@ static int
 s_get(const char *path, int timeout_ms)
 {
 	char req[16384];
-	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-			 path);
+	int n = snprintf(req, sizeof(req),
+			 "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
 
 	cr_assert(n > 0 && (size_t)n < sizeof(req));
 	return s_raw(req, (size_t)n, timeout_ms);
@@ -346,23 +346,27 @@ Test(api_limits, a_line_without_end_stays_readable, .fini = teardown, .timeout =
 {
 	json_t *o = NULL, *lines;
 	const char *l;
-	char path[128];
+	char path[400];
 	size_t i;
 
-	cr_assert_eq(drv_start(&d, "groups:\n"
-				   "  long:\n"
-				   "    command: \"head -c 3145728 /dev/zero | tr '\\\\0' x; exec sleep "
-				   "3600\"\n"
-				   "    start_timeout: 0s\n"
-				   "    stdout: { file: auto, max_size: 1MB, keep: 3 }\n"),
-		     0);
+	cr_assert_eq(
+	    drv_start(&d, "groups:\n"
+			  "  long:\n"
+			  "    command: \"head -c 3145728 /dev/zero | tr '\\\\0' x; exec sleep "
+			  "3600\"\n"
+			  "    start_timeout: 0s\n"
+			  "    stdout: { file: auto, max_size: 1MB, keep: 3 }\n"),
+	    0);
 	cr_assert(drv_wait_state(&d, "long:0", "RUNNING", 5000));
 	for (int waited = 0; waited < 10000; waited += 100) {
 		json_decref(o);
 		o = drv_get_json(&d, "/api/v1/processes/long:0/logs?tail=3");
 		cr_assert_not_null(o);
+		/* All 3 MiB are in once the first MiB was rotated twice. */
+		snprintf(path, sizeof(path), "%s/var/log/long:0.out.2", d.dir);
 		if (json_array_size(json_object_get(o, "lines")) == 3 &&
-		    json_integer_value(json_object_get(o, "offset")) == 1024 * 1024)
+		    json_integer_value(json_object_get(o, "offset")) == 1024 * 1024 &&
+		    access(path, F_OK) == 0)
 			break;
 		drv_sleep_ms(100);
 	}

@@ -590,3 +590,106 @@ Test(lifecycle, after_a_kill_9_the_next_droverd_never_runs_two_copies, .fini = t
 	cr_assert_eq(copies_of(d.dir, "twice:0"), 1);
 	cr_assert_eq(copies_of(d.dir, "twice:1"), 1);
 }
+
+static char full_dir[300];
+
+static void
+teardown_full(void)
+{
+	char cmd[800];
+
+	drv_stop(&d, 10000);
+	if (full_dir[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "umount %s 2>/dev/null; rmdir %s 2>/dev/null", full_dir,
+			 full_dir);
+		drv_sh(cmd, NULL);
+		full_dir[0] = '\0';
+	}
+	drv_cleanup(&d);
+}
+
+static long
+file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* The log directory's file system full: the worker keeps running and is
+   not blocked, droverd says so once, and capture resumes by itself when
+   there is room again. (A small tmpfs: needs root, as CI has.) */
+Test(lifecycle, a_full_disk_drops_output_without_blocking_and_capture_resumes,
+     .fini = teardown_full, .timeout = 60)
+{
+	char cmd[1200], path[400], counter[400], filler[400], *log;
+	long before, n1, n2;
+
+	cr_assert_eq(
+	    drv_prepare(&d, "groups:\n"
+			    "  chatty:\n"
+			    "    command: \"i=0; while :; do i=$((i+1)); echo line $i "
+			    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+			    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; "
+			    "printf . >> {DIR}/counter; sleep 0.005; done\"\n"
+			    "    start_timeout: 0s\n"
+			    "    stdout: { file: '{DIR}/full/chatty.out', max_size: 0 }\n"),
+	    0);
+	snprintf(full_dir, sizeof(full_dir), "%s/full", d.dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && mount -t tmpfs -o size=256k tmpfs %s", full_dir,
+		 full_dir);
+	cr_assert_eq(drv_sh(cmd, NULL), 0, "mounting a tmpfs needs root");
+	cr_assert_eq(drv_launch(&d), 0);
+	cr_assert(drv_wait_state(&d, "chatty:0", "RUNNING", 5000));
+	snprintf(path, sizeof(path), "%s/chatty.out", full_dir);
+	snprintf(counter, sizeof(counter), "%s/counter", d.dir);
+	snprintf(filler, sizeof(filler), "%s/filler", full_dir);
+	/* Fill what is left. */
+	snprintf(cmd, sizeof(cmd), "dd if=/dev/zero of=%s bs=4k 2>/dev/null; sync", filler);
+	drv_sh(cmd, NULL);
+	for (int i = 0; i < 300; i++) {
+		log = drv_slurp(d.log_path);
+		bool said = log != NULL && strstr(log, "No space left on device") != NULL;
+
+		free(log);
+		if (said)
+			break;
+		drv_sleep_ms(50);
+	}
+	log = drv_slurp(d.log_path);
+	cr_assert(strstr(log, "the worker's output is dropped") != NULL, "%s", log);
+	free(log);
+	/* The worker goes on, unblocked, while its output is dropped. */
+	/* Its progress: one dot per line it wrote, outside the full disk. */
+	n1 = file_size(counter);
+	drv_sleep_ms(1000);
+	n2 = file_size(counter);
+	cr_assert_gt(n2, n1 + 20, "the worker is blocked (%ld then %ld)", n1, n2);
+	log = drv_slurp(d.log_path);
+	{
+		char *first = strstr(log, "output is dropped");
+
+		cr_assert(first != NULL && strstr(first + 1, "output is dropped") == NULL,
+			  "said more than once:\n%s", log);
+	}
+	free(log);
+	/* Room again: capture resumes by itself. */
+	unlink(filler);
+	before = file_size(path);
+	for (int i = 0; i < 100 && file_size(path) <= before; i++)
+		drv_sleep_ms(50);
+	cr_assert_gt(file_size(path), before, "capture did not resume");
+	for (int i = 0; i < 100; i++) {
+		log = drv_slurp(d.log_path);
+		bool again = strstr(log, "again;") != NULL;
+
+		free(log);
+		if (again)
+			break;
+		drv_sleep_ms(50);
+	}
+	log = drv_slurp(d.log_path);
+	cr_assert(strstr(log, "again;") != NULL, "%s", log);
+	free(log);
+	cr_assert(drv_wait_state(&d, "chatty:0", "RUNNING", 100));
+}

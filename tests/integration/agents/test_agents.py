@@ -134,6 +134,9 @@ class AgentTests(unittest.TestCase):
         self.assertIn(b'drover_agent_up{agent="node1"} 1', metrics)
         self.assertIn(b'drover_process_state{name="web:2",group="web",host="node2",'
                       b'state="RUNNING"} 1', metrics)
+        wait_for("the heartbeat round trip", lambda: b'drover_agent_heartbeat_rtt_seconds{'
+                 b'agent="node1"}' in urllib.request.urlopen(
+                     "http://127.0.0.1:%d/metrics" % c.http_port).read())
 
     def test_placement_by_labels_per_host(self):
         c = self.cluster("  w:\n    command: [sleep, '1000']\n    start_timeout: 0s\n"
