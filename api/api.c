@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -359,8 +360,10 @@ s_sse_free(void *cls)
 	api->sse_bytes -= c->len - c->off;
 	if (c->ac != NULL)
 		c->ac->sse = NULL;
-	if (api->subscribers == NULL)
+	if (api->subscribers == NULL) {
 		ev_timer_stop(api->ev, &api->ping_timer);
+		api->record_until_ms = clock_ms() + API_SSE_REPLAY_MS;
+	}
 	free(c->buf);
 	free(c);
 }
@@ -374,6 +377,61 @@ s_conn_of(struct MHD_Connection *conn)
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
 	return info != NULL ? info->socket_context : NULL;
+}
+
+/* Keeps an event for subscribers that come back with Last-Event-ID: the
+   last API_SSE_REPLAY of them within API_SSE_REPLAY_BYTES. Takes ev. */
+static void
+s_replay_keep(api_t *api, uint64_t id, char *ev, size_t len)
+{
+	size_t k;
+
+	while (api->replay_n > 0 && (api->replay_n == API_SSE_REPLAY ||
+				     api->replay_bytes + len > API_SSE_REPLAY_BYTES)) {
+		k = api->replay_head;
+		api->replay_bytes -= api->replay[k].len;
+		free(api->replay[k].text);
+		api->replay_head = (k + 1) % API_SSE_REPLAY;
+		api->replay_n--;
+	}
+	k = (api->replay_head + api->replay_n) % API_SSE_REPLAY;
+	api->replay[k].id = id;
+	api->replay[k].text = ev;
+	api->replay[k].len = len;
+	api->replay_n++;
+	api->replay_bytes += len;
+}
+
+/* A subscriber that says the last event it saw gets what came since, when
+   that is still kept; else a "resync" event, so that it reads the lists
+   again instead of trusting a picture with holes. */
+static void
+s_replay_to(api_t *api, api_sse_t *c, const char *last)
+{
+	static const char resync[] = "event: resync\ndata: {\"missed\":true}\n\n";
+	unsigned long long seen;
+	char *end;
+	size_t i, k;
+
+	if (last == NULL || *last == '\0')
+		return;
+	errno = 0;
+	seen = strtoull(last, &end, 10);
+	if (errno != 0 || *end != '\0' || seen > api->event_id) {
+		s_sse_append(c, resync, sizeof(resync) - 1);
+		return;
+	}
+	if (seen == api->event_id)
+		return;
+	if (api->replay_n == 0 || api->replay[api->replay_head].id > seen + 1) {
+		s_sse_append(c, resync, sizeof(resync) - 1);
+		return;
+	}
+	for (i = 0; i < api->replay_n; i++) {
+		k = (api->replay_head + i) % API_SSE_REPLAY;
+		if (api->replay[k].id > seen)
+			s_sse_append(c, api->replay[k].text, api->replay[k].len);
+	}
 }
 
 static enum MHD_Result
@@ -399,6 +457,7 @@ s_sse_open(api_t *api, struct MHD_Connection *conn)
 	if ((c->ac = s_conn_of(conn)) != NULL)
 		c->ac->sse = c;
 	s_sse_append(c, hello, sizeof(hello) - 1);
+	s_replay_to(api, c, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID"));
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, s_sse_read, c,
 						 s_sse_free);
 	if (resp == NULL) {
@@ -430,11 +489,11 @@ s_sse_open(api_t *api, struct MHD_Connection *conn)
 void
 api_publish(api_t *api, const char *type, json_t *data)
 {
-	char head[96], *text;
+	char head[96], *text, *ev;
 	api_sse_t *c;
-	int n;
+	size_t n, tlen;
 
-	if (api == NULL || api->subscribers == NULL || data == NULL) {
+	if (api == NULL || data == NULL || api_subscribers(api) == 0) {
 		json_decref(data);
 		return;
 	}
@@ -442,22 +501,37 @@ api_publish(api_t *api, const char *type, json_t *data)
 	json_decref(data);
 	if (text == NULL)
 		return;
-	n = snprintf(head, sizeof(head),
-		     "id: %llu\nevent: %s\ndata: ", (unsigned long long)++api->event_id, type);
+	n = (size_t)snprintf(head, sizeof(head),
+			     "id: %llu\nevent: %s\ndata: ", (unsigned long long)++api->event_id,
+			     type);
+	tlen = strlen(text);
+	if ((ev = malloc(n + tlen + 2)) == NULL) {
+		free(text);
+		return;
+	}
+	memcpy(ev, head, n);
+	memcpy(ev + n, text, tlen);
+	memcpy(ev + n + tlen, "\n\n", 2);
+	free(text);
+	n += tlen + 2;
 	for (c = api->subscribers; c != NULL; c = c->next) {
-		s_sse_append(c, head, (size_t)n);
-		s_sse_append(c, text, strlen(text));
-		s_sse_append(c, "\n\n", 2);
+		s_sse_append(c, ev, n);
 		s_sse_wake(c);
 	}
-	free(text);
+	s_replay_keep(api, api->event_id, ev, n); /* takes ev */
 	s_sse_bound(api);
 }
 
 size_t
 api_subscribers(const api_t *api)
 {
-	return api ? api->n_subscribers : 0;
+	if (api == NULL)
+		return 0;
+	/* A while after the last subscriber left, events are still built and
+	   kept: one that comes back with Last-Event-ID misses nothing. */
+	if (api->n_subscribers == 0 && api->record_until_ms > clock_ms())
+		return 1;
+	return api->n_subscribers;
 }
 
 /* ---- requests ---- */
@@ -604,15 +678,36 @@ s_dispatch(api_t *api, struct MHD_Connection *conn, const char *url, const char 
 	if (!api_history_route(api, method, url, &r))
 		api_route(api, conn, method, url, req, &r);
 	if (r.status == 0) { /* answered later, by api_req_answer() */
+		req->suspended = true;
+		req->wprev = NULL;
+		req->wnext = api->waiting;
+		if (req->wnext != NULL)
+			req->wnext->wprev = req;
+		api->waiting = req;
 		MHD_suspend_connection(conn);
 		return MHD_YES;
 	}
 	return s_send(conn, &r);
 }
 
+static void
+s_unwait(api_t *api, api_req_t *req)
+{
+	if (!req->suspended)
+		return;
+	if (req->wprev != NULL)
+		req->wprev->wnext = req->wnext;
+	else
+		api->waiting = req->wnext;
+	if (req->wnext != NULL)
+		req->wnext->wprev = req->wprev;
+	req->suspended = false;
+}
+
 void
 api_req_answer(api_t *api, api_req_t *req, api_reply_t *r)
 {
+	s_unwait(api, req);
 	req->reply = *r;
 	req->answered = true;
 	MHD_resume_connection(req->conn);
@@ -707,6 +802,8 @@ s_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	api_conn_t *ac = s_conn_of(conn);
 
 	if (req != NULL) {
+		if (req->suspended && req->api_owner != NULL)
+			s_unwait(req->api_owner, req);
 		api_wait_forget(req); /* a command still in flight answers no one */
 		free(req->body);
 		if (req->answered)
@@ -795,7 +892,7 @@ s_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			api->conns = ac;
 		api->conns_tail = ac;
 		*socket_context = ac;
-		if (++api->n_conns > API_CONN_LIMIT - API_CONN_RESERVE)
+		if (++api->n_conns > api->conn_limit - api->conn_reserve)
 			s_conn_evict(api);
 		return;
 	}
@@ -830,7 +927,7 @@ s_on_view(void *ctx, const view_proc_t *p, bool removed, uint64_t seq)
 	json_t *o;
 
 	(void)seq;
-	if (api->n_subscribers == 0)
+	if (api_subscribers(api) == 0)
 		return;
 	o = view_proc_json(p);
 	if (removed)
@@ -851,6 +948,20 @@ api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hook
 		return NULL;
 	}
 	api->ev = ev;
+	{
+		/* The API may take a quarter of the descriptors at most: however
+		   many clients come, the workers' pipes and files still open. */
+		struct rlimit rl;
+		rlim_t quarter = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 4 : 256;
+
+		api->conn_limit = quarter < API_CONN_LIMIT ? (unsigned)quarter : API_CONN_LIMIT;
+		if (api->conn_limit < 16)
+			api->conn_limit = 16;
+		api->conn_reserve = api->conn_limit / 10 < API_CONN_RESERVE ? api->conn_limit / 10
+									    : API_CONN_RESERVE;
+		if (api->conn_reserve == 0)
+			api->conn_reserve = 1;
+	}
 	api->view = view;
 	api->ctx = ctx;
 	api->listen_fd = -1;
@@ -862,12 +973,13 @@ api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hook
 	api->name = strdup(cfg->name ? cfg->name : "");
 	api->web_root = cfg->web_root ? strdup(cfg->web_root) : NULL;
 	api->started = clock_wall();
+	api->started_ms = clock_ms();
 	if ((api->listen_fd = s_listen(api->listen, api->token != NULL, err)) < 0)
 		goto fail;
 	api->mhd = MHD_start_daemon(
 	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 	    s_on_request, api, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api, MHD_OPTION_LISTEN_SOCKET,
-	    api->listen_fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONN_LIMIT,
+	    api->listen_fd, MHD_OPTION_CONNECTION_LIMIT, api->conn_limit,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_HEADER_TIMEOUT_S,
 	    MHD_OPTION_URI_LOG_CALLBACK, s_on_uri, api, MHD_OPTION_NOTIFY_CONNECTION,
 	    s_on_connection, api, MHD_OPTION_NOTIFY_COMPLETED, s_on_completed, api, MHD_OPTION_END);
@@ -903,13 +1015,23 @@ api_destroy(api_t **apip)
 	if (apip == NULL || (api = *apip) == NULL)
 		return;
 	if (api->mhd != NULL) {
-		/* MHD must not be stopped with suspended connections: end every
-		   stream, let MHD finish them, then stop. */
+		/* MHD must not be stopped with suspended connections: answer every
+		   request that waits for another host, end every stream, let MHD
+		   finish them, then stop. */
+		while (api->waiting != NULL) {
+			api_req_t *req = api->waiting;
+			api_reply_t r = {0};
+
+			api_wait_forget(req);
+			api_reply_error(&r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+					"droverd is stopping");
+			api_req_answer(api, req, &r);
+		}
 		for (c = api->subscribers; c != NULL; c = c->next) {
 			c->closed = true;
 			s_sse_wake(c);
 		}
-		for (i = 0; i < 20 && api->subscribers != NULL; i++) {
+		for (i = 0; i < 20 && (api->subscribers != NULL || i == 0); i++) {
 			MHD_run(api->mhd);
 			for (c = api->subscribers; c != NULL; c = c->next)
 				s_sse_wake(c);
@@ -935,6 +1057,8 @@ api_destroy(api_t **apip)
 	free(api->config_file);
 	free(api->name);
 	free(api->web_root);
+	for (size_t k = 0; k < api->replay_n; k++)
+		free(api->replay[(api->replay_head + k) % API_SSE_REPLAY].text);
 	free(api);
 	*apip = NULL;
 }

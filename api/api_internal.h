@@ -11,23 +11,30 @@
 
 #include "api.h"
 
-#define API_MAX_BODY (64 * 1024)	     /* request bodies are small JSON objects */
-#define API_MAX_URI 8192		     /* request target, query included (414 beyond) */
-#define API_MAX_ARGS 100		     /* query arguments (400 beyond) */
-#define API_CONN_LIMIT 1000		     /* open connections */
+#define API_MAX_BODY (64 * 1024) /* request bodies are small JSON objects */
+#define API_MAX_URI 8192	 /* request target, query included (414 beyond) */
+#define API_MAX_ARGS 100	 /* query arguments (400 beyond) */
+#define API_CONN_LIMIT                                                                             \
+	1000				     /* open connections, at most a quarter of the         \
+						descriptors: the rest are the workers' */
 #define API_CONN_RESERVE 100		     /* the last ones go to whoever is asking */
 #define API_HEADER_TIMEOUT_S 10		     /* to send a whole request head */
 #define API_IDLE_TIMEOUT_S 60		     /* once a request has arrived */
 #define API_SSE_MAX_BUFFER (4 * 1024 * 1024) /* a slower subscriber is dropped */
 #define API_SSE_MAX_TOTAL (64 * 1024 * 1024) /* all subscribers: the slowest go first */
 #define API_SSE_MAX_SUBSCRIBERS 500
-#define API_SSE_PING_MS 15000 /* only while someone is subscribed */
+#define API_SSE_PING_MS 15000		       /* only while someone is subscribed */
+#define API_SSE_REPLAY 4096		       /* events kept for Last-Event-ID ... */
+#define API_SSE_REPLAY_BYTES (4 * 1024 * 1024) /* ... within this many bytes ... */
+#define API_SSE_REPLAY_MS 60000		       /* ... and this long after the last one left */
 
 typedef struct api_sse api_sse_t;
 typedef struct api_conn api_conn_t;
 
 struct api {
 	ev_t *ev;
+	unsigned conn_limit;   /* API_CONN_LIMIT, or less when descriptors are few */
+	unsigned conn_reserve; /* the last ones go to whoever is asking */
 	view_t *view;
 	api_hooks_t hooks;
 	void *ctx;
@@ -35,8 +42,9 @@ struct api {
 	char *token;
 	char *config_file;
 	char *name;
-	char *web_root; /* http.web_root, or NULL: the embedded dashboard */
-	double started; /* Unix time */
+	char *web_root;	    /* http.web_root, or NULL: the embedded dashboard */
+	double started;	    /* Unix time */
+	int64_t started_ms; /* monotonic: uptime keeps counting through clock changes */
 	struct MHD_Daemon *mhd;
 	int listen_fd;
 	ev_io_t mhd_io;	       /* MHD's own epoll fd, in our loop */
@@ -44,14 +52,23 @@ struct api {
 	ev_timer_t ping_timer; /* SSE keep-alive, armed only with subscribers */
 	api_sse_t *subscribers;
 	size_t n_subscribers;
-	size_t sse_bytes;		   /* buffered for every subscriber together */
+	size_t sse_bytes;		/* buffered for every subscriber together */
 	api_conn_t *conns, *conns_tail; /* open connections, oldest first */
-	size_t n_conns;			   /* of them not yet being dropped */
+	size_t n_conns;			/* of them not yet being dropped */
 	uint64_t event_id;
+	struct {
+		uint64_t id;
+		char *text; /* the whole event, "id: ...\n\n" */
+		size_t len;
+	} replay[API_SSE_REPLAY]; /* the last events, oldest at replay_head */
+	size_t replay_head, replay_n, replay_bytes;
+	int64_t record_until_ms;   /* events are still built and kept until then */
+	struct api_req_s *waiting; /* suspended requests, answered at the latest on stop */
 	bool stopping;
 };
 
 typedef struct api_wait api_wait_t;
+typedef struct api_req_s api_req_t;
 
 /* What a handler produced: a status and a malloc'd body with its type.
    status 0: the answer comes later (a command went to another host); the
@@ -65,7 +82,7 @@ typedef struct {
 } api_reply_t;
 
 /* One HTTP request, from its first byte to its completion. */
-typedef struct {
+struct api_req_s {
 	char *body;
 	size_t len;
 	bool started;	    /* the handler has seen the request head */
@@ -77,8 +94,10 @@ typedef struct {
 	api_t *api_owner;
 	api_wait_t *wait; /* a command in flight for this request */
 	bool answered;	  /* reply holds the answer of a suspended request */
+	bool suspended;	  /* waiting in api->waiting for a remote answer */
+	struct api_req_s *wprev, *wnext;
 	api_reply_t reply;
-} api_req_t;
+};
 
 /* The request is going away: a command in flight for it answers no one. */
 void api_wait_forget(api_req_t *req);
@@ -109,6 +128,5 @@ bool api_web_serve(api_t *api, struct MHD_Connection *conn, const char *url, con
 /* GET /processes/{name}/history and /queues/{name}/history (history.c):
    false when path is not one of them. */
 bool api_history_route(api_t *api, const char *method, const char *path, api_reply_t *r);
-
 
 #endif

@@ -54,7 +54,7 @@ api_metrics_text(api_t *api, size_t *len)
 			counts[s]);
 
 	prom_head(f, "drover_process_state", "gauge",
-	       "1 for the state the process is in, 0 for the others.");
+		  "1 for the state the process is in, 0 for the others.");
 	for (i = 0; i < n; i++) {
 		p = view_at(api->view, i);
 		for (s = 0; s < PROC_N_STATES; s++) {
@@ -64,21 +64,21 @@ api_metrics_text(api_t *api, size_t *len)
 		}
 	}
 	prom_head(f, "drover_process_restarts_total", "counter",
-	       "Restarts of the process since droverd started it.");
+		  "Restarts of the process since droverd started it.");
 	for (i = 0; i < n; i++) {
 		p = view_at(api->view, i);
 		s_proc_labels(f, "drover_process_restarts_total", p);
 		fprintf(f, "} %u\n", p->restarts);
 	}
 	prom_head(f, "drover_process_start_time_seconds", "gauge",
-	       "Unix time of the process's last state change.");
+		  "Unix time of the process's last state change.");
 	for (i = 0; i < n; i++) {
 		p = view_at(api->view, i);
 		s_proc_labels(f, "drover_process_start_time_seconds", p);
 		fprintf(f, "} %.3f\n", p->since);
 	}
 	prom_head(f, "drover_process_cpu_seconds_total", "counter",
-	       "User and system CPU time of the running process.");
+		  "User and system CPU time of the running process.");
 	for (i = 0; i < n; i++) {
 		p = view_at(api->view, i);
 		if (p->cpu_seconds < 0 || p->pid <= 0)
@@ -87,7 +87,7 @@ api_metrics_text(api_t *api, size_t *len)
 		fprintf(f, "} %.2f\n", p->cpu_seconds);
 	}
 	prom_head(f, "drover_process_resident_memory_bytes", "gauge",
-	       "Resident memory of the running process.");
+		  "Resident memory of the running process.");
 	for (i = 0; i < n; i++) {
 		p = view_at(api->view, i);
 		if (p->rss_bytes < 0 || p->pid <= 0)

@@ -76,7 +76,8 @@ s_status(api_t *api, api_reply_t *r)
 				    json_integer((json_int_t)counts[i]));
 	o = json_pack("{s:s, s:s, s:i, s:f, s:s, s:I, s:I, s:I, s:I, s:o}", "name", api->name,
 		      "version", DROVER_VERSION, "pid", (int)getpid(), "uptime_s",
-		      clock_wall() - api->started, "config_file", api->config_file, "groups",
+		      (double)(clock_ms() - api->started_ms) / 1000.0, "config_file",
+		      api->config_file, "groups",
 		      (json_int_t)json_array_size(view_groups(api->view)), "processes",
 		      (json_int_t)n, "agents", (json_int_t)json_array_size(agents), "queues",
 		      (json_int_t)json_array_size(queues), "states", states);

@@ -419,6 +419,16 @@ def run_examples(h, res):
             if times[kind]:
                 res.setdefault(kind, {})["example_%d" % workers] = {
                     "runs": times[kind], "median_s": median(times[kind])}
+        # Each run's ratio against the managers' run beside it: a change of
+        # load during the run hits both sides of one ratio.
+        m = times.get("managers") or []
+        for kind in ("c", "python"):
+            t = times.get(kind) or []
+            if m and len(t) == len(m):
+                rs = [a / b for a, b in zip(m, t)]
+                h.notes.append("examples, %d worker%s, %s: run by run %s x the managers (median %.1fx)" %
+                               (workers, "s" if workers > 1 else "", LABEL[kind],
+                                ", ".join("%.1f" % r for r in rs), median(rs)))
 
 
 def measure_rtt(h, kind, step, what, label, *extra):
@@ -498,6 +508,245 @@ def run_kind(h, kind, res):
                 if d.get("size") != d["puts"]:
                     h.notes.append("%s: durable queue holds %s messages after %d puts" %
                                    (LABEL[kind], d.get("size"), d["puts"]))
+
+
+# ---------------------------------------------------------------- drover.managers
+
+# The classic task_master/task_worker of multiprocessing.managers at scale:
+# one text, run once with Python's managers and once with drover.managers,
+# only the import line and the address differing. The harness's additions:
+# the master waits for a line on stdin (the workers are connected) and times
+# itself; each worker stops at a None task; no line printed per task.
+DM_MASTER = """\
+import json, queue, sys, time
+from multiprocessing.managers import BaseManager
+
+task_queue = queue.Queue()
+result_queue = queue.Queue()
+
+class QueueManager(BaseManager):
+    pass
+
+QueueManager.register('get_task_queue', callable=lambda: task_queue)
+QueueManager.register('get_result_queue', callable=lambda: result_queue)
+manager = QueueManager(address=ADDRESS, authkey=AUTHKEY)
+manager.start()
+task = manager.get_task_queue()
+result = manager.get_result_queue()
+tasks, workers = int(sys.argv[1]), int(sys.argv[2])
+print(json.dumps({"ready": True}), flush=True)
+sys.stdin.readline()
+t0 = time.monotonic()
+for n in range(tasks):
+    task.put(n)
+for i in range(workers):
+    task.put(None)
+t_put = time.monotonic()
+total = 0
+for i in range(tasks):
+    r = result.get(timeout=120)
+    total += int(r.split(' = ')[1])
+t1 = time.monotonic()
+manager.shutdown()
+ok = total == sum(n * n for n in range(tasks))
+print(json.dumps({"tasks": tasks, "seconds": t1 - t0, "tasks_s": tasks / (t1 - t0),
+                  "put_seconds": t_put - t0, "ok": ok}), flush=True)
+"""
+DM_WORKER = """\
+import json, queue, sys, time
+from multiprocessing.managers import BaseManager
+
+class QueueManager(BaseManager):
+    pass
+
+QueueManager.register('get_task_queue')
+QueueManager.register('get_result_queue')
+m = QueueManager(address=ADDRESS, authkey=AUTHKEY)
+m.connect()
+task = m.get_task_queue()
+result = m.get_result_queue()
+print(json.dumps({"ready": True}), flush=True)
+done = 0
+while True:
+    n = task.get(timeout=120)
+    if n is None:
+        break
+    r = '%d * %d = %d' % (n, n, n*n)
+    result.put(r)
+    done += 1
+print(json.dumps({"done": done}), flush=True)
+"""
+DM_IMPORTS = {"managers": "from multiprocessing.managers import BaseManager",
+                   "drover": "from drover.managers import BaseManager"}
+
+
+def dm_text(text, kind, address, key):
+    return (text.replace(DM_IMPORTS["managers"], DM_IMPORTS[kind])
+            .replace("ADDRESS", repr(address)).replace("AUTHKEY", repr(key)))
+
+
+def dm_droverd(h):
+    """A droverd of its own for the example, with the queues named after
+    its typeids (nothing else's queues or figures are touched)."""
+    d = os.path.join(h.tmp, "example-droverd")
+    os.makedirs(d)
+    port, http_port = free_port(), free_port()
+    cap = 2 * h.dm_tasks + 1000
+    conf = os.path.join(d, "drover.yaml")
+    with open(conf, "w") as f:
+        f.write("\n".join([
+            "supervisor:",
+            "  name: qbench-example",
+            "  state_dir: %s" % os.path.join(d, "var"),
+            "  log_dir: %s" % os.path.join(d, "log"),
+            "  http: { listen: \"127.0.0.1:%d\" }" % http_port,
+            "  agents: { listen: \"tcp://127.0.0.1:%d\" }" % free_port(),
+            "  queues:",
+            "    listen: \"tcp://127.0.0.1:%d\"" % port,
+            "    authkey_file: %s" % h.key,
+            "groups: {}",
+            "queues:",
+            "  get_task_queue: { capacity: %d }" % cap,
+            "  get_result_queue: { capacity: %d }" % cap]) + "\n")
+    out = open(os.path.join(d, "droverd.out"), "wb")
+    p = subprocess.Popen([h.droverd, "-c", conf], stdin=subprocess.DEVNULL, stdout=out,
+                         stderr=subprocess.STDOUT, start_new_session=True, cwd=d)
+    out.close()
+    h.procs.append(p)
+    wait_http(http_port, p)
+    return p, port
+
+
+def dm_flow(h, kind, address, key):
+    """One run of the example: the master starts (with the managers, its
+    server), the workers connect, then the master puts and collects."""
+    texts = {}
+    for role, text in (("master", DM_MASTER), ("worker", DM_WORKER)):
+        texts[role] = os.path.join(h.tmp, "example_%s_%s.py" % (kind, role))
+        with open(texts[role], "w") as f:
+            f.write(dm_text(text, kind, address, key))
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "client", "python"))
+    m = subprocess.Popen([PYTHON, texts["master"], str(h.dm_tasks), str(h.workers)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                         start_new_session=True)
+    h.procs.append(m)
+    ws, ok = [], False
+    try:
+        h.read_json(m, "%s example master" % kind, timeout=60)
+        for i in range(h.workers):
+            ws.append(h.spawn([PYTHON, texts["worker"]], env=env))
+        for i, w in enumerate(ws):
+            h.read_json(w, "%s example worker %d" % (kind, i), timeout=60)
+        m.stdin.write(b"go\n")
+        m.stdin.close()
+        r = h.read_json(m, "%s example master" % kind)
+        r["per_worker"] = [h.read_json(w, "%s example worker" % kind).get("done") for w in ws]
+        ok = True
+    finally:
+        for p in ws + [m]:
+            if not ok:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            if not m.stdin.closed:
+                m.stdin.close()
+            h.finish(p, 30)
+    return r
+
+
+def run_drover_managers(h, res):
+    """The example, h.dm_tasks tasks and h.workers workers, h.runs
+    times on each side; res["drover_managers"] gets the medians and the ratio."""
+    with open(h.key, "rb") as f:
+        key = f.readline().strip()
+    r = res.setdefault("drover_managers", {"tasks": h.dm_tasks, "workers": h.workers})
+    d = None
+    rates = {"managers": [], "drover": []}
+    try:
+        d, port = dm_droverd(h)
+        # Runs alternate between the two, so that a busy spell of the
+        # machine does not fall on one side only.
+        for k in range(h.runs):
+            for kind, addr in (("managers", ("127.0.0.1", free_port())),
+                               ("drover", ("127.0.0.1", port))):
+                if len(rates[kind]) < k:
+                    continue        # it failed before
+                try:
+                    f = dm_flow(h, kind, addr, key)
+                except Exception as e:
+                    say("ERROR example on %s: %s: %s" % (kind, type(e).__name__, e))
+                    r.setdefault("errors", []).append("%s: %s" % (kind, e))
+                    continue
+                if not f.get("ok"):
+                    h.notes.append("the example on %s: the sum of the results was WRONG" % kind)
+                rates[kind].append(f["tasks_s"])
+                say("example on %s: %d tasks, %d workers: %.0f tasks/s (puts alone took %.2f s), "
+                    "per worker %s" % (kind, f["tasks"], h.workers, f["tasks_s"], f["put_seconds"],
+                                       f["per_worker"]))
+        for kind, xs in rates.items():
+            if xs:
+                r[kind] = {"runs": xs, "median": median(xs)}
+    finally:
+        if d is not None:
+            if d.poll() is None:
+                d.send_signal(signal.SIGTERM)
+                try:
+                    d.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(d.pid, signal.SIGKILL)
+            h.finish(d, 5)
+    dm, mm = get(r, "drover", "median"), get(r, "managers", "median")
+    r["ratio"] = dm / mm if dm and mm else None
+
+
+def dm_main(h):
+    """--drover-managers-only: the example on both managers alone."""
+    if not os.access(h.droverd, os.X_OK):
+        say("droverd is not built (%s)" % h.droverd)
+        return 1
+    res = {"machine": machine(), "command": " ".join(["bench/queues/run.py"] + sys.argv[1:])}
+    h.tmp = tempfile.mkdtemp(prefix="drover-qbench-")
+    h.key = os.path.join(h.tmp, "queue.key")
+    with open(h.key, "w") as f:
+        f.write(os.urandom(24).hex() + "\n")
+    os.chmod(h.key, 0o600)
+    try:
+        run_drover_managers(h, res)
+    except KeyboardInterrupt:
+        say("interrupted: cleaning up")
+        return 130
+    finally:
+        h.kill_all()
+        if not h.a.keep:
+            shutil.rmtree(h.tmp, ignore_errors=True)
+    print()
+    print("drover queue benchmarks: %s" % res["command"])
+    print(res["machine"])
+    print("tasks/s: median of %d runs" % h.runs)
+    print()
+    print(dm_table(res))
+    for e in get(res, "drover_managers", "errors") or []:
+        print("  error: " + e)
+    for note in h.notes:
+        print("  note: " + note)
+    return 0
+
+
+def dm_table(res):
+    """The example's row: drover.managers against multiprocessing.managers."""
+    r = res.get("drover_managers")
+    if not r:
+        return ""
+    ratio = r.get("ratio")
+    return "\n".join([
+        "the managers' task_master/task_worker, unchanged but for the import and the address "
+        "(%d tasks, %d workers):" % (r["tasks"], r["workers"]),
+        "  multiprocessing.managers  %s tasks/s" % fmt(get(r, "managers", "median"), 0),
+        "  drover.managers           %s tasks/s" % fmt(get(r, "drover", "median"), 0),
+        "  ratio                     %s   target >= 5x: %s" % (
+            "-" if ratio is None else "%.1fx" % ratio,
+            "-" if ratio is None else ("PASS" if ratio >= 5 else "MISS"))])
 
 
 # ---------------------------------------------------------------- the table
@@ -620,10 +869,16 @@ def main():
     ap.add_argument("--example-tasks", type=int, default=20000,
                     help="tasks per run of the shipped examples (20,000)")
     ap.add_argument("--no-examples", action="store_true", help="leave out the shipped examples")
+    ap.add_argument("--examples-only", action="store_true", help="only the shipped examples")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
     ap.add_argument("--droverd", help="droverd binary (default: BUILD/supervisor/droverd)")
     ap.add_argument("--no-build", action="store_true", help="do not build droverd and qbench")
     ap.add_argument("--json", help="write every figure to this file")
+    ap.add_argument("--drover-managers-tasks", type=int, default=20000,
+                    help="tasks of the managers' example run on multiprocessing.managers and on "
+                    "drover.managers (20,000; 0: leave it out)")
+    ap.add_argument("--drover-managers-only", action="store_true",
+                    help="only the managers' example on multiprocessing.managers and drover.managers")
     ap.add_argument("--keep", action="store_true", help="keep the temp directory")
     a = ap.parse_args()
     a.only = [k for k in a.only.split(",") if k]
@@ -641,6 +896,9 @@ def main():
     signal.signal(signal.SIGHUP, on_term)
 
     build(h, a)
+    h.dm_tasks = a.drover_managers_tasks
+    if a.drover_managers_only:
+        return dm_main(h)
     if ("c" in a.only or "python" in a.only) and not os.access(h.droverd, os.X_OK):
         say("droverd is not built (%s): drover is left out of this run" % h.droverd)
         h.notes.append("droverd was not built: no drover figures")
@@ -666,10 +924,11 @@ def main():
             h.start_droverd()
         if "managers" in a.only:
             h.start_managers()
-        run_floors(h, res)
+        if not a.examples_only:
+            run_floors(h, res)
         if not h.a.no_examples:
             run_examples(h, res)
-        for kind in KINDS:
+        for kind in (() if h.a.examples_only else KINDS):
             if kind in a.only:
                 run_kind(h, kind, res)
                 h.kill_all_workers = False
@@ -677,6 +936,8 @@ def main():
                     say("droverd died (status %s):\n%s" % (h.d.returncode, h.droverd_output()))
                     h.notes.append("droverd died during the %s run" % LABEL[kind])
                     break
+        if h.dm_tasks and "python" in a.only and "managers" in a.only:
+            run_drover_managers(h, res)
     except KeyboardInterrupt:
         say("interrupted: cleaning up")
         rc = 130
@@ -706,6 +967,9 @@ def main():
     print()
     print(table(h, res))
     print()
+    if res.get("drover_managers"):
+        print(dm_table(res))
+        print()
     for kind in KINDS:
         for e in get(res, kind, "errors") or []:
             print("  error: " + e)

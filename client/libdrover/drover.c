@@ -24,6 +24,7 @@
 #include <zmq.h>
 
 #include "auth.h"
+#include "timing.h"
 #include "wire.h"
 
 _Static_assert((int)DROVER_EEMPTY == (int)WIRE_EEMPTY && (int)DROVER_EFULL == (int)WIRE_EFULL &&
@@ -42,18 +43,18 @@ _Static_assert((int)DROVER_EEMPTY == (int)WIRE_EEMPTY && (int)DROVER_EFULL == (i
 typedef struct cqueue {
 	char *name;
 	size_t len;
-	uint32_t credit;   /* places reserved for us: puts that cannot be FULL */
-	uint32_t inflight; /* requests whose replies may grant credit */
+	uint32_t credit;      /* places reserved for us: puts that cannot be FULL */
+	uint32_t inflight;    /* requests whose replies may grant credit */
 	uint64_t max_message; /* the queue's, from a reply that granted credit; 0: unknown */
 	int64_t last_put_ms;  /* of the last put or complete into it */
-	drover_msg **buf; /* prefetched messages, a ring */
+	drover_msg **buf;     /* prefetched messages, a ring */
 	size_t cap, head, n;
-	uint32_t pending; /* the standing GET of prefetch, 0 if none */
-	uint32_t asked;	  /* ... the messages it asked for */
+	uint32_t pending;  /* the standing GET of prefetch, 0 if none */
+	uint32_t asked;	   /* ... the messages it asked for */
 	uint32_t received; /* ... and those that came (it stands until all did) */
-	unsigned window;  /* prefetch of this queue (adaptive: grows to PREFETCH_AUTO_MAX) */
-	bool starved;	  /* a get waited for the standing GET */
-	int pending_err;  /* its error, for the next drover_get */
+	unsigned window;   /* prefetch of this queue (adaptive: grows to PREFETCH_AUTO_MAX) */
+	bool starved;	   /* a get waited for the standing GET */
+	int pending_err;   /* its error, for the next drover_get */
 	struct cqueue *next;
 } cqueue_t;
 
@@ -90,10 +91,10 @@ struct drover_client {
 	uint32_t next_async;
 	pend_t *pend; /* a ring of requests not answered yet, in sending order */
 	size_t pend_cap, pend_head, pend_len, n_out; /* n_out: not answered */
-	int err;	   /* the first failure not yet reported */
-	size_t err_count;  /* messages it and later failures cover */
-	size_t undelivered; /* what the last reported failure covered */
-	bool unsynced;	   /* sent something without a reply since the last reply */
+	int err;				     /* the first failure not yet reported */
+	size_t err_count;			     /* messages it and later failures cover */
+	size_t undelivered;			     /* what the last reported failure covered */
+	bool unsynced; /* sent something without a reply since the last reply */
 	unsigned prefetch;
 	bool prefetch_auto; /* not set by drover_set_prefetch: adaptive */
 	uint64_t max_frame;
@@ -564,7 +565,8 @@ s_stray(drover_client *c, const wire_rep_t *rep, zmq_msg_t *ids, bool get_ok)
 					free(v);
 				}
 			}
-			if (rep->status == WIRE_OK && rep->op != WIRE_GET && c->abandoned[i].q != NULL)
+			if (rep->status == WIRE_OK && rep->op != WIRE_GET &&
+			    c->abandoned[i].q != NULL)
 				c->abandoned[i].q->credit += rep->credit;
 			c->abandoned[i] = c->abandoned[--c->n_abandoned];
 			return;
@@ -895,8 +897,8 @@ drover_connect(const char *endpoint, const void *authkey, size_t authkey_len, in
 	s_setopt(c->sock, ZMQ_RCVHWM, 1000000);
 	s_setopt(c->sock, ZMQ_RECONNECT_IVL, 100);
 	s_setopt(c->sock, ZMQ_RECONNECT_IVL_MAX, 2000);
-	s_setopt(c->sock, ZMQ_HEARTBEAT_IVL, 5000);
-	s_setopt(c->sock, ZMQ_HEARTBEAT_TIMEOUT, 15000);
+	s_setopt(c->sock, ZMQ_HEARTBEAT_IVL, TIMING_QUEUE_HEARTBEAT_MS);
+	s_setopt(c->sock, ZMQ_HEARTBEAT_TIMEOUT, TIMING_QUEUE_HEARTBEAT_TIMEOUT_MS);
 	zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, server.public_key, AUTH_KEY_LEN);
 	zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, client.public_key, AUTH_KEY_LEN);
 	if (zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, client.secret_key, AUTH_KEY_LEN) != 0)
@@ -1224,7 +1226,8 @@ drover_put(drover_client *c, const char *queue, const void *data, size_t size, i
 	if (c == NULL || !s_name_ok(queue) || (data == NULL && size > 0) || timeout_ms < -1 ||
 	    (q = s_queue(c, queue)) == NULL)
 		return DROVER_EINVAL;
-	if ((c->max_frame > 0 && size > c->max_frame) || (q->max_message > 0 && size > q->max_message))
+	if ((c->max_frame > 0 && size > c->max_frame) ||
+	    (q->max_message > 0 && size > q->max_message))
 		return DROVER_ETOOBIG;
 	if ((rc = s_poll_replies(c)) != DROVER_OK || (rc = s_take_err(c)) != DROVER_OK)
 		return rc;
@@ -1612,8 +1615,8 @@ s_settle_many(drover_client *c, drover_msg **msgs, size_t n, uint8_t op)
 	while (done < n) {
 		cqueue_t *q = msgs[done] ? msgs[done]->q : NULL;
 
-		for (k = 0; done + k < n && k < per && msgs[done + k] != NULL &&
-			    msgs[done + k]->q == q;
+		for (k = 0;
+		     done + k < n && k < per && msgs[done + k] != NULL && msgs[done + k]->q == q;
 		     k++)
 			ids[k] = msgs[done + k]->lease;
 		if (k == 0) { /* a NULL message */

@@ -3,6 +3,7 @@
    run names every problem in the file. Cross-group checks (dependencies and
    their cycles) run once all groups are read. */
 #include "conf_internal.h"
+#include "timing.h"
 
 #include <arpa/inet.h>
 #include <signal.h>
@@ -15,7 +16,7 @@
 #include "units.h"
 
 #define MAX_INSTANCES CONF_MAX_INSTANCES /* per group; beyond that it is a typo */
-#define MAX_NAME 64	    /* group, queue and host names */
+#define MAX_NAME 64			 /* group, queue and host names */
 #define NAME_RULE CONF__NAME_RULE
 
 typedef struct s_parse s_parse_t;
@@ -550,11 +551,10 @@ s_k_authkey_file(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, voi
 static void
 s_k_http(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
-	static const s_key_t keys[] = {
-	    {"listen", s_k_http_listen},
-	    {"token_file", s_k_token_file},
-	    {"web_root", s_k_web_root},
-	    {NULL, NULL}};
+	static const s_key_t keys[] = {{"listen", s_k_http_listen},
+				       {"token_file", s_k_token_file},
+				       {"web_root", s_k_web_root},
+				       {NULL, NULL}};
 
 	s_walk(p, v, keys, NULL);
 }
@@ -562,10 +562,11 @@ s_k_http(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 static void
 s_k_agents(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
-	static const s_key_t keys[] = {
-	    {"listen", s_k_agents_listen}, {"keys_dir", s_k_keys_dir},
-	    {"heartbeat", s_k_heartbeat},    {"lost_after", s_k_lost_after},
-	    {NULL, NULL}};
+	static const s_key_t keys[] = {{"listen", s_k_agents_listen},
+				       {"keys_dir", s_k_keys_dir},
+				       {"heartbeat", s_k_heartbeat},
+				       {"lost_after", s_k_lost_after},
+				       {NULL, NULL}};
 
 	s_walk(p, v, keys, NULL);
 }
@@ -573,9 +574,10 @@ s_k_agents(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 static void
 s_k_queues_sec(s_parse_t *p, const conf__node_t *k, const conf__node_t *v, void *o)
 {
-	static const s_key_t keys[] = {
-	    {"listen", s_k_queues_listen}, {"authkey_file", s_k_authkey_file},
-	    {"advertise", s_k_advertise},    {NULL, NULL}};
+	static const s_key_t keys[] = {{"listen", s_k_queues_listen},
+				       {"authkey_file", s_k_authkey_file},
+				       {"advertise", s_k_advertise},
+				       {NULL, NULL}};
 
 	s_walk(p, v, keys, NULL);
 }
@@ -744,8 +746,7 @@ s_env_edge(const char *name, size_t len, void *arg)
    already reported (done). Follows unresolved references only. */
 static void
 s_env_cycle(s_parse_t *p, const conf_group_t *g, const conf__node_t *map, size_t **to,
-	    const size_t *n_to, const bool *resolved, size_t *seen, unsigned char *done,
-	    size_t s)
+	    const size_t *n_to, const bool *resolved, size_t *seen, unsigned char *done, size_t s)
 {
 	size_t cur = s, step = 0, i, k, old, len = 0, first;
 	char *text = NULL;
@@ -781,7 +782,8 @@ s_env_cycle(s_parse_t *p, const conf_group_t *g, const conf__node_t *map, size_t
 		goto out;
 	}
 	for (i = 0; i + 1 < map->n; i += 2)
-		if (map->kids[i]->type == CONF__SCALAR && strcmp(map->kids[i]->str, g->env[first].key) == 0)
+		if (map->kids[i]->type == CONF__SCALAR &&
+		    strcmp(map->kids[i]->str, g->env[first].key) == 0)
 			break;
 	old = conf__path_push(p->x, g->env[first].key);
 	conf__err(p->x, i + 1 < map->n ? map->kids[i + 1] : map,
@@ -1827,9 +1829,9 @@ s_defaults(s_parse_t *p)
 	if (c->agents_listen == NULL)
 		c->agents_listen = s_dup_or_oom(p, "tcp://127.0.0.1:9171");
 	if (c->agents_heartbeat_ms == 0)
-		c->agents_heartbeat_ms = 1000;
+		c->agents_heartbeat_ms = TIMING_AGENT_HEARTBEAT_MS;
 	if (c->agents_lost_after == 0)
-		c->agents_lost_after = 3;
+		c->agents_lost_after = TIMING_AGENT_LOST_AFTER;
 	if (c->queues_listen == NULL)
 		c->queues_listen = s_dup_or_oom(p, "tcp://127.0.0.1:9172");
 }

@@ -18,8 +18,9 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "secret.h"
+#include "prom.h"
 #include "queue_internal.h"
+#include "secret.h"
 #include "str.h"
 
 #define MON_ENDPOINT_FMT "inproc://drover-queue-monitor-%p"
@@ -29,7 +30,18 @@
 
 struct queue_host {
 	zactor_t *actor;
+	int seq;	  /* of the last request to the actor */
+	json_t *stats;	  /* the last numbers it gave */
+	char *metrics;	  /* likewise */
+	bool late_logged; /* the actor was late, said once until it is not */
 };
+
+/* The kinds of request; a reply names its kind, so that a late one (its
+   caller gave up waiting) is freed rightly. */
+enum { QH_STATS, QH_METRICS, QH_APPLY };
+
+#define QH_ASK_MS 1000	  /* stats and metrics: the loop never waits longer */
+#define QH_APPLY_MS 10000 /* a reload may open SQLite files */
 
 static void s_end_pass(qh_t *h);
 
@@ -164,7 +176,8 @@ qh__confirm(qh_t *h, const uint8_t *rid, size_t rid_len, const queue_t *q, uint8
 			confirm_t *nc = realloc(h->confirms, cap * sizeof(*nc));
 
 			if (nc == NULL) { /* answer this one alone, now */
-				qh__reply_credit(h, rid, rid_len, op, req_id, WIRE_OK, 1, credit, NULL);
+				qh__reply_credit(h, rid, rid_len, op, req_id, WIRE_OK, 1, credit,
+						 NULL);
 				return;
 			}
 			h->confirms = nc;
@@ -562,8 +575,9 @@ s_dispatch(qh_t *h, size_t n, bool overflow)
 		queue_t *tq;
 
 		if (tlen < 9 + nlen || !wire_queue_name_ok(t + 9, nlen)) {
-			s_einval(h, rid, rid_len, &r,
-				 "a COMPLETE's frame 2 is a lease id, the task's queue and the result");
+			s_einval(
+			    h, rid, rid_len, &r,
+			    "a COMPLETE's frame 2 is a lease id, the task's queue and the result");
 			return;
 		}
 		if ((tq = qh__queue_find(h, t + 9, nlen)) == NULL) {
@@ -790,19 +804,6 @@ s_stats_json(qh_t *h)
 	return a;
 }
 
-static void
-s_label(FILE *f, const char *name)
-{
-	for (; *name; name++) {
-		if (*name == '\\' || *name == '"')
-			fputc('\\', f);
-		if (*name == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*name, f);
-	}
-}
-
 static char *
 s_metrics_text(qh_t *h)
 {
@@ -830,8 +831,7 @@ s_metrics_text(qh_t *h)
 	if (f == NULL)
 		return NULL;
 	for (i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
-		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m[i].name, m[i].help, m[i].name,
-			m[i].type);
+		prom_head(f, m[i].name, m[i].type, m[i].help);
 		for (k = 0; k < h->n_queues; k++) {
 			queue_t *q = h->queues[k];
 
@@ -862,7 +862,7 @@ s_metrics_text(qh_t *h)
 				break;
 			}
 			fprintf(f, "%s{queue=\"", m[i].name);
-			s_label(f, q->name);
+			prom_label(f, q->name);
 			fprintf(f, "\"} %llu\n", (unsigned long long)v);
 		}
 	}
@@ -1080,19 +1080,21 @@ s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
 	void *ptr = NULL;
 	int rc = 0;
 
-	if (zsock_recv(pipe, "sp", &cmd, &ptr) != 0 || cmd == NULL)
+	int seq = 0;
+
+	if (zsock_recv(pipe, "spi", &cmd, &ptr, &seq) != 0 || cmd == NULL)
 		return -1;
 	if (streq(cmd, "$TERM")) {
 		rc = -1;
 	} else if (streq(cmd, "STATS")) {
-		zsock_send(pipe, "p", s_stats_json(h));
+		zsock_send(pipe, "ipii", seq, s_stats_json(h), 0, QH_STATS);
 	} else if (streq(cmd, "METRICS")) {
-		zsock_send(pipe, "p", s_metrics_text(h));
+		zsock_send(pipe, "ipii", seq, s_metrics_text(h), 0, QH_METRICS);
 	} else if (streq(cmd, "APPLY")) {
 		int ok = s_apply(h, ptr);
 
 		s_end_pass(h);
-		zsock_send(pipe, "i", ok);
+		zsock_send(pipe, "ipii", seq, NULL, ok, QH_APPLY);
 	}
 	zstr_free(&cmd);
 	return rc;
@@ -1304,37 +1306,85 @@ queue_host_new(const conf_t *conf, char **err)
 	return qh;
 }
 
+/* Asks the actor and waits at most timeout_ms for its answer: droverd's
+   loop never waits on the queue thread without a deadline. Replies to
+   earlier requests whose callers gave up are freed on the way. 0 and *ptr,
+   *ival; -ETIMEDOUT; -EIO. */
+static int
+s_ask(queue_host_t *qh, const char *cmd, void *arg, int timeout_ms, void **ptr, int *ival)
+{
+	int seq = ++qh->seq, rseq, kind, iv;
+	int64_t deadline = zclock_mono() + timeout_ms, left;
+	void *p;
+
+	if (zsock_send(qh->actor, "spi", cmd, arg, seq) != 0)
+		return -EIO;
+	while ((left = deadline - zclock_mono()) > 0) {
+		zsock_set_rcvtimeo(qh->actor, (int)left);
+		p = NULL;
+		if (zsock_recv(qh->actor, "ipii", &rseq, &p, &iv, &kind) != 0)
+			break;
+		if (rseq == seq) {
+			zsock_set_rcvtimeo(qh->actor, -1);
+			*ptr = p;
+			*ival = iv;
+			qh->late_logged = false;
+			return 0;
+		}
+		if (kind == QH_STATS) /* late: nobody waits for it any more */
+			json_decref(p);
+		else if (kind == QH_METRICS)
+			free(p);
+	}
+	zsock_set_rcvtimeo(qh->actor, -1); /* zactor_destroy() waits without one */
+	if (!qh->late_logged)
+		log_warn("queues: no answer to %s within %d ms: answering from the last numbers",
+			 cmd, timeout_ms);
+	qh->late_logged = true;
+	return -ETIMEDOUT;
+}
+
 int
 queue_host_apply(queue_host_t *qh, const conf_t *next)
 {
-	int rc = -1;
+	void *p = NULL;
+	int ok = -1;
 
-	if (qh == NULL || zsock_send(qh->actor, "sp", "APPLY", (void *)next) != 0 ||
-	    zsock_recv(qh->actor, "i", &rc) != 0)
+	if (qh == NULL || s_ask(qh, "APPLY", (void *)next, QH_APPLY_MS, &p, &ok) != 0)
 		return -1;
-	return rc;
+	return ok;
 }
 
 json_t *
 queue_host_stats(queue_host_t *qh)
 {
 	void *p = NULL;
+	int iv;
 
-	if (qh == NULL || zsock_send(qh->actor, "sp", "STATS", NULL) != 0 ||
-	    zsock_recv(qh->actor, "p", &p) != 0 || p == NULL)
+	if (qh == NULL)
 		return json_array();
-	return p;
+	if (s_ask(qh, "STATS", NULL, QH_ASK_MS, &p, &iv) == 0 && p != NULL) {
+		json_decref(qh->stats);
+		qh->stats = json_deep_copy(p);
+		return p;
+	}
+	return qh->stats ? json_deep_copy(qh->stats) : json_array();
 }
 
 char *
 queue_host_metrics(queue_host_t *qh)
 {
 	void *p = NULL;
+	int iv;
 
-	if (qh == NULL || zsock_send(qh->actor, "sp", "METRICS", NULL) != 0 ||
-	    zsock_recv(qh->actor, "p", &p) != 0)
+	if (qh == NULL)
 		return NULL;
-	return p;
+	if (s_ask(qh, "METRICS", NULL, QH_ASK_MS, &p, &iv) == 0 && p != NULL) {
+		free(qh->metrics);
+		qh->metrics = strdup(p);
+		return p;
+	}
+	return qh->metrics ? strdup(qh->metrics) : NULL;
 }
 
 void
@@ -1343,6 +1393,8 @@ queue_host_destroy(queue_host_t **qhp)
 	if (qhp == NULL || *qhp == NULL)
 		return;
 	zactor_destroy(&(*qhp)->actor);
+	json_decref((*qhp)->stats);
+	free((*qhp)->metrics);
 	free(*qhp);
 	*qhp = NULL;
 }

@@ -5,6 +5,7 @@
 #ifndef DROVER_QUEUE_INTERNAL_H
 #define DROVER_QUEUE_INTERNAL_H
 
+#include "timing.h"
 #include <czmq.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,8 +19,8 @@
 #include "wire.h"
 
 #define QH_BUDGET 512 /* requests read per pass before committing */
-#define QH_HEARTBEAT_IVL_MS 5000
-#define QH_HEARTBEAT_TIMEOUT_MS 15000
+#define QH_HEARTBEAT_IVL_MS TIMING_QUEUE_HEARTBEAT_MS
+#define QH_HEARTBEAT_TIMEOUT_MS TIMING_QUEUE_HEARTBEAT_TIMEOUT_MS
 #define QH_CREDIT_WINDOW 1024 /* most places of a queue reserved for one client */
 
 /* A message; data follows. */

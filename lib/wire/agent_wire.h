@@ -14,14 +14,15 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "timing.h"
 
 #define AWIRE_VERSION 1
 #define AWIRE_MAX_BODY (4 * 1024 * 1024) /* a STATE of thousands of groups fits */
 #define AWIRE_MAX_TYPE 16
-#define AWIRE_HEARTBEAT_MS 1000 /* default interval, both ways */
-#define AWIRE_LOST_AFTER 3	/* heartbeats of silence */
-#define AWIRE_RECONNECT_MAX_MS 5000
-#define AWIRE_CMD_TIMEOUT_MS 5000
+#define AWIRE_HEARTBEAT_MS TIMING_AGENT_HEARTBEAT_MS /* default interval, both ways */
+#define AWIRE_LOST_AFTER TIMING_AGENT_LOST_AFTER     /* heartbeats of silence */
+#define AWIRE_RECONNECT_MAX_MS TIMING_AGENT_RECONNECT_MAX_MS
+#define AWIRE_CMD_TIMEOUT_MS TIMING_AGENT_CMD_TIMEOUT_MS
 
 /* The message types. Agent to hub: HELLO, EVENT, SAMPLES, ACK, LOGS, PING,
    PONG. Hub to agent: STATE, CMD, LOGREQ, REGISTER, REFUSED, PING, PONG. */

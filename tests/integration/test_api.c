@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -644,5 +646,115 @@ Test(api, a_token_file_that_is_a_directory_or_a_device_is_refused_by_name, .fini
 	rc = drv_sh(cmd, &out);
 	cr_assert_neq(rc, 0);
 	cr_assert(strstr(out, "not a regular file") != NULL, "%s", out);
+	free(out);
+}
+
+/* droverd short of descriptors: the API takes a quarter of them at most,
+   so however many clients hold connections, a worker that dies is still
+   restarted (its pipes open) and a new request is still answered. */
+Test(api, held_connections_cannot_starve_supervision_of_descriptors, .fini = teardown,
+     .timeout = 60)
+{
+	struct rlimit rl = {256, 256};
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int fds[300], n = 0;
+	pid_t old;
+	json_t *p;
+
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0); /* this test's process only */
+	cr_assert_eq(drv_start(&d, "groups:\n  w:\n    command: [sleep, '1000']\n"
+				   "    start_timeout: 0s\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "w:0", "RUNNING", 5000));
+	old = drv_pid(&d, "w:0");
+	rl.rlim_cur = rl.rlim_max = 1024;
+	setrlimit(RLIMIT_NOFILE, &rl); /* room for our own sockets (as root) */
+	sa.sin_port = htons((uint16_t)d.port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (n = 0; n < 300; n++) {
+		if ((fds[n] = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+			break;
+		if (connect(fds[n], (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+		    write(fds[n], "GET /api/v1/sta", 15) != 15) {
+			close(fds[n]);
+			break;
+		}
+	}
+	cr_assert_geq(n, 200, "only %d connections", n);
+	drv_sleep_ms(300);
+	/* Supervision goes on while the API is full: the worker is restarted
+	   (new pipes, new files) without anyone asking. */
+	kill(old, SIGKILL);
+	drv_sleep_ms(1500);
+	while (n > 0)
+		close(fds[--n]);
+	for (int i = 0; i < 100; i++) {
+		p = drv_proc(&d, "w:0");
+		if (p != NULL && json_integer_value(json_object_get(p, "pid")) != old &&
+		    strcmp(json_string_value(json_object_get(p, "state")), "RUNNING") == 0) {
+			json_decref(p);
+			break;
+		}
+		json_decref(p);
+		drv_sleep_ms(50);
+	}
+	p = drv_proc(&d, "w:0");
+	cr_assert_not_null(p);
+	cr_assert_neq(json_integer_value(json_object_get(p, "pid")), old, "not restarted");
+	/* Restarted while the connections were held, not after. */
+	cr_assert_lt(json_real_value(json_object_get(p, "since")), (double)time(NULL) - 0.5);
+	json_decref(p);
+}
+
+/* A subscriber that reconnects with Last-Event-ID gets the events it
+   missed, with no gap; one that names an event no longer kept (or no
+   event at all) is told to read the lists again. */
+Test(api, last_event_id_resumes_the_stream_without_a_gap, .fini = teardown, .timeout = 60)
+{
+	char cmd[600], *out = NULL, *at;
+	unsigned long long last = 0, id;
+
+	cr_assert_eq(drv_start(&d, "groups:\n  w:\n    command: [sleep, '1000']\n"
+				   "    start_timeout: 0s\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "w:0", "RUNNING", 5000));
+	/* One restart while subscribed: its events and their ids. */
+	snprintf(cmd, sizeof(cmd),
+		 "(curl -sN --max-time 2 %s/api/v1/events &) ; sleep 0.5; "
+		 "curl -s -X POST -H 'Authorization: Bearer %s' %s/api/v1/processes/w:0/restart "
+		 ">/dev/null; sleep 2",
+		 d.base, DRV_TOKEN, d.base);
+	drv_sh(cmd, &out);
+	for (at = out; (at = strstr(at, "id: ")) != NULL; at += 4)
+		last = strtoull(at + 4, NULL, 10);
+	cr_assert_gt(last, 0, "no event ids: %s", out);
+	free(out);
+	/* Gone: another restart nobody sees. */
+	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/w:0/restart", NULL, true, NULL), 200);
+	cr_assert(drv_wait_state(&d, "w:0", "RUNNING", 5000));
+	/* Back with Last-Event-ID: every id after the last one seen, in order. */
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sN --max-time 1 -H 'Last-Event-ID: %llu' %s/api/v1/events; true", last,
+		 d.base);
+	out = NULL;
+	drv_sh(cmd, &out);
+	id = last;
+	for (at = out; (at = strstr(at, "id: ")) != NULL; at += 4) {
+		unsigned long long next = strtoull(at + 4, NULL, 10);
+
+		cr_assert_eq(next, id + 1, "a gap after %llu: %s", id, out);
+		id = next;
+	}
+	cr_assert_gt(id, last, "nothing replayed: %s", out);
+	cr_assert(strstr(out, "\"name\":\"w:0\"") != NULL, "%s", out);
+	cr_assert(strstr(out, "resync") == NULL, "%s", out);
+	free(out);
+	/* A bogus id: read everything again. */
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sN --max-time 1 -H 'Last-Event-ID: 99999999' %s/api/v1/events; true",
+		 d.base);
+	out = NULL;
+	drv_sh(cmd, &out);
+	cr_assert(strstr(out, "event: resync") != NULL, "%s", out);
 	free(out);
 }

@@ -693,3 +693,69 @@ Test(lifecycle, a_full_disk_drops_output_without_blocking_and_capture_resumes,
 	free(log);
 	cr_assert(drv_wait_state(&d, "chatty:0", "RUNNING", 100));
 }
+
+/* A worker that starts 1000 children and exits: its process group goes
+   with it, nothing is left behind. */
+Test(lifecycle, a_worker_that_leaves_1000_children_leaves_nothing_behind, .fini = teardown,
+     .timeout = 60)
+{
+	int left = -1;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				   "  spawner:\n"
+				   "    command: \"i=0; while [ $i -lt 1000 ]; do i=$((i+1)); "
+				   "sleep 1000 & done; echo started; exit 0\"\n"
+				   "    start_timeout: 0s\n"
+				   "    restart: never\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "spawner:0", "EXITED", 30000));
+	for (int i = 0; i < 100 && left != 0; i++) {
+		left = copies_of(d.dir, "spawner:0");
+		if (left != 0)
+			drv_sleep_ms(50);
+	}
+	cr_assert_eq(left, 0, "%d processes of spawner:0 are left", left);
+}
+
+static void
+teardown_bomb(void)
+{
+	drv_cleanup(&d);
+	drv_sh("pkill -9 -u nobody -f drover-bomb 2>/dev/null", NULL);
+}
+
+/* A fork bomb held by limits.nproc (as a user who is not root: root is not
+   held by it): stopping the group leaves nothing behind. */
+Test(lifecycle, a_fork_bomb_under_nproc_is_stopped_whole, .fini = teardown_bomb, .timeout = 60)
+{
+	char *out = NULL;
+	int left = -1;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				   "  bomb:\n"
+				   "    command: [/bin/bash, -c, 'b() { b & b & wait; }; b', "
+				   "drover-bomb]\n"
+				   "    user: nobody\n"
+				   "    cwd: /\n"
+				   "    limits: { nproc: 40 }\n"
+				   "    start_timeout: 0s\n"
+				   "    stop: { signal: TERM, timeout: 2s }\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "bomb:0", "RUNNING", 5000));
+	drv_sleep_ms(1000); /* it has hit its limit */
+	drv_sh("pgrep -c -u nobody -f drover-bomb", &out);
+	cr_assert_geq(atoi(out ? out : "0"), 10, "the bomb did not go off: %s", out);
+	cr_assert_leq(atoi(out ? out : "0"), 40, "limits.nproc did not hold it: %s", out);
+	free(out);
+	cr_assert_eq(drv_http(&d, "POST", "/api/v1/groups/bomb/stop", NULL, true, NULL), 200);
+	cr_assert(drv_wait_state(&d, "bomb:0", "STOPPED", 10000));
+	for (int i = 0; i < 100 && left != 0; i++) {
+		out = NULL;
+		drv_sh("pgrep -c -u nobody -f drover-bomb", &out);
+		left = atoi(out ? out : "0");
+		free(out);
+		if (left != 0)
+			drv_sleep_ms(50);
+	}
+	cr_assert_eq(left, 0, "%d processes of the bomb are left", left);
+}

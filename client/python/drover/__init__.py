@@ -6,10 +6,14 @@
     c = QueueClient("tcp://127.0.0.1:9172", authkey=b"abc")
     c.put("tasks", b"42", timeout=5)
     m = c.get("tasks", timeout=1)   # raises queue.Empty on timeout
-    m.data; m.ack()                 # or m.nack()
+    m.data; m.ack()                 # or m.nack(); a worker rather completes its task:
+    # c.complete(m, "results", b"r")  puts the result and acks m, both or neither
+    c.flush()                       # every put and complete confirmed (close() flushes too)
 
 Pure Python over pyzmq (Debian's python3-zmq). The link is encrypted with
-CURVE keys derived from the authkey; delivery is at-least-once. The wire
+CURVE keys derived from the authkey; delivery is at-least-once. One call at a
+time does not wait for a round trip each: puts go within credit and are
+confirmed in the background, gets come from a prefetch window. The wire
 protocol is docs/queue-protocol.md in the drover repository.
 """
 

@@ -280,6 +280,24 @@ class AgentTests(unittest.TestCase):
             self.assertEqual(p["pid"], old["pid"])
             self.assertEqual(p["restarts"], old["restarts"])
 
+    def test_droverd_stops_cleanly_with_a_command_in_flight(self):
+        c = self.cluster(SLEEP_GROUP, names=("node1",), heartbeat="2s")
+        a = c.agent("node1")
+        c.wait_state("web:0", "RUNNING")
+        a.kill(signal.SIGSTOP)  # it will not answer
+        answer = {}
+
+        def call():
+            answer["r"] = c.request("POST", "/api/v1/processes/web:0/restart")
+        t = threading.Thread(target=call)
+        t.start()
+        time.sleep(0.5)
+        c.proc.terminate()
+        self.assertEqual(c.proc.wait(20), 0, "droverd did not stop cleanly")
+        t.join(20)
+        self.assertEqual(answer["r"][0], 503, answer)
+        a.kill(signal.SIGCONT)
+
     def test_droverd_killed_and_restarted_agents_keep_their_workers(self):
         c = self.cluster(SLEEP_GROUP)
         c.agent("node1")
