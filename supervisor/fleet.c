@@ -163,12 +163,23 @@ s_refresh(void *ctx)
 	size_t i, n;
 	proc_t *p;
 
-	if (f->core == NULL || (f->sampled_ms != 0 && now - f->sampled_ms < FLEET_SAMPLE_MS))
+	bool all;
+
+	if (f->core == NULL)
 		return;
-	f->sampled_ms = now;
+	/* All of them at most once a second; in between only those started
+	   since, which have no sample yet. */
+	all = f->sampled_ms == 0 || now - f->sampled_ms >= FLEET_SAMPLE_MS;
+	if (all)
+		f->sampled_ms = now;
 	n = proc_core_count(f->core);
 	for (i = 0; i < n; i++) {
+		const view_proc_t *v;
+
 		p = proc_core_at(f->core, i);
+		if (!all && (proc_pid(p) <= 0 || (v = view_find(f->view, proc_name(p))) == NULL ||
+			     v->rss_bytes >= 0))
+			continue;
 		proc_usage(p, &cpu, &rss);
 		view_sample(f->view, proc_name(p), cpu, rss);
 	}

@@ -961,8 +961,9 @@ proc_usage(proc_t *p, double *cpu_seconds, int64_t *rss_bytes)
 		return;
 	p->cpu = (double)(utime + stime) / (double)ticks;
 	p->rss = (int64_t)rss * page;
-	/* A process caught in its exec has no memory yet: not worth keeping. */
+	/* A process caught in its exec has no memory yet: not a sample (unknown,
+	   and read again next time). */
 	p->usage_ms = p->rss > 0 ? now : -1;
 	*cpu_seconds = p->cpu;
-	*rss_bytes = p->rss;
+	*rss_bytes = p->rss > 0 ? p->rss : -1;
 }
