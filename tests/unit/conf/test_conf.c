@@ -1051,10 +1051,12 @@ Test(conf, an_agent_file_takes_anchors_and_refuses_a_mapping_as_key, .init = ini
 	unlink(path);
 	cr_assert_null(a);
 	cr_assert_not_null(errs);
-	cr_assert(strstr(errs, ":8:13: agent.labels: expected a string key (through *k: anchor &k at ") !=
+	cr_assert(strstr(errs, ":8:13: agent.labels: expected a string key, got a mapping (through *k: anchor &k at ") !=
 		      NULL,
 		  "%s", errs);
-	cr_assert(strstr(errs, ":9:3: agent: expected a string key (through *k") != NULL, "%s", errs);
+	cr_assert(strstr(errs, ":9:3: agent: expected a string key, got a mapping (through *k") !=
+		      NULL,
+		  "%s", errs);
 	cr_assert(strstr(errs, "connect") == NULL, "%s", errs);
 	free(errs);
 }
