@@ -78,7 +78,9 @@ trap cleanup EXIT
 say "installing"
 $SUDO dpkg -i "$out"/drover_*.deb "$out"/libdrover0_*.deb "$out"/libdrover-dev_*.deb
 getent passwd drover >/dev/null || fail "no drover user"
-[ "$(stat -c %a:%G /etc/drover/api.token)" = 640:drover ] || fail "api.token is not 0640 root:drover"
+for f in api.token queue.key; do
+	[ "$(stat -c %a:%U /etc/drover/$f)" = 600:root ] || fail "$f is not 0600 root"
+done
 [ "$(stat -c %a /etc/drover/agent/node-1.cert_secret)" = 600 ] || fail "the agent's secret key is not 0600"
 unitdir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 for u in droverd drover-agent; do
