@@ -311,13 +311,25 @@ s_on_state(agent_t *a, json_t *b)
 			free(list);
 			return;
 		}
+		for (size_t k = 0; k < i; k++) {
+			if (strcmp(list[k].name, g->name) == 0) {
+				log_error("droverd sent group %s twice; the state is not applied",
+					  g->name);
+				conf_group_destroy(&g);
+				while (i > 0)
+					conf_group_clear(&list[--i]);
+				free(list);
+				return;
+			}
+		}
 		list[i] = *g;
 		free(g);
 	}
 	a->hb_ms = json_integer_value(json_object_get(b, "heartbeat_ms"));
 	if (a->hb_ms < 50 || a->hb_ms > 600000)
 		a->hb_ms = AWIRE_HEARTBEAT_MS;
-	if (json_integer_value(json_object_get(b, "lost_after")) >= 2)
+	if (json_integer_value(json_object_get(b, "lost_after")) >= 2 &&
+	    json_integer_value(json_object_get(b, "lost_after")) <= 100)
 		a->lost_after = (unsigned)json_integer_value(json_object_get(b, "lost_after"));
 	q = json_object_get(b, "queues");
 	if (json_is_string(json_object_get(q, "url")) &&

@@ -362,7 +362,7 @@ awire_group_decode(const json_t *j, char *why, size_t why_len)
 	g->argv = s_strv_dec(&d, j, "argv", &g->argc, true);
 	g->shell = s_bool(&d, j, "shell");
 	g->instances = (unsigned)s_int(&d, j, "instances", 0, CONF_MAX_INSTANCES);
-	g->instance_base = (unsigned)s_int(&d, j, "instance_base", 0, 1000000);
+	g->instance_base = (unsigned)s_int(&d, j, "instance_base", 0, INT32_MAX);
 	env = json_object_get(j, "env");
 	if (!json_is_array(env) || json_array_size(env) > 4096) {
 		s_fail(&d, "env", "must be a list of [key, value]");
