@@ -36,6 +36,16 @@ def pct(xs, p):
     return s[max(0, -(-p * len(s) // 100) - 1)]
 
 
+def proc_status(pid):
+    """/proc/PID/status as a dict of its fields (values as text)."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

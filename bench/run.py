@@ -44,7 +44,7 @@ TAG = "%d-%d" % (os.getpid(), int(time.time()))
 MIB = 1024 * 1024
 
 sys.path.insert(0, HERE)
-from benchlib import build as build_targets, fmt, free_port, get, machine as machine_line, median, now, pct, say  # noqa: E402
+from benchlib import build as build_targets, fmt, free_port, get, machine as machine_line, median, now, pct, proc_status, say  # noqa: E402
 
 
 def p99(xs):
@@ -108,15 +108,6 @@ def kill_tagged(timeout=10.0):
         reap_orphans()
     reap_orphans()
     return killed
-
-
-def proc_status(pid):
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
 
 
 def rss_mib(pid):

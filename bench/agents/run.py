@@ -25,7 +25,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import ROOT, build, fmt, free_port, machine, median, pct, say  # noqa: E402
+from benchlib import ROOT, build, fmt, free_port, machine, median, pct, proc_status, say  # noqa: E402
 
 
 def http(port, method, path, timeout=60):
@@ -49,15 +49,6 @@ def raw_get_ms(port, path):
         n += len(b)
     s.close()
     return (time.perf_counter() - t0) * 1000, n
-
-
-def status_of(pid):
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
 
 
 def pss_mib(pid):
@@ -242,8 +233,8 @@ def run(a):
         c0, t0 = cpu_s(dpid), time.monotonic()
         time.sleep(a.idle)
         res["idle_cpu_pct"] = (cpu_s(dpid) - c0) / (time.monotonic() - t0) * 100
-        res["droverd_rss_mib"] = int(status_of(dpid)["VmRSS"].split()[0]) / 1024
-        res["agent_rss_mib"] = median([int(status_of(p.pid)["VmRSS"].split()[0]) / 1024
+        res["droverd_rss_mib"] = int(proc_status(dpid)["VmRSS"].split()[0]) / 1024
+        res["agent_rss_mib"] = median([int(proc_status(p.pid)["VmRSS"].split()[0]) / 1024
                                        for p in b.agents[:10]])
         res["agent_pss_mib"] = median([pss_mib(p.pid) for p in b.agents[:10]])
         res["droverd_pss_mib"] = pss_mib(dpid)

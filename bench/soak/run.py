@@ -28,15 +28,11 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from benchlib import ROOT, build, free_port, machine, median, say  # noqa: E402
+from benchlib import ROOT, build, free_port, machine, median, proc_status, say  # noqa: E402
 
 
 def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    return int(proc_status(pid).get("VmRSS", "0 kB").split()[0])
 
 
 def fds(pid):
