@@ -30,6 +30,7 @@
 #include "clock.h"
 #include "log.h"
 #include "logs.h"
+#include "net.h"
 #include "str.h"
 
 struct api_sse {
@@ -96,87 +97,6 @@ api_reply_error(api_reply_t *r, unsigned status, const char *code, const char *f
 }
 
 /* ---- listening ---- */
-
-static bool
-s_is_loopback(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		return IN6_IS_ADDR_LOOPBACK(a) ||
-		       (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-	}
-	return false;
-}
-
-/* Binds "HOST:PORT" ("[::1]:9170", "localhost:9170"). Returns a listening
-   fd, or -1 with *err set. */
-static int
-s_listen(const char *listen_addr, bool have_token, char **err)
-{
-	char host[256], *port;
-	struct addrinfo hints = {0}, *res = NULL, *ai;
-	int fd = -1, one = 1, rc, e = 0;
-
-	if (strlen(listen_addr) >= sizeof(host)) {
-		*err = strdup("http.listen: address too long");
-		return -1;
-	}
-	if (listen_addr[0] == '[') {
-		snprintf(host, sizeof(host), "%s", listen_addr + 1);
-		port = strstr(host, "]:");
-		if (port == NULL)
-			goto bad;
-		*port = '\0';
-		port += 2;
-	} else {
-		snprintf(host, sizeof(host), "%s", listen_addr);
-		port = strrchr(host, ':');
-		if (port == NULL)
-			goto bad;
-		*port++ = '\0';
-	}
-	if (*port == '\0')
-		goto bad;
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((rc = getaddrinfo(*host ? host : NULL, port, &hints, &res)) != 0) {
-		*err = str_printf("http.listen %s: %s", listen_addr, gai_strerror(rc));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if (!have_token && !s_is_loopback(ai->ai_addr)) {
-			*err = str_printf("refusing to listen on %s without a token: set "
-					  "supervisor.http.token_file, or listen on 127.0.0.1",
-					  listen_addr);
-			freeaddrinfo(res);
-			return -1;
-		}
-	}
-	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			e = errno;
-			continue;
-		}
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 512) != 0) {
-			e = errno;
-			close(fd);
-			fd = -1;
-		}
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		*err = str_printf("http.listen %s: %s", listen_addr, strerror(e));
-	return fd;
-bad:
-	*err = str_printf("http.listen: expected HOST:PORT, got \"%s\"", listen_addr);
-	return -1;
-}
 
 /* ---- MHD on our loop ---- */
 
@@ -1119,7 +1039,10 @@ api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hook
 	api->web_root = cfg->web_root ? strdup(cfg->web_root) : NULL;
 	api->started = clock_wall();
 	api->started_ms = clock_ms();
-	if ((api->listen_fd = s_listen(api->listen, api->token != NULL, err)) < 0)
+	if ((api->listen_fd = net_listen(
+		 api->listen, "http.listen", api->token == NULL,
+		 "without a token: set supervisor.http.token_file, or listen on 127.0.0.1", err)) <
+	    0)
 		goto fail;
 	api->mhd = MHD_start_daemon(
 	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
