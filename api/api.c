@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1000,6 +1001,91 @@ s_on_view(void *ctx, const view_proc_t *p, bool removed, uint64_t seq)
 	api_publish(api, "process", o);
 }
 
+/* ---- upgrade in place ---- */
+
+/* What the previous droverd handed over (api_export()): its listening
+   socket and its events, so that a subscriber that comes back with
+   Last-Event-ID misses nothing. */
+static void
+s_inherit(api_t *api, json_t *in)
+{
+	json_t *replay = json_object_get(in, "replay"), *e;
+	json_int_t fd = json_integer_value(json_object_get(in, "listen_fd"));
+	const char *text;
+	char *copy;
+	size_t i;
+
+	api->listen_fd = (int)fd;
+	fcntl(api->listen_fd, F_SETFD, FD_CLOEXEC);
+	api->event_id = (uint64_t)json_integer_value(json_object_get(in, "event_id"));
+	api->started = json_real_value(json_object_get(in, "started"));
+	api->started_ms = json_integer_value(json_object_get(in, "started_ms"));
+	api->upgrades = (unsigned)json_integer_value(json_object_get(in, "upgrades")) + 1;
+	api->record_until_ms = clock_ms() + API_SSE_REPLAY_MS;
+	json_array_foreach (replay, i, e) {
+		text = json_string_value(json_array_get(e, 1));
+		if (text == NULL || (copy = strdup(text)) == NULL)
+			continue;
+		s_replay_keep(api, (uint64_t)json_integer_value(json_array_get(e, 0)), copy,
+			      strlen(copy));
+	}
+}
+
+/* Answers what waits and ends the streams, as api_destroy() does, but
+   keeps serving. */
+static void
+s_finish_all(api_t *api, const char *why)
+{
+	api_sse_t *c;
+	int i;
+
+	while (api->waiting != NULL) {
+		api_req_t *req = api->waiting;
+		api_reply_t r = {0};
+
+		api_wait_forget(req);
+		api_reply_error(&r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "%s", why);
+		api_req_answer(api, req, &r);
+	}
+	for (c = api->subscribers; c != NULL; c = c->next) {
+		c->closed = true;
+		s_sse_wake(c);
+	}
+	for (i = 0; i < 20 && (api->subscribers != NULL || i == 0); i++) {
+		MHD_run(api->mhd);
+		for (c = api->subscribers; c != NULL; c = c->next)
+			s_sse_wake(c);
+	}
+}
+
+json_t *
+api_export(api_t *api, void (*keep)(void *ctx, int fd), void *ctx)
+{
+	const union MHD_DaemonInfo *info =
+	    MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+	json_t *o, *replay = json_array();
+	size_t i, k;
+
+	if (info == NULL || replay == NULL) {
+		json_decref(replay);
+		return NULL;
+	}
+	s_finish_all(api, "droverd is upgrading; ask again in a moment");
+	for (i = 0; i < api->replay_n; i++) {
+		k = (api->replay_head + i) % API_SSE_REPLAY;
+		json_array_append_new(replay,
+				      json_pack("[I, s%]", (json_int_t)api->replay[k].id,
+						api->replay[k].text, api->replay[k].len));
+	}
+	o = json_pack("{s:I, s:I, s:f, s:I, s:I, s:o}", "listen_fd", (json_int_t)info->listen_fd,
+		      "event_id", (json_int_t)api->event_id, "started", api->started, "started_ms",
+		      (json_int_t)api->started_ms, "upgrades", (json_int_t)api->upgrades, "replay",
+		      replay);
+	if (o != NULL)
+		keep(ctx, info->listen_fd);
+	return o;
+}
+
 api_t *
 api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hooks, void *ctx,
 	char **err)
@@ -1039,11 +1125,14 @@ api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hook
 	api->web_root = cfg->web_root ? strdup(cfg->web_root) : NULL;
 	api->started = clock_wall();
 	api->started_ms = clock_ms();
-	if ((api->listen_fd = net_listen(
-		 api->listen, "http.listen", api->token == NULL,
-		 "without a token: set supervisor.http.token_file, or listen on 127.0.0.1", err)) <
-	    0)
+	if (cfg->inherit != NULL) {
+		s_inherit(api, cfg->inherit);
+	} else if ((api->listen_fd = net_listen(api->listen, "http.listen", api->token == NULL,
+						"without a token: set supervisor.http.token_file, "
+						"or listen on 127.0.0.1",
+						err)) < 0) {
 		goto fail;
+	}
 	api->mhd = MHD_start_daemon(
 	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 	    s_on_request, api, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, api, MHD_OPTION_LISTEN_SOCKET,
@@ -1077,8 +1166,6 @@ void
 api_destroy(api_t **apip)
 {
 	api_t *api;
-	api_sse_t *c;
-	int i;
 
 	if (apip == NULL || (api = *apip) == NULL)
 		return;
@@ -1086,24 +1173,7 @@ api_destroy(api_t **apip)
 		/* MHD must not be stopped with suspended connections: answer every
 		   request that waits for another host, end every stream, let MHD
 		   finish them, then stop. */
-		while (api->waiting != NULL) {
-			api_req_t *req = api->waiting;
-			api_reply_t r = {0};
-
-			api_wait_forget(req);
-			api_reply_error(&r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-					"droverd is stopping");
-			api_req_answer(api, req, &r);
-		}
-		for (c = api->subscribers; c != NULL; c = c->next) {
-			c->closed = true;
-			s_sse_wake(c);
-		}
-		for (i = 0; i < 20 && (api->subscribers != NULL || i == 0); i++) {
-			MHD_run(api->mhd);
-			for (c = api->subscribers; c != NULL; c = c->next)
-				s_sse_wake(c);
-		}
+		s_finish_all(api, "droverd is stopping");
 		if (api->subscribers != NULL) {
 			MHD_socket fd = MHD_quiesce_daemon(api->mhd);
 

@@ -40,6 +40,10 @@ typedef struct {
 	   "queue") for GET /api/v1/{processes,queues}/{name}/history: a JSON
 	   object, or NULL when there is no such name (404). */
 	json_t *(*history)(void *ctx, const char *kind, const char *name);
+	/* POST /api/v1/upgrade: droverd checks the binary it will execute and
+	   schedules the upgrade in place. Returns the 202 reply's object, or
+	   NULL with *err (malloc'd) saying why it is refused (409). */
+	json_t *(*upgrade)(void *ctx, char **err);
 } api_hooks_t;
 
 typedef struct {
@@ -48,6 +52,9 @@ typedef struct {
 	const char *config_file; /* shown in /status */
 	const char *name;	 /* supervisor name */
 	const char *web_root;	 /* serve the dashboard from this directory; NULL = embedded */
+	/* Upgrade in place: api_export() of the previous droverd (its listening
+	   socket, event ids, replay buffer, start time); NULL: a fresh start. */
+	json_t *inherit;
 } api_config_t;
 
 /* Binds and starts serving on ev. Refuses a non-loopback listen address
@@ -58,6 +65,14 @@ typedef struct {
 api_t *api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hooks, void *ctx,
 	       char **err);
 void api_destroy(api_t **apip);
+
+/* Upgrade in place: answers every request that waits for another host (503
+   "droverd is upgrading"), ends every event stream (subscribers come back
+   with Last-Event-ID), and returns what the next droverd takes over: the
+   listening socket (given to keep), the event counter, the replay buffer,
+   the start time and the upgrade count. The API goes on serving; NULL on
+   allocation failure. */
+json_t *api_export(api_t *api, void (*keep)(void *ctx, int fd), void *ctx);
 
 /* Sends an event to every /api/v1/events subscriber: type is "process",
    "group", "agent", "queue" or "config"; takes ownership of data. */

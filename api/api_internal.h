@@ -59,6 +59,7 @@ struct api {
 	char *web_root;	    /* http.web_root, or NULL: the embedded dashboard */
 	double started;	    /* Unix time */
 	int64_t started_ms; /* monotonic: uptime keeps counting through clock changes */
+	unsigned upgrades;  /* upgrades in place since started */
 	struct MHD_Daemon *mhd;
 	int listen_fd;
 	ev_io_t mhd_io;	       /* MHD's own epoll fd, in our loop */

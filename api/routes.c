@@ -74,10 +74,10 @@ s_status(api_t *api, api_reply_t *r)
 	for (i = 0; i < PROC_N_STATES; i++)
 		json_object_set_new(states, proc_state_name((proc_state_t)i),
 				    json_integer((json_int_t)counts[i]));
-	o = json_pack("{s:s, s:s, s:i, s:f, s:s, s:I, s:I, s:I, s:I, s:o}", "name", api->name,
-		      "version", DROVER_VERSION, "pid", (int)getpid(), "uptime_s",
-		      (double)(clock_ms() - api->started_ms) / 1000.0, "config_file",
-		      api->config_file, "groups",
+	o = json_pack("{s:s, s:s, s:i, s:f, s:I, s:s, s:I, s:I, s:I, s:I, s:o}", "name",
+		      api->name, "version", DROVER_VERSION, "pid", (int)getpid(), "uptime_s",
+		      (double)(clock_ms() - api->started_ms) / 1000.0, "upgrades",
+		      (json_int_t)api->upgrades, "config_file", api->config_file, "groups",
 		      (json_int_t)json_array_size(view_groups(api->view)), "processes",
 		      (json_int_t)n, "agents", (json_int_t)json_array_size(agents), "queues",
 		      (json_int_t)json_array_size(queues), "states", states);
@@ -461,6 +461,26 @@ s_scale(api_t *api, const char *group, api_req_t *req, api_reply_t *r)
 	s_wait_reply(w, r);
 }
 
+/* POST /api/v1/upgrade: 202 once droverd has checked the binary; the
+   exec follows once this reply is sent (docs/upgrade.md). */
+static void
+s_upgrade(api_t *api, api_reply_t *r)
+{
+	char *err = NULL;
+	json_t *o;
+
+	if (api->hooks.upgrade == NULL) {
+		api_reply_error(r, 501, "not_implemented", "upgrade in place is not available");
+		return;
+	}
+	if ((o = api->hooks.upgrade(api->ctx, &err)) == NULL) {
+		api_reply_error(r, 409, "upgrade_refused", "%s", err ? err : "refused");
+		free(err);
+		return;
+	}
+	api_reply_json(r, 202, o);
+}
+
 static void
 s_reload(api_t *api, api_reply_t *r)
 {
@@ -523,6 +543,9 @@ api_route(api_t *api, struct MHD_Connection *conn, const char *method, const cha
 	} else if (strcmp(path, "/reload") == 0) {
 		if (s_method_is(method, "POST", r, "POST"))
 			s_reload(api, r);
+	} else if (strcmp(path, "/upgrade") == 0) {
+		if (s_method_is(method, "POST", r, "POST"))
+			s_upgrade(api, r);
 	} else if (strcmp(path, "/agents") == 0) {
 		if (s_method_is(method, "GET", r, "GET"))
 			api_reply_json(r, 200, s_hook_list(api, api->hooks.agents));

@@ -26,6 +26,7 @@
 #include "sdnotify.h"
 #include "secret.h"
 #include "str.h"
+#include "upgrade.h"
 #ifdef DROVER_HAVE_QUEUE
 #include <dlfcn.h>
 
@@ -60,12 +61,19 @@ typedef struct {
 	ev_timer_t watchdog; /* systemd's, when the unit sets WatchdogSec */
 	char hostname[256];
 	proc_host_t limits; /* from proc_host_setup(), given to workers */
+	/* upgrade in place (upgrade.h) */
+	char exe[PATH_MAX]; /* the binary to execute: droverd's path at its start */
+	char **argv;	    /* as droverd was started */
+	bool upgrading;	    /* an upgrade is scheduled */
+	ev_timer_t upgrade_timer;
+	json_t *inherit; /* the previous droverd's state, while starting after an upgrade */
 } sup_t;
 
 static void
 s_usage(FILE *f)
 {
 	fprintf(f, "usage: droverd [-c FILE] [--check] [-v]\n"
+		   "  SIGHUP reloads the configuration, SIGUSR2 upgrades droverd in place\n"
 		   "  -c, --config FILE  configuration (default: ./drover.yaml)\n"
 		   "  -n, --check        validate the configuration and exit 0 or 1\n"
 		   "  -v, --verbose      log state changes too\n"
@@ -516,6 +524,85 @@ s_history(void *ctx, const char *kind, const char *name)
 	return sup_history_json(((sup_t *)ctx)->history, kind, name);
 }
 
+/* ---- upgrade in place (docs/upgrade.md) ---- */
+
+/* The exec, once the API has sent its reply. Everything that goes across
+   is gathered first; the queue host is handed over last, since that stops
+   it. When the exec fails, droverd goes on as it was. */
+static void
+s_upgrade_now(ev_t *ev, ev_timer_t *t)
+{
+	sup_t *s = t->arg;
+	upgrade_keep_t keep = {0};
+	json_t *st, *part;
+	char *err = NULL;
+	int state_fd = -1, rc;
+
+	(void)ev;
+	s->upgrading = false;
+	if (s->stopping)
+		return;
+	st = json_pack("{s:i, s:s, s:{s:s, s:s, s:s%}}", "version", UPGRADE_VERSION, "from",
+		       DROVER_VERSION, "conf", "path", s->conf->path, "dir", s->conf->dir, "text",
+		       s->conf->text ? s->conf->text : "", s->conf->text ? s->conf->text_len : 0);
+	if (st == NULL)
+		goto nomem;
+	if ((part = proc_core_export(s->core, upgrade_keep, &keep)) == NULL ||
+	    json_object_set_new(st, "proc", part) != 0)
+		goto nomem;
+	if ((part = api_export(s->api, upgrade_keep, &keep)) == NULL ||
+	    json_object_set_new(st, "api", part) != 0)
+		goto nomem;
+	rc = upgrade_exec(s->exe, s->argv, st, &keep, &state_fd, &err);
+	log_error("upgrade failed, droverd goes on as it was: %s", err ? err : strerror(-rc));
+	if (s->api != NULL)
+		api_publish(s->api, "upgrade", json_pack("{s:b, s:s}", "ok", 0, "error", err ? err : "?"));
+	free(err);
+	if (state_fd >= 0)
+		close(state_fd);
+	json_decref(st);
+	upgrade_keep_free(&keep);
+	return;
+nomem:
+	log_error("upgrade failed, droverd goes on as it was: out of memory");
+	json_decref(st);
+	upgrade_keep_free(&keep);
+}
+
+/* SIGUSR2 and POST /api/v1/upgrade: checks that the binary runs, then
+   upgrades after delay_ms (time for the API's reply to leave). Returns the
+   reply's object, or NULL with *err. */
+static json_t *
+s_upgrade_schedule(sup_t *s, int64_t delay_ms, char **err)
+{
+	char *version;
+	json_t *o;
+
+	if (s->stopping) {
+		*err = strdup("droverd is stopping");
+		return NULL;
+	}
+	if (s->upgrading) {
+		*err = strdup("an upgrade is already under way");
+		return NULL;
+	}
+	if ((version = upgrade_check_binary(s->exe, err)) == NULL)
+		return NULL;
+	log_info("upgrade in place to %s (%s) in %lld ms", version, s->exe, (long long)delay_ms);
+	o = json_pack("{s:b, s:s, s:s, s:s, s:i}", "ok", 1, "binary", s->exe, "from",
+		      "droverd " DROVER_VERSION, "to", version, "pid", (int)getpid());
+	free(version);
+	s->upgrading = true;
+	ev_timer_start(s->ev, &s->upgrade_timer, clock_ms() + delay_ms, s_upgrade_now, s);
+	return o;
+}
+
+static json_t *
+s_upgrade_hook(void *ctx, char **err)
+{
+	return s_upgrade_schedule(ctx, 200, err);
+}
+
 /* ---- signals ---- */
 
 static void
@@ -533,6 +620,17 @@ s_on_signal(ev_t *ev, ev_io_t *io, uint32_t events)
 			if (!s->stopping)
 				s_reload(s, NULL);
 			break;
+		case SIGUSR2: {
+			char *err = NULL;
+			json_t *o = s_upgrade_schedule(s, 0, &err);
+
+			if (o == NULL) {
+				log_error("upgrade refused: %s", err ? err : "?");
+				free(err);
+			}
+			json_decref(o);
+			break;
+		}
 		case SIGTERM:
 		case SIGINT:
 			if (s->stopping) {
@@ -600,11 +698,43 @@ main(int argc, char **argv)
 		s_usage(stderr);
 		return 2;
 	}
-	if (conf_load(sup.conf_path, &sup.conf, &errs) != 0) {
+	sup.argv = argv;
+	if (!check && (sup.inherit = upgrade_inherit(&errs)) == NULL && errs != NULL) {
+		/* Its workers are found through the state file below and stopped. */
+		log_error("upgrade: %s; starting afresh", errs);
+		free(errs);
+		errs = NULL;
+	}
+	if (sup.inherit != NULL) {
+		/* The configuration the previous droverd ran, not the file as it
+		   may have been edited since: a changed file waits for a reload. */
+		json_t *ic = json_object_get(sup.inherit, "conf");
+		const char *text = json_string_value(json_object_get(ic, "text"));
+		size_t len = json_string_length(json_object_get(ic, "text"));
+
+		if (text == NULL ||
+		    conf_parse_string(text, len, json_string_value(json_object_get(ic, "path")),
+				      json_string_value(json_object_get(ic, "dir")), &sup.conf,
+				      &errs) != 0 ||
+		    (sup.conf->text = malloc(len + 1)) == NULL) {
+			log_error("upgrade: the previous configuration does not parse here, reading "
+				  "%s:\n%s",
+				  sup.conf_path, errs ? errs : "");
+			free(errs);
+			errs = NULL;
+			conf_free(&sup.conf);
+		} else {
+			memcpy(sup.conf->text, text, len + 1);
+			sup.conf->text_len = len;
+		}
+	}
+	if (sup.conf == NULL && conf_load(sup.conf_path, &sup.conf, &errs) != 0) {
 		fputs(errs ? errs : "invalid configuration\n", stderr);
 		free(errs);
 		return 1;
 	}
+	if (realpath("/proc/self/exe", sup.exe) == NULL)
+		snprintf(sup.exe, sizeof(sup.exe), "%s", argv[0]);
 	if (check) {
 		printf("%s: OK (%zu groups, %zu queues)\n", sup.conf_path, sup.conf->n_groups,
 		       sup.conf->n_queues);
@@ -618,6 +748,7 @@ main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -643,18 +774,35 @@ main(int argc, char **argv)
 	if ((sup.ev = ev_new()) == NULL)
 		die(EX_OSERR, "event loop: %s", strerror(errno));
 	snprintf(state_file, sizeof(state_file), "%s/workers.state", sup.conf->state_dir);
-	if ((rc = proc_leftovers_stop(state_file, 10000)) > 0)
+	if (sup.inherit == NULL && (rc = proc_leftovers_stop(state_file, 10000)) > 0)
 		log_warn("stopped %d workers that a previous droverd left running", rc);
 	run = (proc_run_t){.host = sup.hostname,
 			   .dir = sup.conf->dir,
 			   .log_dir = sup.conf->log_dir,
 			   .limits = sup.limits,
 			   .state_file = state_file};
+	if (sup.inherit != NULL) {
+		json_t *pst = json_object_get(sup.inherit, "proc");
+
+		run.notify_addr = json_string_value(json_object_get(pst, "notify_addr"));
+		run.notify_fd = (int)json_integer_value(json_object_get(pst, "notify_fd"));
+	}
 	if ((sup.fleet = fleet_new()) == NULL)
 		die(EX_OSERR, "process view: %s", strerror(errno));
 	if ((sup.core = proc_core_new(sup.ev, &run, &pev, &sup)) == NULL)
 		die(EX_OSERR, "process core: %s", strerror(errno));
 	fleet_set_core(sup.fleet, sup.core);
+	if (sup.inherit != NULL) {
+		size_t i;
+		long n;
+
+		if (proc_core_adopt(sup.core, json_object_get(sup.inherit, "proc")) != 0)
+			log_error("upgrade: the previous droverd's workers cannot be taken over");
+		/* Groups keep the instance counts they were scaled to. */
+		for (i = 0; i < sup.conf->n_groups; i++)
+			if ((n = proc_core_adopt_instances(sup.core, sup.conf->groups[i].name)) >= 0)
+				sup.conf->groups[i].instances = (unsigned)n;
+	}
 	if ((sup.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
 	    ev_io_start(sup.ev, &sup.sig_io, sup.sigfd, EPOLLIN, s_on_signal, &sup) != 0)
 		die(EX_OSERR, "signalfd: %s", strerror(errno));
@@ -672,11 +820,13 @@ main(int argc, char **argv)
 	hooks.agents = s_agents;
 	hooks.agent = s_agent;
 #endif
+	hooks.upgrade = s_upgrade_hook;
 	acfg = (api_config_t){.listen = sup.conf->http_listen,
 			      .token = token,
 			      .config_file = sup.conf->path,
 			      .name = sup.conf->name,
-			      .web_root = sup.conf->http_web_root};
+			      .web_root = sup.conf->http_web_root,
+			      .inherit = json_object_get(sup.inherit, "api")};
 	if ((sup.history = sup_history_new(sup.ev, fleet_view(sup.fleet), hooks.queues, &sup)) ==
 	    NULL)
 		die(EX_OSERR, "history: %s", strerror(errno));
@@ -687,6 +837,16 @@ main(int argc, char **argv)
 		 sup.conf->n_groups, sup.conf->http_listen);
 	if ((rc = s_apply_local(&sup, sup.conf)) != 0)
 		die(EX_SOFTWARE, "apply configuration: %s", strerror(-rc));
+	if (sup.inherit != NULL) {
+		unsigned left = proc_core_adopt_done(sup.core);
+
+		log_info("upgraded in place from droverd %s: %zu processes kept%s",
+			 json_string_value(json_object_get(sup.inherit, "from")),
+			 proc_core_count(sup.core), left ? ", some stopped (see above)" : "");
+		proc_core_reap(sup.core); /* exits that came during the exec */
+		json_decref(sup.inherit);
+		sup.inherit = NULL;
+	}
 	/* The API listens and the autostart groups are started: a
 	   Type=notify unit is up. */
 	sdn_watchdog_start(sup.ev, &sup.watchdog);
@@ -696,6 +856,7 @@ main(int argc, char **argv)
 	if (rc != 0)
 		log_error("event loop: %s", strerror(-rc));
 	ev_timer_stop(sup.ev, &sup.watchdog);
+	ev_timer_stop(sup.ev, &sup.upgrade_timer);
 
 	api_destroy(&sup.api);
 	sup_history_destroy(&sup.history);

@@ -42,6 +42,7 @@ conf_free(conf_t **cp)
 	free(c->queues);
 	free(c->path);
 	free(c->dir);
+	free(c->text);
 	free(c->name);
 	free(c->state_dir);
 	free(c->log_dir);
@@ -203,7 +204,12 @@ conf_load(const char *path, conf_t **out, char **errors)
 			*slash = '\0';
 	}
 	rc = s_parse(text, len, path, real, dir, out, errors);
-	free(text);
+	if (rc == 0) {
+		(*out)->text = text; /* kept for an upgrade in place */
+		(*out)->text_len = len;
+	} else {
+		free(text);
+	}
 	return rc;
 }
 

@@ -122,6 +122,9 @@ typedef struct {
 typedef struct {
 	char *path;		/* absolute path of the file read */
 	char *dir;		/* its directory */
+	char *text;		/* the file as read (conf_load only): an upgrade in
+				   place hands it to the next droverd */
+	size_t text_len;
 	char *name;		/* supervisor.name; default: hostname */
 	char *state_dir;	/* absolute; default <dir>/var */
 	char *log_dir;		/* absolute; default <state_dir>/log */

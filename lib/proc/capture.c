@@ -245,6 +245,29 @@ proc__cap_open(proc__cap_t *cap, int *child_fd)
 	return 0;
 }
 
+/* Upgrade in place: the read end of a pipe the previous program made for
+   the running worker, with whatever it still holds, captured from here on.
+   The file is opened again (appending) with the next bytes. */
+int
+proc__cap_adopt(proc__cap_t *cap, int fd)
+{
+	int rc;
+
+	if (cap->mode != CONF_OUT_FILE) {
+		close(fd);
+		return 0;
+	}
+	s_close_pipe(cap);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	cap->pipe_size = fcntl(fd, F_GETPIPE_SZ);
+	if (cap->pipe_size <= 0)
+		cap->pipe_size = 65536;
+	if ((rc = ev_io_start(cap->p->core->ev, &cap->io, fd, EPOLLIN, s_on_readable, cap)) != 0)
+		close(fd);
+	return rc;
+}
+
 /* The worker exited: everything it wrote is in the pipe now; move it all,
    then close the pipe (the next spawn makes a new one). */
 void

@@ -593,7 +593,7 @@ proc_core_new(ev_t *ev, const proc_run_t *run, const proc_events_t *events, void
 		goto fail;
 	if ((core->devnull_fd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
 		goto fail;
-	if ((errno = -proc__notify_init(core)) != 0)
+	if ((errno = -proc__notify_init(core, run->notify_addr, run->notify_fd)) != 0)
 		goto fail;
 	if (mkdir(core->log_dir, 0755) == -1 && errno != EEXIST)
 		log_warn("log_dir %s: %s", core->log_dir, strerror(errno));
@@ -645,6 +645,7 @@ proc_core_destroy(proc_core_t **corep)
 	if (core->state_file != NULL)
 		unlink(core->state_file); /* everything was stopped or killed above */
 	free(core->state_file);
+	json_decref(core->adopt);
 	free(core);
 	*corep = NULL;
 }
@@ -780,6 +781,10 @@ s_apply_commit(proc_core_t *core, const conf_group_t *groups, size_t n, s_plan_t
 		g = pl->g;
 		switch (pl->kind) {
 		case PLAN_NEW:
+			if (first && core->adopt != NULL) {
+				proc__adopt_group(core, g); /* upgrade.c */
+				break;
+			}
 			g->want_up = g->cg->autostart;
 			for (k = 0; k < g->n_procs && g->want_up; k++)
 				proc__step(g->procs[k], PEV_START, NULL);

@@ -20,6 +20,8 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "conf.h"
 #include "ev.h"
 #include "pstate.h"
@@ -48,6 +50,11 @@ typedef struct {
 	/* Where the engine keeps the list of its running workers (NULL: none),
 	   for proc_leftovers_stop() after a crash. */
 	const char *state_file;
+	/* Upgrade in place: the readiness socket of the previous program (its
+	   workers have its address in NOTIFY_SOCKET), taken over instead of
+	   making a new one. notify_addr NULL: a fresh start. */
+	const char *notify_addr;
+	int notify_fd;
 } proc_run_t;
 
 /* Before the first apply: stops the workers that a previous run, killed
@@ -91,6 +98,29 @@ void proc_core_reap(proc_core_t *core);
    (-ENOMEM) nothing has changed. A dependency on a group that is not in
    groups (placed on another host) counts as satisfied. */
 int proc_core_apply(proc_core_t *core, const conf_group_t *groups, size_t n);
+
+/* Upgrade in place (docs/upgrade.md). What the engine runs, as a JSON object
+   for the next program on the same pid: every instance with its state,
+   pid, counters, timer deadline and the read ends of its output pipes, every
+   group's wanted state and instance count, and the readiness socket. keep is
+   called with each descriptor the next program needs (the caller makes
+   them survive the exec). The engine itself is not changed: when the exec
+   fails it goes on as it was. NULL on allocation failure. */
+json_t *proc_core_export(proc_core_t *core, void (*keep)(void *ctx, int fd), void *ctx);
+/* The next program, before its first proc_core_apply() (which must apply the
+   same groups with the instance counts proc_core_groups_exported() gives):
+   every instance of the apply found in state takes over its worker (same
+   pid, the pipes with whatever they hold, its timers) instead of starting;
+   the others start as a first apply starts them. A worker of the state
+   that the apply does not make is stopped. Takes no reference to state
+   after the apply. 0, or -EINVAL for a state that is not an export. */
+int proc_core_adopt(proc_core_t *core, json_t *state);
+/* The instance count an export recorded for a group (scaled since the
+   configuration was read), or -1 when it has none. */
+long proc_core_adopt_instances(const proc_core_t *core, const char *group);
+/* Descriptors of the state that no apply took (closes them); call after the
+   first apply. Returns how many workers of the state were not adopted. */
+unsigned proc_core_adopt_done(proc_core_t *core);
 
 /* Stops every process in reverse dependency order within the stop timeouts,
    then calls on_stopped. No restarts happen after this. */

@@ -4,6 +4,8 @@
 
 #include <sys/resource.h>
 
+#include <jansson.h>
+
 #include "proc.h"
 
 typedef struct proc__grp proc__grp_t;
@@ -122,6 +124,8 @@ struct proc_core {
 	ev_timer_t settle_timer; /* re-evaluate dependencies and shutdown order */
 	struct rlimit nofile0;	 /* the program's original RLIMIT_NOFILE, given back to workers */
 	int devnull_fd;		 /* stdin of every worker, and where null output goes */
+	json_t *adopt;		 /* proc_core_adopt(): the last program's, until the first apply */
+	int64_t adopt_ms;	 /* when it was given */
 };
 
 /* core.c */
@@ -186,6 +190,10 @@ void proc__set_state(proc_t *p, proc_state_t s);
 void proc__spawn(proc_t *p); /* from the spawn queue */
 void proc__set_error(proc_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool proc__is_down(const proc_t *p);
+void proc__arm_timer(proc_t *p, int64_t at_ms); /* its timer, as the last program left it */
+
+/* upgrade.c */
+void proc__adopt_group(proc_core_t *core, proc__grp_t *g); /* first apply: adopt or start its instances */
 
 /* leftover.c */
 unsigned long long proc__starttime(pid_t pid);
@@ -198,10 +206,11 @@ int proc__cap_configure(proc__cap_t *cap, const conf_output_t *o, const char *lo
 /* Makes a pipe for a new child; *child_fd gets the write end (caller closes after spawn). */
 int proc__cap_open(proc__cap_t *cap, int *child_fd);
 void proc__cap_drain_close(proc__cap_t *cap);
+int proc__cap_adopt(proc__cap_t *cap, int fd); /* upgrade.c: a pipe the last program made */
 void proc__cap_free(proc__cap_t *cap);
 
 /* ready.c */
-int proc__notify_init(proc_core_t *core);
+int proc__notify_init(proc_core_t *core, const char *addr, int fd); /* addr: inherited */
 void proc__notify_close(proc_core_t *core);
 void proc__probe_start(proc_t *p); /* begins readiness checking for a new child */
 void proc__probe_stop(proc_t *p);

@@ -6,6 +6,7 @@
 #include "proc_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -68,13 +69,20 @@ s_on_notify(ev_t *ev, ev_io_t *io, uint32_t events)
 }
 
 int
-proc__notify_init(proc_core_t *core)
+proc__notify_init(proc_core_t *core, const char *addr, int fd)
 {
 	struct sockaddr_un sa;
 	socklen_t len;
 	int one = 1;
 	static unsigned seq;
 
+	if (addr != NULL && fd >= 0 && strlen(addr) < sizeof(core->notify_addr)) {
+		/* Upgrade in place: the workers know this address already. */
+		core->notify_fd = fd;
+		snprintf(core->notify_addr, sizeof(core->notify_addr), "%s", addr);
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		return ev_io_start(core->ev, &core->notify_io, fd, EPOLLIN, s_on_notify, core);
+	}
 	core->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (core->notify_fd < 0)
 		return -errno;

@@ -682,6 +682,14 @@ s_on_timer(ev_t *ev, ev_timer_t *t)
 	proc__step(t->arg, PEV_TIMER, NULL);
 }
 
+/* Upgrade in place: the timer the last program had armed, same deadline
+   (CLOCK_MONOTONIC runs on across an exec). */
+void
+proc__arm_timer(proc_t *p, int64_t at_ms)
+{
+	ev_timer_start(p->core->ev, &p->timer, at_ms, s_on_timer, p);
+}
+
 /* The one place where an instance changes: the event, the state it is in
    and the operator's intent (want_up, start_after_stop, removing) give the
    next state and what is done (spawn, signal, timers). Nothing outside this
