@@ -1,8 +1,9 @@
-/* Process commands: status, start/stop/restart, signal, reload, scale. */
+/* Process commands: status, start/stop/restart, signal, reload, scale, upgrade. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <time.h>
 
 #include "ctl.h"
@@ -633,6 +634,71 @@ cmd_reload(ctl_t *c, int argc, char **argv)
 	json_decref(j);
 	ctl_resp_free(&r);
 	return CTL_FAILED;
+}
+
+/* The number of upgrades droverd reports, or -1 when it does not answer. */
+static long
+s_upgrades(ctl_t *c, long *pid)
+{
+	json_t *st = NULL;
+	long n = -1;
+
+	if (ctl_call(c, "GET", "/api/v1/status", NULL, "status", &st, NULL) == 0 &&
+	    json_is_integer(json_object_get(st, "upgrades"))) {
+		n = (long)json_integer_value(json_object_get(st, "upgrades"));
+		*pid = (long)json_integer_value(json_object_get(st, "pid"));
+	}
+	json_decref(st);
+	return n;
+}
+
+/* POST /api/v1/upgrade, then (unless --no-wait) waits until the new droverd
+   answers with one more upgrade counted. */
+int
+cmd_upgrade(ctl_t *c, int argc, char **argv)
+{
+	double timeout = c->timeout_s >= 0 ? c->timeout_s : 30;
+	long before, after = -1, pid = 0, pid2 = 0;
+	json_t *j = NULL;
+	int i;
+
+	(void)argv;
+	if (argc != 0)
+		return ctl_usage("upgrade");
+	if ((before = s_upgrades(c, &pid)) < 0)
+		return CTL_FAILED;
+	if (ctl_call(c, "POST", "/api/v1/upgrade", NULL, "upgrade", &j, NULL) != 0)
+		return CTL_FAILED;
+	if (c->no_wait) {
+		if (c->json)
+			ctl_print_json(j);
+		else
+			printf("upgrading droverd in place: %s -> %s\n",
+			       json_string_value(json_object_get(j, "from")),
+			       json_string_value(json_object_get(j, "to")));
+		json_decref(j);
+		return CTL_OK;
+	}
+	for (i = 0; i < (int)(timeout * 20); i++) {
+		struct timespec ts = {0, 50 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+		if ((after = s_upgrades(c, &pid2)) > before)
+			break;
+	}
+	if (after <= before) {
+		ctl_err("droverd did not come back upgraded within %g s (see its log)", timeout);
+		json_decref(j);
+		return CTL_FAILED;
+	}
+	if (c->json)
+		ctl_print_json(j);
+	else
+		printf("droverd upgraded in place: %s -> %s (pid %ld)\n",
+		       json_string_value(json_object_get(j, "from")),
+		       json_string_value(json_object_get(j, "to")), pid2);
+	json_decref(j);
+	return pid2 == pid ? CTL_OK : CTL_FAILED;
 }
 
 int

@@ -85,6 +85,7 @@ int cmd_status(ctl_t *c, int argc, char **argv);
 int cmd_action(ctl_t *c, const char *action, int argc, char **argv);	/* start stop restart */
 int cmd_signal(ctl_t *c, int argc, char **argv);
 int cmd_reload(ctl_t *c, int argc, char **argv);
+int cmd_upgrade(ctl_t *c, int argc, char **argv);
 int cmd_scale(ctl_t *c, int argc, char **argv);
 int cmd_logs(ctl_t *c, int argc, char **argv);
 int cmd_agents(ctl_t *c, int argc, char **argv);

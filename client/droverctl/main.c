@@ -51,6 +51,8 @@ static const char s_help[] =
 	"                                   restart (--rolling: one instance at a time)\n"
 	"  signal SIG NAME|GROUP            send a signal (HUP, USR1, TERM, ...)\n"
 	"  reload                           re-read droverd's configuration file\n"
+	"  upgrade                          re-execute droverd's binary (a new version),\n"
+	"                                   keeping every process, queue and connection\n"
 	"  scale GROUP N                    run N instances of GROUP\n"
 	"  logs [-f] [-n N] [--stderr] NAME last lines of a process's output; -f follows\n"
 	"  agents                           remote agents\n"
@@ -97,6 +99,7 @@ static const struct {
 	{"restart", "restart NAME|GROUP|all [--rolling] [--no-wait] [--timeout S]"},
 	{"signal", "signal SIG NAME|GROUP"},
 	{"reload", "reload"},
+	{"upgrade", "upgrade [--no-wait] [--timeout S]"},
 	{"scale", "scale GROUP N"},
 	{"logs", "logs [-f] [-n N] [--stderr] NAME"},
 	{"agents", "agents"},
@@ -155,6 +158,7 @@ static const struct {
 	{"restart", NULL, O_NOWAIT | O_TIMEOUT | O_ROLLING},
 	{"signal", cmd_signal, 0},
 	{"reload", cmd_reload, 0},
+	{"upgrade", cmd_upgrade, O_NOWAIT | O_TIMEOUT},
 	{"scale", cmd_scale, 0},
 	{"logs", cmd_logs, O_FOLLOW | O_LINES | O_STDERR},
 	{"agents", cmd_agents, 0},
