@@ -1,0 +1,396 @@
+#!/usr/bin/python3
+"""Upgrade in place (docs/upgrade.md): droverd re-executes its binary on the
+same pid and keeps what it runs.
+
+- every worker keeps its pid and counters; a worker writing as fast as it
+  can loses and repeats not one line of its output across upgrades;
+- the API's listener never refuses a connection during upgrades;
+- an event stream comes back with Last-Event-ID and misses no event;
+- a worker in BACKOFF restarts when its backoff ends, one that ignores the
+  stop signal is still killed when its stop timeout ends, a group scaled by
+  the API keeps its count, a configuration file edited since the last load
+  is not applied by the upgrade (a reload applies it);
+- a binary that does not run is refused and changes nothing; an exec that
+  fails leaves the old droverd running as it was;
+- droverctl upgrade and SIGUSR2 both do it.
+
+Run by ctest with DROVERD and DROVERCTL in the environment."""
+
+import errno
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, cond, timeout=10.0, step=0.02):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Droverd:
+    """droverd on a config of groups, from a binary (a copy when asked)."""
+
+    def __init__(self, groups, binary=None, extra=""):
+        self.dir = tempfile.mkdtemp(prefix="drover-upgrade-")
+        self.port = free_port()
+        self.base = "http://127.0.0.1:%d" % self.port
+        self.conf = os.path.join(self.dir, "drover.yaml")
+        self.binary = binary or os.environ["DROVERD"]
+        self.head = ("supervisor:\n  state_dir: ./var\n  log_dir: ./var/log\n"
+                     "  http: { listen: \"127.0.0.1:%d\" }\n%s" % (self.port, extra))
+        self.write(groups)
+        self.out = open(os.path.join(self.dir, "droverd.out"), "ab")
+        self.proc = subprocess.Popen([self.binary, "-v", "-c", self.conf], cwd=self.dir,
+                                     stdin=subprocess.DEVNULL, stdout=self.out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for("droverd's API", lambda: self.try_get("/api/v1/status"))
+
+    def write(self, groups):
+        with open(self.conf, "w") as f:
+            f.write(self.head + "groups:\n" + groups)
+
+    def log(self):
+        with open(os.path.join(self.dir, "droverd.out"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def call(self, method, path, body=None):
+        req = urllib.request.Request(self.base + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode())
+        if body is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def get(self, path):
+        status, body = self.call("GET", path)
+        assert status == 200, (path, status, body)
+        return body
+
+    def try_get(self, path):
+        try:
+            return self.get(path)
+        except (OSError, AssertionError):
+            return None
+
+    def procs(self):
+        return {p["name"]: p for p in self.get("/api/v1/processes")}
+
+    def state(self, name):
+        return self.procs().get(name, {}).get("state")
+
+    def upgrades(self):
+        return self.get("/api/v1/status")["upgrades"]
+
+    def upgrade_signal(self):
+        n = self.upgrades()
+        os.kill(self.proc.pid, signal.SIGUSR2)
+        wait_for("the upgraded droverd", lambda: (self.try_get("/api/v1/status") or {})
+                 .get("upgrades", -1) > n)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.out.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+WRITER = ("  writer:\n"
+          "    command: [\"/bin/sh\", \"-c\", \"i=0; while [ $i -lt 300000 ]; do echo line $i;"
+          " i=$((i+1)); done; exec sleep 1000\"]\n"
+          "    instances: 2\n"
+          "    start_timeout: 0s\n"
+          "    stdout: { max_size: 1GB }\n"
+          "  idle:\n"
+          "    command: [sleep, \"1000\"]\n"
+          "    start_timeout: 0s\n")
+
+
+class UpgradeTest(unittest.TestCase):
+
+    def setUp(self):
+        self.d = None
+
+    def tearDown(self):
+        if self.d is not None:
+            result = self._outcome.result
+            if any(t is self for t, _ in result.errors + result.failures):
+                print(self.d.log()[-4000:])
+            self.d.stop()
+
+    def test_workers_and_their_output_are_kept(self):
+        d = self.d = Droverd(WRITER)
+        wait_for("writers", lambda: all(d.state("writer:%d" % i) == "RUNNING" for i in (0, 1)))
+        before = d.procs()
+        pid = d.proc.pid
+        # Upgrades while both writers pour out lines: by signal and by droverctl.
+        for k in range(4):
+            if k % 2 == 0:
+                d.upgrade_signal()
+            else:
+                r = subprocess.run([os.environ["DROVERCTL"], "-s", d.base, "upgrade"],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("upgraded in place", r.stdout)
+        self.assertEqual(d.upgrades(), 4)
+        after = d.procs()
+        for name, p in before.items():
+            self.assertEqual(after[name]["pid"], p["pid"], name)
+            self.assertEqual(after[name]["restarts"], 0, name)
+            self.assertTrue(alive(p["pid"]))
+        status = d.get("/api/v1/status")
+        self.assertEqual(status["pid"], pid)
+        self.assertGreaterEqual(status["uptime_s"], 0.5)  # counted from the first start
+        # Every line once, in order, when the writers are done.
+        for i in (0, 1):
+            path = os.path.join(d.dir, "var", "log", "writer:%d.out" % i)
+
+            def complete():
+                with open(path, "rb") as f:
+                    f.seek(-20, os.SEEK_END)
+                    return f.read().endswith(b"line 299999\n")
+            wait_for("writer %d's last line" % i, complete, timeout=120)
+            with open(path, "rb") as f:
+                lines = f.read().split(b"\n")
+            self.assertEqual(lines[-1], b"")
+            self.assertEqual(len(lines) - 1, 300000)
+            for n, line in enumerate(lines[:-1]):
+                if line != b"line %d" % n:
+                    self.fail("writer:%d line %d is %r" % (i, n, line))
+        # The upgraded droverd still supervises: a killed worker comes back.
+        os.kill(before["idle:0"]["pid"], signal.SIGKILL)
+        wait_for("idle:0 back", lambda: d.procs()["idle:0"]["pid"] not in
+                 (None, before["idle:0"]["pid"]) and d.state("idle:0") == "RUNNING")
+        self.assertEqual(d.procs()["idle:0"]["restarts"], 1)
+        # Nothing of the old droverd is left open in the new one.
+        fds = os.listdir("/proc/%d/fd" % pid)
+        self.assertLess(len(fds), 40, sorted(os.readlink("/proc/%d/fd/%s" % (pid, f))
+                                             for f in fds))
+
+    def test_listener_never_refuses(self):
+        d = self.d = Droverd("  idle:\n    command: [sleep, \"1000\"]\n")
+        stop = threading.Event()
+        counts = {"ok": 0, "refused": 0, "other": 0}
+        errors = []
+
+        def hammer():
+            while not stop.is_set():
+                try:
+                    with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
+                        s.sendall(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n"
+                                  b"Connection: close\r\n\r\n")
+                        data = b""
+                        while True:
+                            chunk = s.recv(65536)
+                            if not chunk:
+                                break
+                            data += chunk
+                    if data.startswith(b"HTTP/1.1 200"):
+                        counts["ok"] += 1
+                    else:
+                        counts["other"] += 1
+                except ConnectionRefusedError:
+                    counts["refused"] += 1
+                except OSError as e:
+                    # A request the old droverd had accepted when it executed.
+                    counts["other"] += 1
+                    errors.append(errno.errorcode.get(e.errno, str(e)))
+
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            for _ in range(5):
+                time.sleep(0.2)
+                d.upgrade_signal()
+            time.sleep(0.2)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.assertEqual(counts["refused"], 0, counts)
+        self.assertGreater(counts["ok"], 50, counts)
+        self.assertEqual(d.upgrades(), 5)
+
+    def test_event_stream_resumes_without_a_gap(self):
+        d = self.d = Droverd("  idle:\n    command: [sleep, \"1000\"]\n    start_timeout: 0s\n"
+                             "  other:\n    command: [sleep, \"1001\"]\n    start_timeout: 0s\n")
+        wait_for("idle", lambda: d.state("idle:0") == "RUNNING")
+
+        def read_events(resp, until):
+            """(id, event, data) until the stream ends or until(events) is true."""
+            events, cur = [], {}
+            try:
+                for raw in resp:
+                    line = raw.decode().rstrip("\r\n")
+                    if line == "":
+                        if "data" in cur:  # not the stream's "retry:" preamble
+                            events.append((int(cur.get("id", 0)), cur.get("event"),
+                                           cur.get("data")))
+                            if until(events):
+                                break
+                        cur = {}
+                        continue
+                    if line.startswith(":"):
+                        continue
+                    k, _, v = line.partition(": ")
+                    cur[k] = v
+            except (http.client.IncompleteRead, ConnectionError):
+                pass  # the end of a stream whose server executed
+            return events
+
+        def stream(last_id=None):
+            c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=15)
+            headers = {"Accept": "text/event-stream"}
+            if last_id is not None:
+                headers["Last-Event-ID"] = str(last_id)
+            c.request("GET", "/api/v1/events", headers=headers)
+            r = c.getresponse()
+            self.assertEqual(r.status, 200)
+            return c, r
+
+        s, f = stream()
+        subprocess.run([os.environ["DROVERCTL"], "-s", d.base, "restart", "idle"],
+                       capture_output=True, timeout=30, check=True)
+        first = read_events(f, lambda ev: any(e[1] == "process" and '"RUNNING"' in e[2] and
+                                              '"idle:0"' in e[2] for e in ev))
+        last_id = first[-1][0]
+        n = d.upgrades()
+        os.kill(d.proc.pid, signal.SIGUSR2)
+        # The old droverd ends the stream before it executes.
+        rest = read_events(f, lambda ev: False)
+        s.close()
+        wait_for("the upgraded droverd", lambda: (d.try_get("/api/v1/status") or {})
+                 .get("upgrades", -1) > n)
+        seen = first + rest
+        last_id = seen[-1][0] if seen else last_id
+        # Events while nobody listens, then the subscriber comes back.
+        subprocess.run([os.environ["DROVERCTL"], "-s", d.base, "restart", "other"],
+                       capture_output=True, timeout=30, check=True)
+        s, f = stream(last_id)
+        more = read_events(f, lambda ev: any(e[1] == "process" and '"RUNNING"' in e[2] and
+                                             '"other:0"' in e[2] for e in ev))
+        s.close()
+        self.assertNotIn("resync", [e[1] for e in more], more)
+        ids = [e[0] for e in seen + more]
+        self.assertEqual(ids, list(range(ids[0], ids[0] + len(ids))), ids)
+
+    def test_timers_scale_and_configuration_are_kept(self):
+        groups = ("  flaky:\n    command: [\"/bin/sh\", \"-c\", \"exit 3\"]\n"
+                  "    start_timeout: 1s\n    restart: always\n"
+                  "    backoff: { initial: 3s, max: 3s, factor: 1 }\n    max_restarts: { count: 100 }\n"
+                  "  stubborn:\n    command: [\"/bin/sh\", \"-c\", \"trap '' TERM; "
+                  "while :; do sleep 0.1; done\"]\n"
+                  "    start_timeout: 0s\n    stop: { timeout: 3s }\n"
+                  "  web:\n    command: [sleep, \"1002\"]\n    start_timeout: 0s\n")
+        d = self.d = Droverd(groups)
+        wait_for("stubborn", lambda: d.state("stubborn:0") == "RUNNING")
+        wait_for("flaky backing off", lambda: d.procs()["flaky:0"]["restarts"] >= 1 and
+                 d.state("flaky:0") == "BACKOFF")
+        status, _ = d.call("PUT", "/api/v1/groups/web/instances", {"instances": 3})
+        self.assertIn(status, (200, 202))
+        wait_for("web scaled", lambda: d.state("web:2") == "RUNNING")
+        stubborn = d.procs()["stubborn:0"]["pid"]
+        status, _ = d.call("POST", "/api/v1/processes/stubborn:0/stop")
+        wait_for("stubborn stopping", lambda: d.state("stubborn:0") == "STOPPING")
+        t_stop = time.monotonic()
+        flaky = d.procs()["flaky:0"]
+        # The file changes on disk; the upgrade does not apply it.
+        d.write(groups + "  added:\n    command: [sleep, \"1003\"]\n")
+        d.upgrade_signal()
+        p = d.procs()
+        self.assertNotIn("added:0", p)
+        self.assertEqual(sorted(n for n in p if n.startswith("web:")),
+                         ["web:0", "web:1", "web:2"])
+        self.assertEqual(p["stubborn:0"]["state"], "STOPPING")
+        self.assertEqual(p["stubborn:0"]["pid"], stubborn)
+        self.assertEqual(p["flaky:0"]["restarts"], flaky["restarts"])
+        # The stop timeout runs on: SIGKILL about 3 s after the stop.
+        wait_for("stubborn killed", lambda: d.state("stubborn:0") == "STOPPED", timeout=10)
+        self.assertGreater(time.monotonic() - t_stop, 2.0)
+        self.assertFalse(alive(stubborn))
+        # The backoff ends and flaky tries again (and again fails).
+        wait_for("flaky retried", lambda: d.procs()["flaky:0"]["restarts"] > flaky["restarts"],
+                 timeout=10)
+        # A reload applies the file.
+        status, _ = d.call("POST", "/api/v1/reload")
+        self.assertEqual(status, 200)
+        wait_for("added", lambda: d.state("added:0") == "RUNNING")
+
+    def test_a_binary_that_does_not_run_changes_nothing(self):
+        tmp = tempfile.mkdtemp(prefix="drover-upgrade-bin-")
+        binary = os.path.join(tmp, "droverd")
+        shutil.copy(os.environ["DROVERD"], binary)
+        try:
+            d = self.d = Droverd("  idle:\n    command: [sleep, \"1000\"]\n"
+                                 "    start_timeout: 0s\n", binary=binary)
+            wait_for("idle", lambda: d.state("idle:0") == "RUNNING")
+            pid = d.procs()["idle:0"]["pid"]
+            # Not a droverd: refused before anything happens.
+            os.rename(binary, binary + ".real")
+            with open(binary, "w") as f:
+                f.write("#!/bin/sh\nexit 1\n")
+            os.chmod(binary, 0o755)
+            status, body = d.call("POST", "/api/v1/upgrade")
+            self.assertEqual(status, 409, body)
+            self.assertIn("not a working droverd", body["error"]["message"])
+            r = subprocess.run([os.environ["DROVERCTL"], "-s", d.base, "upgrade"],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("not a working droverd", r.stderr)
+            # A binary that is gone by the time of the exec: the old droverd goes on.
+            os.replace(binary + ".real", binary)
+            status, body = d.call("POST", "/api/v1/upgrade")
+            os.unlink(binary)
+            self.assertEqual(status, 202, body)
+            wait_for("the failed exec", lambda: "upgrade failed, droverd goes on" in d.log())
+            time.sleep(0.3)
+            self.assertEqual(d.upgrades(), 0)
+            self.assertEqual(d.procs()["idle:0"]["pid"], pid)
+            self.assertEqual(d.procs()["idle:0"]["state"], "RUNNING")
+            self.assertIsNone(d.proc.poll())
+            # It still supervises and still serves.
+            os.kill(pid, signal.SIGKILL)
+            wait_for("idle:0 back", lambda: d.procs()["idle:0"]["pid"] not in (None, pid))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
