@@ -553,7 +553,9 @@ s_upgrade_now(ev_t *ev, ev_timer_t *t)
 	if ((part = api_export(s->api, upgrade_keep, &keep)) == NULL ||
 	    json_object_set_new(st, "api", part) != 0)
 		goto nomem;
+	sdn_reloading(); /* systemd: the same main pid, ready again soon */
 	rc = upgrade_exec(s->exe, s->argv, st, &keep, &state_fd, &err);
+	sdn_ready("running; the last upgrade failed, see the log");
 	log_error("upgrade failed, droverd goes on as it was: %s", err ? err : strerror(-rc));
 	if (s->api != NULL)
 		api_publish(s->api, "upgrade", json_pack("{s:b, s:s}", "ok", 0, "error", err ? err : "?"));

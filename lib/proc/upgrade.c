@@ -91,9 +91,18 @@ proc_core_export(proc_core_t *core, void (*keep)(void *ctx, int fd), void *ctx)
 			      (json_int_t)grp->cg->instances, "rolling", (json_int_t)grp->rolling);
 		if (g == NULL || json_object_set_new(groups, grp->name, g) != 0)
 			goto nomem;
-		for (k = 0; k < grp->n_procs; k++)
-			if (json_array_append_new(procs, s_proc_json(grp->procs[k], keep, ctx)) != 0)
+		for (k = 0; k < grp->n_procs; k++) {
+			json_t *r = s_proc_json(grp->procs[k], keep, ctx);
+
+			/* A reload changed the group and its instances are on their
+			   way down: the next program has the new settings already,
+			   so each starts again once it is down. */
+			if (r != NULL && grp->next_cg != NULL && grp->want_up &&
+			    !grp->procs[k]->removing)
+				json_object_set_new(r, "start_after_stop", json_true());
+			if (json_array_append_new(procs, r) != 0)
 				goto nomem;
+		}
 	}
 	/* Instances of removed groups that still run: the next program stops them. */
 	for (i = 0; i < core->n_grps; i++) {
@@ -297,6 +306,15 @@ proc_core_adopt_done(proc_core_t *core)
 		/* Its group is gone: it stops as a removed group's worker does,
 		   though nobody waits for it (its exit is reaped as a stranger's). */
 		left++;
+		if (strcmp(json_string_value(json_object_get(r, "state")) ?: "", "STOPPING") == 0) {
+			/* It was being stopped (scaled down, its group removed) and
+			   had its stop signal: nobody would wait for its timeout. */
+			log_warn("%s: pid %d was stopping when droverd was upgraded: killed",
+				 json_string_value(json_object_get(r, "name")), (int)pid);
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			continue;
+		}
 		log_warn("%s: pid %d has no place in this droverd's groups: stopped",
 			 json_string_value(json_object_get(r, "name")), (int)pid);
 		kill(-pid, SIGTERM);

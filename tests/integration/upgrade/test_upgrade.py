@@ -353,6 +353,29 @@ class UpgradeTest(unittest.TestCase):
         self.assertEqual(status, 200)
         wait_for("added", lambda: d.state("added:0") == "RUNNING")
 
+    def test_a_reload_under_way_completes(self):
+        stubborn = ("  svc:\n    command: [\"/bin/sh\", \"-c\", \"trap '' TERM; "
+                    "while :; do sleep 0.1; done; # %s\"]\n"
+                    "    start_timeout: 0s\n    stop: { timeout: 2s }\n"
+                    "    instances: 2\n")
+        d = self.d = Droverd(stubborn % "v1")
+        wait_for("svc", lambda: all(d.state("svc:%d" % i) == "RUNNING" for i in (0, 1)))
+        old = {n: p["pid"] for n, p in d.procs().items()}
+        # The command changes: the instances go down (slowly), then start anew.
+        d.write(stubborn % "v2")
+        status, _ = d.call("POST", "/api/v1/reload")
+        self.assertEqual(status, 200)
+        wait_for("svc stopping", lambda: d.state("svc:0") == "STOPPING")
+        d.upgrade_signal()
+        self.assertEqual(d.procs()["svc:0"]["pid"], old["svc:0"])
+        wait_for("svc with the new command", lambda: all(
+            d.procs()["svc:%d" % i]["state"] == "RUNNING" and
+            d.procs()["svc:%d" % i]["pid"] != old["svc:%d" % i] for i in (0, 1)), timeout=15)
+        for i in (0, 1):
+            with open("/proc/%d/cmdline" % d.procs()["svc:%d" % i]["pid"], "rb") as f:
+                self.assertIn(b"# v2", f.read())
+            self.assertFalse(alive(old["svc:%d" % i]))
+
     def test_a_binary_that_does_not_run_changes_nothing(self):
         tmp = tempfile.mkdtemp(prefix="drover-upgrade-bin-")
         binary = os.path.join(tmp, "droverd")
