@@ -33,7 +33,7 @@ _droverctl_procs()
 _droverctl()
 {
 	local cur prev cmd i nargs=0
-	local commands="status start stop restart signal reload scale logs agents queues keygen put get"
+	local commands="status start stop restart signal reload upgrade scale logs agents queues keygen put get"
 	local options="-s --server --token-file --json --no-color -q --queue --authkey-file -h --help -V --version"
 
 	COMPREPLY=()
@@ -78,7 +78,7 @@ _droverctl()
 
 	if [[ $cur == -* ]]; then
 		case $cmd in
-		start | stop) options+=" --timeout --no-wait" ;;
+		start | stop | upgrade) options+=" --timeout --no-wait" ;;
 		restart) options+=" --rolling --timeout --no-wait" ;;
 		logs) options+=" -f --follow -n --lines --stderr" ;;
 		keygen) options+=" --name --force" ;;
