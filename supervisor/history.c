@@ -82,6 +82,35 @@ sup_history_new(ev_t *ev, view_t *view, json_t *(*queues)(void *ctx), void *ctx)
 	return h;
 }
 
+json_t *
+sup_history_export(sup_history_t *h)
+{
+	json_t *o = hist_export(h->hist);
+
+	if (o != NULL)
+		json_object_set_new(o, "next_tick_ms", json_integer(h->tick.at_ms));
+	return o;
+}
+
+void
+sup_history_inherit(sup_history_t *h, const json_t *state)
+{
+	hist_t *next;
+	int64_t at = json_integer_value(json_object_get(state, "next_tick_ms"));
+
+	if (state == NULL)
+		return;
+	if ((next = hist_import(state, hist_interval_ms(h->hist))) == NULL) {
+		log_warn("history: the previous droverd's samples cannot be read here; the charts "
+			 "start again");
+		return;
+	}
+	hist_destroy(&h->hist);
+	h->hist = next;
+	if (at > 0 && at < clock_ms() + hist_interval_ms(h->hist))
+		ev_timer_start(h->ev, &h->tick, at, s_on_tick, h); /* the same phase */
+}
+
 void
 sup_history_destroy(sup_history_t **hp)
 {

@@ -18,6 +18,11 @@ typedef struct sup_history sup_history_t;
    queues hook: an array of {name,size,in_flight,put_total,get_total}), the
    queues. NULL with errno set on failure. Keeps the pointers. */
 sup_history_t *sup_history_new(ev_t *ev, view_t *view, json_t *(*queues)(void *ctx), void *ctx);
+/* Upgrade in place: the samples and the tick's phase, for the next droverd
+   (NULL on allocation failure), and taking them over (a state this build
+   cannot read is dropped with a warning: the charts start again). */
+json_t *sup_history_export(sup_history_t *h);
+void sup_history_inherit(sup_history_t *h, const json_t *state);
 void sup_history_destroy(sup_history_t **hp);
 /* The API's history hook: the JSON of one series (caller owns), or NULL. */
 json_t *sup_history_json(sup_history_t *h, const char *kind, const char *name);

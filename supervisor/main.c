@@ -553,6 +553,9 @@ s_upgrade_now(ev_t *ev, ev_timer_t *t)
 	if ((part = api_export(s->api, upgrade_keep, &keep)) == NULL ||
 	    json_object_set_new(st, "api", part) != 0)
 		goto nomem;
+	if ((part = sup_history_export(s->history)) == NULL ||
+	    json_object_set_new(st, "history", part) != 0)
+		goto nomem;
 	sdn_reloading(); /* systemd: the same main pid, ready again soon */
 	rc = upgrade_exec(s->exe, s->argv, st, &keep, &state_fd, &err);
 	sdn_ready("running; the last upgrade failed, see the log");
@@ -832,6 +835,7 @@ main(int argc, char **argv)
 	if ((sup.history = sup_history_new(sup.ev, fleet_view(sup.fleet), hooks.queues, &sup)) ==
 	    NULL)
 		die(EX_OSERR, "history: %s", strerror(errno));
+	sup_history_inherit(sup.history, json_object_get(sup.inherit, "history"));
 	if ((sup.api = api_new(sup.ev, fleet_view(sup.fleet), &acfg, &hooks, &sup, &aerr)) == NULL)
 		die(EX_CONFIG, "http: %s", aerr ? aerr : "cannot start");
 	secret_free(token, token_len);

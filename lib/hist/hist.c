@@ -358,6 +358,151 @@ hist_tick_end(hist_t *h)
 	s_sweep(h, &h->queues, false);
 }
 
+/* ---- upgrade in place ---- */
+
+static const char s_hex[] = "0123456789abcdef";
+
+static json_t *
+s_hexstr(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	char *t = malloc(2 * n + 1);
+	json_t *j;
+	size_t i;
+
+	if (t == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		t[2 * i] = s_hex[b[i] >> 4];
+		t[2 * i + 1] = s_hex[b[i] & 15];
+	}
+	t[2 * n] = '\0';
+	j = json_string(t);
+	free(t);
+	return j;
+}
+
+/* The bytes of a hex string (malloc'd, *n set), or NULL. */
+static unsigned char *
+s_unhex(const json_t *j, size_t *n)
+{
+	const char *t = json_string_value(j);
+	size_t len = json_string_length(j), i;
+	unsigned char *b;
+	int hi, lo;
+
+	if (t == NULL || len % 2 != 0 || (b = malloc(len / 2 + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < len / 2; i++) {
+		hi = t[2 * i] <= '9' ? t[2 * i] - '0' : t[2 * i] - 'a' + 10;
+		lo = t[2 * i + 1] <= '9' ? t[2 * i + 1] - '0' : t[2 * i + 1] - 'a' + 10;
+		if (hi < 0 || hi > 15 || lo < 0 || lo > 15) {
+			free(b);
+			return NULL;
+		}
+		b[i] = (unsigned char)(hi << 4 | lo);
+	}
+	*n = len / 2;
+	return b;
+}
+
+static char *
+s_layout(void)
+{
+	char *l = NULL;
+
+	if (asprintf(&l, "procs %zu queues %zu capacity %d bits %d", sizeof(s_proc_t),
+		     sizeof(s_queue_t), HIST_CAPACITY, HIST_BITS) < 0)
+		return NULL;
+	return l;
+}
+
+json_t *
+hist_export(const hist_t *h)
+{
+	char *layout = s_layout();
+	json_t *o, *procs, *queues;
+	size_t i;
+
+	if (layout == NULL)
+		return NULL;
+	o = json_pack("{s:s, s:I, s:I, s:f, s:[], s:[]}", "layout", layout, "interval_ms",
+		      (json_int_t)h->interval_ms, "tick", (json_int_t)h->tick, "now", h->now,
+		      "procs", "queues");
+	free(layout);
+	procs = json_object_get(o, "procs");
+	queues = json_object_get(o, "queues");
+	for (i = 0; o != NULL && i < h->procs.n; i++)
+		if (json_array_append_new(procs, s_hexstr(h->procs.v[i],
+							   sizeof(s_proc_t) +
+							       strlen(s_name(&h->procs, i, true)) +
+							       1)) != 0)
+			goto nomem;
+	for (i = 0; o != NULL && i < h->queues.n; i++)
+		if (json_array_append_new(queues,
+					  s_hexstr(h->queues.v[i],
+						   sizeof(s_queue_t) +
+						       strlen(s_name(&h->queues, i, false)) + 1)) != 0)
+			goto nomem;
+	return o;
+nomem:
+	json_decref(o);
+	return NULL;
+}
+
+static int
+s_import_list(hist_t *h, s_index_t *x, const json_t *list, bool procs)
+{
+	size_t head = procs ? sizeof(s_proc_t) : sizeof(s_queue_t), i, n, at;
+	unsigned char *b;
+	const char *name;
+	bool found;
+	json_t *e;
+
+	json_array_foreach (list, i, e) {
+		if ((b = s_unhex(e, &n)) == NULL || n <= head || b[n - 1] != '\0' ||
+		    strlen((char *)b + head) != n - head - 1) {
+			free(b);
+			return -EINVAL;
+		}
+		name = (char *)b + head;
+		at = s_find(x, name, procs, &found);
+		if (found || s_insert(h, x, at, b) != 0) {
+			free(b);
+			return found ? -EINVAL : -ENOMEM;
+		}
+		h->bytes += n + HIST_MALLOC_OVERHEAD;
+	}
+	return 0;
+}
+
+hist_t *
+hist_import(const json_t *state, int64_t interval_ms)
+{
+	char *layout = s_layout();
+	hist_t *h = NULL;
+
+	if (layout == NULL)
+		return NULL;
+	if (!json_is_string(json_object_get(state, "layout")) ||
+	    strcmp(json_string_value(json_object_get(state, "layout")), layout) != 0 ||
+	    json_integer_value(json_object_get(state, "interval_ms")) != interval_ms ||
+	    (h = hist_new(interval_ms)) == NULL)
+		goto bad;
+	h->tick = (uint64_t)json_integer_value(json_object_get(state, "tick"));
+	h->now = json_real_value(json_object_get(state, "now"));
+	if (s_import_list(h, &h->procs, json_object_get(state, "procs"), true) != 0 ||
+	    s_import_list(h, &h->queues, json_object_get(state, "queues"), false) != 0)
+		goto bad;
+	free(layout);
+	return h;
+bad:
+	free(layout);
+	hist_destroy(&h);
+	errno = EINVAL;
+	return NULL;
+}
+
 /* ---- reading ---- */
 
 static json_t *

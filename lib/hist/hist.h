@@ -52,6 +52,14 @@ size_t hist_bytes(const hist_t *h);
 /* Number of process and queue series. */
 size_t hist_count(const hist_t *h, const char *kind);
 
+/* Upgrade in place: the whole store as JSON, for the next droverd (its
+   layout is named, so that a build that stores it differently starts
+   afresh rather than misreading it). NULL on allocation failure. */
+json_t *hist_export(const hist_t *h);
+/* A store from hist_export(), or NULL (errno EINVAL) when state is not one
+   this build can read or was sampled at another interval. */
+hist_t *hist_import(const json_t *state, int64_t interval_ms);
+
 /* The 11-bit floating codes (exported for the tests): 0x7ff is "none". */
 #define HIST_NONE 0x7ff
 unsigned hist_encode(uint64_t v);

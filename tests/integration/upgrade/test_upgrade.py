@@ -51,7 +51,7 @@ def wait_for(what, cond, timeout=10.0, step=0.02):
 class Droverd:
     """droverd on a config of groups, from a binary (a copy when asked)."""
 
-    def __init__(self, groups, binary=None, extra=""):
+    def __init__(self, groups, binary=None, extra="", env=None):
         self.dir = tempfile.mkdtemp(prefix="drover-upgrade-")
         self.port = free_port()
         self.base = "http://127.0.0.1:%d" % self.port
@@ -63,7 +63,8 @@ class Droverd:
         self.out = open(os.path.join(self.dir, "droverd.out"), "ab")
         self.proc = subprocess.Popen([self.binary, "-v", "-c", self.conf], cwd=self.dir,
                                      stdin=subprocess.DEVNULL, stdout=self.out,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     env=dict(os.environ, **(env or {})))
         wait_for("droverd's API", lambda: self.try_get("/api/v1/status"))
 
     def write(self, groups):
@@ -204,7 +205,11 @@ class UpgradeTest(unittest.TestCase):
                                              for f in fds))
 
     def test_listener_never_refuses(self):
-        d = self.d = Droverd("  idle:\n    command: [sleep, \"1000\"]\n")
+        d = self.d = Droverd("  idle:\n    command: [sleep, \"1000\"]\n",
+                             env={"DROVER_HISTORY_INTERVAL_MS": "100"})
+        # The dashboard's charts have some samples.
+        hist = wait_for("samples", lambda: (lambda h: h if h and len(h["t"]) >= 5 else None)(
+            d.try_get("/api/v1/processes/idle:0/history")))
         stop = threading.Event()
         counts = {"ok": 0, "refused": 0, "other": 0}
         errors = []
@@ -247,6 +252,10 @@ class UpgradeTest(unittest.TestCase):
         self.assertEqual(counts["refused"], 0, counts)
         self.assertGreater(counts["ok"], 50, counts)
         self.assertEqual(d.upgrades(), 5)
+        # The charts went across: the samples from before are still there.
+        after = d.get("/api/v1/processes/idle:0/history")
+        self.assertGreater(len(after["t"]), len(hist["t"]))
+        self.assertAlmostEqual(after["t"][0], hist["t"][0], delta=0.25)
 
     def test_event_stream_resumes_without_a_gap(self):
         d = self.d = Droverd("  idle:\n    command: [sleep, \"1000\"]\n    start_timeout: 0s\n"
