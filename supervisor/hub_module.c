@@ -13,6 +13,7 @@ __attribute__((visibility("default"))) const drover_hub_module_t drover_hub_modu
     .version = DROVER_VERSION,
     .set_log = s_set_log,
     .hub_new = hub_new,
+    .hub_listen_fd = hub_listen_fd,
     .hub_apply = hub_apply,
     .hub_destroy = hub_destroy,
     .proc_cmd = hub_proc_cmd,

@@ -8,7 +8,7 @@
 #include "hub.h"
 #include "log.h"
 
-#define DROVER_HUB_MODULE_ABI 1
+#define DROVER_HUB_MODULE_ABI 2
 #define DROVER_HUB_MODULE_FILE "droverd-hub.so"
 #define DROVER_HUB_MODULE_SYMBOL "drover_hub_module"
 
@@ -16,8 +16,9 @@ typedef struct {
 	int abi;	     /* DROVER_HUB_MODULE_ABI */
 	const char *version; /* DROVER_VERSION it was built with */
 	void (*set_log)(log_level_t level, const char *ident);
-	hub_t *(*hub_new)(ev_t *ev, view_t *view, const conf_t *conf, hub_agent_fn on_agent,
-			  void *ctx, char **err);
+	hub_t *(*hub_new)(ev_t *ev, view_t *view, const conf_t *conf, int listen_fd,
+			  hub_agent_fn on_agent, void *ctx, char **err);
+	int (*hub_listen_fd)(hub_t *h);
 	int (*hub_apply)(hub_t *h, const conf_t *conf);
 	void (*hub_destroy)(hub_t **hp);
 	void (*proc_cmd)(hub_t *h, const view_proc_t *p, const char *cmd, int sig,

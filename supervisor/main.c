@@ -225,7 +225,8 @@ s_hub_start(sup_t *s, const conf_t *conf, char **err)
 		s->hmod = m;
 	}
 	m->set_log(s->log_level, "droverd");
-	if ((s->hub = m->hub_new(s->ev, fleet_view(s->fleet), conf, s_on_agent, s, err)) == NULL)
+	if ((s->hub = m->hub_new(s->ev, fleet_view(s->fleet), conf, -1, s_on_agent, s, err)) ==
+	    NULL)
 		return -1;
 	fleet_set_remote(s->fleet, &remote, s);
 	return 0;

@@ -2,6 +2,7 @@
 #include "hub.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netdb.h>
 #include <sodium.h>
@@ -11,12 +12,14 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "agent_wire.h"
 #include "auth.h"
 #include "clock.h"
 #include "log.h"
+#include "net.h"
 #include "prom.h"
 #include "secret.h"
 #include "str.h"
@@ -80,6 +83,7 @@ struct hub {
 	view_t *view;
 	void *ctx;
 	void *router;
+	int listen_fd; /* the listening socket, ours for the hub's life (ZeroMQ has a dup) */
 	auth_zap_t *zap;
 	ev_io_t zap_io;
 	awire_sock_t *sock;
@@ -1123,8 +1127,56 @@ s_take_queue(hub_t *h, const conf_t *conf)
 	return 0;
 }
 
+/* The listening socket: listen_fd when given (an inherited one, checked),
+   else one bound to h->listen. 0 or -1 with *err. */
+static int
+s_take_listener(hub_t *h, int listen_fd, char **err)
+{
+	if (listen_fd < 0) {
+		if (h->listen == NULL) {
+			*err = strdup("out of memory");
+			return -1;
+		}
+		h->listen_fd = net_listen_zmq(h->listen, "agents.listen", err);
+		return h->listen_fd < 0 ? -1 : 0;
+	}
+	h->listen_fd = listen_fd;
+	if (!net_is_listener(listen_fd)) {
+		*err = str_printf("agents: descriptor %d is not a listening socket", listen_fd);
+		return -1;
+	}
+	if (fcntl(listen_fd, F_SETFD, FD_CLOEXEC) != 0 ||
+	    fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) != 0) {
+		*err = str_printf("agents: descriptor %d: %s", listen_fd, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Gives ZeroMQ a close-on-exec dup of the listening socket (it closes its
+   copy with the ROUTER) and binds the ROUTER on it. 0 or -1 with *err. */
+static int
+s_bind(hub_t *h, char **err)
+{
+	int zfd = fcntl(h->listen_fd, F_DUPFD_CLOEXEC, 3);
+
+	if (zfd < 0) {
+		*err = str_printf("agents: %s: %s", h->listen, strerror(errno));
+		return -1;
+	}
+	if (zmq_setsockopt(h->router, ZMQ_USE_FD, &zfd, sizeof(zfd)) != 0 ||
+	    zmq_bind(h->router, h->listen) != 0) {
+		*err =
+		    str_printf("agents: cannot listen on %s: %s", h->listen, zmq_strerror(errno));
+		close(zfd);
+		return -1;
+	}
+	return 0;
+}
+
 hub_t *
-hub_new(ev_t *ev, view_t *view, const conf_t *conf, hub_agent_fn on_agent, void *ctx, char **err)
+hub_new(ev_t *ev, view_t *view, const conf_t *conf, int listen_fd, hub_agent_fn on_agent, void *ctx,
+	char **err)
 {
 	hub_t *h = calloc(1, sizeof(*h));
 	uint8_t pk[AUTH_KEY_LEN], sk[AUTH_KEY_LEN];
@@ -1135,9 +1187,12 @@ hub_new(ev_t *ev, view_t *view, const conf_t *conf, hub_agent_fn on_agent, void 
 
 	*err = NULL;
 	if (h == NULL) {
+		if (listen_fd >= 0)
+			close(listen_fd);
 		*err = strdup("out of memory");
 		return NULL;
 	}
+	h->listen_fd = -1;
 	h->ev = ev;
 	h->view = view;
 	h->on_agent = on_agent;
@@ -1146,6 +1201,8 @@ hub_new(ev_t *ev, view_t *view, const conf_t *conf, hub_agent_fn on_agent, void 
 	h->lost_after = conf->agents_lost_after;
 	h->listen = strdup(conf->agents_listen);
 	h->keys_dir = strdup(conf->agents_keys_dir);
+	if (s_take_listener(h, listen_fd, err) != 0)
+		goto fail;
 	if ((rc = auth_cert_server(h->keys_dir, HUB_SERVER_NAME, pk, sk, &created)) != 0) {
 		*err = str_printf("keys_dir %s: droverd's key pair %s.cert_secret: %s", h->keys_dir,
 				  HUB_SERVER_NAME, strerror(-rc));
@@ -1194,11 +1251,8 @@ hub_new(ev_t *ev, view_t *view, const conf_t *conf, hub_agent_fn on_agent, void 
 		zmq_setsockopt(h->router, ZMQ_HANDSHAKE_IVL, &hbt, sizeof(hbt));
 	}
 	sodium_memzero(sk, sizeof(sk));
-	if (zmq_bind(h->router, h->listen) != 0) {
-		*err =
-		    str_printf("agents: cannot listen on %s: %s", h->listen, zmq_strerror(errno));
+	if (s_bind(h, err) != 0)
 		goto fail;
-	}
 	{
 		char mon_ep[64];
 
@@ -1226,7 +1280,8 @@ hub_new(ev_t *ev, view_t *view, const conf_t *conf, hub_agent_fn on_agent, void 
 	ev_timer_start(ev, &h->tick, clock_ms() + h->hb_ms / 2, s_on_tick, h);
 	s_on_zap(ev, &h->zap_io, 0);
 	s_each_named_host(h, s_placeholders_if_away);
-	log_info("agents: listening on %s (%zu groups placed on agents)", h->listen, h->n_groups);
+	log_info("agents: listening on %s%s (%zu groups placed on agents)", h->listen,
+		 listen_fd >= 0 ? " (a socket droverd kept)" : "", h->n_groups);
 	return h;
 fail:
 	sodium_memzero(sk, sizeof(sk));
@@ -1320,6 +1375,8 @@ hub_destroy(hub_t **hp)
 	if (h->ctx != NULL)
 		zmq_ctx_term(h->ctx);
 	auth_certs_destroy(&h->certs);
+	if (h->listen_fd >= 0)
+		close(h->listen_fd);
 	for (i = 0; i < h->n_agents; i++) {
 		free(h->agents[i]->name);
 		free(h->agents[i]->hostname);
@@ -1338,6 +1395,12 @@ hub_destroy(hub_t **hp)
 	free(h->keys_dir);
 	free(h);
 	*hp = NULL;
+}
+
+int
+hub_listen_fd(hub_t *h)
+{
+	return h->listen_fd;
 }
 
 /* ---- reading ---- */

@@ -21,11 +21,18 @@ typedef struct hub hub_t;
    gives it; the callee takes it). */
 typedef void (*hub_agent_fn)(void *ctx, json_t *agent);
 
-/* Binds agents_listen with droverd's key pair from keys_dir (made there when
-   missing). The hub updates view (which must outlive it) and tells on_agent
-   (may be NULL). NULL with *err (malloc'd) on failure. */
-hub_t *hub_new(ev_t *ev, view_t *view, const conf_t *conf, hub_agent_fn on_agent, void *ctx,
-	       char **err);
+/* Listens on agents.listen with droverd's key pair from keys_dir (made
+   there when missing). listen_fd is -1 (the hub binds agents.listen itself)
+   or a listening TCP socket that the hub takes, also when it fails (an
+   inherited one, after an upgrade in place: agents reconnect to it and are
+   asked to register again). The hub updates view (which must outlive it)
+   and tells on_agent (may be NULL). NULL with *err (malloc'd) on failure. */
+hub_t *hub_new(ev_t *ev, view_t *view, const conf_t *conf, int listen_fd, hub_agent_fn on_agent,
+	       void *ctx, char **err);
+/* The listening socket, open for the hub's life and closed by
+   hub_destroy() (close-on-exec: droverd clears that flag to hand it to
+   the next droverd). ZeroMQ listens on a dup of it of its own. */
+int hub_listen_fd(hub_t *h);
 /* A reload: the placements change by difference (each agent gets a new
    generation only when its groups changed), the key directory is read
    again and an agent whose cert is gone is disconnected. 0 or -errno. */
