@@ -80,6 +80,16 @@ s_usage(FILE *f)
 		   "  -V, --version      print the version\n");
 }
 
+/* The listening socket the previous droverd handed over for part ("hub",
+   "queues"), or -1. */
+static int
+s_inherited_fd(const json_t *inherit, const char *part)
+{
+	json_t *fd = json_object_get(json_object_get(inherit, part), "listen_fd");
+
+	return json_is_integer(fd) ? (int)json_integer_value(fd) : -1;
+}
+
 #ifdef DROVER_HAVE_QUEUE
 /* ---- the queue module ---- */
 
@@ -206,9 +216,10 @@ s_on_agent(void *ctx, json_t *agent)
 		json_decref(agent);
 }
 
-/* Loads the module if needed and starts the hub on conf. */
+/* Loads the module if needed and starts the hub on conf, on listen_fd when
+   it is an inherited listener (-1: the hub binds its own). */
 static int
-s_hub_start(sup_t *s, const conf_t *conf, char **err)
+s_hub_start(sup_t *s, const conf_t *conf, int listen_fd, char **err)
 {
 	static const fleet_remote_t remote = {s_hub_proc_cmd, s_hub_group_cmd, s_hub_logs};
 	const drover_hub_module_t *m = s->hmod;
@@ -225,7 +236,7 @@ s_hub_start(sup_t *s, const conf_t *conf, char **err)
 		s->hmod = m;
 	}
 	m->set_log(s->log_level, "droverd");
-	if ((s->hub = m->hub_new(s->ev, fleet_view(s->fleet), conf, -1, s_on_agent, s, err)) ==
+	if ((s->hub = m->hub_new(s->ev, fleet_view(s->fleet), conf, listen_fd, s_on_agent, s, err)) ==
 	    NULL)
 		return -1;
 	fleet_set_remote(s->fleet, &remote, s);
@@ -379,7 +390,7 @@ s_reload_file(sup_t *s, char **errors)
 	} else if (next->agents_keys_dir != NULL) {
 		char *herr = NULL;
 
-		if (s_hub_start(s, next, &herr) != 0) {
+		if (s_hub_start(s, next, -1, &herr) != 0) {
 			log_error("reload: agents: %s", herr ? herr : "cannot start");
 			free(herr);
 		}
@@ -554,6 +565,14 @@ s_upgrade_now(ev_t *ev, ev_timer_t *t)
 	if ((part = api_export(s->api, upgrade_keep, &keep)) == NULL ||
 	    json_object_set_new(st, "api", part) != 0)
 		goto nomem;
+#ifdef DROVER_HAVE_HUB
+	if (s->hub != NULL) {
+		/* Agents reconnect to the same socket and register again. */
+		upgrade_keep(&keep, s->hmod->hub_listen_fd(s->hub));
+		json_object_set_new(st, "hub",
+				    json_pack("{s:i}", "listen_fd", s->hmod->hub_listen_fd(s->hub)));
+	}
+#endif
 	if ((part = sup_history_export(s->history)) == NULL ||
 	    json_object_set_new(st, "history", part) != 0)
 		goto nomem;
@@ -821,7 +840,8 @@ main(int argc, char **argv)
 	hooks.subscribed = s_subscribed;
 #endif
 #ifdef DROVER_HAVE_HUB
-	if (sup.conf->agents_keys_dir != NULL && s_hub_start(&sup, sup.conf, &aerr) != 0)
+	if (sup.conf->agents_keys_dir != NULL &&
+	    s_hub_start(&sup, sup.conf, s_inherited_fd(sup.inherit, "hub"), &aerr) != 0)
 		die(EX_CONFIG, "agents: %s", aerr ? aerr : "cannot start");
 	hooks.agents = s_agents;
 	hooks.agent = s_agent;

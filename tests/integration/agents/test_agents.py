@@ -316,6 +316,29 @@ class AgentTests(unittest.TestCase):
             self.assertEqual(c.wait_state(n, "RUNNING")["pid"], pid)
         self.assertEqual(c.process("web:0")["restarts"], 0)
 
+    def test_droverd_upgraded_in_place_agents_keep_their_workers(self):
+        c = self.cluster(SLEEP_GROUP + "  here:\n    command: [sleep, \"1001\"]\n"
+                         "    start_timeout: 0s\n")
+        c.agent("node1")
+        c.agent("node2")
+        names = ("web:0", "web:1", "web:2", "web:3", "here:0")
+        before = {n: c.wait_state(n, "RUNNING")["pid"] for n in names}
+        pid = c.proc.pid
+        os.kill(pid, signal.SIGUSR2)
+        wait_for("the upgraded droverd",
+                 lambda: (c.try_get("/api/v1/status") or {}).get("upgrades") == 1)
+        self.assertEqual(c.get("/api/v1/status")["pid"], pid)
+        for n, p in before.items():
+            self.assertEqual(c.wait_state(n, "RUNNING")["pid"], p, n)
+            self.assertEqual(c.process(n)["restarts"], 0, n)
+        c.wait_agent("node1", "CONNECTED")
+        c.wait_agent("node2", "CONNECTED")
+        # Commands reach the agents through the new hub.
+        status, _ = c.request("POST", "/api/v1/processes/web:3/restart")
+        self.assertEqual(status, 200)
+        wait_for("web:3 restarted", lambda: c.process("web:3")["pid"] != before["web:3"] and
+                 c.process("web:3")["state"] == "RUNNING")
+
     def test_agent_killed_leaves_no_worker_and_comes_back_once(self):
         c = self.cluster(SLEEP_GROUP)
         a = c.agent("node1")
