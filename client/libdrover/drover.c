@@ -1675,7 +1675,7 @@ s_get(drover_client *c, cqueue_t *q, size_t max, int timeout_ms, drover_msg **ou
 	*n = 0;
 	if (max > WIRE_MAX_COUNT)
 		max = WIRE_MAX_COUNT;
-	if ((rc = s_await_resync(c, end)) == DROVER_EAUTH)
+	if ((rc = s_await_resync(c, deadline)) == DROVER_EAUTH)
 		return rc;
 	if (rc == DROVER_ETIMEOUT)
 		return DROVER_EEMPTY; /* droverd is not back yet */
@@ -1740,8 +1740,8 @@ s_get_prefetched(drover_client *c, cqueue_t *q, int timeout_ms, int *rc)
 		}
 		deadline = timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms;
 		/* After a reconnect: whether the session (the standing GET's
-		   messages) is still ours comes first. */
-		if ((err = s_await_resync(c, deadline)) != DROVER_OK) {
+		   messages) is still ours comes first; waited for as a reply is. */
+		if ((err = s_await_resync(c, s_deadline(timeout_ms))) != DROVER_OK) {
 			*rc = err == DROVER_ETIMEOUT ? DROVER_EEMPTY : err;
 			return NULL;
 		}
