@@ -545,6 +545,8 @@ s_return_credit(drover_client *c, int64_t idle_ms)
 
 /* ---- receiving ---- */
 
+static void s_abandon(drover_client *c, uint32_t req_id, cqueue_t *q);
+
 /* Drops q's prefetched messages: droverd has requeued them. */
 static void
 s_drop_buf(cqueue_t *q)
@@ -630,8 +632,10 @@ s_resync_done(drover_client *c, bool resumed)
 	c->marker = 0;
 	for (q = c->queues; q != NULL; q = q->next) {
 		q->credit = q->inflight = 0;
-		if (q->pending != 0 && s_older(q->pending, r))
+		if (q->pending != 0 && s_older(q->pending, r)) {
+			s_abandon(c, q->pending, q); /* a droverd of revision 1 may answer it */
 			q->pending = 0;
+		}
 		if (!resumed)
 			s_drop_buf(q);
 	}
@@ -1097,8 +1101,6 @@ s_status(const reply_t *r)
 	return s <= 0 && s >= DROVER_ETIMEOUT ? s : DROVER_EINVAL;
 }
 
-static void s_abandon(drover_client *c, uint32_t req_id, cqueue_t *q);
-
 /* ---- connecting ---- */
 
 static int
@@ -1315,6 +1317,8 @@ s_put_flags(drover_client *c, cqueue_t *q, const void *const *data, const size_t
 					 i + 1 < n ? ZMQ_SNDMORE : 0)) != 0)
 				return rc;
 		rc = s_wait(c, id, q, deadline, &r);
+		if (rc == S_RESEND) /* a droverd of revision 1 may answer it still */
+			s_abandon(c, id, q);
 	} while (rc == S_RESEND);
 	if (rc != DROVER_OK) {
 		if (rc == DROVER_ETIMEOUT)
@@ -1364,6 +1368,8 @@ s_get_credit(drover_client *c, cqueue_t *q, int64_t deadline_ms)
 				      false)) != 0)
 			return rc;
 		rc = s_wait(c, id, q, wait_until, &r);
+		if (rc == S_RESEND) /* a droverd of revision 1 may answer it still */
+			s_abandon(c, id, q);
 	} while (rc == S_RESEND);
 	if (rc != DROVER_OK) {
 		if (rc == DROVER_ETIMEOUT)
@@ -1685,6 +1691,8 @@ s_get(drover_client *c, cqueue_t *q, size_t max, int timeout_ms, drover_msg **ou
 		if ((rc = s_send_head(c, WIRE_GET, id, s_left_ms(end), (uint32_t)max, q, false)) != 0)
 			return rc;
 		rc = s_wait(c, id, q, deadline, &r);
+		if (rc == S_RESEND) /* a droverd of revision 1 may answer it still */
+			s_abandon(c, id, q);
 	} while (rc == S_RESEND);
 	if (rc == DROVER_ETIMEOUT)
 		s_abandon(c, id, q);
@@ -1996,6 +2004,8 @@ drover_stats(drover_client *c, const char *queue, drover_stats_t *st)
 		if ((rc = s_send_head(c, WIRE_STATS, id, 0, 0, q, false)) != 0)
 			return rc;
 		rc = s_wait(c, id, q, deadline, &r);
+		if (rc == S_RESEND) /* a droverd of revision 1 may answer it still */
+			s_abandon(c, id, q);
 	} while (rc == S_RESEND);
 	if (rc != DROVER_OK)
 		return rc;

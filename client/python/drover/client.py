@@ -404,7 +404,7 @@ class QueueClient:
                 frames = self._wait(rid, ms, queue, deadline)
                 break
             except _Lost:
-                continue
+                self._abandon(rid, queue)   # a droverd of revision 1 may answer it still
         _, _, status, _, count, credit = _REP.unpack(frames[0])
         return frames, status, count, credit
 
@@ -421,7 +421,10 @@ class QueueClient:
         # Any reply but a HELLO's (one after a reconnect does not count: the
         # requests before it on that connection were dropped) shows what
         # droverd has read.
-        if op != OP_HELLO or rid == self._marker:
+        if op == OP_HELLO and rid == self._marker:
+            self._prove(rid)
+            return 0
+        if op != OP_HELLO:
             self._prove(rid)
         if rid & ASYNC_BIT:
             self._async_reply(op, status, rid, credit, frames)
@@ -534,6 +537,8 @@ class QueueClient:
         whose answer says whether droverd kept our session. Meanwhile no put
         goes within credit (droverd frees it with the connection)."""
         self._credit.clear()
+        if self._resync:                # its answer, if it comes, says nothing now
+            self._abandoned[self._resync] = None
         self._resync = self._send(OP_HELLO, None, (), 0, 0)
 
     def _resync_done(self, resumed):
@@ -551,6 +556,7 @@ class QueueClient:
         for q, rid in list(self._standing.items()):
             if _older(rid, r):
                 del self._standing[q]
+                self._abandoned[rid] = q    # a droverd of revision 1 may answer it
         if not resumed:
             self._held.clear()
         old = list(self._pend.items())
