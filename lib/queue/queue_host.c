@@ -1594,7 +1594,7 @@ queue_host_new(const conf_t *conf, int listen_fd, int import_fd, char **err)
 	}
 	qh->listen_fd = fd;
 	log_info("queues: listening on %s%s, %zu queue%s", conf->queues_listen,
-		 listen_fd >= 0 ? " (the socket of the droverd before)" : "", conf->n_queues,
+		 listen_fd >= 0 ? " (a socket handed over)" : "", conf->n_queues,
 		 conf->n_queues == 1 ? "" : "s");
 	for (i = 0; i < conf->n_queues; i++)
 		log_debug("queues: %s: capacity %lld, lease %lldms, max_message %lld%s",

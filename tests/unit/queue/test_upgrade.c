@@ -405,16 +405,27 @@ s_import_later(void *arg)
 	return NULL;
 }
 
+static drover_client *late;
+static int late_rc;
+
+static void *
+s_connect_thread(void *arg)
+{
+	(void)arg;
+	late = drover_connect(fx.ep, KEY, strlen(KEY), 10000, &late_rc);
+	return NULL;
+}
+
 Test(upgrade, puts_and_acks_made_while_no_host_is_there_are_applied_once_in_order)
 {
 	drover_client *p, *c;
 	drover_msg *held[8];
-	pthread_t t;
+	pthread_t t, tc;
 	later_t l = {.delay_ms = 300};
 	char buf[16];
 	int rc;
 
-	start("  q: { capacity: 1000 }\n  tasks: {}\n");
+	start("  q: { capacity: 1000 }\n  tasks: {}\n  l: {}\n");
 	p = client(0);
 	c = client(0); /* prefetch: held messages are leases too */
 	for (int i = 0; i < 8; i++)
@@ -428,6 +439,8 @@ Test(upgrade, puts_and_acks_made_while_no_host_is_there_are_applied_once_in_orde
 		held[i] = get_is(c, "tasks", "t");
 	l.mfd = export_and_destroy(&l.lfd);
 	cr_assert_eq(pthread_create(&t, NULL, s_import_later, &l), 0);
+	/* a new client connecting meanwhile waits in the backlog, then is served */
+	cr_assert_eq(pthread_create(&tc, NULL, s_connect_thread, NULL), 0);
 	/* no host: these go out into the void, or wait for the next one */
 	for (int i = 50; i < 100; i++) {
 		snprintf(buf, sizeof(buf), "x%d", i);
@@ -436,7 +449,10 @@ Test(upgrade, puts_and_acks_made_while_no_host_is_there_are_applied_once_in_orde
 	}
 	for (int i = 0; i < 8; i++)
 		cr_assert_eq(drover_ack(c, held[i]), DROVER_OK);
+	pthread_join(tc, NULL);
 	pthread_join(t, NULL);
+	cr_assert_not_null(late, "a client that connected while no host was there: %s",
+			   drover_strerror(late_rc));
 	cr_assert_not_null(fx.h);
 	cr_assert_eq(drover_flush(p, 10000), DROVER_OK, "undelivered %zu",
 		     drover_undelivered(p));
@@ -451,6 +467,9 @@ Test(upgrade, puts_and_acks_made_while_no_host_is_there_are_applied_once_in_orde
 	}
 	get_none(c, "q");
 	get_none(c, "tasks");
+	put_str(late, "l", "late");
+	drover_ack(late, get_is(late, "l", "late"));
+	drover_close(late);
 	drover_close(c);
 	drover_close(p);
 }
