@@ -546,9 +546,14 @@ s_hello_reply(qh_t *h, const uint8_t *rid, size_t rid_len, uint32_t req_id, uint
 static void
 s_session_hello(qh_t *h, const uint8_t *rid, size_t rid_len, int fd, const wire_req_t *r)
 {
-	peer_t *p = qh__peer_find(h, rid, rid_len);
+	peer_t *p;
 	bool gone;
 
+	/* This connection's ACCEPTED, and the DISCONNECTED of an older one on
+	   the same fd, came before its first request: know them, so that the
+	   session is tied to this connection and not killed with the old one. */
+	s_drain_monitor(h);
+	p = qh__peer_find(h, rid, rid_len);
 	if (p != NULL && p->dead) {
 		qh__settle(h); /* it leaves the table: its leases go back */
 		p = qh__peer_find(h, rid, rid_len);
@@ -557,8 +562,6 @@ s_session_hello(qh_t *h, const uint8_t *rid, size_t rid_len, int fd, const wire_
 		s_hello_reply(h, rid, rid_len, r->req_id, 1);
 		return;
 	}
-	if (fd >= 0 && (size_t)fd < h->n_conns && !h->conns[fd].open)
-		s_drain_monitor(h);
 	gone = fd >= 0 && (size_t)fd < h->n_conns && !h->conns[fd].open;
 	if (gone) { /* nobody to take the session over */
 		s_hello_reply(h, rid, rid_len, r->req_id, 0);

@@ -34,7 +34,8 @@ typedef struct queue_host queue_host_t;
    queue_host_destroy), still the caller's when this fails.
 
    import_fd: -1, or a descriptor holding a queue_host_export() of the
-   previous droverd, read from offset 0 (not closed by the host). The queues
+   previous droverd, read from offset 0 to its end (it holds that export
+   alone; not closed by the host, its offset left as it is). The queues
    come back as they were: a queue's messages in the same order (a durable
    queue's from the store, which holds them already; only their order comes
    from the export), and every client session with its leases, each with
