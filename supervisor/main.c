@@ -170,7 +170,7 @@ s_queues_start(sup_t *s, const conf_t *conf, char **err)
 	if (s->qmod == NULL && (s->qmod = s_queue_module_load(err)) == NULL)
 		return -1;
 	s->qmod->set_log(s->log_level, "droverd");
-	if ((s->queues = s->qmod->host_new(conf, err)) == NULL)
+	if ((s->queues = s->qmod->host_new(conf, -1, -1, err)) == NULL)
 		return -1;
 	return 0;
 }

@@ -13,10 +13,10 @@ s_set_log(log_level_t level, const char *ident)
 /* Our signals are fds in droverd's loop, not CZMQ's handlers: say so before
    CZMQ starts its first actor. */
 static queue_host_t *
-s_host_new(const conf_t *conf, char **err)
+s_host_new(const conf_t *conf, int listen_fd, int import_fd, char **err)
 {
 	zsys_handler_set(NULL);
-	return queue_host_new(conf, err);
+	return queue_host_new(conf, listen_fd, import_fd, err);
 }
 
 __attribute__((visibility("default"))) const drover_queue_module_t drover_queue_module = {
@@ -24,6 +24,8 @@ __attribute__((visibility("default"))) const drover_queue_module_t drover_queue_
     .version = DROVER_VERSION,
     .set_log = s_set_log,
     .host_new = s_host_new,
+    .host_listen_fd = queue_host_listen_fd,
+    .host_export = queue_host_export,
     .host_apply = queue_host_apply,
     .host_stats = queue_host_stats,
     .host_metrics = queue_host_metrics,

@@ -10,7 +10,16 @@
    is read by the next calls (pend_t, below, keeps a copy until then so that
    it can be resent after a reconnect). complete, ack and nack are sent
    without waiting; gets are served from a prefetch buffer that droverd
-   fills through a standing GET. */
+   fills through a standing GET.
+
+   A client has a session at droverd (its routing id, random): when the
+   connection drops and ZeroMQ connects again (droverd upgraded in place, a
+   network cut), the client sends HELLO, and droverd says whether it kept the
+   session with its leases. Every request sent before that HELLO and not
+   answered was not applied (droverd answers all it read before closing a
+   connection, and drops what a session sends on a new connection before its
+   HELLO), so it is sent again then, without an error to the caller
+   (s_resync_done). */
 #include "drover.h"
 
 #include <errno.h>
@@ -19,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -78,17 +88,42 @@ typedef struct {
 	uint8_t op;	/* WIRE_PUT or WIRE_COMPLETE */
 	bool credited;	/* sent within credit (not a resend) */
 	bool waited;	/* a put without credit that drover_put waits for */
+	bool resent;	/* a complete sent again after a reconnect: its failure
+			   only gives the task back */
 	cqueue_t *q;	/* where the message goes */
 	cqueue_t *tq;	/* COMPLETE: the task's queue */
 	uint64_t lease; /* COMPLETE: the task */
-	zmq_msg_t data; /* PUT: a copy, resent after a reconnect */
+	zmq_msg_t data; /* a copy of the last frame, sent again after a reconnect */
 } pend_t;
+
+/* An ack or nack of one lease, sent without a reply, kept until a reply to
+   a later request shows that droverd read it, to be sent again if the
+   connection drops before. */
+typedef struct {
+	uint32_t after; /* the sequence number of the last request sent before it */
+	uint8_t op;	/* WIRE_ACK, WIRE_NACK */
+	cqueue_t *q;
+	uint64_t lease;
+} alog_t;
+
+#define SEQ_MASK 0x7fffffffu
+#define ALOG_PROOF 4096	   /* unproven acks past which a HELLO asks for proof */
+#define ALOG_MAX (1u << 20) /* past which the oldest are forgotten */
+#define S_RESEND 1	    /* internal: a request went unanswered across a reconnect */
 
 struct drover_client {
 	void *sock;
 	void *mon;
-	uint32_t next_id; /* below ASYNC_BIT */
-	uint32_t next_async;
+	uint8_t sid[16]; /* the session id: our routing id */
+	uint32_t seq;	 /* of the last request: its id is seq, or seq | ASYNC_BIT */
+	uint32_t proven; /* droverd has read every request sent before this seq */
+	bool connected;	 /* the first HELLO was answered */
+	uint32_t resync; /* the HELLO sent after a disconnect, until answered; 0 */
+	uint32_t waiting; /* seq of the request a call waits for, 0 */
+	bool lost;	  /* ... it went unanswered across a reconnect: send it again */
+	uint32_t marker;  /* a HELLO that proves acks read, until answered; 0 */
+	alog_t *alog;	  /* a ring of acks and nacks not proven read */
+	size_t alog_cap, alog_head, alog_len;
 	pend_t *pend; /* a ring of requests not answered yet, in sending order */
 	size_t pend_cap, pend_head, pend_len, n_out; /* n_out: not answered */
 	int err;				     /* the first failure not yet reported */
@@ -310,12 +345,30 @@ s_pend_done(drover_client *c, pend_t *e)
 	}
 }
 
+/* Request ids come from one sequence (sync ids below ASYNC_BIT, the ids of
+   puts and completes not waited for with it set), so that a reply tells
+   which requests droverd has read: all that were sent before. */
+static uint32_t
+s_seq_next(drover_client *c)
+{
+	if (++c->seq >= SEQ_MASK) /* never 0, never UINT32_MAX with the bit */
+		c->seq = 1;
+	return c->seq;
+}
+
 static uint32_t
 s_async_id(drover_client *c)
 {
-	if (++c->next_async >= ASYNC_BIT - 1) /* never UINT32_MAX */
-		c->next_async = 1;
-	return c->next_async | ASYNC_BIT;
+	return s_seq_next(c) | ASYNC_BIT;
+}
+
+/* Was sequence number a sent before b? (31-bit serial numbers) */
+static bool
+s_older(uint32_t a, uint32_t b)
+{
+	uint32_t d = (b - a) & SEQ_MASK;
+
+	return d != 0 && d < (SEQ_MASK >> 1);
 }
 
 /* Remembers a failure of n messages sent without waiting, for the next
@@ -357,9 +410,7 @@ s_send(drover_client *c, const void *p, size_t len, int flags)
 static uint32_t
 s_req_id(drover_client *c)
 {
-	if (++c->next_id >= ASYNC_BIT)
-		c->next_id = 1;
-	return c->next_id;
+	return s_seq_next(c);
 }
 
 /* Sends header and queue name; more frames follow when more. */
@@ -387,6 +438,71 @@ s_send_head(drover_client *c, uint8_t op, uint32_t req_id, int timeout_ms, uint3
 	return s_send_head_flags(c, op, 0, req_id, timeout_ms, count, q, more);
 }
 
+/* ---- acks and nacks not proven read ---- */
+
+static alog_t *
+s_alog_at(drover_client *c, size_t i)
+{
+	return &c->alog[(c->alog_head + i) % c->alog_cap];
+}
+
+static void
+s_alog_drop(drover_client *c, size_t n)
+{
+	c->alog_head = (c->alog_head + n) % (c->alog_cap ? c->alog_cap : 1);
+	c->alog_len -= n;
+}
+
+/* Remembers n acks or nacks just sent. Many of them without a reply since:
+   a HELLO, whose reply will show them read. */
+static void
+s_alog_add(drover_client *c, uint8_t op, cqueue_t *q, const uint64_t *ids, size_t n)
+{
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		if (c->alog_len == ALOG_MAX)
+			s_alog_drop(c, 1); /* at worst delivered again, after its lease */
+		if (c->alog_len == c->alog_cap) {
+			size_t cap = c->alog_cap ? c->alog_cap * 2 : 256;
+			alog_t *a = malloc(cap * sizeof(*a));
+
+			if (a == NULL)
+				return;
+			for (k = 0; k < c->alog_len; k++)
+				a[k] = *s_alog_at(c, k);
+			free(c->alog);
+			c->alog = a;
+			c->alog_cap = cap;
+			c->alog_head = 0;
+		}
+		*s_alog_at(c, c->alog_len++) =
+		    (alog_t){.after = c->seq, .op = op, .q = q, .lease = ids[i]};
+	}
+	if (c->alog_len >= ALOG_PROOF && c->marker == 0 && c->resync == 0 && c->connected) {
+		uint32_t id = s_req_id(c);
+
+		if (s_send_head(c, WIRE_HELLO, id, 0, 0, NULL, false) == 0)
+			c->marker = id;
+	}
+}
+
+/* A reply to request id: droverd has read every request sent before it. */
+static void
+s_prove(drover_client *c, uint32_t id)
+{
+	uint32_t seq = id & SEQ_MASK;
+
+	if (seq == 0)
+		return;
+	if (id == c->marker)
+		c->marker = 0;
+	if (c->proven == 0 || s_older(c->proven, seq))
+		c->proven = seq;
+	while (c->alog_len > 0 && s_older(s_alog_at(c, 0)->after, c->proven))
+		s_alog_drop(c, 1);
+}
+
 /* ACK or NACK of n lease ids of q, no reply wanted. */
 static int
 s_send_leases(drover_client *c, uint8_t op, cqueue_t *q, const uint64_t *ids, size_t n)
@@ -406,6 +522,7 @@ s_send_leases(drover_client *c, uint8_t op, cqueue_t *q, const uint64_t *ids, si
 			return DROVER_ECONN;
 		}
 	c->unsynced = true;
+	s_alog_add(c, op, q, ids, n);
 	return DROVER_OK;
 }
 
@@ -428,72 +545,136 @@ s_return_credit(drover_client *c, int64_t idle_ms)
 
 /* ---- receiving ---- */
 
-/* Drops prefetched messages: after a disconnect droverd has requeued them. */
+static void s_abandon(drover_client *c, uint32_t req_id, cqueue_t *q);
+
+/* Drops q's prefetched messages: droverd has requeued them. */
+static void
+s_drop_buf(cqueue_t *q)
+{
+	drover_msg *m;
+
+	while ((m = s_buf_pop(q)) != NULL)
+		s_msg_free(m);
+}
+
+/* Drops every prefetched message (close: droverd requeues them). */
 static void
 s_drop_prefetched(drover_client *c)
 {
 	cqueue_t *q;
-	drover_msg *m;
 
 	for (q = c->queues; q != NULL; q = q->next) {
-		while ((m = s_buf_pop(q)) != NULL)
-			s_msg_free(m);
-		q->pending = 0; /* droverd dropped it with the connection */
+		s_drop_buf(q);
+		q->pending = 0;
 	}
 }
 
-/* The connection dropped: droverd freed the places reserved for us and
-   requeued our leases. Puts not confirmed yet are sent again, now without
-   credit (they wait at droverd for room, and their replies grant credit
-   anew); ZeroMQ delivers them once it has reconnected. Completes are not:
-   their tasks went back to the queue and are done again. */
+/* The connection dropped (ZeroMQ connects again by itself): a HELLO,
+   whose answer says whether droverd kept our session. Meanwhile no put
+   goes within credit (droverd frees it with the connection). */
 static void
-s_resend(drover_client *c)
+s_resync_start(drover_client *c)
 {
 	cqueue_t *q;
-	size_t i;
-	int rc;
+	uint32_t id = s_req_id(c);
 
 	for (q = c->queues; q != NULL; q = q->next)
+		q->credit = 0;
+	if (s_send_head(c, WIRE_HELLO, id, 0, 0, NULL, false) == 0)
+		c->resync = id;
+}
+
+/* A put or complete that was not applied goes again, without credit (a put
+   waits at droverd for room; their replies grant credit anew). */
+static void
+s_pend_resend(drover_client *c, pend_t *e)
+{
+	zmq_msg_t f;
+	int rc;
+
+	e->id = s_async_id(c);
+	e->credited = false;
+	e->resent = e->op == WIRE_COMPLETE;
+	zmq_msg_init(&f);
+	zmq_msg_copy(&f, &e->data);
+	rc = s_send_head_flags(c, e->op, WIRE_F_REFILL, e->id, e->op == WIRE_PUT ? -1 : 0, 1, e->q,
+			       true);
+	while (rc == 0 && zmq_msg_send(&f, c->sock, 0) < 0)
+		if (errno != EINTR)
+			rc = DROVER_ECONN;
+	zmq_msg_close(&f);
+	if (rc != 0) {
+		e->id = 0;
+		c->n_out--;
+		s_fail(c, DROVER_ECONN, 1);
+		return;
+	}
+	e->q->inflight++;
+	c->unsynced = true;
+}
+
+/* The HELLO after a disconnect is answered: droverd kept our session (its
+   leases: prefetched messages stay ours) or not (they went back to their
+   queues). Either way every request sent before that HELLO and not
+   answered was not applied: puts go again, completes too when the session
+   (so their task's lease) is still there, and so do acks and nacks not
+   proven read; a call waiting for a reply sends its request again
+   (S_RESEND). Credit and standing GETs ended with the connection. */
+static void
+s_resync_done(drover_client *c, bool resumed)
+{
+	uint32_t r = c->resync;
+	cqueue_t *q;
+	size_t i, n, k;
+	alog_t *old;
+
+	c->resync = 0;
+	c->marker = 0;
+	for (q = c->queues; q != NULL; q = q->next) {
 		q->credit = q->inflight = 0;
+		if (q->pending != 0 && s_older(q->pending, r)) {
+			s_abandon(c, q->pending, q); /* a droverd of revision 1 may answer it */
+			q->pending = 0;
+		}
+		if (!resumed)
+			s_drop_buf(q);
+	}
 	for (i = 0; i < c->pend_len; i++) {
 		pend_t *e = s_pend_at(c, i);
-		zmq_msg_t f;
 
 		if (e->id == 0)
 			continue;
-		if (e->op != WIRE_PUT) {
-			e->id = 0;
-			c->n_out--;
-			continue;
-		}
-		e->id = s_async_id(c);
-		e->credited = false;
-		zmq_msg_init(&f);
-		zmq_msg_copy(&f, &e->data);
-		rc = s_send_head_flags(c, WIRE_PUT, WIRE_F_REFILL, e->id, -1, 1, e->q, true);
-		while (rc == 0 && zmq_msg_send(&f, c->sock, 0) < 0)
-			if (errno != EINTR)
-				rc = DROVER_ECONN;
-		zmq_msg_close(&f);
-		if (rc != 0) {
-			e->id = 0;
-			c->n_out--;
-			s_fail(c, DROVER_ECONN, 1);
-			continue;
-		}
-		e->q->inflight++;
-		c->unsynced = true;
+		if (!s_older(e->id & SEQ_MASK, r))
+			e->q->inflight++; /* sent since: on its way */
+		else if (e->op == WIRE_PUT || resumed)
+			s_pend_resend(c, e);
+		else
+			s_pend_clear(c, e); /* its task went back to its queue */
 	}
-	while (c->pend_len > 0 && s_pend_at(c, 0)->id == 0) {
-		zmq_msg_close(&s_pend_at(c, 0)->data);
-		c->pend_head = (c->pend_head + 1) % c->pend_cap;
-		c->pend_len--;
+	s_pend_trim(c);
+	for (n = 0; n < c->alog_len && s_older(s_alog_at(c, n)->after, r); n++)
+		;
+	old = resumed && n > 0 ? malloc(n * sizeof(*old)) : NULL;
+	for (i = 0; old != NULL && i < n; i++)
+		old[i] = *s_alog_at(c, i);
+	s_alog_drop(c, n);
+	for (i = 0; old != NULL && i < n; i = k) {
+		uint64_t ids[256];
+		size_t m = 0;
+
+		for (k = i; k < n && m < 256 && old[k].op == old[i].op && old[k].q == old[i].q; k++)
+			ids[m++] = old[k].lease;
+		s_send_leases(c, old[i].op, old[i].q, ids, m);
 	}
+	free(old);
+	c->proven = r;
+	if (c->waiting != 0 && s_older(c->waiting, r))
+		c->lost = true;
 }
 
 /* Reads pending monitor events: DROVER_EAUTH for a refused handshake,
-   DROVER_ECONN for a lost connection, else DROVER_OK. */
+   DROVER_ECONN for a connection lost before the first HELLO was answered,
+   else DROVER_OK (a later loss starts a resync). */
 static int
 s_monitor(drover_client *c)
 {
@@ -520,10 +701,12 @@ s_monitor(drover_client *c)
 			rc = DROVER_EAUTH;
 			break;
 		case ZMQ_EVENT_DISCONNECTED:
-			s_drop_prefetched(c);
-			s_resend(c);
-			if (rc == DROVER_OK)
-				rc = DROVER_ECONN;
+			if (!c->connected) {
+				if (rc == DROVER_OK)
+					rc = DROVER_ECONN;
+				break;
+			}
+			s_resync_start(c);
 			break;
 		default:
 			break;
@@ -584,7 +767,11 @@ s_pend_answer(drover_client *c, pend_t *e, int16_t status)
 		   back at once, for another try. */
 		if (e->op == WIRE_COMPLETE && e->tq != NULL)
 			s_send_leases(c, WIRE_NACK, e->tq, &e->lease, 1);
-		s_fail(c, status <= 0 && status >= DROVER_ETIMEOUT ? status : DROVER_EINVAL, 1);
+		/* A complete sent again after a reconnect was said to be on its
+		   way: its task is done again, as when it is not resent. */
+		if (!e->resent)
+			s_fail(c, status <= 0 && status >= DROVER_ETIMEOUT ? status : DROVER_EINVAL,
+			       1);
 	}
 	s_pend_clear(c, e);
 }
@@ -717,6 +904,23 @@ s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
 		mine = true;
 	get_ok = r->rep.op == WIRE_GET && r->rep.status == WIRE_OK;
 	zmq_msg_close(&f);
+	if (r->rep.op == WIRE_HELLO && c->resync != 0 && r->rep.req_id == c->resync) {
+		while (more) {
+			zmq_msg_init(&f);
+			if (zmq_msg_recv(&f, c->sock, 0) < 0)
+				more = 0;
+			else
+				more = zmq_msg_more(&f);
+			zmq_msg_close(&f);
+		}
+		s_resync_done(c, r->rep.status == WIRE_OK && r->rep.count == 1);
+		return 0;
+	}
+	/* Any reply but a HELLO's (one after a reconnect does not count: the
+	   requests before it on that connection were dropped) shows what
+	   droverd has read. */
+	if (r->rep.op != WIRE_HELLO || r->rep.req_id == c->marker)
+		s_prove(c, r->rep.req_id);
 	if (r->rep.op == WIRE_GET && (pq = s_pending_owner(c, r->rep.req_id)) != NULL)
 		return s_read_prefetch(c, pq, r, more, mine);
 	if ((r->rep.op == WIRE_PUT || r->rep.op == WIRE_COMPLETE) &&
@@ -762,9 +966,13 @@ s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
 	return 1;
 }
 
-enum { W_REPLY, W_FLUSH, W_CREDIT };
+enum { W_REPLY, W_FLUSH, W_CREDIT, W_RESYNC };
 
-/* Whether what s_wait waits for in mode W_FLUSH or W_CREDIT is there. */
+static int s_wait_loop(drover_client *c, int mode, uint32_t req_id, cqueue_t *q,
+		       int64_t deadline_ms, reply_t *r);
+
+/* Whether what s_wait waits for in mode W_FLUSH, W_CREDIT or W_RESYNC is
+   there. */
 static bool
 s_wait_done(drover_client *c, int mode, const cqueue_t *q)
 {
@@ -772,6 +980,8 @@ s_wait_done(drover_client *c, int mode, const cqueue_t *q)
 		return c->n_out == 0;
 	if (mode == W_CREDIT)
 		return q->credit > 0 || q->inflight == 0;
+	if (mode == W_RESYNC)
+		return c->resync == 0;
 	return false;
 }
 
@@ -779,11 +989,29 @@ s_wait_done(drover_client *c, int mode, const cqueue_t *q)
    one to req_id (returns DROVER_OK with *r filled, r->rep.status being the
    request's outcome), in mode W_FLUSH until every put and complete sent
    without waiting is answered, in mode W_CREDIT until q has credit or
-   nothing in flight that could bring some. Returns DROVER_OK, or
-   DROVER_ETIMEOUT, DROVER_ECONN (W_REPLY only: a lost connection; the
-   other modes wait on while ZeroMQ reconnects), DROVER_EAUTH. */
+   nothing in flight that could bring some, in mode W_RESYNC until the HELLO
+   after a reconnect is answered. A lost connection is waited out (ZeroMQ
+   connects again). Returns DROVER_OK, or DROVER_ETIMEOUT, DROVER_EAUTH,
+   DROVER_ECONN (a connection lost before the first HELLO was answered), or
+   S_RESEND (W_REPLY: the request was not applied, send it again). */
 static int
 s_wait_mode(drover_client *c, int mode, uint32_t req_id, cqueue_t *q, int64_t deadline_ms,
+	    reply_t *r)
+{
+	int rc;
+
+	if (mode == W_REPLY) {
+		c->waiting = req_id & SEQ_MASK;
+		c->lost = false;
+	}
+	rc = s_wait_loop(c, mode, req_id, q, deadline_ms, r);
+	c->waiting = 0;
+	c->lost = false;
+	return rc;
+}
+
+static int
+s_wait_loop(drover_client *c, int mode, uint32_t req_id, cqueue_t *q, int64_t deadline_ms,
 	    reply_t *r)
 {
 	zmq_pollitem_t items[2] = {{c->sock, 0, ZMQ_POLLIN, 0}, {c->mon, 0, ZMQ_POLLIN, 0}};
@@ -801,9 +1029,13 @@ s_wait_mode(drover_client *c, int mode, uint32_t req_id, cqueue_t *q, int64_t de
 			}
 			if (rc < 0)
 				return rc;
+			if (mode == W_REPLY && c->lost)
+				return S_RESEND;
 			if (s_wait_done(c, mode, q))
 				return DROVER_OK;
 		}
+		if (mode == W_REPLY && c->lost)
+			return S_RESEND;
 		if (s_wait_done(c, mode, q))
 			return DROVER_OK;
 		rc = s_monitor(c);
@@ -829,6 +1061,22 @@ s_wait(drover_client *c, uint32_t req_id, cqueue_t *q, int64_t deadline_ms, repl
 	return s_wait_mode(c, W_REPLY, req_id, q, deadline_ms, r);
 }
 
+/* Waits up to deadline_ms (-1: none) for the end of a resync (s_resync_done),
+   if one is under way: requests sent before it are sent again first, so
+   that puts keep their order. DROVER_OK, DROVER_ETIMEOUT, DROVER_EAUTH. */
+static int
+s_await_resync(drover_client *c, int64_t deadline_ms)
+{
+	reply_t r = {0};
+	int rc;
+
+	if ((rc = s_monitor(c)) == DROVER_EAUTH)
+		return rc;
+	if (c->resync == 0)
+		return DROVER_OK;
+	return s_wait_mode(c, W_RESYNC, 0, NULL, deadline_ms, &r);
+}
+
 /* Reads the replies and monitor events that are there, without waiting:
    confirmations, credit, pushed messages, a lost connection. DROVER_EAUTH
    or DROVER_OK. */
@@ -852,8 +1100,6 @@ s_status(const reply_t *r)
 
 	return s <= 0 && s >= DROVER_ETIMEOUT ? s : DROVER_EINVAL;
 }
-
-static void s_abandon(drover_client *c, uint32_t req_id, cqueue_t *q);
 
 /* ---- connecting ---- */
 
@@ -889,6 +1135,14 @@ drover_connect(const char *endpoint, const void *authkey, size_t authkey_len, in
 	c->prefetch = DEFAULT_PREFETCH;
 	c->prefetch_auto = true;
 	if ((c->sock = zmq_socket(ctx, ZMQ_DEALER)) == NULL)
+		goto fail;
+	/* The session id: droverd keeps our leases under it across a new
+	   connection. Not 0 first: those are the ids the ROUTER makes up. */
+	if (getrandom(c->sid, sizeof(c->sid), 0) != (ssize_t)sizeof(c->sid))
+		goto fail;
+	if (c->sid[0] == 0)
+		c->sid[0] = 1;
+	if (zmq_setsockopt(c->sock, ZMQ_ROUTING_ID, c->sid, sizeof(c->sid)) != 0)
 		goto fail;
 	s_setopt(c->sock, ZMQ_LINGER, 2000);
 	/* A window of puts, acks and completes can be in the pipe at once,
@@ -933,6 +1187,7 @@ drover_connect(const char *endpoint, const void *authkey, size_t authkey_len, in
 	}
 	c->max_frame = wire_get_u64(zmq_msg_data(&r.fr[0]));
 	s_reply_clear(&r);
+	c->connected = true;
 	memset(&client, 0, sizeof(client));
 	*rc = DROVER_OK;
 	return c;
@@ -981,11 +1236,17 @@ drover_close(drover_client *c)
 		   process: one round trip makes sure droverd has them before
 		   we go. */
 		reply_t r = {0};
-		uint32_t id = s_req_id(c);
+		int64_t deadline = s_now_ms() + REPLY_GRACE_MS;
+		int rc = S_RESEND;
 
-		if (s_send_head(c, WIRE_HELLO, id, 0, 0, NULL, false) == 0 &&
-		    s_wait(c, id, NULL, s_now_ms() + REPLY_GRACE_MS, &r) == DROVER_OK)
-			s_reply_clear(&r);
+		while (rc == S_RESEND) {
+			uint32_t id = s_req_id(c);
+
+			if (s_send_head(c, WIRE_HELLO, id, 0, 0, NULL, false) != 0)
+				break;
+			if ((rc = s_wait(c, id, NULL, deadline, &r)) == DROVER_OK)
+				s_reply_clear(&r);
+		}
 	}
 	s_drop_prefetched(c);
 	if (c->sock != NULL) {
@@ -1003,6 +1264,7 @@ drover_close(drover_client *c)
 	for (i = 0; i < c->pend_len; i++)
 		zmq_msg_close(&s_pend_at(c, i)->data);
 	free(c->pend);
+	free(c->alog);
 	free(c);
 }
 
@@ -1016,12 +1278,26 @@ s_name_ok(const char *queue)
 
 /* One PUT of n messages, waited for; *done = how many went in. With
    WIRE_F_REFILL in flags the reply's credit is q's. */
+/* The server-side wait left of a request that must be answered by end_ms
+   (-1: none), for a request sent again. */
+static int
+s_left_ms(int64_t end_ms)
+{
+	int64_t left;
+
+	if (end_ms < 0)
+		return -1;
+	left = end_ms - s_now_ms();
+	return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
 static int
 s_put_flags(drover_client *c, cqueue_t *q, const void *const *data, const size_t *sizes, size_t n,
 	    int timeout_ms, size_t *done, uint16_t flags)
 {
 	reply_t r = {0};
-	uint32_t id = s_req_id(c);
+	int64_t end = timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms, deadline = s_deadline(timeout_ms);
+	uint32_t id;
 	size_t i;
 	int rc;
 
@@ -1029,15 +1305,22 @@ s_put_flags(drover_client *c, cqueue_t *q, const void *const *data, const size_t
 	for (i = 0; i < n; i++)
 		if (c->max_frame > 0 && sizes[i] > c->max_frame)
 			return DROVER_ETOOBIG;
-	if ((rc = s_monitor(c)) == DROVER_EAUTH)
+	if ((rc = s_await_resync(c, deadline)) == DROVER_EAUTH)
 		return rc;
-	if ((rc = s_send_head_flags(c, WIRE_PUT, flags, id, timeout_ms, (uint32_t)n, q, true)) != 0)
-		return rc;
-	for (i = 0; i < n; i++)
-		if ((rc = s_send(c, sizes[i] ? data[i] : "", sizes[i],
-				 i + 1 < n ? ZMQ_SNDMORE : 0)) != 0)
+	do { /* again when the connection dropped before it was applied */
+		id = s_req_id(c);
+		if ((rc = s_send_head_flags(c, WIRE_PUT, flags, id, s_left_ms(end), (uint32_t)n, q,
+					    true)) != 0)
 			return rc;
-	if ((rc = s_wait(c, id, q, s_deadline(timeout_ms), &r)) != DROVER_OK) {
+		for (i = 0; i < n; i++)
+			if ((rc = s_send(c, sizes[i] ? data[i] : "", sizes[i],
+					 i + 1 < n ? ZMQ_SNDMORE : 0)) != 0)
+				return rc;
+		rc = s_wait(c, id, q, deadline, &r);
+		if (rc == S_RESEND) /* a droverd of revision 1 may answer it still */
+			s_abandon(c, id, q);
+	} while (rc == S_RESEND);
+	if (rc != DROVER_OK) {
 		if (rc == DROVER_ETIMEOUT)
 			s_abandon(c, id, q);
 		return rc;
@@ -1068,6 +1351,7 @@ s_get_credit(drover_client *c, cqueue_t *q, int64_t deadline_ms)
 	reply_t r = {0};
 	uint32_t id;
 	int rc, ms;
+	int64_t wait_until;
 
 	if (q->credit == 0 && q->inflight > 0) {
 		rc = s_wait_mode(c, W_CREDIT, 0, q, deadline_ms, &r);
@@ -1076,11 +1360,18 @@ s_get_credit(drover_client *c, cqueue_t *q, int64_t deadline_ms)
 	}
 	if (q->credit > 0)
 		return DROVER_OK;
-	ms = deadline_ms < 0 ? -1 : (int)(deadline_ms > s_now_ms() ? deadline_ms - s_now_ms() : 0);
-	id = s_req_id(c);
-	if ((rc = s_send_head(c, WIRE_CREDIT, id, ms, CREDIT_WANT, q, false)) != 0)
-		return rc;
-	if ((rc = s_wait(c, id, q, s_deadline(ms), &r)) != DROVER_OK) {
+	ms = s_left_ms(deadline_ms);
+	wait_until = s_deadline(ms);
+	do {
+		id = s_req_id(c);
+		if ((rc = s_send_head(c, WIRE_CREDIT, id, s_left_ms(deadline_ms), CREDIT_WANT, q,
+				      false)) != 0)
+			return rc;
+		rc = s_wait(c, id, q, wait_until, &r);
+		if (rc == S_RESEND) /* a droverd of revision 1 may answer it still */
+			s_abandon(c, id, q);
+	} while (rc == S_RESEND);
+	if (rc != DROVER_OK) {
 		if (rc == DROVER_ETIMEOUT)
 			s_abandon(c, id, q);
 		return rc;
@@ -1128,6 +1419,7 @@ s_send_credited(drover_client *c, cqueue_t *q, const void *data, size_t size, cq
 		memcpy((uint8_t *)zmq_msg_data(&f) + 9, tq->name, tq->len);
 		if (size)
 			memcpy((uint8_t *)zmq_msg_data(&f) + 9 + tq->len, data, size);
+		zmq_msg_copy(&e->data, &f); /* to send again after a reconnect */
 		while ((rc = zmq_msg_send(&f, c->sock, 0)) < 0 && errno == EINTR)
 			;
 		if (rc < 0) {
@@ -1195,8 +1487,8 @@ s_put_waited(drover_client *c, cqueue_t *q, const void *data, size_t size, int t
 		if ((e = s_pend_waited(c)) == NULL)
 			return DROVER_ECONN; /* cannot happen: it is only answered here */
 		rc = s_wait(c, e->id, q, deadline, &r);
-		if (rc == DROVER_ECONN && (deadline < 0 || s_now_ms() < deadline))
-			continue; /* resent (s_resend): wait for the new answer */
+		if (rc == S_RESEND)
+			continue; /* sent again (s_resync_done): wait for the new answer */
 		break;
 	}
 	if ((e = s_pend_waited(c)) == NULL)
@@ -1230,6 +1522,11 @@ drover_put(drover_client *c, const char *queue, const void *data, size_t size, i
 	    (q->max_message > 0 && size > q->max_message))
 		return DROVER_ETOOBIG;
 	if ((rc = s_poll_replies(c)) != DROVER_OK || (rc = s_take_err(c)) != DROVER_OK)
+		return rc;
+	/* After a reconnect, the puts not applied go first (order); if that
+	   takes longer than this put may wait, it goes after them anyway. */
+	if (c->resync != 0 &&
+	    (rc = s_await_resync(c, s_deadline(timeout_ms))) == DROVER_EAUTH)
 		return rc;
 	if (q->credit == 0 && q->inflight > 0) {
 		reply_t r = {0};
@@ -1271,6 +1568,9 @@ drover_complete(drover_client *c, drover_msg *m, const char *queue, const void *
 	}
 	if ((rc = s_poll_replies(c)) != DROVER_OK)
 		goto fail;
+	if (c->resync != 0 &&
+	    (rc = s_await_resync(c, s_deadline(timeout_ms))) == DROVER_EAUTH)
+		goto fail;
 	if (q->credit == 0 &&
 	    (rc = s_get_credit(c, q, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms)) != DROVER_OK)
 		goto fail;
@@ -1299,6 +1599,8 @@ drover_put_many(drover_client *c, const char *queue, const void *const *data, co
 	if (c == NULL || !s_name_ok(queue) || (n > 0 && (data == NULL || sizes == NULL)) ||
 	    timeout_ms < -1 || (q = s_queue(c, queue)) == NULL)
 		return DROVER_EINVAL;
+	if ((rc = s_poll_replies(c)) == DROVER_EAUTH)
+		return rc;
 	while (total < n) {
 		for (k = 0, bytes = 0; total + k < n && k < PUT_BATCH; k++) {
 			if (k > 0 && bytes + sizes[total + k] > PUT_BATCH_BYTES)
@@ -1372,18 +1674,26 @@ static int
 s_get(drover_client *c, cqueue_t *q, size_t max, int timeout_ms, drover_msg **out, size_t *n)
 {
 	reply_t r = {0};
-	uint32_t id = s_req_id(c);
+	int64_t end = timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms, deadline = s_deadline(timeout_ms);
+	uint32_t id;
 	int rc;
 
 	*n = 0;
 	if (max > WIRE_MAX_COUNT)
 		max = WIRE_MAX_COUNT;
-	if ((rc = s_monitor(c)) == DROVER_EAUTH)
+	if ((rc = s_await_resync(c, deadline)) == DROVER_EAUTH)
 		return rc;
-	if ((rc = s_send_head(c, WIRE_GET, id, timeout_ms, (uint32_t)max, q, false)) != 0)
-		return rc;
+	if (rc == DROVER_ETIMEOUT)
+		return DROVER_EEMPTY; /* droverd is not back yet */
 	r.msgs = out;
-	rc = s_wait(c, id, q, s_deadline(timeout_ms), &r);
+	do {
+		id = s_req_id(c);
+		if ((rc = s_send_head(c, WIRE_GET, id, s_left_ms(end), (uint32_t)max, q, false)) != 0)
+			return rc;
+		rc = s_wait(c, id, q, deadline, &r);
+		if (rc == S_RESEND) /* a droverd of revision 1 may answer it still */
+			s_abandon(c, id, q);
+	} while (rc == S_RESEND);
 	if (rc == DROVER_ETIMEOUT)
 		s_abandon(c, id, q);
 	if (rc != DROVER_OK)
@@ -1436,10 +1746,20 @@ s_get_prefetched(drover_client *c, cqueue_t *q, int timeout_ms, int *rc)
 			q->pending_err = 0;
 			return NULL;
 		}
-		if ((err = s_monitor(c)) == DROVER_EAUTH) {
-			*rc = err;
+		deadline = timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms;
+		/* After a reconnect: whether the session (the standing GET's
+		   messages) is still ours comes first; waited for as a reply is. */
+		if ((err = s_await_resync(c, s_deadline(timeout_ms))) != DROVER_OK) {
+			*rc = err == DROVER_ETIMEOUT ? DROVER_EEMPTY : err;
 			return NULL;
 		}
+		if ((m = s_buf_pop(q)) != NULL) {
+			s_rearm(c, q);
+			*rc = DROVER_OK;
+			return m;
+		}
+		if (timeout_ms >= 0)
+			timeout_ms = s_left_ms(deadline);
 		if (q->pending == 0) {
 			/* Nothing outstanding: an ordinary GET, so that a
 			   timeout of 0 still takes what is there. */
@@ -1463,7 +1783,6 @@ s_get_prefetched(drover_client *c, cqueue_t *q, int timeout_ms, int *rc)
 			*rc = DROVER_OK;
 			return m;
 		}
-		deadline = timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms;
 		q->starved = true;
 		for (bool idle = false;;) {
 			int64_t until = deadline;
@@ -1481,11 +1800,11 @@ s_get_prefetched(drover_client *c, cqueue_t *q, int timeout_ms, int *rc)
 			if (err == DROVER_OK && r.rep.status != WIRE_OK)
 				err = s_status(&r);
 			s_reply_clear(&r);
-			/* The connection dropped: droverd forgot the standing
-			   GET; ask again (ZeroMQ sends it once reconnected) and
-			   wait on till the deadline. */
-			if (err != DROVER_ECONN || q->n > 0 || q->pending != 0)
+			/* The connection dropped and the standing GET ended with
+			   it: ask again and wait on till the deadline. */
+			if (err != S_RESEND || q->n > 0)
 				break;
+			err = DROVER_OK;
 			s_rearm(c, q);
 			if (q->pending == 0)
 				break;
@@ -1671,16 +1990,24 @@ drover_stats(drover_client *c, const char *queue, drover_stats_t *st)
 	wire_stats_t ws;
 	cqueue_t *q;
 	uint32_t id;
+	int64_t deadline;
 	int rc;
 
 	if (c == NULL || st == NULL || !s_name_ok(queue) || (q = s_queue(c, queue)) == NULL)
 		return DROVER_EINVAL;
-	id = s_req_id(c);
-	if ((rc = s_monitor(c)) == DROVER_EAUTH)
+	deadline = s_deadline(0);
+	/* after a reconnect, once the acks and puts sent before are in again */
+	if ((rc = s_await_resync(c, deadline)) == DROVER_EAUTH)
 		return rc;
-	if ((rc = s_send_head(c, WIRE_STATS, id, 0, 0, q, false)) != 0)
-		return rc;
-	if ((rc = s_wait(c, id, q, s_deadline(0), &r)) != DROVER_OK)
+	do {
+		id = s_req_id(c);
+		if ((rc = s_send_head(c, WIRE_STATS, id, 0, 0, q, false)) != 0)
+			return rc;
+		rc = s_wait(c, id, q, deadline, &r);
+		if (rc == S_RESEND) /* a droverd of revision 1 may answer it still */
+			s_abandon(c, id, q);
+	} while (rc == S_RESEND);
+	if (rc != DROVER_OK)
 		return rc;
 	rc = s_status(&r);
 	if (rc == DROVER_OK && (r.nfr < 1 || wire_stats_decode(zmq_msg_data(&r.fr[0]),

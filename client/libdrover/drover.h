@@ -15,7 +15,17 @@
    makes a fresh context).
 
    Delivery is at-least-once: a message whose lease runs out, or whose client
-   disconnects or dies before acking it, is delivered again. */
+   disconnects or dies before acking it, is delivered again.
+
+   Reconnects: a client has a session at droverd (a random ZeroMQ routing
+   id). When its connection drops and ZeroMQ connects again (droverd
+   upgraded in place, a network cut) no call fails for it: the client says
+   HELLO, and what droverd did not apply (requests sent before and not
+   answered: puts, completes, acks, the request a call waits for) is sent
+   again. After an upgrade droverd kept the session, so messages leased to
+   this client stay leased to it; after a plain disconnect they went back
+   to their queues (docs/queue-protocol.md, "Sessions"). DROVER_ECONN is
+   only returned by drover_connect. */
 #ifndef DROVER_H
 #define DROVER_H
 
@@ -45,7 +55,9 @@ drover_client *drover_connect(const char *endpoint, const void *authkey, size_t 
    credit it waits up to timeout_ms (-1: forever, 0: not at all) for some,
    or for room, and returns DROVER_EFULL after the timeout, the synchronous
    meaning. A put not confirmed when the connection drops is sent again once
-   ZeroMQ has reconnected (at-least-once).
+   ZeroMQ has reconnected (at-least-once; exactly once across an upgrade of
+   droverd). Right after a reconnect it first waits, up to timeout_ms plus
+   5 s, for those to be sent again.
 
    Returns DROVER_OK, DROVER_EFULL, DROVER_ETOOBIG, DROVER_ENOQUEUE,
    DROVER_ECONN, DROVER_ETIMEOUT, DROVER_EINVAL; or the failure of an

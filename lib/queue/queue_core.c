@@ -3,6 +3,7 @@
    queue served first come first served, and one min-heap of deadlines for
    both. Everything here runs in the queue host's thread. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -374,12 +375,71 @@ qh__peer_get(qh_t *h, const uint8_t *rid, size_t len, int fd)
 	h->buckets[p->hash & (h->n_buckets - 1)] = p;
 	h->n_peers++;
 	p->fd = -1;
+	p->session = qh__session_rid(rid, len);
+	p->hello_fd = -1;
+	p->gone_dl.kind = DL_SESSION;
+	p->gone_dl.idx = SIZE_MAX;
+	qh__peer_attach(h, p, fd);
+	return p;
+}
+
+/* Takes p off the list of its connection's peers. */
+static void
+s_peer_unlink_conn(qh_t *h, peer_t *p)
+{
+	peer_t **pp;
+
+	if (p->fd >= 0 && (size_t)p->fd < h->n_conns)
+		for (pp = &h->conns[p->fd].peers; *pp != NULL; pp = &(*pp)->fnext)
+			if (*pp == p) {
+				*pp = p->fnext;
+				break;
+			}
+	p->fnext = NULL;
+	p->fd = -1;
+}
+
+void
+qh__peer_attach(qh_t *h, peer_t *p, int fd)
+{
+	s_peer_unlink_conn(h, p);
 	if (fd >= 0 && (size_t)fd < h->n_conns) {
 		p->fd = fd;
 		p->fnext = h->conns[fd].peers;
 		h->conns[fd].peers = p;
 	}
-	return p;
+}
+
+void
+qh__peer_detach(qh_t *h, peer_t *p, int64_t give_up_at)
+{
+	s_peer_unlink_conn(h, p);
+	if (p->closing) {
+		p->closing = false;
+		h->n_closing--;
+	}
+	p->detached = true;
+	p->hello_fd = -1;
+	p->hello_gen = 0;
+	qh__heap_remove(h, &p->gone_dl);
+	if (give_up_at > 0) {
+		p->gone_dl.at_ms = give_up_at;
+		qh__heap_push(h, &p->gone_dl);
+	}
+}
+
+void
+qh__peer_resume(qh_t *h, peer_t *p, int fd)
+{
+	if (p->closing) {
+		p->closing = false;
+		h->n_closing--;
+	}
+	p->detached = false;
+	qh__heap_remove(h, &p->gone_dl);
+	qh__peer_attach(h, p, fd);
+	p->hello_fd = fd;
+	p->hello_gen = fd >= 0 && (size_t)fd < h->n_conns ? h->conns[fd].gen : 0;
 }
 
 void
@@ -394,6 +454,20 @@ qh__peer_kill(qh_t *h, peer_t *p)
 
 static void s_waiter_unlink(qh_t *h, waiter_t *w);
 static void s_waiter_free(waiter_t *w);
+
+/* Frees every place of a queue reserved for p. */
+static void
+s_peer_drop_credit(qh_t *h, peer_t *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_cred; i++) {
+		p->cred[i].q->reserved -= p->cred[i].n;
+		if (p->cred[i].n > 0)
+			qh__mark_dirty(h, p->cred[i].q); /* room for waiting puts */
+		p->cred[i].n = 0;
+	}
+}
 
 /* Requeues a dead peer's leases at the heads of their queues (in delivery
    order), drops its waiting requests, and frees it. */
@@ -418,18 +492,10 @@ s_peer_free(qh_t *h, peer_t *p)
 	for (i = 0; i < p->n_read; i++)
 		p->read[i]->consumers--;
 	free(p->read);
-	for (i = 0; i < p->n_cred; i++) {
-		p->cred[i].q->reserved -= p->cred[i].n;
-		if (p->cred[i].n > 0)
-			qh__mark_dirty(h, p->cred[i].q); /* room for waiting puts */
-	}
+	s_peer_drop_credit(h, p);
 	free(p->cred);
-	if (p->fd >= 0 && (size_t)p->fd < h->n_conns)
-		for (pp = &h->conns[p->fd].peers; *pp != NULL; pp = &(*pp)->fnext)
-			if (*pp == p) {
-				*pp = p->fnext;
-				break;
-			}
+	s_peer_unlink_conn(h, p);
+	qh__heap_remove(h, &p->gone_dl);
 	for (pp = &h->buckets[p->hash & (h->n_buckets - 1)]; *pp != NULL; pp = &(*pp)->hnext)
 		if (*pp == p) {
 			*pp = p->hnext;
@@ -439,9 +505,8 @@ s_peer_free(qh_t *h, peer_t *p)
 	free(p);
 }
 
-/* Counts p as a consumer of q from its first GET on. */
-static void
-s_peer_reads(peer_t *p, queue_t *q)
+void
+qh__peer_reads(peer_t *p, queue_t *q)
 {
 	size_t i;
 
@@ -709,13 +774,15 @@ s_waiter_requeue(qh_t *h, waiter_t *w, size_t got)
 	p->whead = w;
 }
 
+/* The reply to a PUT that waited; with grant, credit as its REFILL asks. */
 static void
-s_put_reply(qh_t *h, waiter_t *w, int16_t status, uint32_t count)
+s_put_reply(qh_t *h, waiter_t *w, int16_t status, uint32_t count, bool grant)
 {
 	uint32_t credit = 0;
 
 	if (status == WIRE_OK && (w->flags & WIRE_F_REFILL)) {
-		credit = s_grant(w->peer, w->q, false, UINT32_MAX);
+		if (grant)
+			credit = s_grant(w->peer, w->q, false, UINT32_MAX);
 		qh__reply_grant(h, w->peer->rid, w->peer->rid_len, WIRE_PUT, w->req_id, count,
 				credit, w->q->max_message, w->q->durable && h->store != NULL);
 		return;
@@ -783,7 +850,7 @@ s_pump(qh_t *h, queue_t *q)
 				break;
 			s_waiter_unlink(h, w);
 			/* count: appended before it waited, plus all the rest */
-			s_put_reply(h, w, WIRE_OK, w->count + (uint32_t)w->n);
+			s_put_reply(h, w, WIRE_OK, w->count + (uint32_t)w->n, true);
 			s_waiter_free(w);
 			progress = true;
 		}
@@ -975,7 +1042,7 @@ qh__do_get(qh_t *h, peer_t *p, const wire_req_t *r, queue_t *q)
 	wire_req_t rest = *r;
 	size_t got;
 
-	s_peer_reads(p, q);
+	qh__peer_reads(p, q);
 	if (r->timeout_ms != -1)
 		rest.flags &= (uint16_t)~WIRE_F_STANDING; /* only a GET that waits forever stands */
 	if (q->gets_head == NULL && q->ready.len > 0) {
@@ -1017,6 +1084,17 @@ qh__do_ack(qh_t *h, const uint8_t *rid, size_t rid_len, queue_t *q, const uint8_
 	return valid;
 }
 
+static uint64_t
+s_peer_leases(const peer_t *p)
+{
+	uint64_t n = 0;
+	const lease_t *l;
+
+	for (l = p->lhead; l != NULL; l = l->next)
+		n++;
+	return n;
+}
+
 /* Everything whose deadline has passed: waiting requests are answered
    (EEMPTY, EFULL), leases go back to the heads of their queues, the
    earliest delivered first. */
@@ -1029,6 +1107,18 @@ qh__expire(qh_t *h, int64_t now)
 
 	while (h->heap_len > 0 && (d = h->heap[0])->at_ms <= now) {
 		qh__heap_remove(h, d);
+		if (d->kind == DL_SESSION) {
+			peer_t *p = (peer_t *)((char *)d - offsetof(peer_t, gone_dl));
+
+			if (p->detached) {
+				log_info("queues: a client with %llu lease%s did not come back within "
+					 "%d s: its messages go back",
+					 (unsigned long long)s_peer_leases(p),
+					 s_peer_leases(p) == 1 ? "" : "s", QH_RESUME_GRACE_MS / 1000);
+				qh__peer_kill(h, p);
+			}
+			continue;
+		}
 		if (d->kind == DL_LEASE) {
 			if (n == cap) {
 				cap = cap ? cap * 2 : 64;
@@ -1053,7 +1143,7 @@ qh__expire(qh_t *h, int64_t now)
 					qh__reply(h, w->peer->rid, w->peer->rid_len, WIRE_CREDIT,
 						  w->req_id, WIRE_EFULL, 0, "queue is full");
 				else
-					s_put_reply(h, w, WIRE_EFULL, w->count + (uint32_t)w->done);
+					s_put_reply(h, w, WIRE_EFULL, w->count + (uint32_t)w->done, true);
 			}
 			s_waiter_free(w);
 		}
@@ -1115,4 +1205,98 @@ qh__queue_free(qh_t *h, queue_t *q)
 	free(q->ready.buf);
 	free(q->name);
 	free(q);
+}
+
+/* ---- sessions across a reconnect or an upgrade ---- */
+
+void
+qh__peer_suspend(qh_t *h, peer_t *p)
+{
+	waiter_t *w;
+
+	while ((w = p->whead) != NULL) {
+		s_waiter_unlink(h, w);
+		/* A put that has appended part of its messages cannot be undone:
+		   the rest go in too, past the capacity if need be, and it is
+		   answered. Any other waiting request was not applied at all: it
+		   goes unanswered, and its client sends it again. */
+		if (w->op == WIRE_PUT && w->count + w->done > 0) {
+			while (w->done < w->n) {
+				zmq_msg_t *f = &w->frames[w->done];
+
+				if (qh__append(h, w->q, zmq_msg_data(f), zmq_msg_size(f)) != 0)
+					break;
+				zmq_msg_close(f);
+				w->done++;
+			}
+			qh__mark_dirty(h, w->q);
+			if (!p->dead)
+				s_put_reply(h, w, w->done == w->n ? WIRE_OK : WIRE_EFULL,
+					    w->count + (uint32_t)w->done, false);
+		}
+		s_waiter_free(w);
+	}
+	s_peer_drop_credit(h, p);
+}
+
+int
+qh__slots_restore(qh_t *h, const uint8_t *gens, size_t n)
+{
+	size_t cap = n < 256 ? 256 : n, i;
+
+	if (h->n_slots != 0 || n > UINT32_MAX)
+		return -EINVAL;
+	if ((h->slots = calloc(cap, sizeof(*h->slots))) == NULL ||
+	    (h->gens = calloc(cap, sizeof(*h->gens))) == NULL ||
+	    (h->free_slots = calloc(cap, sizeof(*h->free_slots))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		h->gens[i] = wire_get_u32(gens + 4 * i);
+	h->n_slots = cap;
+	h->n_free = 0; /* qh__slots_freed() makes the free list */
+	return 0;
+}
+
+void
+qh__slots_freed(qh_t *h)
+{
+	size_t i;
+
+	/* The lowest slot is taken first, as s_lease_new does. */
+	h->n_free = 0;
+	for (i = h->n_slots; i-- > 0;)
+		if (h->slots[i] == NULL)
+			h->free_slots[h->n_free++] = (uint32_t)i;
+}
+
+int
+qh__lease_restore(qh_t *h, peer_t *p, queue_t *q, uint64_t id, qmsg_t *m, int64_t left_ms)
+{
+	uint32_t slot = (uint32_t)id, gen = (uint32_t)(id >> 32);
+	lease_t *l;
+
+	if (slot >= h->n_slots || gen == 0 || h->gens[slot] != gen || h->slots[slot] != NULL)
+		return -EINVAL;
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return -ENOMEM;
+	l->slot = slot;
+	l->id = id;
+	l->dl.kind = DL_LEASE;
+	l->dl.idx = SIZE_MAX;
+	l->msg = m;
+	l->q = q;
+	l->peer = p;
+	l->prev = p->ltail;
+	if (p->ltail)
+		p->ltail->next = l;
+	else
+		p->lhead = l;
+	p->ltail = l;
+	h->slots[slot] = l;
+	q->in_flight++;
+	if (left_ms >= 0) {
+		l->dl.at_ms = zclock_mono() + left_ms;
+		qh__heap_push(h, &l->dl);
+	}
+	return 0;
 }

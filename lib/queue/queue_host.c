@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "net.h"
 #include "prom.h"
 #include "queue_internal.h"
 #include "secret.h"
@@ -30,6 +32,7 @@
 
 struct queue_host {
 	zactor_t *actor;
+	int listen_fd;	  /* the host's listening socket (the actor closes it) */
 	int seq;	  /* of the last request to the actor */
 	json_t *stats;	  /* the last numbers it gave */
 	char *metrics;	  /* likewise */
@@ -38,12 +41,17 @@ struct queue_host {
 
 /* The kinds of request; a reply names its kind, so that a late one (its
    caller gave up waiting) is freed rightly. */
-enum { QH_STATS, QH_METRICS, QH_APPLY };
+enum { QH_STATS, QH_METRICS, QH_APPLY, QH_EXPORT };
 
 #define QH_ASK_MS 1000	  /* stats and metrics: the loop never waits longer */
 #define QH_APPLY_MS 10000 /* a reload may open SQLite files */
+#define QH_EXPORT_MS 120000 /* a commit, the linger, and the writing of every message */
+/* The protocol's revision, in HELLO replies: 2 has sessions. */
+#define QH_REVISION 2
 
 static void s_end_pass(qh_t *h);
+static void s_flush(qh_t *h);
+static void s_drain_monitor(qh_t *h);
 
 /* ---- sending ---- */
 
@@ -381,6 +389,7 @@ s_drain_monitor(qh_t *h)
 			if (!c->open)
 				h->clients++;
 			c->open = true;
+			c->gen = ++h->conn_gen;
 			s_peer_name((int)value, c->addr, sizeof(c->addr));
 			log_debug("queues: connection %d from %s", (int)value,
 				  c->addr[0] ? c->addr : "?");
@@ -490,6 +499,95 @@ s_einval(qh_t *h, const uint8_t *rid, size_t rid_len, const wire_req_t *r, const
 	qh__reply(h, rid, rid_len, r->op, r->req_id, WIRE_EINVAL, 0, why);
 }
 
+/* Is the request that came on connection fd one of p's session, that is on
+   the connection of its last HELLO? A session's requests on any other
+   connection (sent before the HELLO of a new connection, a reconnect's
+   first frames) are dropped unread: its client sends them again once the
+   HELLO is answered. */
+static bool
+s_session_current(qh_t *h, peer_t *p, int fd)
+{
+	if (p == NULL || p->dead || p->detached || p->hello_fd != fd)
+		return false;
+	if (fd < 0 || (size_t)fd >= h->n_conns)
+		return true;
+	/* A closed connection's last requests are the session's; unless a new
+	   connection has this fd already, which the monitor would say. */
+	if (!h->conns[fd].open)
+		s_drain_monitor(h);
+	return h->conns[fd].gen == p->hello_gen;
+}
+
+/* The HELLO reply: frame 1 the largest frame accepted. To a client with a
+   session id, also frame 2, the protocol's revision, and count 1 when the
+   session was known (resumed); a client without gets what revision 1 sent. */
+static void
+s_hello_reply(qh_t *h, const uint8_t *rid, size_t rid_len, uint32_t req_id, uint32_t resumed)
+{
+	uint8_t hdr[WIRE_HDR_LEN], mf[8], rev[4];
+	wire_rep_t r = {.op = WIRE_HELLO, .status = WIRE_OK, .req_id = req_id, .count = resumed};
+	bool session = qh__session_rid(rid, rid_len);
+
+	wire_rep_encode(hdr, &r);
+	wire_put_u64(mf, (uint64_t)h->max_frame);
+	wire_put_u32(rev, QH_REVISION);
+	if (s_send_rid(h, rid, rid_len) != 0)
+		return;
+	zmq_send(h->router, hdr, sizeof(hdr), ZMQ_SNDMORE | ZMQ_DONTWAIT);
+	zmq_send(h->router, mf, sizeof(mf), (session ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
+	if (session)
+		zmq_send(h->router, rev, sizeof(rev), ZMQ_DONTWAIT);
+}
+
+/* HELLO of a client with a session id. On a connection the session does
+   not know yet: the session goes on there with its leases (count 1: after
+   an upgrade, or a reconnect droverd had not noticed), or a new one begins
+   (count 0: the old one ended with its connection, or never was). */
+static void
+s_session_hello(qh_t *h, const uint8_t *rid, size_t rid_len, int fd, const wire_req_t *r)
+{
+	peer_t *p;
+	bool gone;
+
+	/* This connection's ACCEPTED, and the DISCONNECTED of an older one on
+	   the same fd, came before its first request: know them, so that the
+	   session is tied to this connection and not killed with the old one. */
+	s_drain_monitor(h);
+	p = qh__peer_find(h, rid, rid_len);
+	if (p != NULL && p->dead) {
+		qh__settle(h); /* it leaves the table: its leases go back */
+		p = qh__peer_find(h, rid, rid_len);
+	}
+	if (p != NULL && s_session_current(h, p, fd)) {
+		s_hello_reply(h, rid, rid_len, r->req_id, 1);
+		return;
+	}
+	gone = fd >= 0 && (size_t)fd < h->n_conns && !h->conns[fd].open;
+	if (gone) { /* nobody to take the session over */
+		s_hello_reply(h, rid, rid_len, r->req_id, 0);
+		return;
+	}
+	if (p == NULL) {
+		if ((p = qh__peer_get(h, rid, rid_len, fd)) == NULL) {
+			qh__reply(h, rid, rid_len, WIRE_HELLO, r->req_id, WIRE_EINVAL, 0,
+				  "out of memory");
+			return;
+		}
+		qh__peer_resume(h, p, fd);
+		s_hello_reply(h, rid, rid_len, r->req_id, 0);
+		return;
+	}
+	/* Its old connection's requests that waited are over, and every answer
+	   to that connection goes out before this one: the client sends again
+	   what was not answered before it. */
+	log_debug("queues: a session with leases goes on on connection %d", fd);
+	qh__peer_suspend(h, p);
+	qh__settle(h);
+	s_flush(h);
+	qh__peer_resume(h, p, fd);
+	s_hello_reply(h, rid, rid_len, r->req_id, 1);
+}
+
 /* Handles the request in h->fr[0..n): [routing id][header][queue]... */
 static void
 s_dispatch(qh_t *h, size_t n, bool overflow)
@@ -513,6 +611,12 @@ s_dispatch(qh_t *h, size_t n, bool overflow)
 	   count, but nobody is there to take messages or to wait. */
 	gone = fd >= 0 && (size_t)fd < h->n_conns && !h->conns[fd].open;
 	rc = wire_req_decode(zmq_msg_data(&h->fr[1]), zmq_msg_size(&h->fr[1]), &r);
+	if (qh__session_rid(rid, rid_len) && !(rc == 0 && r.op == WIRE_HELLO) &&
+	    !s_session_current(h, qh__peer_find(h, rid, rid_len), fd)) {
+		log_debug("queues: dropped a %s of a session before its HELLO on connection %d",
+			  rc == 0 ? wire_op_name(r.op) : "request", fd);
+		return;
+	}
 	if (rc == -EPROTO) {
 		if (zmq_msg_size(&h->fr[1]) == WIRE_HDR_LEN)
 			snprintf(why, sizeof(why), "unsupported protocol version %u",
@@ -536,8 +640,10 @@ s_dispatch(qh_t *h, size_t n, bool overflow)
 		return;
 	}
 	if (r.op == WIRE_HELLO) {
-		wire_put_u64(buf, (uint64_t)h->max_frame);
-		s_reply_frame(h, rid, rid_len, WIRE_HELLO, r.req_id, 0, buf, 8);
+		if (qh__session_rid(rid, rid_len))
+			s_session_hello(h, rid, rid_len, fd, &r);
+		else
+			s_hello_reply(h, rid, rid_len, r.req_id, 0);
 		return;
 	}
 	if (!wire_queue_name_ok(zmq_msg_data(&h->fr[2]), zmq_msg_size(&h->fr[2]))) {
@@ -679,14 +785,25 @@ s_rearm(qh_t *h)
 static void
 s_end_pass(qh_t *h)
 {
-	size_t i;
-	peer_t *p;
-	int rc;
-
 	for (;;) {
 		qh__settle(h);
 		if (!store_pending(h->store) && h->n_deferred == 0 && h->n_confirms == 0)
 			break;
+		s_flush(h);
+	}
+	s_rearm(h);
+}
+
+/* Commits the durable store and sends the replies that waited for it and
+   the pass's confirmations. */
+static void
+s_flush(qh_t *h)
+{
+	size_t i;
+	peer_t *p;
+	int rc;
+
+	{
 		rc = h->store ? store_commit(h->store) : 0;
 		if (rc != 0)
 			log_error(
@@ -725,7 +842,6 @@ s_end_pass(qh_t *h)
 		h->n_confirms = 0;
 		h->last_confirm = 0;
 	}
-	s_rearm(h);
 }
 
 /* Reads up to QH_BUDGET requests. When the ROUTER runs dry, the peers whose
@@ -762,14 +878,20 @@ s_read_requests(qh_t *h)
 static int
 s_on_router(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
-	s_read_requests(arg);
+	qh_t *h = arg;
+
+	if (h->router != NULL)
+		s_read_requests(h);
 	return 0;
 }
 
 static int
 s_on_monitor(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
-	s_read_requests(arg);
+	qh_t *h = arg;
+
+	if (h->router != NULL)
+		s_read_requests(h);
 	return 0;
 }
 
@@ -778,7 +900,8 @@ s_on_zap(zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
 	qh_t *h = arg;
 
-	h->refused_total += (uint64_t)auth_zap_handle(h->zap);
+	if (h->zap != NULL)
+		h->refused_total += (uint64_t)auth_zap_handle(h->zap);
 	return 0;
 }
 
@@ -1070,6 +1193,184 @@ s_apply(qh_t *h, const conf_t *next)
 	return rc;
 }
 
+/* ---- sockets ---- */
+
+static int
+s_setopt_int(void *sock, int opt, int v)
+{
+	return zmq_setsockopt(sock, opt, &v, sizeof(v));
+}
+
+/* The ZeroMQ side: a private context with our ZAP handler, the CURVE ROUTER
+   on a dup of the host's listening socket (ZMQ_USE_FD: ZeroMQ accepts on it
+   and closes its dup with the ROUTER; the host's own stays open, so that
+   connections wait in its backlog while no ROUTER is there), and the
+   ROUTER's monitor. 0, or -1 with *err. */
+static int
+s_open(qh_t *h, char **err)
+{
+	char mon_ep[64], last[256];
+	size_t ll = sizeof(last);
+	const char *colon;
+	int zfd;
+
+	if ((h->ctx = zmq_ctx_new()) == NULL)
+		goto zerr;
+	/* CURVE encryption of every frame is most of the work, and it happens
+	   in the I/O threads: two let connections spread over two cores. */
+	zmq_ctx_set(h->ctx, ZMQ_IO_THREADS, 2);
+	if ((h->zap = auth_zap_new(h->ctx, h->client_pk)) == NULL)
+		goto zerr;
+	if ((h->router = zmq_socket(h->ctx, ZMQ_ROUTER)) == NULL)
+		goto zerr;
+	s_setopt_int(h->router, ZMQ_LINGER, 0);
+	s_setopt_int(h->router, ZMQ_ROUTER_MANDATORY, 1);
+	/* A client with a session id that connects again takes its routing id
+	   over at once, even while the old connection is not known to be dead
+	   (without, ZeroMQ would refuse it until the heartbeats say so). */
+	s_setopt_int(h->router, ZMQ_ROUTER_HANDOVER, 1);
+	s_setopt_int(h->router, ZMQ_SNDHWM, 100000);
+	s_setopt_int(h->router, ZMQ_RCVHWM, 100000);
+	s_setopt_int(h->router, ZMQ_HEARTBEAT_IVL, QH_HEARTBEAT_IVL_MS);
+	s_setopt_int(h->router, ZMQ_HEARTBEAT_TIMEOUT, QH_HEARTBEAT_TIMEOUT_MS);
+	s_setopt_int(h->router, ZMQ_CURVE_SERVER, 1);
+	zmq_setsockopt(h->router, ZMQ_CURVE_SECRETKEY, h->server_sk, AUTH_KEY_LEN);
+	zmq_setsockopt(h->router, ZMQ_ZAP_DOMAIN, "drover-queues", 13);
+	zmq_setsockopt(h->router, ZMQ_MAXMSGSIZE, &h->max_frame, sizeof(h->max_frame));
+	snprintf(mon_ep, sizeof(mon_ep), MON_ENDPOINT_FMT, (void *)h);
+	if (zmq_socket_monitor(h->router, mon_ep, MON_EVENTS) != 0 ||
+	    (h->mon = zmq_socket(h->ctx, ZMQ_PAIR)) == NULL ||
+	    s_setopt_int(h->mon, ZMQ_RCVHWM, 0) != 0 || s_setopt_int(h->mon, ZMQ_LINGER, 0) != 0 ||
+	    zmq_connect(h->mon, mon_ep) != 0)
+		goto zerr;
+	if ((zfd = fcntl(h->listen_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		*err = str_printf("listen %s: %s", h->listen, strerror(errno));
+		return -1;
+	}
+	if (s_setopt_int(h->router, ZMQ_USE_FD, zfd) != 0 || zmq_bind(h->router, h->listen) != 0) {
+		*err = str_printf("listen %s: %s", h->listen, zmq_strerror(errno));
+		close(zfd);
+		return -1;
+	}
+	if (zmq_getsockopt(h->router, ZMQ_LAST_ENDPOINT, last, &ll) == 0 &&
+	    strncmp(last, "tcp://", 6) == 0 && (colon = strrchr(last, ':')) != NULL)
+		h->port = atoi(colon + 1);
+	return 0;
+zerr:
+	*err = str_printf("ZeroMQ: %s", zmq_strerror(errno));
+	return -1;
+}
+
+/* Closes the ZeroMQ side, waiting up to linger_ms for the replies already
+   sent to reach the kernel (zmq_ctx_term waits for them). The listening
+   socket stays open. */
+static void
+s_close(qh_t *h, int linger_ms)
+{
+	if (h->router != NULL) {
+		zmq_socket_monitor(h->router, NULL, 0);
+		s_setopt_int(h->router, ZMQ_LINGER, linger_ms);
+		zmq_close(h->router);
+		h->router = NULL;
+	}
+	if (h->mon != NULL)
+		zmq_close(h->mon);
+	h->mon = NULL;
+	auth_zap_destroy(&h->zap);
+	if (h->ctx != NULL)
+		zmq_ctx_term(h->ctx);
+	h->ctx = NULL;
+	free(h->conns); /* every connection is gone */
+	h->conns = NULL;
+	h->n_conns = 0;
+	h->clients = 0;
+}
+
+static int s_on_router(zloop_t *loop, zmq_pollitem_t *item, void *arg);
+static int s_on_monitor(zloop_t *loop, zmq_pollitem_t *item, void *arg);
+static int s_on_zap(zloop_t *loop, zmq_pollitem_t *item, void *arg);
+
+static void
+s_pollers(qh_t *h, bool on)
+{
+	zmq_pollitem_t items[3] = {{auth_zap_socket(h->zap), 0, ZMQ_POLLIN, 0},
+				   {h->mon, 0, ZMQ_POLLIN, 0},
+				   {h->router, 0, ZMQ_POLLIN, 0}};
+	zloop_fn *fn[3] = {s_on_zap, s_on_monitor, s_on_router};
+
+	for (int i = 0; i < 3; i++)
+		if (on)
+			zloop_poller(h->loop, &items[i], fn[i], h);
+		else
+			zloop_poller_end(h->loop, &items[i]);
+}
+
+/* ---- export ---- */
+
+/* queue_host_export() in the actor: quiesce, flush, close, write. A failed
+   write reopens the ROUTER and the host goes on serving (its sessions
+   resume as after an import). */
+static int
+s_export(qh_t *h, int fd, char **err)
+{
+	size_t i;
+	peer_t *p;
+	char *err2 = NULL;
+
+	*err = NULL;
+	if (h->exported) {
+		*err = str_printf("export: the queue host was exported already");
+		return -1;
+	}
+	/* No request is read from here on; the connections that closed are
+	   known, their peers die as they would have. */
+	s_drain_monitor(h);
+	s_pollers(h, false);
+	if (h->timer_id != -1)
+		zloop_timer_end(h->loop, h->timer_id);
+	h->timer_id = -1;
+	for (i = 0; i < h->n_buckets; i++)
+		for (p = h->buckets[i]; p != NULL; p = p->hnext) {
+			if (p->dead)
+				continue;
+			if (!p->session || p->closing) {
+				qh__peer_kill(h, p); /* it cannot come back: leases go back */
+				continue;
+			}
+			qh__peer_suspend(h, p);
+			qh__peer_detach(h, p, 0);
+		}
+	/* Commit, answer what waited for the commit; then every reply goes to
+	   the kernel before the connections close. */
+	for (;;) {
+		qh__settle(h);
+		if (!store_pending(h->store) && h->n_deferred == 0 && h->n_confirms == 0)
+			break;
+		s_flush(h);
+	}
+	s_close(h, QH_EXPORT_LINGER_MS);
+	if (qh__export_write(h, fd, err) == 0) {
+		h->exported = true;
+		return 0;
+	}
+	/* The sessions wait for their clients as after an import. */
+	for (i = 0; i < h->n_buckets; i++)
+		for (p = h->buckets[i]; p != NULL; p = p->hnext)
+			if (p->detached)
+				qh__peer_detach(h, p, zclock_mono() + QH_RESUME_GRACE_MS);
+	if (s_open(h, &err2) != 0) {
+		log_error("queues: after a failed export, cannot serve again: %s", err2);
+		free(err2);
+		s_close(h, 0);
+		h->exported = true;
+		return -1;
+	}
+	s_pollers(h, true);
+	s_rearm(h);
+	log_warn("queues: %s; serving on", *err);
+	return -1;
+}
+
 /* ---- the actor ---- */
 
 static int
@@ -1091,15 +1392,27 @@ s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
 	} else if (streq(cmd, "METRICS")) {
 		zsock_send(pipe, "ipii", seq, s_metrics_text(h), 0, QH_METRICS);
 	} else if (streq(cmd, "APPLY")) {
-		int ok = s_apply(h, ptr);
+		int ok = -1;
 
-		s_end_pass(h);
+		if (h->exported) {
+			log_warn("reload: the queue host was exported: nothing applied");
+		} else {
+			ok = s_apply(h, ptr);
+			s_end_pass(h);
+		}
 		zsock_send(pipe, "ipii", seq, NULL, ok, QH_APPLY);
+	} else if (streq(cmd, "EXPORT")) {
+		char *err = NULL;
+		int ok = s_export(h, (int)(intptr_t)ptr, &err);
+
+		zsock_send(pipe, "ipii", seq, err, ok, QH_EXPORT);
 	}
 	zstr_free(&cmd);
 	return rc;
 }
 
+/* Frees the host; after an export without touching the store (nothing is
+   pending) or requeueing anything: the next droverd has it all. */
 static void
 s_qh_free(qh_t *h)
 {
@@ -1118,15 +1431,10 @@ s_qh_free(qh_t *h)
 			qh__settle(h);
 		}
 	store_close(&h->store);
-	if (h->router != NULL) {
-		zmq_socket_monitor(h->router, NULL, 0);
-		zmq_close(h->router);
-	}
-	if (h->mon != NULL)
-		zmq_close(h->mon);
-	auth_zap_destroy(&h->zap);
-	if (h->ctx != NULL)
-		zmq_ctx_term(h->ctx);
+	s_close(h, 0);
+	if (h->listen_fd >= 0)
+		close(h->listen_fd);
+	sodium_memzero(h->server_sk, sizeof(h->server_sk));
 	free(h->buckets);
 	free(h->conns);
 	free(h->slots);
@@ -1147,42 +1455,34 @@ static void
 s_actor(zsock_t *pipe, void *args)
 {
 	qh_t *h = args;
-	zmq_pollitem_t router = {h->router, 0, ZMQ_POLLIN, 0};
-	zmq_pollitem_t mon = {h->mon, 0, ZMQ_POLLIN, 0};
-	zmq_pollitem_t zap = {auth_zap_socket(h->zap), 0, ZMQ_POLLIN, 0};
 
 	h->loop = zloop_new();
 	zloop_set_nonstop(h->loop, true);
 	zloop_reader(h->loop, pipe, s_on_pipe, h);
-	zloop_poller(h->loop, &zap, s_on_zap, h);
-	zloop_poller(h->loop, &mon, s_on_monitor, h);
-	zloop_poller(h->loop, &router, s_on_router, h);
+	s_pollers(h, true);
+	s_rearm(h); /* imported leases and sessions have deadlines */
 	zsock_signal(pipe, 0);
 	zloop_start(h->loop);
 	zloop_destroy(&h->loop);
 	s_qh_free(h);
 }
 
-static int
-s_setopt_int(void *sock, int opt, int v)
-{
-	return zmq_setsockopt(sock, opt, &v, sizeof(v));
-}
-
-/* Everything that can fail, before the actor starts. */
+/* Everything that can fail, before the actor starts. listen_fd (>= 0) is
+   the host's once it returns a host, never closed when it fails. */
 static qh_t *
-s_setup(const conf_t *conf, char **err)
+s_setup(const conf_t *conf, int listen_fd, int import_fd, char **err)
 {
 	qh_t *h = calloc(1, sizeof(*h));
 	uint8_t *key = NULL;
 	size_t key_len = 0, i;
 	auth_keypair_t server, client;
-	char mon_ep[64];
-	int rc;
+	int rc, fl;
 
 	if (h == NULL)
 		return NULL;
 	h->timer_id = -1;
+	h->listen_fd = -1;
+	memset(&server, 0, sizeof(server));
 	if (conf->queues_authkey_file == NULL) {
 		*err = str_printf(
 		    "supervisor.queues.authkey_file is not set: the queues need a shared authkey");
@@ -1201,9 +1501,14 @@ s_setup(const conf_t *conf, char **err)
 		*err = str_printf("cannot derive the CURVE keys: %s", strerror(-rc));
 		goto fail;
 	}
-	h->listen = strdup(conf->queues_listen);
-	h->authkey_file = strdup(conf->queues_authkey_file);
-	h->state_dir = strdup(conf->state_dir);
+	memcpy(h->server_sk, server.secret_key, AUTH_KEY_LEN);
+	memcpy(h->client_pk, client.public_key, AUTH_KEY_LEN);
+	sodium_memzero(&server, sizeof(server));
+	sodium_memzero(&client, sizeof(client));
+	if ((h->listen = strdup(conf->queues_listen)) == NULL ||
+	    (h->authkey_file = strdup(conf->queues_authkey_file)) == NULL ||
+	    (h->state_dir = strdup(conf->state_dir)) == NULL)
+		goto oom;
 	h->max_frame = s_max_frame(conf);
 	if ((h->queues = calloc(conf->n_queues + 1, sizeof(*h->queues))) == NULL)
 		goto oom;
@@ -1214,88 +1519,85 @@ s_setup(const conf_t *conf, char **err)
 		if (h->queues[i]->durable && s_make_durable(h, h->queues[i], err) != 0)
 			goto fail;
 	}
-	if (h->store != NULL && store_load(h->store, -1, s_load_row, h, err) != 0)
-		goto fail;
-	for (i = 0; i < h->n_queues; i++)
-		if (h->queues[i]->ready.len > 0)
-			log_info("queues: %s: %zu stored messages back", h->queues[i]->name,
-				 h->queues[i]->ready.len);
 
 	if (!zmq_has("curve")) {
 		*err = str_printf("this libzmq has no CURVE support");
 		goto fail;
 	}
-	if ((h->ctx = zmq_ctx_new()) == NULL)
-		goto zerr;
-	/* CURVE encryption of every frame is most of the work, and it happens
-	   in the I/O threads: two let connections spread over two cores. */
-	zmq_ctx_set(h->ctx, ZMQ_IO_THREADS, 2);
-	if ((h->zap = auth_zap_new(h->ctx, client.public_key)) == NULL)
-		goto zerr;
-	if ((h->router = zmq_socket(h->ctx, ZMQ_ROUTER)) == NULL)
-		goto zerr;
-	s_setopt_int(h->router, ZMQ_LINGER, 0);
-	s_setopt_int(h->router, ZMQ_ROUTER_MANDATORY, 1);
-	s_setopt_int(h->router, ZMQ_SNDHWM, 100000);
-	s_setopt_int(h->router, ZMQ_RCVHWM, 100000);
-	s_setopt_int(h->router, ZMQ_HEARTBEAT_IVL, QH_HEARTBEAT_IVL_MS);
-	s_setopt_int(h->router, ZMQ_HEARTBEAT_TIMEOUT, QH_HEARTBEAT_TIMEOUT_MS);
-	s_setopt_int(h->router, ZMQ_CURVE_SERVER, 1);
-	zmq_setsockopt(h->router, ZMQ_CURVE_SECRETKEY, server.secret_key, AUTH_KEY_LEN);
-	zmq_setsockopt(h->router, ZMQ_ZAP_DOMAIN, "drover-queues", 13);
-	zmq_setsockopt(h->router, ZMQ_MAXMSGSIZE, &h->max_frame, sizeof(h->max_frame));
-	sodium_memzero(&server, sizeof(server));
-	snprintf(mon_ep, sizeof(mon_ep), MON_ENDPOINT_FMT, (void *)h);
-	if (zmq_socket_monitor(h->router, mon_ep, MON_EVENTS) != 0 ||
-	    (h->mon = zmq_socket(h->ctx, ZMQ_PAIR)) == NULL ||
-	    s_setopt_int(h->mon, ZMQ_RCVHWM, 0) != 0 || s_setopt_int(h->mon, ZMQ_LINGER, 0) != 0 ||
-	    zmq_connect(h->mon, mon_ep) != 0)
-		goto zerr;
-	if (zmq_bind(h->router, conf->queues_listen) != 0) {
-		*err = str_printf("listen %s: %s", conf->queues_listen, zmq_strerror(errno));
+	if (listen_fd >= 0) {
+		/* Inherited: close-on-exec again (droverd cleared it for the exec)
+		   and non-blocking, as ZeroMQ needs. */
+		if (!net_is_listener(listen_fd)) {
+			*err = str_printf("listen %s: descriptor %d is not a listening socket",
+					  conf->queues_listen, listen_fd);
+			goto fail;
+		}
+		h->listen_fd = listen_fd;
+		fcntl(listen_fd, F_SETFD, FD_CLOEXEC);
+		if ((fl = fcntl(listen_fd, F_GETFL)) >= 0 && !(fl & O_NONBLOCK))
+			fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);
+	} else if ((h->listen_fd = net_listen_zmq(conf->queues_listen, "listen", err)) < 0) {
 		goto fail;
 	}
-	{
-		char last[256];
-		size_t ll = sizeof(last);
-		const char *colon;
+	rc = s_open(h, err);
+	if (listen_fd >= 0 && rc != 0)
+		h->listen_fd = -1; /* the caller's still */
+	if (rc != 0)
+		goto fail;
 
-		if (zmq_getsockopt(h->router, ZMQ_LAST_ENDPOINT, last, &ll) == 0 &&
-		    strncmp(last, "tcp://", 6) == 0 && (colon = strrchr(last, ':')) != NULL)
-			h->port = atoi(colon + 1);
+	if (import_fd >= 0) {
+		if (qh__import(h, import_fd, err) != 0)
+			goto fail;
+	} else if (h->store != NULL && store_load(h->store, -1, s_load_row, h, err) != 0) {
+		goto fail;
+	}
+	for (i = 0; i < h->n_queues; i++) {
+		queue_t *q = h->queues[i];
+
+		if (q->in_flight > 0)
+			log_info("queues: %s: %zu messages back, %llu of them leased", q->name,
+				 q->ready.len + (size_t)q->in_flight,
+				 (unsigned long long)q->in_flight);
+		else if (q->ready.len > 0)
+			log_info("queues: %s: %zu messages back", q->name, q->ready.len);
 	}
 	return h;
-zerr:
-	*err = str_printf("ZeroMQ: %s", zmq_strerror(errno));
-	goto fail;
 oom:
 	*err = str_printf("out of memory");
 fail:
 	sodium_memzero(&server, sizeof(server));
+	if (listen_fd >= 0)
+		h->listen_fd = -1; /* never closed on failure: the caller's */
 	s_qh_free(h);
 	return NULL;
 }
 
 queue_host_t *
-queue_host_new(const conf_t *conf, char **err)
+queue_host_new(const conf_t *conf, int listen_fd, int import_fd, char **err)
 {
 	queue_host_t *qh;
 	qh_t *h;
 	size_t i;
+	int fd;
 
 	*err = NULL;
-	if ((h = s_setup(conf, err)) == NULL) {
+	if ((h = s_setup(conf, listen_fd, import_fd, err)) == NULL) {
 		if (*err == NULL)
 			*err = str_printf("out of memory");
 		return NULL;
 	}
+	fd = h->listen_fd;
 	if ((qh = calloc(1, sizeof(*qh))) == NULL || (qh->actor = zactor_new(s_actor, h)) == NULL) {
 		free(qh);
+		if (listen_fd >= 0)
+			h->listen_fd = -1;
 		s_qh_free(h);
 		*err = str_printf("cannot start the queue thread");
 		return NULL;
 	}
-	log_info("queues: listening on %s, %zu queue%s", conf->queues_listen, conf->n_queues,
+	qh->listen_fd = fd;
+	log_info("queues: listening on %s%s, %zu queue%s", conf->queues_listen,
+		 listen_fd >= 0 ? " (a socket handed over)" : "", conf->n_queues,
 		 conf->n_queues == 1 ? "" : "s");
 	for (i = 0; i < conf->n_queues; i++)
 		log_debug("queues: %s: capacity %lld, lease %lldms, max_message %lld%s",
@@ -1304,6 +1606,12 @@ queue_host_new(const conf_t *conf, char **err)
 			  (long long)conf->queues[i].max_message,
 			  conf->queues[i].durable ? ", durable" : "");
 	return qh;
+}
+
+int
+queue_host_listen_fd(queue_host_t *qh)
+{
+	return qh != NULL ? qh->listen_fd : -1;
 }
 
 /* Asks the actor and waits at most timeout_ms for its answer: droverd's
@@ -1333,7 +1641,7 @@ s_ask(queue_host_t *qh, const char *cmd, void *arg, int timeout_ms, void **ptr, 
 		}
 		if (kind == QH_STATS) /* late: nobody waits for it any more */
 			json_decref(p);
-		else if (kind == QH_METRICS)
+		else if (kind == QH_METRICS || kind == QH_EXPORT)
 			free(p);
 	}
 	zsock_set_rcvtimeo(qh->actor, -1); /* zactor_destroy() waits without one */
@@ -1352,6 +1660,30 @@ queue_host_apply(queue_host_t *qh, const conf_t *next)
 
 	if (qh == NULL || s_ask(qh, "APPLY", (void *)next, QH_APPLY_MS, &p, &ok) != 0)
 		return -1;
+	return ok;
+}
+
+int
+queue_host_export(queue_host_t *qh, int fd, char **err)
+{
+	void *p = NULL;
+	int ok = -1, rc;
+
+	*err = NULL;
+	if (qh == NULL || fd < 0) {
+		*err = str_printf("export: no queue host or no descriptor");
+		return -1;
+	}
+	rc = s_ask(qh, "EXPORT", (void *)(intptr_t)fd, QH_EXPORT_MS, &p, &ok);
+	if (rc != 0) {
+		*err = str_printf("export: the queue thread did not answer within %d s",
+				  QH_EXPORT_MS / 1000);
+		return -1;
+	}
+	if (ok != 0)
+		*err = p != NULL ? p : str_printf("export failed");
+	else
+		free(p);
 	return ok;
 }
 

@@ -22,6 +22,12 @@
 #define QH_HEARTBEAT_IVL_MS TIMING_QUEUE_HEARTBEAT_MS
 #define QH_HEARTBEAT_TIMEOUT_MS TIMING_QUEUE_HEARTBEAT_TIMEOUT_MS
 #define QH_CREDIT_WINDOW 1024 /* most places of a queue reserved for one client */
+/* A session brought over by an upgrade (queue_host_export, then an import)
+   whose client has not said HELLO again by then is taken for vanished, as
+   heartbeats would take it: its leases go back. */
+#define QH_RESUME_GRACE_MS TIMING_QUEUE_HEARTBEAT_TIMEOUT_MS
+/* How long an export waits for the replies it sent to reach the kernel. */
+#define QH_EXPORT_LINGER_MS 1000
 
 /* A message; data follows. */
 typedef struct qmsg {
@@ -36,8 +42,9 @@ typedef struct {
 	size_t cap, head, len;
 } qring_t;
 
-/* A deadline in the host's min-heap (leases and waiting requests). */
-enum { DL_LEASE = 1, DL_WAIT = 2 };
+/* A deadline in the host's min-heap: leases, waiting requests, and
+   sessions waiting for their client after an upgrade. */
+enum { DL_LEASE = 1, DL_WAIT = 2, DL_SESSION = 3 };
 typedef struct {
 	int64_t at_ms;
 	uint64_t seq; /* ties: earlier first */
@@ -71,8 +78,14 @@ typedef struct waiter {
 	size_t n, done;		      /* PUT: frames[done..n) still to append */
 } waiter_t;
 
-/* A client connection, known once it needs state: leases or a waiting
-   request. Identified by its ROUTER routing id. */
+/* A client, identified by its ROUTER routing id. A client that sets its
+   own routing id (first byte not 0: a session id, docs/queue-protocol.md)
+   has a session: a peer made by its HELLO, whose leases a later connection
+   takes over with a HELLO of its own (after an upgrade of droverd, or when
+   the same connection's close was not noticed yet); requests that reach
+   the session on any other connection are dropped unread. Any other client
+   (a routing id the ROUTER made up) is a peer from the first request that
+   needs state, leases or a waiting request, until its connection closes. */
 typedef struct peer {
 	uint8_t rid[256];
 	size_t rid_len;
@@ -81,6 +94,13 @@ typedef struct peer {
 	bool dead;	    /* gone: freed at the next settle */
 	bool closing;	    /* its connection closed: dead once the requests it
 			       sent before are read */
+	bool session;	    /* a session id: made by HELLO, taken over by HELLO */
+	bool detached;	    /* a session without a connection (exported, or
+			       imported and its client not back yet) */
+	int hello_fd;	    /* the connection of its last HELLO (-1: none or
+			       unknown) ... */
+	uint64_t hello_gen; /* ... and that connection's generation */
+	dl_t gone_dl;	    /* DL_SESSION: when a detached session is given up */
 	struct peer *hnext; /* hash chain */
 	struct peer *fnext; /* peers on the same fd */
 	struct peer *dnext; /* dead list */
@@ -113,6 +133,7 @@ typedef struct queue {
 /* A TCP connection of the ROUTER, by file descriptor (from the monitor). */
 typedef struct {
 	bool open;
+	uint64_t gen;  /* a new number at each connection on this fd */
 	char addr[64]; /* "ip:port" of the peer, or "" */
 	peer_t *peers;
 } conn_t;
@@ -147,9 +168,13 @@ typedef struct qh {
 	zloop_t *loop;
 	int timer_id; /* -1: none armed */
 	int64_t timer_at;
-	char *listen; /* for reload: a change needs a restart */
+	char *listen;  /* for reload: a change needs a restart */
+	int listen_fd; /* the listening socket (ZeroMQ has a dup of it) */
+	bool exported; /* queue_host_export() done: serves nothing any more */
 	char *authkey_file;
 	char *state_dir;
+	uint8_t server_sk[AUTH_KEY_LEN]; /* to open the ROUTER again after a failed export */
+	uint8_t client_pk[AUTH_KEY_LEN];
 	int64_t max_frame; /* ZMQ_MAXMSGSIZE of the ROUTER */
 
 	queue_t **queues; /* in config order */
@@ -165,6 +190,7 @@ typedef struct qh {
 
 	conn_t *conns;
 	size_t n_conns;
+	uint64_t conn_gen; /* of the last connection accepted */
 	uint64_t clients; /* connections open now */
 	size_t n_closing; /* peers with closing set */
 	int pending_fail; /* a handshake failure event whose DISCONNECTED is next */
@@ -208,10 +234,41 @@ qmsg_t *qh__msg_new(const void *data, size_t len);
 void qh__heap_push(qh_t *h, dl_t *d);
 void qh__heap_remove(qh_t *h, dl_t *d);
 
+/* A routing id the client chose (a session id), not one the ROUTER made:
+   those begin with a 0 byte. */
+static inline bool
+qh__session_rid(const uint8_t *rid, size_t len)
+{
+	return len > 0 && rid[0] != 0;
+}
+
 peer_t *qh__peer_get(qh_t *h, const uint8_t *rid, size_t len, int fd);
 peer_t *qh__peer_find(qh_t *h, const uint8_t *rid, size_t len);
 void qh__peer_kill(qh_t *h, peer_t *p); /* marks it dead; freed at settle */
 void qh__settle(qh_t *h);		/* frees dead peers, serves dirty queues */
+/* Moves p to the list of connection fd's peers (none if fd < 0). */
+void qh__peer_attach(qh_t *h, peer_t *p, int fd);
+/* Counts p as a consumer of q from its first GET on. */
+void qh__peer_reads(peer_t *p, queue_t *q);
+/* Ends p's waiting requests and frees its credit, as its connection's end
+   would, but keeps its leases: a put that had appended part of its
+   messages appends the rest and is answered; the others go unanswered
+   (their client sends them again). */
+void qh__peer_suspend(qh_t *h, peer_t *p);
+/* p has no connection until a HELLO resumes it; at give_up_at (> 0) it is
+   killed if it is still detached. */
+void qh__peer_detach(qh_t *h, peer_t *p, int64_t give_up_at);
+/* p's session goes on on connection fd (its HELLO came from there). */
+void qh__peer_resume(qh_t *h, peer_t *p, int fd);
+/* An import: the lease slot table with n generations (n x u32, network
+   order), every slot free; leases are placed by qh__lease_restore, then
+   qh__slots_freed() lists the free ones. */
+int qh__slots_restore(qh_t *h, const uint8_t *gens, size_t n);
+void qh__slots_freed(qh_t *h);
+/* Leases m (taken) of q to p under lease id, its deadline left_ms from now
+   (-1: none), after p's other leases. 0, -EINVAL (an id whose slot is out
+   of the table, of another generation or taken), -ENOMEM. */
+int qh__lease_restore(qh_t *h, peer_t *p, queue_t *q, uint64_t id, qmsg_t *m, int64_t left_ms);
 void qh__mark_dirty(qh_t *h, queue_t *q);
 
 /* Requests: frames in h->fr[0..n) are [rid][hdr][queue]...; hdr decoded. */
@@ -226,6 +283,16 @@ uint32_t qh__do_ack(qh_t *h, const uint8_t *rid, size_t rid_len, queue_t *q, con
 		    size_t n, bool nack);
 void qh__expire(qh_t *h, int64_t now);
 int qh__append(qh_t *h, queue_t *q, const void *data, size_t len);
+
+/* ---- queue_export.c ---- */
+/* Writes the host's state (queues, sessions, leases) to fd, from its
+   current offset (format in queue_export.c). 0, or -1 with *err. */
+int qh__export_write(qh_t *h, int fd, char **err);
+/* Reads an export from fd (offset 0; fd is not closed) into a host whose
+   queues are made and whose store is open but not loaded: the store's
+   messages are loaded here, in the order the export says. 0, or -1 with
+   *err (nothing is committed to the store then). */
+int qh__import(qh_t *h, int fd, char **err);
 
 /* ---- queue_peer.c ---- */
 /* Peers of TCP connections on local port that droverd closed lately, "ip:port"

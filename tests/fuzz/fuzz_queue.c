@@ -69,6 +69,7 @@ s_host(void)
 
 	FUZZ_CHECK(h != NULL);
 	h->timer_id = -1;
+	h->listen_fd = -1; /* none: the harness has no listening socket */
 	FUZZ_CHECK((h->loop = zloop_new()) != NULL); /* never run: for s_rearm() */
 	h->router = s_router;
 	h->max_frame = WIRE_MAX_IDS_FRAME + WIRE_FRAME_SLACK;

@@ -10,12 +10,21 @@ prefetch buffer that a standing GET keeps filled; complete(), ack() and
 nack() are sent without waiting. put_many and get_many move up to 4096
 messages per round trip.
 
+A client has a session at droverd (its ZeroMQ routing id, random): when the
+connection drops and ZeroMQ connects again (droverd upgraded in place, a
+network cut), the client says HELLO and droverd answers whether it kept the
+session with its leases. Every request sent before that HELLO and not
+answered was not applied (droverd answers all it read before closing a
+connection, and drops what a session sends on a new connection before its
+HELLO): it is sent again then, without an error to the caller.
+
 A client belongs to one thread at a time (ZeroMQ sockets are not
 thread-safe); use one client per thread or process. After fork() a child
 must make its own client.
 """
 
 import collections
+import os
 import struct
 import time
 
@@ -37,6 +46,9 @@ OP_NAMES = {OP_HELLO: "hello", OP_PUT: "put", OP_GET: "get", OP_ACK: "ack", OP_N
 F_CREDITED, F_REFILL = 1, 2     # request flags: within credit; grant credit in the reply
 F_STANDING = 4                  # a GET that stays until all it asked for came
 ASYNC_BIT = 0x80000000          # request ids of puts and completes not waited for
+SEQ_MASK = 0x7FFFFFFF           # request ids come from one sequence (see _older)
+ALOG_PROOF = 4096               # acks not shown read past which a HELLO asks for proof
+ALOG_MAX = 1 << 20              # past which the oldest are forgotten
 DEFAULT_PREFETCH = 16
 IDLE_CREDIT = 1.0               # seconds: credit not used this long goes back at flush
 GET_IDLE = 0.2                  # seconds: a get that waits this long gives back all credit
@@ -75,6 +87,16 @@ def _readable(sock):
 _HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL |
                      zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 _EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | _HANDSHAKE_FAILED | zmq.EVENT_DISCONNECTED
+
+
+def _older(a, b):
+    """Was sequence number a sent before b? (31-bit serial numbers)"""
+    d = (b - a) & SEQ_MASK
+    return 0 < d < (SEQ_MASK >> 1)
+
+
+class _Lost(Exception):
+    """A request went unanswered across a reconnect: not applied, send it again."""
 
 
 def _ms(timeout):
@@ -157,13 +179,19 @@ class QueueClient:
         self._received = {}             # ... and how many of those came
         self._starved = set()           # queues whose get waited for the standing GET
         self.max_frame = None           # the server's largest frame, from HELLO
-        self._next_id = 0
-        self._next_async = 0
+        self._seq = 0                   # of the last request: its id, or id | ASYNC_BIT
         self._replies = {}              # request id -> reply frames that came early
         self._abandoned = {}            # id of a request given up on -> its queue or None
         self._names = {}                # queue name -> its bytes on the wire
-        self._async_sent = 0            # acks and nacks sent (no reply of their own)
-        self._async_seen = 0            # ... of which a later request's reply proves receipt
+        self._alog = collections.deque()  # (seq before, op, queue, lease ids frame, n):
+        #                                  acks and nacks not shown read yet
+        self._alog_n = 0                # lease ids in it
+        self._proven = 0                # droverd has read every request before this seq
+        self._marker = 0                # a HELLO that proves acks read, until answered
+        self._connected = False         # the first HELLO was answered
+        self._resync = 0                # the HELLO sent after a disconnect, until answered
+        self._waiting = 0               # seq of the request a call waits for
+        self._lost = False              # ... it went unanswered across a reconnect
         self._held = collections.defaultdict(collections.deque)  # prefetched, per queue
         self._standing = {}             # queue (bytes) -> id of its standing GET
         self._standing_name = {}        # ... and the name its messages carry
@@ -171,8 +199,9 @@ class QueueClient:
         self._inflight = {}             # queue (bytes) -> requests whose replies bring credit
         self._max_message = {}          # queue (bytes) -> its max_message, once a reply said
         self._last_put = {}             # queue (bytes) -> time of the last put or complete
-        self._pend = {}                 # id -> [op, queue, data, task queue, lease, credited,
-        #                                      the answer dict of a put that waits, or None]
+        self._pend = {}                 # id -> [op, queue, last frame, task queue, lease,
+        #                                      credited, the answer dict of a put that
+        #                                      waits or None, resent (a complete)]
         self._err = None                # the first failure of those, not yet reported
         self._err_count = 0
         self._ctx = context or zmq.Context.instance()
@@ -182,6 +211,12 @@ class QueueClient:
         client_pub, client_sec = keypair(authkey, "client")
         s = self._ctx.socket(zmq.DEALER)
         try:
+            # The session id: droverd keeps our leases under it across a new
+            # connection. Not 0 first: those are the ids the ROUTER makes up.
+            sid = bytearray(os.urandom(16))
+            sid[0] = sid[0] or 1
+            self.session = bytes(sid)
+            s.setsockopt(zmq.ROUTING_ID, self.session)
             s.curve_serverkey = server_pub
             s.curve_publickey = client_pub
             s.curve_secretkey = client_sec
@@ -226,6 +261,7 @@ class QueueClient:
             self._raise(frames, status, OP_HELLO)
         if len(frames) > 1 and len(frames[1]) == 8:
             self.max_frame = _U64.unpack(frames[1])[0]
+        self._connected = True
 
     def close(self, timeout=5.0):
         """Flushes (waits up to timeout seconds for the confirmation of every
@@ -245,9 +281,10 @@ class QueueClient:
                         self.flush(timeout)
                     except DroverError as e:
                         err = e
-                if held and self._up:
+                live = self._up or self._resync    # connected, or coming back
+                if held and live:
                     self.nack_many(held)    # at once, rather than on the disconnect
-                if self._async_sent != self._async_seen and self._up:
+                if self._alog and live:
                     # Acks and nacks have no reply: one round trip proves
                     # droverd read them before the connection goes (ZeroMQ
                     # may drop unsent messages of a process that exits).
@@ -299,10 +336,9 @@ class QueueClient:
         if rid is not None:
             pass
         elif reply:
-            rid = self._next_id = self._next_id % (ASYNC_BIT - 1) + 1
+            rid = self._seq_next()
         else:
             rid = 0
-            self._async_sent += 1
         head = _REQ.pack(VERSION, op, flags, rid, timeout_ms, count)
         if queue is None:
             _send(sock, head, 0)
@@ -317,22 +353,58 @@ class QueueClient:
             _send(sock, queue, 0)
         return rid
 
+    def _seq_next(self):
+        """Request ids come from one sequence (sync ids below ASYNC_BIT, the
+        ids of puts and completes not waited for with it set), so that a
+        reply tells which requests droverd has read: all sent before."""
+        self._seq = self._seq % (SEQ_MASK - 1) + 1
+        return self._seq
+
     def _async_id(self):
-        self._next_async = self._next_async % (ASYNC_BIT - 2) + 1
-        return self._next_async | ASYNC_BIT
+        return self._seq_next() | ASYNC_BIT
+
+    def _send_leases(self, op, q, frame, n):
+        """An ACK or NACK of n lease ids (frame), remembered until a reply
+        to a later request shows droverd read it."""
+        self._send(op, q, (frame,), n, 0, reply=False)
+        self._alog.append((self._seq, op, q, frame, n))
+        self._alog_n += n
+        while self._alog_n > ALOG_MAX:
+            self._alog_n -= self._alog.popleft()[4]  # at worst delivered again
+        if self._alog_n >= ALOG_PROOF and not self._marker and not self._resync and \
+                self._connected:
+            self._marker = self._send(OP_HELLO, None, (), 0, 0)
+
+    def _prove(self, rid):
+        """A reply to request rid: droverd has read every request before it."""
+        seq = rid & SEQ_MASK
+        if not seq:
+            return
+        if rid == self._marker:
+            self._marker = 0
+        if not self._proven or _older(self._proven, seq):
+            self._proven = seq
+        alog = self._alog
+        while alog and _older(alog[0][0], self._proven):
+            self._alog_n -= alog.popleft()[4]
 
     def _request(self, op, q, frames, count, ms, queue=None, flags=0):
         """Sends a request and returns its reply's frames, and its status,
         count and credit from the header. queue: the request's queue
         (bytes): a GET's leases are nacked, credit granted is kept, if the
-        reply comes after the client gave up."""
-        # A disconnect that happened before this request must not fail it.
-        if _readable(self._mon):
-            self._events()
-        sent = self._async_sent
-        rid = self._send(op, q, frames, count, ms, flags=flags)
-        frames = self._wait(rid, ms, queue)
-        self._async_seen = sent     # requests are processed in order
+        reply comes after the client gave up. A request not applied because
+        the connection dropped is sent again (with the time it has left)."""
+        end = None if ms < 0 else time.monotonic() + ms / 1000
+        deadline = None if end is None else end + self.timeout
+        # After a reconnect, the requests sent before go again first.
+        self._await_resync(deadline)
+        while True:
+            rid = self._send(op, q, frames, count, self._left_ms(end), flags=flags)
+            try:
+                frames = self._wait(rid, ms, queue, deadline)
+                break
+            except _Lost:
+                self._abandon(rid, queue)   # a droverd of revision 1 may answer it still
         _, _, status, _, count, credit = _REP.unpack(frames[0])
         return frames, status, count, credit
 
@@ -343,6 +415,17 @@ class QueueClient:
         if len(frames[0]) != _REP.size:
             return 0
         _, op, status, rid, count, credit = _REP.unpack(frames[0])
+        if op == OP_HELLO and self._resync and rid == self._resync:
+            self._resync_done(status == 0 and count == 1)
+            return 0
+        # Any reply but a HELLO's (one after a reconnect does not count: the
+        # requests before it on that connection were dropped) shows what
+        # droverd has read.
+        if op == OP_HELLO and rid == self._marker:
+            self._prove(rid)
+            return 0
+        if op != OP_HELLO:
+            self._prove(rid)
         if rid & ASYNC_BIT:
             self._async_reply(op, status, rid, credit, frames)
             return 0
@@ -371,7 +454,7 @@ class QueueClient:
         if rid in self._abandoned:
             q = self._abandoned.pop(rid)
             if op == OP_GET and status == 0 and q is not None and len(frames) > 2:
-                self._send(OP_NACK, q, (frames[1],), len(frames[1]) // 8, 0, reply=False)
+                self._send_leases(OP_NACK, q, frames[1], len(frames[1]) // 8)
             elif status == 0 and credit and q is not None:
                 self._credit[q] = self._credit.get(q, 0) + credit
             return 0
@@ -409,7 +492,9 @@ class QueueClient:
 
     def _failed(self, e, q, status, frames):
         if e[0] == OP_COMPLETE:         # the task stays leased: give it back now
-            self._send(OP_NACK, e[3], (_U64.pack(e[4]),), 1, 0, reply=False)
+            self._send_leases(OP_NACK, e[3], _U64.pack(e[4]), 1)
+            if e[7]:
+                return  # sent again after a reconnect: its task is done again
         if self._err is None:
             msg = frames[1].decode("utf-8", "replace") if len(frames) > 1 else None
             self._err = errors.from_status(status, "%s %r: %s" % (
@@ -431,39 +516,82 @@ class QueueClient:
 
     def _events(self):
         """Reads the pending monitor events without waiting; returns a bad
-        one (a failed handshake first, else a disconnect), or 0. A lost
-        connection throws away prefetched messages (droverd has requeued
-        them) and resends the puts not confirmed yet."""
+        one (a failed handshake first, else a disconnect before the first
+        HELLO was answered), or 0. A later disconnect starts a resync."""
         bad = 0
         while self._mon.get(zmq.EVENTS) & zmq.POLLIN:
             ev = parse_monitor_message(self._mon.recv_multipart())["event"]
             if ev == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._up = True
+            elif ev == zmq.EVENT_DISCONNECTED and self._connected:
+                self._up = False
+                self._resync_start()
             elif ev == zmq.EVENT_DISCONNECTED or ev & _HANDSHAKE_FAILED:
                 self._up = False
-                self._held.clear()
-                self._standing.clear()
-                if ev == zmq.EVENT_DISCONNECTED:
-                    self._resend()
                 if not bad & _HANDSHAKE_FAILED:  # the disconnect after it says less
                     bad = ev
         return bad
 
-    def _resend(self):
-        """After a disconnect: droverd freed our credit and requeued our
-        leases. Unconfirmed puts go again, without credit (they wait at
-        droverd for room); completes do not (their tasks went back)."""
+    def _resync_start(self):
+        """The connection dropped (ZeroMQ connects again by itself): a HELLO,
+        whose answer says whether droverd kept our session. Meanwhile no put
+        goes within credit (droverd frees it with the connection)."""
+        self._credit.clear()
+        if self._resync:                # its answer, if it comes, says nothing now
+            self._abandoned[self._resync] = None
+        self._resync = self._send(OP_HELLO, None, (), 0, 0)
+
+    def _resync_done(self, resumed):
+        """The HELLO after a disconnect is answered: droverd kept our session
+        (its leases: prefetched messages stay ours) or not (they went back to
+        their queues). Either way every request sent before that HELLO and
+        not answered was not applied: puts go again, without credit;
+        completes too when the session (so their task's lease) is still
+        there; acks and nacks not shown read; a call waiting for a reply
+        sends its request again (_Lost). Credit and standing GETs ended with
+        the connection."""
+        r, self._resync, self._marker = self._resync, 0, 0
         self._credit.clear()
         self._inflight.clear()
-        old, self._pend = self._pend, {}
-        for e in old.values():
-            if e[0] != OP_PUT:
-                continue
-            rid = self._async_id()
-            self._send(OP_PUT, e[1], (e[2],), 1, -1, flags=F_REFILL, rid=rid)
-            e[5] = False                # a resend: answered alone
-            self._pend[rid] = e
+        for q, rid in list(self._standing.items()):
+            if _older(rid, r):
+                del self._standing[q]
+                self._abandoned[rid] = q    # a droverd of revision 1 may answer it
+        if not resumed:
+            self._held.clear()
+        old = list(self._pend.items())
+        self._pend.clear()              # the same dict: flush() may be watching it
+        for rid, e in old:
+            if not _older(rid & SEQ_MASK, r):
+                self._pend[rid] = e     # sent since: on its way
+            elif e[0] == OP_PUT or resumed:
+                nid = self._async_id()
+                self._send(e[0], e[1], (e[2],), 1, -1 if e[0] == OP_PUT else 0,
+                           flags=F_REFILL, rid=nid)
+                e[5] = False            # a resend: answered alone
+                e[7] = e[0] == OP_COMPLETE
+                self._pend[nid] = e
+            else:
+                continue                # its task went back to its queue
             self._inflight[e[1]] = self._inflight.get(e[1], 0) + 1
+        again = []
+        while self._alog and _older(self._alog[0][0], r):
+            again.append(self._alog.popleft())
+            self._alog_n -= again[-1][4]
+        if resumed:
+            for _, op, q, frame, n in again:
+                self._send_leases(op, q, frame, n)
+        self._proven = r
+        if self._waiting and _older(self._waiting, r):
+            self._lost = True
+
+    def _await_resync(self, deadline):
+        """Waits up to deadline (None: none) for the end of a resync, if one
+        is under way, so that the requests sent before it go again first.
+        True when none is under way any more."""
+        if _readable(self._mon):
+            self._events()
+        return not self._resync or self._wait_until(lambda: not self._resync, deadline)
 
     def _poll(self):
         """Reads the replies and monitor events that are there, without
@@ -503,39 +631,49 @@ class QueueClient:
                     raise AuthError("%s: authentication failed on reconnecting" % self.endpoint)
         return True
 
-    def _wait(self, rid, timeout_ms, queue=None):
+    def _wait(self, rid, timeout_ms, queue=None, deadline=False):
         """The reply frames of request rid, waiting for the request's own
-        timeout plus the client's margin. Raises ConnectionError when the
-        connection drops meanwhile, Timeout when nothing came."""
+        timeout plus the client's margin (or until deadline). A lost
+        connection is waited out; raises _Lost when the request was not
+        applied (send it again), Timeout when nothing came."""
         replies = self._replies
         if rid in replies:
             return replies.pop(rid)
         sock, mon, poll = self._sock, self._mon, self._pollwait
-        deadline = None if timeout_ms < 0 else time.monotonic() + timeout_ms / 1000 + self.timeout
-        while True:
-            if deadline is None:
-                ready = poll(None)
-            else:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    self._abandon(rid, queue)
-                    raise Timeout("%s: no reply within %.1f s" % (self.endpoint, timeout_ms / 1000
-                                                                  + self.timeout))
-                ready = poll(left)
-            for s, _ in ready:
-                if s is sock:
-                    while _readable(sock):
-                        if self._take(_recv_all(sock)) == rid and rid in replies:
-                            return replies.pop(rid)
-                elif s is mon:
-                    ev = self._events()
-                    if ev:
+        if deadline is False:
+            deadline = None if timeout_ms < 0 else \
+                time.monotonic() + timeout_ms / 1000 + self.timeout
+        self._waiting, self._lost = rid & SEQ_MASK, False
+        try:
+            while True:
+                if self._lost:
+                    raise _Lost()
+                if deadline is None:
+                    ready = poll(None)
+                else:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
                         self._abandon(rid, queue)
-                        if ev & _HANDSHAKE_FAILED:
-                            raise AuthError("%s: authentication failed on reconnecting" %
-                                            self.endpoint)
-                        raise ConnectionError("%s: connection lost with a request outstanding "
-                                              "(its outcome is unknown)" % self.endpoint)
+                        raise Timeout("%s: no reply within %.1f s" % (
+                            self.endpoint, timeout_ms / 1000 + self.timeout))
+                    ready = poll(left)
+                for s, _ in ready:
+                    if s is sock:
+                        while _readable(sock):
+                            if self._take(_recv_all(sock)) == rid and rid in replies:
+                                return replies.pop(rid)
+                    elif s is mon:
+                        ev = self._events()
+                        if ev:
+                            self._abandon(rid, queue)
+                            if ev & _HANDSHAKE_FAILED:
+                                raise AuthError("%s: authentication failed on reconnecting" %
+                                                self.endpoint)
+                            raise ConnectionError("%s: connection lost with a request "
+                                                  "outstanding (its outcome is unknown)" %
+                                                  self.endpoint)
+        finally:
+            self._waiting, self._lost = 0, False
 
     def _abandon(self, rid, queue):
         self._abandoned[rid] = queue
@@ -572,8 +710,8 @@ class QueueClient:
                          (len(data), mm, q.decode("utf-8", "replace")))
         return data
 
-    def _deadline(self, timeout):
-        return None if timeout is None else time.monotonic() + max(timeout, 0)
+    def _deadline(self, timeout, grace=0):
+        return None if timeout is None else time.monotonic() + max(timeout, 0) + grace
 
     def _left_ms(self, deadline):
         if deadline is None:
@@ -621,6 +759,11 @@ class QueueClient:
         if c & 63 == 0:                 # now and then, and whenever credit runs out
             self._poll()
             c = self._credit.get(q, 0)
+        if self._resync:
+            # After a reconnect the puts not applied go first (order); if that
+            # takes longer than this put may wait, it goes after them anyway.
+            self._await_resync(self._deadline(timeout, self.timeout))
+            c = self._credit.get(q, 0)
         if self._err is not None:
             self._report()
         if c == 0 and self._inflight.get(q, 0):
@@ -629,7 +772,7 @@ class QueueClient:
                 self._report()
         if c > 0:
             rid = self._send_credited(OP_PUT, q, (data,))
-            self._pend[rid] = [OP_PUT, q, data, None, 0, True, None]
+            self._pend[rid] = [OP_PUT, q, data, None, 0, True, None, False]
             return
         self._last_put[q] = time.monotonic()
         # No credit: the put waits for its answer, which grants some. It is
@@ -640,7 +783,7 @@ class QueueClient:
             self._events()
         rid = self._async_id()
         answer = {}
-        e = self._pend[rid] = [OP_PUT, q, data, None, 0, False, answer]
+        e = self._pend[rid] = [OP_PUT, q, data, None, 0, False, answer, False]
         self._send(OP_PUT, q, (data,), 1, ms, flags=F_REFILL, rid=rid)
         self._inflight[q] = self._inflight.get(q, 0) + 1
         deadline = None if ms < 0 else time.monotonic() + ms / 1000 + self.timeout
@@ -676,6 +819,9 @@ class QueueClient:
             if c & 63 == 0:
                 self._poll()
                 c = self._credit.get(q, 0)
+            if self._resync:
+                self._await_resync(self._deadline(timeout, self.timeout))
+                c = self._credit.get(q, 0)
             if c == 0:
                 deadline = self._deadline(timeout)
                 if self._inflight.get(q, 0):
@@ -694,9 +840,9 @@ class QueueClient:
             raise
         tq = self._name(task.queue)
         task.settled = True
-        rid = self._send_credited(OP_COMPLETE, q, (b"".join((
-            _U64.pack(task.lease), _LEN[len(tq)], tq, data)),))
-        self._pend[rid] = [OP_COMPLETE, q, None, tq, task.lease, True, None]
+        frame = b"".join((_U64.pack(task.lease), _LEN[len(tq)], tq, data))
+        rid = self._send_credited(OP_COMPLETE, q, (frame,))
+        self._pend[rid] = [OP_COMPLETE, q, frame, tq, task.lease, True, None, False]
 
     def flush(self, timeout=None):
         """Waits up to timeout seconds (None: forever) until droverd has
@@ -773,6 +919,16 @@ class QueueClient:
             return m
         if self._err is not None:
             self._report()
+        if self._resync or _readable(self._mon):
+            # After a reconnect: whether the session (the prefetched
+            # messages) is still ours comes first; waited for as a reply is.
+            if not self._await_resync(self._deadline(timeout, self.timeout)):
+                raise Empty("get %r: %s" % (queue, errors.strerror(errors.EEMPTY)))
+            held = self._held.get(queue)
+            if held:
+                m = held.popleft()
+                self._rearm(queue)
+                return m
         if self.prefetch == 1:
             return self._get(queue, 1, _ms(timeout))[0]
         q = self._name(queue)
@@ -884,11 +1040,10 @@ class QueueClient:
             per = MAX_COUNT if not self.max_frame else max(1, min(MAX_COUNT, self.max_frame // 8))
             for i in range(0, len(leases), per):
                 part = leases[i:i + per]
-                self._send(op, q, (struct.pack("!%dQ" % len(part), *part),), len(part), 0,
-                           reply=False)
+                self._send_leases(op, q, struct.pack("!%dQ" % len(part), *part), len(part))
 
     def _settle_one(self, op, m):
-        self._send(op, self._name(m.queue), (_U64.pack(m.lease),), 1, 0, reply=False)
+        self._send_leases(op, self._name(m.queue), _U64.pack(m.lease), 1)
 
     def stats(self, queue):
         """The queue's figures: a dict with size (ready), capacity, in_flight

@@ -100,7 +100,7 @@ host_new(const char *queues, char **err)
 	free(yaml);
 	snprintf(path, sizeof(path), "%s/var", fx.dir);
 	mkdir(path, 0755);
-	return queue_host_new(fx.conf, err);
+	return queue_host_new(fx.conf, -1, -1, err);
 }
 
 static void
