@@ -3,6 +3,7 @@
    thread). Signals arrive as fds: SIGTERM/SIGINT stop everything in reverse
    dependency order and exit 0; SIGHUP reloads by difference. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -47,6 +48,7 @@ typedef struct {
 #ifdef DROVER_HAVE_QUEUE
 	const drover_queue_module_t *qmod; /* loaded when queues are configured */
 	queue_host_t *queues;
+	bool queues_exported; /* by an upgrade whose exec has not happened yet */
 	ev_timer_t queue_events; /* armed only while someone follows the events */
 	json_t *queue_seen;	 /* {name: stats} last published */
 #endif
@@ -163,14 +165,16 @@ s_queue_module_load(char **err)
 	return m;
 }
 
-/* Loads the module if needed and starts the queue host on conf. */
+/* Loads the module if needed and starts the queue host on conf: on
+   listen_fd when it is an inherited listener, from import_fd when it holds
+   the previous host's export (-1: neither). */
 static int
-s_queues_start(sup_t *s, const conf_t *conf, char **err)
+s_queues_start(sup_t *s, const conf_t *conf, int listen_fd, int import_fd, char **err)
 {
 	if (s->qmod == NULL && (s->qmod = s_queue_module_load(err)) == NULL)
 		return -1;
 	s->qmod->set_log(s->log_level, "droverd");
-	if ((s->queues = s->qmod->host_new(conf, -1, -1, err)) == NULL)
+	if ((s->queues = s->qmod->host_new(conf, listen_fd, import_fd, err)) == NULL)
 		return -1;
 	return 0;
 }
@@ -403,7 +407,7 @@ s_reload_file(sup_t *s, char **errors)
 	} else if (s_wants_queues(next)) {
 		char *qerr = NULL;
 
-		if (s_queues_start(s, next, &qerr) != 0) {
+		if (s_queues_start(s, next, -1, -1, &qerr) != 0) {
 			log_error("reload: queues: %s", qerr ? qerr : "cannot start");
 			free(qerr);
 		}
@@ -538,6 +542,58 @@ s_history(void *ctx, const char *kind, const char *name)
 
 /* ---- upgrade in place (docs/upgrade.md) ---- */
 
+#ifdef DROVER_HAVE_QUEUE
+/* The queue host's part: its export in a memfd of its own and its listener,
+   both kept across the exec. Returns the memfd, or -1 (nothing exported,
+   or the export failed and the host must be started again). */
+static int
+s_queues_export(sup_t *s, upgrade_keep_t *keep, json_t *st)
+{
+	char *err = NULL;
+	int fd = upgrade_memfd("drover-upgrade-queues"), lfd = s->qmod->host_listen_fd(s->queues);
+
+	if (fd < 0) {
+		log_error("upgrade: queues: memfd: %s", strerror(errno));
+		return -1;
+	}
+	s->queues_exported = true; /* from here on the host serves nothing */
+	if (s->qmod->host_export(s->queues, fd, &err) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
+		log_error("upgrade: queues: %s", err ? err : strerror(errno));
+		free(err);
+		close(fd);
+		return -1;
+	}
+	upgrade_keep(keep, fd);
+	upgrade_keep(keep, lfd);
+	json_object_set_new(st, "queues", json_pack("{s:i, s:i}", "listen_fd", lfd, "state_fd", fd));
+	return fd;
+}
+
+/* The exec failed after the queue host was handed over: a new host on the
+   same listener from its own export (or, when the export failed, from the
+   durable store alone). */
+static void
+s_queues_restart(sup_t *s, int export_fd)
+{
+	int lfd = dup(s->qmod->host_listen_fd(s->queues));
+	char *err = NULL;
+
+	s->qmod->host_destroy(&s->queues);
+	s->queues_exported = false;
+	if (export_fd >= 0)
+		lseek(export_fd, 0, SEEK_SET);
+	if (lfd < 0 || s_queues_start(s, s->conf, lfd, export_fd, &err) != 0) {
+		log_error("upgrade: the queue host does not start again: %s",
+			  err ? err : strerror(errno));
+		free(err);
+		if (lfd >= 0)
+			close(lfd);
+	}
+	if (export_fd >= 0)
+		close(export_fd);
+}
+#endif
+
 /* The exec, once the API has sent its reply. Everything that goes across
    is gathered first; the queue host is handed over last, since that stops
    it. When the exec fails, droverd goes on as it was. */
@@ -548,7 +604,7 @@ s_upgrade_now(ev_t *ev, ev_timer_t *t)
 	upgrade_keep_t keep = {0};
 	json_t *st, *part;
 	char *err = NULL;
-	int state_fd = -1, rc;
+	int state_fd = -1, queue_fd = -1, rc = -ENOMEM;
 
 	(void)ev;
 	s->upgrading = false;
@@ -576,9 +632,21 @@ s_upgrade_now(ev_t *ev, ev_timer_t *t)
 	if ((part = sup_history_export(s->history)) == NULL ||
 	    json_object_set_new(st, "history", part) != 0)
 		goto nomem;
+#ifdef DROVER_HAVE_QUEUE
+	/* Last: the export stops the queue host. */
+	if (s->queues != NULL && (queue_fd = s_queues_export(s, &keep, st)) < 0) {
+		err = strdup("the queue host could not hand its state over");
+		goto restart_queues;
+	}
+#endif
 	sdn_reloading(); /* systemd: the same main pid, ready again soon */
 	rc = upgrade_exec(s->exe, s->argv, st, &keep, &state_fd, &err);
 	sdn_ready("running; the last upgrade failed, see the log");
+#ifdef DROVER_HAVE_QUEUE
+restart_queues:
+	if (queue_fd >= 0 || s->queues_exported)
+		s_queues_restart(s, queue_fd);
+#endif
 	log_error("upgrade failed, droverd goes on as it was: %s", err ? err : strerror(-rc));
 	if (s->api != NULL)
 		api_publish(s->api, "upgrade", json_pack("{s:b, s:s}", "ok", 0, "error", err ? err : "?"));
@@ -833,8 +901,20 @@ main(int argc, char **argv)
 		die(EX_OSERR, "signalfd: %s", strerror(errno));
 
 #ifdef DROVER_HAVE_QUEUE
-	if (s_wants_queues(sup.conf) && s_queues_start(&sup, sup.conf, &aerr) != 0)
-		die(EX_CONFIG, "queues: %s", aerr ? aerr : "cannot start");
+	if (s_wants_queues(sup.conf)) {
+		json_t *qst = json_object_get(sup.inherit, "queues");
+		int import_fd = json_is_integer(json_object_get(qst, "state_fd"))
+				    ? (int)json_integer_value(json_object_get(qst, "state_fd"))
+				    : -1;
+
+		if (import_fd >= 0)
+			fcntl(import_fd, F_SETFD, FD_CLOEXEC);
+		if (s_queues_start(&sup, sup.conf, s_inherited_fd(sup.inherit, "queues"), import_fd,
+				   &aerr) != 0)
+			die(EX_CONFIG, "queues: %s", aerr ? aerr : "cannot start");
+		if (import_fd >= 0)
+			close(import_fd);
+	}
 	hooks.queues = s_queues;
 	hooks.metrics = s_metrics;
 	hooks.subscribed = s_subscribed;

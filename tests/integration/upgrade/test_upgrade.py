@@ -24,12 +24,16 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import unittest
 import urllib.error
 import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "client", "python"))
 
 
 def free_port():
@@ -51,14 +55,23 @@ def wait_for(what, cond, timeout=10.0, step=0.02):
 class Droverd:
     """droverd on a config of groups, from a binary (a copy when asked)."""
 
-    def __init__(self, groups, binary=None, extra="", env=None):
+    def __init__(self, groups, binary=None, extra="", env=None, queues=None):
         self.dir = tempfile.mkdtemp(prefix="drover-upgrade-")
+        self.authkey = b"upgrade-queue-key-31f7"
+        self.endpoint = "tcp://127.0.0.1:%d" % free_port()
+        if queues is not None:
+            key = os.path.join(self.dir, "queue.key")
+            with open(key, "wb") as f:
+                f.write(self.authkey + b"\n")
+            os.chmod(key, 0o600)
+            extra += "  queues: { listen: \"%s\", authkey_file: %s }\n" % (self.endpoint, key)
         self.port = free_port()
         self.base = "http://127.0.0.1:%d" % self.port
         self.conf = os.path.join(self.dir, "drover.yaml")
         self.binary = binary or os.environ["DROVERD"]
         self.head = ("supervisor:\n  state_dir: ./var\n  log_dir: ./var/log\n"
                      "  http: { listen: \"127.0.0.1:%d\" }\n%s" % (self.port, extra))
+        self.queues = "queues:\n" + queues if queues else None
         self.write(groups)
         self.out = open(os.path.join(self.dir, "droverd.out"), "ab")
         self.proc = subprocess.Popen([self.binary, "-v", "-c", self.conf], cwd=self.dir,
@@ -69,7 +82,7 @@ class Droverd:
 
     def write(self, groups):
         with open(self.conf, "w") as f:
-            f.write(self.head + "groups:\n" + groups)
+            f.write(self.head + "groups:\n" + groups + (self.queues or ""))
 
     def log(self):
         with open(os.path.join(self.dir, "droverd.out"), "rb") as f:
@@ -385,15 +398,94 @@ class UpgradeTest(unittest.TestCase):
                 self.assertIn(b"# v2", f.read())
             self.assertFalse(alive(old["svc:%d" % i]))
 
+    def test_queues_keep_their_contents_and_leases(self):
+        import drover
+        d = self.d = Droverd("  idle:\n    command: [sleep, \"1000\"]\n",
+                             queues="  stream: { capacity: 1000000 }\n  kept: {}\n"
+                             "  durable: { durable: true }\n  held: { lease: 30s }\n")
+        endpoint, authkey = d.endpoint, d.authkey
+        c = drover.QueueClient(endpoint, authkey=authkey, timeout=20)
+        for i in range(100):
+            c.put("kept", b"k%d" % i)
+            c.put("durable", b"d%d" % i)
+        c.put("held", b"the held one")
+        c.flush()
+        held = c.get("held", timeout=5)
+        self.assertEqual(held.data, b"the held one")
+        # A producer and a consumer going on through the upgrades.
+        total, got, errors, ended = 20000, [], [], []
+
+        def produce():
+            try:
+                p = drover.QueueClient(endpoint, authkey=authkey, timeout=30)
+                for i in range(total):
+                    p.put("stream", b"%d" % i)
+                    if i % 20 == 0:
+                        time.sleep(0.002)  # a stream that lasts through the upgrades
+                p.flush()
+                p.close()
+                ended.append(time.monotonic())
+            except Exception as e:  # noqa: BLE001
+                errors.append(("producer", repr(e)))
+
+        def consume():
+            try:
+                q = drover.QueueClient(endpoint, authkey=authkey, timeout=30)
+                while len(got) < total:
+                    m = q.get("stream", timeout=30)
+                    got.append(int(m.data))
+                    m.ack()
+                q.close()
+            except Exception as e:  # noqa: BLE001
+                errors.append(("consumer", repr(e)))
+
+        threads = [threading.Thread(target=produce), threading.Thread(target=consume)]
+        for t in threads:
+            t.start()
+        for _ in range(3):
+            time.sleep(0.3)
+            d.upgrade_signal()
+        last_upgrade = time.monotonic()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errors, [])
+        self.assertGreater(ended[0], last_upgrade, "the stream ended before the upgrades")
+        self.assertEqual(sorted(set(got)), list(range(total)), "a message was lost")
+        self.assertEqual(len(got) - len(set(got)), 0, "messages delivered twice")
+        # The lease is still this client's: acked, and never given to anyone else.
+        held.ack()
+        c.flush()
+        other = drover.QueueClient(endpoint, authkey=authkey, timeout=5)
+        with self.assertRaises(drover.Empty):
+            other.get("held", timeout=1)
+        # Contents, durable or not, in order.
+        self.assertEqual([other.get("kept", timeout=5).data for _ in range(100)],
+                         [b"k%d" % i for i in range(100)])
+        self.assertEqual([other.get("durable", timeout=5).data for _ in range(100)],
+                         [b"d%d" % i for i in range(100)])
+        other.close()
+        c.close()
+        self.assertEqual(d.upgrades(), 3)
+
     def test_a_binary_that_does_not_run_changes_nothing(self):
         tmp = tempfile.mkdtemp(prefix="drover-upgrade-bin-")
         binary = os.path.join(tmp, "droverd")
         shutil.copy(os.environ["DROVERD"], binary)
         try:
+            import drover
             d = self.d = Droverd("  idle:\n    command: [sleep, \"1000\"]\n"
-                                 "    start_timeout: 0s\n", binary=binary)
+                                 "    start_timeout: 0s\n", binary=binary,
+                                 queues="  kept: {}\n  held: { lease: 30s }\n",
+                                 env={"DROVER_MODULE_DIR":  # the queue module, for the copy
+                                      os.path.dirname(os.environ["DROVERD"])})
             wait_for("idle", lambda: d.state("idle:0") == "RUNNING")
             pid = d.procs()["idle:0"]["pid"]
+            c = drover.QueueClient(d.endpoint, authkey=d.authkey, timeout=20)
+            for i in range(10):
+                c.put("kept", b"k%d" % i)
+            c.put("held", b"h")
+            c.flush()
+            held = c.get("held", timeout=5)
             # Not a droverd: refused before anything happens.
             os.rename(binary, binary + ".real")
             with open(binary, "w") as f:
@@ -417,6 +509,16 @@ class UpgradeTest(unittest.TestCase):
             self.assertEqual(d.procs()["idle:0"]["pid"], pid)
             self.assertEqual(d.procs()["idle:0"]["state"], "RUNNING")
             self.assertIsNone(d.proc.poll())
+            # The queue host, handed over for nothing, is back with its contents
+            # and the lease, and the client goes on.
+            held.ack()
+            c.put("kept", b"k10")
+            c.flush()
+            self.assertEqual([c.get("kept", timeout=5).data for _ in range(11)],
+                             [b"k%d" % i for i in range(11)])
+            with self.assertRaises(drover.Empty):
+                c.get("held", timeout=0.5)
+            c.close()
             # It still supervises and still serves.
             os.kill(pid, signal.SIGKILL)
             wait_for("idle:0 back", lambda: d.procs()["idle:0"]["pid"] not in (None, pid))
