@@ -8,8 +8,9 @@
    FAKETIME_DONT_FAKE_MONOTONIC=1 (its source says "only CLOCK_REALTIME is
    handled"). droverd's event loop arms one CLOCK_MONOTONIC timerfd at
    absolute deadlines, so with the wall clock an hour back every timer would
-   fire an hour late: a flaw of the fake, not of droverd. Python's time.sleep
-   (clock_nanosleep on CLOCK_MONOTONIC, absolute) would return at once.
+   fire an hour late: a flaw of the fake, not of droverd. An absolute
+   clock_nanosleep() on CLOCK_MONOTONIC, Python's time.sleep(), fails with
+   EINVAL (the deadline moved by the distance between the two clocks).
 
    Here timerfd_create() notes each timerfd's clock, and timerfd_settime()
    on a monotonic one, like clock_nanosleep() on a monotonic clock, goes to
@@ -25,6 +26,10 @@
 #include <time.h>
 
 #define MAX_FD 65536
+
+typedef int create_fn(clockid_t, int);
+typedef int settime_fn(int, int, const struct itimerspec *, struct itimerspec *);
+typedef int sleep_fn(clockid_t, int, const struct timespec *, struct timespec *);
 
 static unsigned char s_monotonic[MAX_FD]; /* fd -> a monotonic timerfd */
 
@@ -46,10 +51,10 @@ s_libc(const char *name)
 int
 timerfd_create(clockid_t clockid, int flags)
 {
-	static int (*next)(clockid_t, int);
+	static create_fn *next;
 	int fd;
 
-	if (next == NULL && (next = (int (*)(clockid_t, int))dlsym(RTLD_NEXT, "timerfd_create")) == NULL) {
+	if (next == NULL && (next = (create_fn *)dlsym(RTLD_NEXT, "timerfd_create")) == NULL) {
 		errno = ENOSYS;
 		return -1;
 	}
@@ -62,18 +67,15 @@ timerfd_create(clockid_t clockid, int flags)
 int
 timerfd_settime(int fd, int flags, const struct itimerspec *new_value, struct itimerspec *old_value)
 {
-	static int (*libc)(int, int, const struct itimerspec *, struct itimerspec *);
-	static int (*next)(int, int, const struct itimerspec *, struct itimerspec *);
+	static settime_fn *libc, *next;
 
 	if (fd >= 0 && fd < MAX_FD && s_monotonic[fd]) {
 		if (libc == NULL)
-			libc = (int (*)(int, int, const struct itimerspec *, struct itimerspec *))s_libc("timerfd_settime");
+			libc = (settime_fn *)s_libc("timerfd_settime");
 		if (libc != NULL)
 			return libc(fd, flags, new_value, old_value);
 	}
-	if (next == NULL)
-		next = (int (*)(int, int, const struct itimerspec *, struct itimerspec *))dlsym(RTLD_NEXT, "timerfd_settime");
-	if (next == NULL) {
+	if (next == NULL && (next = (settime_fn *)dlsym(RTLD_NEXT, "timerfd_settime")) == NULL) {
 		errno = ENOSYS;
 		return -1;
 	}
@@ -83,18 +85,15 @@ timerfd_settime(int fd, int flags, const struct itimerspec *new_value, struct it
 int
 clock_nanosleep(clockid_t clockid, int flags, const struct timespec *req, struct timespec *rem)
 {
-	static int (*libc)(clockid_t, int, const struct timespec *, struct timespec *);
-	static int (*next)(clockid_t, int, const struct timespec *, struct timespec *);
+	static sleep_fn *libc, *next;
 
 	if (s_monotonic_clock(clockid)) {
 		if (libc == NULL)
-			libc = (int (*)(clockid_t, int, const struct timespec *, struct timespec *))s_libc("clock_nanosleep");
+			libc = (sleep_fn *)s_libc("clock_nanosleep");
 		if (libc != NULL)
 			return libc(clockid, flags, req, rem);
 	}
-	if (next == NULL)
-		next = (int (*)(clockid_t, int, const struct timespec *, struct timespec *))dlsym(RTLD_NEXT, "clock_nanosleep");
-	if (next == NULL)
+	if (next == NULL && (next = (sleep_fn *)dlsym(RTLD_NEXT, "clock_nanosleep")) == NULL)
 		return ENOSYS;
 	return next(clockid, flags, req, rem);
 }
