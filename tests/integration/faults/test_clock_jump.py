@@ -25,7 +25,10 @@ of each:
   another consumer after about 2 s, the first one still connected;
 - an agent with heartbeat 200ms, lost_after 3, is not LOST by the jump; an
   agent stopped with SIGSTOP is LOST after about 3 heartbeats;
-- GET /api/v1/status uptime_s grows by the real time, not by an hour.
+- GET /api/v1/status uptime_s grows by the real time, not by an hour;
+- the dashboard's history (sampled every 500 ms here) charts a steady 50
+  puts a second as about 50/s in every sample around the jump: none missing
+  (back) and none divided by an hour (forward).
 
 Without libfaketime it says so and exits 77 (ctest: skipped).
 
@@ -188,6 +191,8 @@ class Rig:
             "FAKETIME_DONT_FAKE_MONOTONIC": "1",
             "FAKETIME_NO_CACHE": "1",
             "FAKETIME_TIMESTAMP_FILE": self.rc,
+            # The dashboard's history, sampled every 500 ms rather than 5 s.
+            "DROVER_HISTORY_INTERVAL_MS": "500",
         })
         self.keys = os.path.join(self.dir, "keys")
         os.makedirs(self.keys)
@@ -211,7 +216,8 @@ class Rig:
                     "  queues: { listen: \"%s\", authkey_file: ./queue.key }\n"
                     "groups:\n%s"
                     "queues:\n"
-                    "  jobs: { lease: 2s }\n" % (self.http_port, self.agents_url,
+                    "  jobs: { lease: 2s }\n"
+                    "  steady: {}\n" % (self.http_port, self.agents_url,
                                                  self.queue_url,
                                                  GROUPS % {"closed": free_port()}))
         self.droverd = self.spawn("droverd", [program("DROVERD"), "-c", "drover.yaml"],
@@ -407,6 +413,23 @@ class ClockJumpTest(unittest.TestCase):
         self.near("the consumer's time.time(), before the jump", ready_skew, 0)
         up0, m0 = r.get("/api/v1/status")["uptime_s"], time.monotonic()
 
+        # A steady 50 puts a second into queue steady, from 2 s before the
+        # jump until the history is read.
+        steady = {"stop": threading.Event(), "n": 0}
+
+        def put_steadily():
+            c = QueueClient(r.queue_url, authkey=read_authkey(r.key_file))
+            t = time.monotonic()
+            while not steady["stop"].is_set():
+                c.put("steady", b"x", timeout=10)
+                steady["n"] += 1
+                t += 0.02
+                time.sleep(max(0.0, t - time.monotonic()))
+            c.close()
+        putter = threading.Thread(target=put_steadily, daemon=True)
+        putter.start()
+        time.sleep(2)
+
         # Each timed action begins just before the jump, so that the jump
         # falls inside it.
         t_stop = time.monotonic()
@@ -440,7 +463,7 @@ class ClockJumpTest(unittest.TestCase):
         r.agents["node2"].send_signal(signal.SIGSTOP)
         time.sleep(0.1)
 
-        j = time.monotonic()
+        j, j_wall = time.monotonic(), time.time()
         r.set_offset(offset)
         sys.stderr.write("  jump %.2f s after the stop, %.2f s after the message was leased\n"
                          % (j - t_stop, j - t_got))
@@ -513,6 +536,27 @@ class ClockJumpTest(unittest.TestCase):
         up1, m1 = r.get("/api/v1/status")["uptime_s"], time.monotonic()
         self.figure("uptime_s grew by (real time %.2f s)" % (m1 - m0), up1 - up0,
                     m1 - m0 - 3, m1 - m0 + 3)
+
+        # The dashboard's history: the put rate of queue steady, sampled every
+        # 500 ms, stays about 50 a second in every sample around the jump,
+        # none missing, none divided by an hour.
+        time.sleep(max(0.0, j + 2.5 - time.monotonic()))
+        hist = r.get("/api/v1/queues/steady/history")
+        steady["stop"].set()
+        putter.join(20)
+        # The samples ticked from 1.5 s before the jump to 2 s after it (t is
+        # droverd's wall clock, an hour off since the jump), the one that
+        # spans the jump among them.
+        rates = [x for t, x in zip(hist["t"], hist["put_rate"])
+                 if j_wall - 1.5 <= t - offset <= j_wall + 2.0]
+        sys.stderr.write("  history: put rate of queue steady (50/s) around the jump: %s\n"
+                         % " ".join("-" if x is None else "%.1f" % x for x in rates))
+        self.assertEqual(hist["interval_s"], 0.5)
+        self.assertGreaterEqual(len(rates), 5, hist)
+        for x in rates:
+            self.assertIsNotNone(x, "a sample of the history is missing: %s" % rates)
+            self.assertTrue(5 <= x <= 500, "a put rate of %.3f/s in the history, not about "
+                            "50/s: %s" % (x, rates))
 
         # node1 answered its heartbeats throughout: never LOST, for at least
         # 3 s (15 heartbeats) after the jump.
