@@ -14,19 +14,27 @@
 
    Here timerfd_create() notes each timerfd's clock, and timerfd_settime()
    on a monotonic one, like clock_nanosleep() on a monotonic clock, goes to
-   libc itself; everything else goes on to libfaketime. Nothing else is
-   changed: clock_gettime(CLOCK_REALTIME), time(), gettimeofday() stay fake. */
+   libc itself; everything else goes on to libfaketime. clock_gettime() of a
+   monotonic clock goes to the kernel: libfaketime would give the real time
+   too (FAKETIME_DONT_FAKE_MONOTONIC=1), but AddressSanitizer's allocator
+   reads CLOCK_MONOTONIC from inside malloc(), and libfaketime's first call
+   looks up symbols, which allocates: droverd built with ASan deadlocked at
+   its start. Nothing else is changed: clock_gettime(CLOCK_REALTIME), time()
+   and gettimeofday() stay fake. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* RTLD_NEXT */
 #endif
 #include <dlfcn.h>
 #include <errno.h>
 #include <stddef.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_FD 65536
 
+typedef int gettime_fn(clockid_t, struct timespec *);
 typedef int create_fn(clockid_t, int);
 typedef int settime_fn(int, int, const struct itimerspec *, struct itimerspec *);
 typedef int sleep_fn(clockid_t, int, const struct timespec *, struct timespec *);
@@ -39,6 +47,12 @@ s_monotonic_clock(clockid_t id)
 	return id == CLOCK_MONOTONIC || id == CLOCK_BOOTTIME;
 }
 
+static int
+s_monotonic_read(clockid_t id)
+{
+	return s_monotonic_clock(id) || id == CLOCK_MONOTONIC_RAW || id == CLOCK_MONOTONIC_COARSE;
+}
+
 /* The symbol as libc defines it, past every preloaded library. */
 static void *
 s_libc(const char *name)
@@ -46,6 +60,20 @@ s_libc(const char *name)
 	void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
 
 	return libc != NULL ? dlsym(libc, name) : NULL;
+}
+
+int
+clock_gettime(clockid_t clockid, struct timespec *tp)
+{
+	static gettime_fn *next;
+
+	if (s_monotonic_read(clockid))
+		return (int)syscall(SYS_clock_gettime, clockid, tp);
+	if (next == NULL && (next = (gettime_fn *)dlsym(RTLD_NEXT, "clock_gettime")) == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return next(clockid, tp);
 }
 
 int
