@@ -507,11 +507,13 @@ class ClockJumpTest(unittest.TestCase):
         self.assertIsNone(again["holder"], "the consumer holding the lease went away")
         self.figure("lease 2s: delivered again after", again["t"] - t_got, 1.5, 10)
 
-        # The silent agent: LOST after about 3 heartbeats of 200 ms.
+        # The silent agent: LOST after about 3 heartbeats of 200 ms. (Not
+        # too early is node1's check below: a slow agent may have been
+        # silent for a while before its SIGSTOP.)
         lost = wait_for("node2 LOST", lambda: ev.select(
             lambda et, d: et == "agent" and d["name"] == "node2" and d["state"] == "LOST"))
         self.figure("heartbeat 200ms x lost_after 3: node2 (SIGSTOP) LOST after",
-                    lost[0][0] - t_sigstop, 0.3, 10)
+                    lost[0][0] - t_sigstop, 0, 10)
 
         # The worker that ignores SIGTERM: killed stop.timeout after the stop.
         t, _, p = ev.wait_process("stubborn:0", ("STOPPED", "EXITED", "FATAL"), t_stop)
