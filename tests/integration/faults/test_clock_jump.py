@@ -222,9 +222,8 @@ class Rig:
                     "groups:\n%s"
                     "queues:\n"
                     "  jobs: { lease: 2s }\n"
-                    "  steady: {}\n" % (self.http_port, self.agents_url,
-                                                 self.queue_url,
-                                                 GROUPS % {"closed": free_port()}))
+                    "  steady: {}\n" % (self.http_port, self.agents_url, self.queue_url,
+                                        GROUPS % {"closed": free_port()}))
 
     def start(self):
         self.droverd = self.spawn("droverd", [program("DROVERD"), "-c", "drover.yaml"],
@@ -588,7 +587,7 @@ class ClockJumpTest(unittest.TestCase):
 
 if __name__ == "__main__":
     if find_libfaketime() is None:
-        print("SKIP: libfaketime is not installed (Debian: apt-get install libfaketime): "
+        print("SKIP: libfaketime.so.1 not found (Debian: apt-get install libfaketime): "
               "the clock jump test needs it to fake the wall clock")
         sys.exit(77)
     unittest.main(verbosity=2)
