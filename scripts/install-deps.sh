@@ -16,6 +16,9 @@ packages=(
 	# Debian package and its test (scripts/test-package.sh)
 	libsystemd-dev systemd scdoc man-db python3-pip python3-setuptools python3-wheel
 	debhelper dpkg-dev lintian
+	# the clock jump test fakes the wall clock of droverd and its agents
+	# (tests/integration/faults)
+	libfaketime
 )
 # The dashboard's build (esbuild) and its browser tests (playwright-core)
 # run on Node 18 or later: Debian's nodejs and npm, unless a node is there.

@@ -35,7 +35,7 @@ s_on_tick(ev_t *ev, ev_timer_t *t)
 	size_t i, n;
 	json_t *list, *q;
 
-	hist_tick_begin(h->hist, clock_wall());
+	hist_tick_begin(h->hist, clock_wall(), clock_ms());
 	view_refresh(h->view); /* fresh CPU and memory of the local processes */
 	n = view_count(h->view);
 	for (i = 0; i < n; i++) {

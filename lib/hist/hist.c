@@ -20,7 +20,7 @@ typedef struct {
 	uint32_t count;	    /* samples held, gaps included; <= HIST_CAPACITY */
 	int pid;
 	double cpu_prev; /* CPU seconds at the previous sample; < 0: none */
-	double t_prev;	 /* when that was */
+	double t_prev;	 /* when that was, on the monotonic clock (s) */
 	unsigned char ring[HIST_RING_BYTES];
 	char name[]; /* the series' name, inline */
 } s_proc_t;
@@ -33,7 +33,7 @@ typedef struct {
 	uint64_t last_tick, seen_tick;
 	uint32_t count;
 	int64_t put_prev, get_prev; /* < 0: none */
-	double t_prev;
+	double t_prev;		    /* when that was, on the monotonic clock (s) */
 	s_qsample_t ring[HIST_CAPACITY];
 	char name[];
 } s_queue_t;
@@ -46,7 +46,8 @@ typedef struct {
 struct hist {
 	int64_t interval_ms;
 	uint64_t tick; /* the current tick, from 1 */
-	double now;    /* its Unix time */
+	double now;    /* its Unix time, for the charts' time axis */
+	double mono;   /* its CLOCK_MONOTONIC time (s): rates divide by this one */
 	s_index_t procs, queues;
 	size_t bytes; /* series allocations, overhead included */
 };
@@ -194,10 +195,11 @@ hist_interval_ms(const hist_t *h)
 }
 
 void
-hist_tick_begin(hist_t *h, double now)
+hist_tick_begin(hist_t *h, double now, int64_t mono_ms)
 {
 	h->tick++;
 	h->now = now;
+	h->mono = (double)mono_ms / 1000.0;
 }
 
 /* Moves a series' ring on to the current tick, leaving gaps for the ticks
@@ -261,7 +263,7 @@ hist_put_process(hist_t *h, const char *name, int pid, double cpu_seconds, int64
 			dt = h->interval_ms / 1000.0;
 		} else {
 			d = cpu_seconds - p->cpu_prev;
-			dt = h->now - p->t_prev;
+			dt = h->mono - p->t_prev;
 		}
 		if (p->cpu_prev >= 0 || p->pid != pid) {
 			if (d < 0)
@@ -270,7 +272,7 @@ hist_put_process(hist_t *h, const char *name, int pid, double cpu_seconds, int64
 				cpu = hist_encode((uint64_t)llround(d / dt * 1000.0)); /* 0.1 % */
 		}
 		p->cpu_prev = cpu_seconds;
-		p->t_prev = h->now;
+		p->t_prev = h->mono;
 	} else {
 		p->cpu_prev = -1;
 	}
@@ -316,7 +318,7 @@ hist_put_queue(hist_t *h, const char *name, int64_t size, int64_t in_flight, int
 	if (q->seen_tick == h->tick && !fresh)
 		return 0;
 	q->seen_tick = h->tick;
-	dt = h->now - q->t_prev;
+	dt = h->mono - q->t_prev;
 	if (q->put_prev >= 0 && dt > 0) {
 		smp.put_rate =
 		    put_total >= q->put_prev ? (float)((put_total - q->put_prev) / dt) : 0;
@@ -325,7 +327,7 @@ hist_put_queue(hist_t *h, const char *name, int64_t size, int64_t in_flight, int
 	}
 	q->put_prev = put_total;
 	q->get_prev = get_total;
-	q->t_prev = h->now;
+	q->t_prev = h->mono;
 	slot = s_advance(h->tick, &q->last_tick, &q->count, fresh, s_queue_gap, q);
 	q->ring[slot] = smp;
 	return 0;

@@ -28,9 +28,11 @@ hist_t *hist_new(int64_t interval_ms);
 void hist_destroy(hist_t **hp);
 int64_t hist_interval_ms(const hist_t *h);
 
-/* Starts a tick at Unix time now (seconds); every put until hist_tick_end()
-   belongs to it. */
-void hist_tick_begin(hist_t *h, double now);
+/* Starts a tick at Unix time now (seconds), which only labels the samples,
+   and at mono_ms on CLOCK_MONOTONIC, which the CPU and put/get rates are
+   worked out from: a jump of the wall clock changes no rate. Every put
+   until hist_tick_end() belongs to the tick. */
+void hist_tick_begin(hist_t *h, double now, int64_t mono_ms);
 /* One process's sample: its cumulative CPU seconds (< 0: unknown) and RSS
    in bytes (< 0: unknown); pid tells a restart (the CPU counter starts
    over). Returns 0 or -ENOMEM. */

@@ -29,7 +29,7 @@ tick_process(hist_t *h, int n, double *t, double *cpu)
 	for (int i = 0; i < n; i++) {
 		*t += 5;
 		*cpu += 0.5;
-		hist_tick_begin(h, *t);
+		hist_tick_begin(h, *t, (int64_t)(*t * 1000));
 		hist_put_process(h, "web:0", 42, *cpu, 100 << 20);
 		hist_tick_end(h);
 	}
@@ -82,11 +82,11 @@ Test(hist, a_stopped_process_leaves_gaps_and_a_removed_one_is_dropped)
 	hist_t *h = hist_new(1000);
 	json_t *j;
 
-	hist_tick_begin(h, 1);
+	hist_tick_begin(h, 1, 1000);
 	hist_put_process(h, "a:0", 10, 0.1, 4096);
 	hist_put_process(h, "b:0", 11, 0.1, 4096);
 	hist_tick_end(h);
-	hist_tick_begin(h, 2);
+	hist_tick_begin(h, 2, 2000);
 	hist_put_process(h, "a:0", 0, -1, -1); /* stopped */
 	hist_tick_end(h);		       /* b:0 removed */
 	cr_assert_eq(hist_count(h, "process"), 1);
@@ -104,10 +104,10 @@ Test(hist, a_queue_series_gives_depth_and_rates)
 	hist_t *h = hist_new(1000);
 	json_t *j;
 
-	hist_tick_begin(h, 10);
+	hist_tick_begin(h, 10, 10000);
 	hist_put_queue(h, "tasks", 5, 1, 100, 90);
 	hist_tick_end(h);
-	hist_tick_begin(h, 12);
+	hist_tick_begin(h, 12, 12000);
 	hist_put_queue(h, "tasks", 7, 2, 140, 100);
 	hist_tick_end(h);
 	j = hist_json(h, "queue", "tasks");
@@ -123,6 +123,42 @@ Test(hist, a_queue_series_gives_depth_and_rates)
 	hist_destroy(&h);
 }
 
+/* The wall clock set back an hour, then forward two, between ticks 5 s apart
+   on the monotonic clock: every CPU figure and rate keeps its value, none
+   is missing; only the time axis follows the wall clock. */
+Test(hist, a_jump_of_the_wall_clock_changes_no_rate)
+{
+	hist_t *h = hist_new(5000);
+	double wall[] = {1000, 1005, 1010 - 3600, 1015 - 3600, 1020 + 3600, 1025 + 3600};
+	json_t *p, *q;
+	size_t k;
+
+	for (k = 0; k < 6; k++) {
+		hist_tick_begin(h, wall[k], 5000 * (int64_t)(k + 1));
+		hist_put_process(h, "web:0", 42, 0.5 * (double)(k + 1), 100 << 20);
+		hist_put_queue(h, "tasks", 0, 0, 100 * (int64_t)k, 50 * (int64_t)k);
+		hist_tick_end(h);
+	}
+	p = hist_json(h, "process", "web:0");
+	q = hist_json(h, "queue", "tasks");
+	for (k = 1; k < 6; k++) {
+		json_t *c = json_array_get(json_object_get(p, "cpu_percent"), k);
+		json_t *put = json_array_get(json_object_get(q, "put_rate"), k);
+		json_t *get = json_array_get(json_object_get(q, "get_rate"), k);
+
+		cr_assert(json_is_real(c) && json_is_real(put) && json_is_real(get),
+			  "sample %zu missing", k);
+		cr_assert_float_eq(json_real_value(c), 10.0, 0.2, "sample %zu", k);
+		cr_assert_float_eq(json_real_value(put), 20.0, 1e-6, "sample %zu", k);
+		cr_assert_float_eq(json_real_value(get), 10.0, 1e-6, "sample %zu", k);
+	}
+	cr_assert_float_eq(json_real_value(json_array_get(json_object_get(q, "t"), 5)),
+			   1025.0 + 3600, 1e-6);
+	json_decref(p);
+	json_decref(q);
+	hist_destroy(&h);
+}
+
 /* The issue's bound: 1000 processes with a full hour add at most 2 MiB,
    by the store's own count and, where malloc can tell (not under ASan), by
    the heap's. */
@@ -134,7 +170,7 @@ Test(hist, a_thousand_processes_for_an_hour_stay_under_two_mebibytes)
 	int i, k;
 
 	for (k = 0; k < HIST_CAPACITY + 5; k++) {
-		hist_tick_begin(h, 5.0 * k);
+		hist_tick_begin(h, 5.0 * k, 5000 * k);
 		for (i = 0; i < 1000; i++) {
 			snprintf(name, sizeof(name), "worker-group:%d", i);
 			cr_assert_eq(hist_put_process(h, name, 100 + i, k * 0.01, 50 << 20), 0);
