@@ -1307,19 +1307,18 @@ s_put_flags(drover_client *c, cqueue_t *q, const void *const *data, const size_t
 			return DROVER_ETOOBIG;
 	if ((rc = s_await_resync(c, deadline)) == DROVER_EAUTH)
 		return rc;
-	do { /* again when the connection dropped before it was applied */
+	for (int ms = timeout_ms;; ms = s_left_ms(end)) { /* again if it was not applied */
 		id = s_req_id(c);
-		if ((rc = s_send_head_flags(c, WIRE_PUT, flags, id, s_left_ms(end), (uint32_t)n, q,
-					    true)) != 0)
+		if ((rc = s_send_head_flags(c, WIRE_PUT, flags, id, ms, (uint32_t)n, q, true)) != 0)
 			return rc;
 		for (i = 0; i < n; i++)
 			if ((rc = s_send(c, sizes[i] ? data[i] : "", sizes[i],
 					 i + 1 < n ? ZMQ_SNDMORE : 0)) != 0)
 				return rc;
-		rc = s_wait(c, id, q, deadline, &r);
-		if (rc == S_RESEND) /* a droverd of revision 1 may answer it still */
-			s_abandon(c, id, q);
-	} while (rc == S_RESEND);
+		if ((rc = s_wait(c, id, q, deadline, &r)) != S_RESEND)
+			break;
+		s_abandon(c, id, q); /* a droverd of revision 1 may answer it still */
+	}
 	if (rc != DROVER_OK) {
 		if (rc == DROVER_ETIMEOUT)
 			s_abandon(c, id, q);
@@ -1362,15 +1361,14 @@ s_get_credit(drover_client *c, cqueue_t *q, int64_t deadline_ms)
 		return DROVER_OK;
 	ms = s_left_ms(deadline_ms);
 	wait_until = s_deadline(ms);
-	do {
+	for (;; ms = s_left_ms(deadline_ms)) { /* again if it was not applied */
 		id = s_req_id(c);
-		if ((rc = s_send_head(c, WIRE_CREDIT, id, s_left_ms(deadline_ms), CREDIT_WANT, q,
-				      false)) != 0)
+		if ((rc = s_send_head(c, WIRE_CREDIT, id, ms, CREDIT_WANT, q, false)) != 0)
 			return rc;
-		rc = s_wait(c, id, q, wait_until, &r);
-		if (rc == S_RESEND) /* a droverd of revision 1 may answer it still */
-			s_abandon(c, id, q);
-	} while (rc == S_RESEND);
+		if ((rc = s_wait(c, id, q, wait_until, &r)) != S_RESEND)
+			break;
+		s_abandon(c, id, q); /* a droverd of revision 1 may answer it still */
+	}
 	if (rc != DROVER_OK) {
 		if (rc == DROVER_ETIMEOUT)
 			s_abandon(c, id, q);
@@ -1681,19 +1679,24 @@ s_get(drover_client *c, cqueue_t *q, size_t max, int timeout_ms, drover_msg **ou
 	*n = 0;
 	if (max > WIRE_MAX_COUNT)
 		max = WIRE_MAX_COUNT;
-	if ((rc = s_await_resync(c, deadline)) == DROVER_EAUTH)
+	if ((rc = s_monitor(c)) == DROVER_EAUTH)
 		return rc;
-	if (rc == DROVER_ETIMEOUT)
-		return DROVER_EEMPTY; /* droverd is not back yet */
-	r.msgs = out;
-	do {
-		id = s_req_id(c);
-		if ((rc = s_send_head(c, WIRE_GET, id, s_left_ms(end), (uint32_t)max, q, false)) != 0)
+	if (c->resync != 0) { /* what is left after the wait is the GET's */
+		if ((rc = s_await_resync(c, deadline)) == DROVER_EAUTH)
 			return rc;
-		rc = s_wait(c, id, q, deadline, &r);
-		if (rc == S_RESEND) /* a droverd of revision 1 may answer it still */
-			s_abandon(c, id, q);
-	} while (rc == S_RESEND);
+		if (rc == DROVER_ETIMEOUT)
+			return DROVER_EEMPTY; /* droverd is not back yet */
+		timeout_ms = s_left_ms(end);
+	}
+	r.msgs = out;
+	for (int ms = timeout_ms;; ms = s_left_ms(end)) { /* again if it was not applied */
+		id = s_req_id(c);
+		if ((rc = s_send_head(c, WIRE_GET, id, ms, (uint32_t)max, q, false)) != 0)
+			return rc;
+		if ((rc = s_wait(c, id, q, deadline, &r)) != S_RESEND)
+			break;
+		s_abandon(c, id, q); /* a droverd of revision 1 may answer it still */
+	}
 	if (rc == DROVER_ETIMEOUT)
 		s_abandon(c, id, q);
 	if (rc != DROVER_OK)
@@ -1747,19 +1750,24 @@ s_get_prefetched(drover_client *c, cqueue_t *q, int timeout_ms, int *rc)
 			return NULL;
 		}
 		deadline = timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms;
-		/* After a reconnect: whether the session (the standing GET's
-		   messages) is still ours comes first; waited for as a reply is. */
-		if ((err = s_await_resync(c, s_deadline(timeout_ms))) != DROVER_OK) {
-			*rc = err == DROVER_ETIMEOUT ? DROVER_EEMPTY : err;
+		if ((err = s_monitor(c)) == DROVER_EAUTH) {
+			*rc = err;
 			return NULL;
 		}
-		if ((m = s_buf_pop(q)) != NULL) {
-			s_rearm(c, q);
-			*rc = DROVER_OK;
-			return m;
-		}
-		if (timeout_ms >= 0)
+		/* After a reconnect: whether the session (the standing GET's
+		   messages) is still ours comes first; waited for as a reply is. */
+		if (c->resync != 0) {
+			if ((err = s_await_resync(c, s_deadline(timeout_ms))) != DROVER_OK) {
+				*rc = err == DROVER_ETIMEOUT ? DROVER_EEMPTY : err;
+				return NULL;
+			}
+			if ((m = s_buf_pop(q)) != NULL) {
+				s_rearm(c, q);
+				*rc = DROVER_OK;
+				return m;
+			}
 			timeout_ms = s_left_ms(deadline);
+		}
 		if (q->pending == 0) {
 			/* Nothing outstanding: an ordinary GET, so that a
 			   timeout of 0 still takes what is there. */

@@ -402,11 +402,13 @@ s_peer_unlink_conn(qh_t *h, peer_t *p)
 void
 qh__peer_attach(qh_t *h, peer_t *p, int fd)
 {
+	conn_t *c;
+
 	s_peer_unlink_conn(h, p);
-	if (fd >= 0 && (size_t)fd < h->n_conns) {
+	if (fd >= 0 && (c = qh__conn(h, fd)) != NULL) {
 		p->fd = fd;
-		p->fnext = h->conns[fd].peers;
-		h->conns[fd].peers = p;
+		p->fnext = c->peers;
+		c->peers = p;
 	}
 }
 
@@ -420,7 +422,6 @@ qh__peer_detach(qh_t *h, peer_t *p, int64_t give_up_at)
 	}
 	p->detached = true;
 	p->hello_fd = -1;
-	p->hello_gen = 0;
 	qh__heap_remove(h, &p->gone_dl);
 	if (give_up_at > 0) {
 		p->gone_dl.at_ms = give_up_at;
@@ -439,7 +440,6 @@ qh__peer_resume(qh_t *h, peer_t *p, int fd)
 	qh__heap_remove(h, &p->gone_dl);
 	qh__peer_attach(h, p, fd);
 	p->hello_fd = fd;
-	p->hello_gen = fd >= 0 && (size_t)fd < h->n_conns ? h->conns[fd].gen : 0;
 }
 
 void

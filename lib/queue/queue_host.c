@@ -235,8 +235,8 @@ qh__send_msgs(qh_t *h, peer_t *p, uint32_t req_id, lease_t **leases, size_t n)
 
 /* ---- connections (from the ROUTER's monitor) ---- */
 
-static conn_t *
-s_conn(qh_t *h, int fd)
+conn_t *
+qh__conn(qh_t *h, int fd)
 {
 	size_t n;
 
@@ -384,12 +384,11 @@ s_drain_monitor(qh_t *h)
 		memcpy(&value, ev + 2, 4);
 		switch (event) {
 		case ZMQ_EVENT_ACCEPTED:
-			if ((c = s_conn(h, (int)value)) == NULL)
+			if ((c = qh__conn(h, (int)value)) == NULL)
 				break;
 			if (!c->open)
 				h->clients++;
 			c->open = true;
-			c->gen = ++h->conn_gen;
 			s_peer_name((int)value, c->addr, sizeof(c->addr));
 			log_debug("queues: connection %d from %s", (int)value,
 				  c->addr[0] ? c->addr : "?");
@@ -404,7 +403,7 @@ s_drain_monitor(qh_t *h)
 			h->pending_fail = 0; /* the ZAP handler logged it */
 			break;
 		case ZMQ_EVENT_DISCONNECTED:
-			if ((c = s_conn(h, (int)value)) == NULL)
+			if ((c = qh__conn(h, (int)value)) == NULL)
 				break;
 			log_debug("queues: connection %d from %s closed", (int)value,
 				  c->addr[0] ? c->addr : "?");
@@ -503,19 +502,15 @@ s_einval(qh_t *h, const uint8_t *rid, size_t rid_len, const wire_req_t *r, const
    the connection of its last HELLO? A session's requests on any other
    connection (sent before the HELLO of a new connection, a reconnect's
    first frames) are dropped unread: its client sends them again once the
-   HELLO is answered. */
+   HELLO is answered. A closed connection's last requests are still the
+   session's (until it dies). The descriptor tells connections apart: the
+   same client on a new connection that reuses the descriptor would need
+   its reconnect interval (100 ms at least) to pass within one pass. Not
+   the monitor: its ACCEPTED may come after the connection's first request. */
 static bool
-s_session_current(qh_t *h, peer_t *p, int fd)
+s_session_current(const peer_t *p, int fd)
 {
-	if (p == NULL || p->dead || p->detached || p->hello_fd != fd)
-		return false;
-	if (fd < 0 || (size_t)fd >= h->n_conns)
-		return true;
-	/* A closed connection's last requests are the session's; unless a new
-	   connection has this fd already, which the monitor would say. */
-	if (!h->conns[fd].open)
-		s_drain_monitor(h);
-	return h->conns[fd].gen == p->hello_gen;
+	return p != NULL && !p->dead && !p->detached && p->hello_fd == fd;
 }
 
 /* The HELLO reply: frame 1 the largest frame accepted. To a client with a
@@ -547,24 +542,18 @@ static void
 s_session_hello(qh_t *h, const uint8_t *rid, size_t rid_len, int fd, const wire_req_t *r)
 {
 	peer_t *p;
-	bool gone;
 
-	/* This connection's ACCEPTED, and the DISCONNECTED of an older one on
-	   the same fd, came before its first request: know them, so that the
-	   session is tied to this connection and not killed with the old one. */
+	/* The DISCONNECTED of an older connection on the same fd came before
+	   this one's first request: know it, so that the session is not killed
+	   with the old connection. */
 	s_drain_monitor(h);
 	p = qh__peer_find(h, rid, rid_len);
 	if (p != NULL && p->dead) {
 		qh__settle(h); /* it leaves the table: its leases go back */
 		p = qh__peer_find(h, rid, rid_len);
 	}
-	if (p != NULL && s_session_current(h, p, fd)) {
+	if (s_session_current(p, fd)) {
 		s_hello_reply(h, rid, rid_len, r->req_id, 1);
-		return;
-	}
-	gone = fd >= 0 && (size_t)fd < h->n_conns && !h->conns[fd].open;
-	if (gone) { /* nobody to take the session over */
-		s_hello_reply(h, rid, rid_len, r->req_id, 0);
 		return;
 	}
 	if (p == NULL) {
@@ -609,13 +598,20 @@ s_dispatch(qh_t *h, size_t n, bool overflow)
 		return;
 	/* A request sent just before its connection closed: acks and puts
 	   count, but nobody is there to take messages or to wait. */
-	gone = fd >= 0 && (size_t)fd < h->n_conns && !h->conns[fd].open;
 	rc = wire_req_decode(zmq_msg_data(&h->fr[1]), zmq_msg_size(&h->fr[1]), &r);
-	if (qh__session_rid(rid, rid_len) && !(rc == 0 && r.op == WIRE_HELLO) &&
-	    !s_session_current(h, qh__peer_find(h, rid, rid_len), fd)) {
-		log_debug("queues: dropped a %s of a session before its HELLO on connection %d",
-			  rc == 0 ? wire_op_name(r.op) : "request", fd);
-		return;
+	if (qh__session_rid(rid, rid_len)) {
+		p = qh__peer_find(h, rid, rid_len);
+		if (!(rc == 0 && r.op == WIRE_HELLO) && !s_session_current(p, fd)) {
+			log_debug("queues: dropped a %s of a session before its HELLO on "
+				  "connection %d",
+				  rc == 0 ? wire_op_name(r.op) : "request", fd);
+			return;
+		}
+		/* its connection is known closed once the monitor said so (its
+		   ACCEPTED may come late: conns[] says nothing yet) */
+		gone = p != NULL && p->closing;
+	} else {
+		gone = fd >= 0 && (size_t)fd < h->n_conns && !h->conns[fd].open;
 	}
 	if (rc == -EPROTO) {
 		if (zmq_msg_size(&h->fr[1]) == WIRE_HDR_LEN)

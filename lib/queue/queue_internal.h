@@ -98,8 +98,7 @@ typedef struct peer {
 	bool detached;	    /* a session without a connection (exported, or
 			       imported and its client not back yet) */
 	int hello_fd;	    /* the connection of its last HELLO (-1: none or
-			       unknown) ... */
-	uint64_t hello_gen; /* ... and that connection's generation */
+			       unknown) */
 	dl_t gone_dl;	    /* DL_SESSION: when a detached session is given up */
 	struct peer *hnext; /* hash chain */
 	struct peer *fnext; /* peers on the same fd */
@@ -133,7 +132,6 @@ typedef struct queue {
 /* A TCP connection of the ROUTER, by file descriptor (from the monitor). */
 typedef struct {
 	bool open;
-	uint64_t gen;  /* a new number at each connection on this fd */
 	char addr[64]; /* "ip:port" of the peer, or "" */
 	peer_t *peers;
 } conn_t;
@@ -190,7 +188,6 @@ typedef struct qh {
 
 	conn_t *conns;
 	size_t n_conns;
-	uint64_t conn_gen; /* of the last connection accepted */
 	uint64_t clients; /* connections open now */
 	size_t n_closing; /* peers with closing set */
 	int pending_fail; /* a handshake failure event whose DISCONNECTED is next */
@@ -293,6 +290,11 @@ int qh__export_write(qh_t *h, int fd, char **err);
    messages are loaded here, in the order the export says. 0, or -1 with
    *err (nothing is committed to the store then). */
 int qh__import(qh_t *h, int fd, char **err);
+
+/* ---- queue_host.c: connections ---- */
+/* The connection of descriptor fd (the table grows), NULL if out of range
+   or out of memory. */
+conn_t *qh__conn(qh_t *h, int fd);
 
 /* ---- queue_peer.c ---- */
 /* Peers of TCP connections on local port that droverd closed lately, "ip:port"

@@ -398,13 +398,15 @@ class QueueClient:
         deadline = None if end is None else end + self.timeout
         # After a reconnect, the requests sent before go again first.
         self._await_resync(deadline)
+        left = ms                       # then what is left of it, if sent again
         while True:
-            rid = self._send(op, q, frames, count, self._left_ms(end), flags=flags)
+            rid = self._send(op, q, frames, count, left, flags=flags)
             try:
                 frames = self._wait(rid, ms, queue, deadline)
                 break
             except _Lost:
                 self._abandon(rid, queue)   # a droverd of revision 1 may answer it still
+                left = self._left_ms(end)
         _, _, status, _, count, credit = _REP.unpack(frames[0])
         return frames, status, count, credit
 
