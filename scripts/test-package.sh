@@ -155,6 +155,19 @@ wait_for 60 json_ok agents '[(a["name"], a["state"]) for a in d] == [("node-1", 
 [ "$(/usr/bin/droverctl --authkey-file /etc/drover/queue.key get tasks --timeout 5)" = from-the-package-test ] ||
 	fail "droverctl put/get through the queue module"
 
+say "upgrade in place"
+before=$(curl -fsS "$api/status" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["pid"])')
+/usr/bin/droverctl --token-file /etc/drover/api.token upgrade | has "upgraded in place" ||
+	fail "droverctl upgrade"
+json_ok status 'd["upgrades"] == 1 and d["pid"] == '"$before" || fail "droverd is not the same, upgraded once"
+json_ok processes '[p["pid"] for p in d if p["name"] == "hello:0"] == ['"$pid"']' ||
+	fail "hello:0 did not keep its pid across the upgrade"
+wait_for 30 json_ok agents '[(a["name"], a["state"]) for a in d] == [("node-1", "CONNECTED")]' ||
+	fail "the agent did not come back after the upgrade"
+/usr/bin/droverctl --authkey-file /etc/drover/queue.key put tasks after-the-upgrade
+[ "$(/usr/bin/droverctl --authkey-file /etc/drover/queue.key get tasks --timeout 5)" = after-the-upgrade ] ||
+	fail "the queues after the upgrade"
+
 say "bash completion"
 words=$(bash -c 'source /usr/share/bash-completion/completions/droverctl
 	COMP_WORDS=(droverctl restart he); COMP_CWORD=2; _droverctl; echo "${COMPREPLY[*]}"
