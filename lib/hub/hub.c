@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "log.h"
+#include "mem.h"
 #include "net.h"
 #include "prom.h"
 #include "secret.h"
@@ -27,6 +28,7 @@
 #define HUB_MAX_RID 256
 #define HUB_SERVER_NAME "droverd" /* droverd.cert in keys_dir is the hub's own */
 #define HUB_PER_AGENT_HB_US 2000  /* the heartbeat stretches 2 ms per agent beyond 500 */
+#define HUB_TRIM_SLACK (2u << 20) /* droverd's growth that a heartbeat gives back */
 
 typedef enum { AG_CONNECTED, AG_LOST } s_ag_state_t;
 
@@ -940,6 +942,16 @@ s_on_tick(ev_t *ev, ev_timer_t *t)
 			s_send(h, a, AWIRE_PING, json_pack("{s:I}", "t", (json_int_t)now));
 		if (a->last_rx_ms + lost_ms + 1 < next)
 			next = a->last_rx_ms + lost_ms + 1;
+	}
+	/* What a burst (a group command's events from every agent) left free
+	   in droverd's heap and in ZeroMQ's I/O thread's arena goes back to
+	   the kernel once the heartbeat after it finds the process grown. */
+	if (ping && h->n_agents > 0) {
+		size_t freed = mem_trim_if_grown(HUB_TRIM_SLACK);
+
+		if (freed > 0)
+			log_debug("agents: %zu KiB of memory freed after a burst given back",
+				  freed / 1024);
 	}
 	ev_timer_start(ev, t, next, s_on_tick, h);
 }
