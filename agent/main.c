@@ -571,7 +571,11 @@ s_on_tick(ev_t *ev, ev_timer_t *t)
 		a->next_hello_ms =
 		    now + a->hello_backoff_ms / 2 +
 		    (int64_t)randombytes_uniform((uint32_t)a->hello_backoff_ms / 2 + 1);
-	} else if (a->linked && now - a->last_tx_ms >= a->hb_ms) {
+	} else if (a->linked && now - a->last_rx_ms >= a->hb_ms + a->hb_ms / 2 &&
+		   now - a->last_tx_ms >= a->hb_ms) {
+		/* The hub pings every agent once a heartbeat and the agent
+		   answers; it pings by itself only when the hub has been quiet
+		   for a heartbeat and a half (an older hub, or a slow one). */
 		s_send(
 		    a, AWIRE_PING,
 		    json_pack("{s:I, s:I}", "t", (json_int_t)now, "rtt_ms", (json_int_t)a->rtt_ms));
@@ -583,10 +587,9 @@ static int
 s_link(agent_t *a, const uint8_t *pk, const uint8_t *sk, const uint8_t *server_pk)
 {
 	int zero = 0, one = 1, ivl = 100, ivl_max = AWIRE_RECONNECT_MAX_MS, fd;
-	/* ZeroMQ's own heartbeats only close a TCP connection that died
-	   silently, so that the agent reconnects; the protocol's say who is
-	   alive. */
-	int hb = AWIRE_HEARTBEAT_MS * AWIRE_LOST_AFTER, hbt = 2 * hb;
+	/* The kernel closes a TCP connection that died silently, so that the
+	   agent reconnects; the protocol's heartbeats say who is alive. */
+	int hbt = 2 * AWIRE_HEARTBEAT_MS * AWIRE_LOST_AFTER;
 	int64_t max = AWIRE_MAX_BODY + 4096;
 	size_t fl = sizeof(fd);
 
@@ -600,9 +603,8 @@ s_link(agent_t *a, const uint8_t *pk, const uint8_t *sk, const uint8_t *server_p
 	zmq_setsockopt(a->sock, ZMQ_IMMEDIATE, &one, sizeof(one));
 	zmq_setsockopt(a->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
 	zmq_setsockopt(a->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
-	zmq_setsockopt(a->sock, ZMQ_HEARTBEAT_IVL, &hb, sizeof(hb));
-	zmq_setsockopt(a->sock, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof(hbt));
 	zmq_setsockopt(a->sock, ZMQ_HANDSHAKE_IVL, &hbt, sizeof(hbt));
+	awire_tcp_liveness(a->sock, hbt);
 	zmq_setsockopt(a->sock, ZMQ_MAXMSGSIZE, &max, sizeof(max));
 	if (zmq_socket_monitor(a->sock, AGENT_MON_ENDPOINT,
 			       ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |

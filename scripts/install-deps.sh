@@ -12,9 +12,9 @@ packages=(
 	libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev
 	python3 python3-zmq curl sqlite3 procps iproute2 psmisc
 	supervisor prometheus wrk hyperfine valgrind chromium
-	# systemd's sd_notify; the man pages; the Python client's wheel; the
-	# Debian package and its test (scripts/test-package.sh)
-	libsystemd-dev systemd scdoc man-db python3-pip python3-setuptools python3-wheel
+	# systemd (its unit directory); the man pages; the Python client's wheel;
+	# the Debian package and its test (scripts/test-package.sh)
+	systemd scdoc man-db python3-pip python3-setuptools python3-wheel
 	debhelper dpkg-dev lintian
 	# the clock jump test fakes the wall clock of droverd and its agents
 	# (tests/integration/faults)

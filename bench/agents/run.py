@@ -166,6 +166,7 @@ class Bench:
 def run(a):
     build(a.build, ["droverd", "droverd_hub", "drover-agent", "droverctl", "spawn_floor"])
     total = a.agents * a.workers
+    load_start = os.getloadavg()[0]
     res = {"machine": machine(), "agents": a.agents, "workers_per_agent": a.workers}
     floors = []
     for _ in range(3):
@@ -270,6 +271,8 @@ def run(a):
             (res["lost_s_p50"], res["reconciled_ms_p50"], a.trials))
     finally:
         b.stop()
+    res["load_start"] = load_start
+    res["load_end"] = os.getloadavg()[0]
     return res
 
 
@@ -310,6 +313,8 @@ def table(r):
     lines.append("floor: %d processes spawned by a bare posix_spawn loop with pipes: %.3f s" %
                  (r["agents"] * r["workers_per_agent"], fl))
     lines.append("machine: %s" % r["machine"])
+    lines.append("load average (1 min): %.2f at the start, %.2f at the end (the run's own processes "
+                 "count)" % (r["load_start"], r["load_end"]))
     return "\n".join(lines)
 
 

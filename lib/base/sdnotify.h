@@ -1,9 +1,9 @@
-/* sdnotify: tells systemd how a Type=notify service is doing, through
-   libsystemd's sd_notify: READY=1 once it serves, RELOADING=1 while it
-   re-reads its file, STOPPING=1 with the time the stop may take, and the
-   watchdog ping while the unit sets WatchdogSec. Outside systemd
-   ($NOTIFY_SOCKET unset), or in a build without libsystemd, each call does
-   nothing. */
+/* sdnotify: tells systemd how a Type=notify service is doing, by its
+   notification protocol (sd_notify(3), without libsystemd): READY=1 once it
+   serves, RELOADING=1 while it re-reads its file, STOPPING=1 with the time
+   the stop may take, and the watchdog ping while the unit sets
+   WatchdogSec. Outside systemd ($NOTIFY_SOCKET unset), or in a build with
+   DROVER_SYSTEMD=OFF, each call does nothing. */
 #ifndef DROVER_SDNOTIFY_H
 #define DROVER_SDNOTIFY_H
 

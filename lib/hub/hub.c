@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "log.h"
+#include "mem.h"
 #include "net.h"
 #include "prom.h"
 #include "secret.h"
@@ -27,6 +28,7 @@
 #define HUB_MAX_RID 256
 #define HUB_SERVER_NAME "droverd" /* droverd.cert in keys_dir is the hub's own */
 #define HUB_PER_AGENT_HB_US 2000  /* the heartbeat stretches 2 ms per agent beyond 500 */
+#define HUB_TRIM_SLACK (2u << 20) /* droverd's growth that a heartbeat gives back */
 
 typedef enum { AG_CONNECTED, AG_LOST } s_ag_state_t;
 
@@ -111,6 +113,7 @@ struct hub {
 	s_cmd_t *cmds;
 	uint64_t next_id;
 	ev_timer_t tick;
+	int64_t next_ping_ms; /* the next heartbeat pass */
 	ev_timer_t cmd_timer;
 	hub_agent_fn on_agent;
 	void *on_agent_ctx;
@@ -908,28 +911,49 @@ s_on_bad(void *arg, const awire_from_t *from, const char *why)
 
 /* ---- heartbeats ---- */
 
+/* Once a heartbeat the hub pings every connected agent in one pass, and
+   each answers at once: the hub's threads wake for one burst a heartbeat
+   rather than once per agent at times of the agents' choosing (100 agents
+   pinging on their own clocks woke both of droverd's threads some 200
+   times a second). The same pass marks LOST an agent silent for lost_after
+   heartbeats; between passes the timer is also armed at the earliest such
+   deadline, so LOST is on time. */
 static void
 s_on_tick(ev_t *ev, ev_timer_t *t)
 {
 	hub_t *h = t->arg;
-	int64_t now = clock_ms(), hb = s_hb(h);
+	int64_t now = clock_ms(), hb = s_hb(h), lost_ms = hb * (int64_t)h->lost_after, next;
+	bool ping = now >= h->next_ping_ms;
 	s_agent_t *a;
 	size_t i;
 
+	if (ping)
+		h->next_ping_ms = now + hb;
+	next = h->next_ping_ms;
 	for (i = 0; i < h->n_agents; i++) {
 		a = h->agents[i];
 		if (!a->session || a->state != AG_CONNECTED)
 			continue;
-		if (now - a->last_rx_ms > hb * (int64_t)h->lost_after) {
+		if (now - a->last_rx_ms > lost_ms) {
 			s_lose(h, a, "silent: lost");
 			continue;
 		}
-		/* The agents ping and the hub answers: one round trip per agent
-		   per heartbeat. The hub probes only an agent gone quiet. */
-		if (now - a->last_rx_ms >= hb && now - a->last_tx_ms >= hb)
+		if (ping)
 			s_send(h, a, AWIRE_PING, json_pack("{s:I}", "t", (json_int_t)now));
+		if (a->last_rx_ms + lost_ms + 1 < next)
+			next = a->last_rx_ms + lost_ms + 1;
 	}
-	ev_timer_start(ev, t, now + hb / 2, s_on_tick, h);
+	/* What a burst (a group command's events from every agent) left free
+	   in droverd's heap and in ZeroMQ's I/O thread's arena goes back to
+	   the kernel once the heartbeat after it finds the process grown. */
+	if (ping && h->n_agents > 0) {
+		size_t freed = mem_trim_if_grown(HUB_TRIM_SLACK);
+
+		if (freed > 0)
+			log_debug("agents: %zu KiB of memory freed after a burst given back",
+				  freed / 1024);
+	}
+	ev_timer_start(ev, t, next, s_on_tick, h);
 }
 
 /* ---- ZAP: admit the keys of keys_dir ---- */
@@ -1236,9 +1260,9 @@ hub_new(ev_t *ev, view_t *view, const conf_t *conf, int listen_fd, hub_agent_fn 
 		goto fail;
 	}
 	{
-		/* ZeroMQ's own heartbeats only close TCP connections that died
-		   silently; the protocol's heartbeats say who is alive. */
-		int hb = (int)(h->hb_ms * h->lost_after), hbt = 2 * hb;
+		/* A dead TCP connection is closed by the kernel (the agent
+		   reconnects); the protocol's heartbeats say who is alive. */
+		int hbt = (int)(2 * h->hb_ms * h->lost_after);
 		int64_t max = AWIRE_MAX_BODY + 4096;
 
 		zmq_setsockopt(h->router, ZMQ_CURVE_SERVER, &one, sizeof(one));
@@ -1246,9 +1270,8 @@ hub_new(ev_t *ev, view_t *view, const conf_t *conf, int listen_fd, hub_agent_fn 
 		zmq_setsockopt(h->router, ZMQ_ZAP_DOMAIN, "agents", 6);
 		zmq_setsockopt(h->router, ZMQ_LINGER, &zero, sizeof(zero));
 		zmq_setsockopt(h->router, ZMQ_MAXMSGSIZE, &max, sizeof(max));
-		zmq_setsockopt(h->router, ZMQ_HEARTBEAT_IVL, &hb, sizeof(hb));
-		zmq_setsockopt(h->router, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof(hbt));
 		zmq_setsockopt(h->router, ZMQ_HANDSHAKE_IVL, &hbt, sizeof(hbt));
+		awire_tcp_liveness(h->router, hbt);
 	}
 	sodium_memzero(sk, sizeof(sk));
 	if (s_bind(h, err) != 0)
@@ -1277,7 +1300,8 @@ hub_new(ev_t *ev, view_t *view, const conf_t *conf, int listen_fd, hub_agent_fn 
 		*err = strdup("agents: cannot watch the sockets");
 		goto fail;
 	}
-	ev_timer_start(ev, &h->tick, clock_ms() + h->hb_ms / 2, s_on_tick, h);
+	h->next_ping_ms = clock_ms() + h->hb_ms;
+	ev_timer_start(ev, &h->tick, h->next_ping_ms, s_on_tick, h);
 	s_on_zap(ev, &h->zap_io, 0);
 	s_each_named_host(h, s_placeholders_if_away);
 	log_info("agents: listening on %s%s (%zu groups placed on agents)", h->listen,

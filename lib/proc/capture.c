@@ -126,6 +126,16 @@ s_write_all(proc__cap_t *cap, const char *buf, size_t n)
 	}
 }
 
+/* True when the pipe holds no byte now (end of file, or a wakeup before
+   the first byte). */
+static bool
+s_nothing_yet(proc__cap_t *cap)
+{
+	int pending = 0;
+
+	return ioctl(cap->io.fd, FIONREAD, &pending) == 0 && pending == 0;
+}
+
 /* Moves what the pipe holds into the file, up to a slice per call so one
    chatty worker cannot starve the others. Returns true at end of file. */
 static bool
@@ -136,6 +146,22 @@ s_pump(proc__cap_t *cap, size_t slice)
 	ssize_t n;
 
 	while (moved < slice) {
+		if (cap->file_fd < 0 && s_nothing_yet(cap)) {
+			/* No file is made for a worker that has said nothing: the
+			   file opens with its first byte. A worker that exits
+			   silent (end of file here) costs no file at all. */
+			n = read(cap->io.fd, sink, 1);
+			if (n <= 0)
+				return n == 0 || !(errno == EAGAIN || errno == EINTR);
+			if ((n = s_open_file(cap, false)) == 0) {
+				s_write_all(cap, sink, 1); /* it came meanwhile */
+			} else {
+				s_full(cap, (int)-n);
+				cap->dropped++;
+			}
+			moved++;
+			continue;
+		}
 		if (cap->file_fd < 0 && (n = s_open_file(cap, false)) != 0) {
 			/* No file: keep the worker running, drop its output. */
 			s_full(cap, (int)-n);

@@ -642,8 +642,13 @@ proc_core_destroy(proc_core_t **corep)
 	free(core->queue_url);
 	free(core->authkey_file);
 	ev_timer_stop(core->ev, &core->save_timer);
-	if (core->state_file != NULL)
+	if (core->state_file != NULL) {
+		char tmp[4200];
+
 		unlink(core->state_file); /* everything was stopped or killed above */
+		snprintf(tmp, sizeof(tmp), "%s.tmp", core->state_file);
+		unlink(tmp); /* the previous list, kept for the next save */
+	}
 	free(core->state_file);
 	json_decref(core->adopt);
 	free(core);

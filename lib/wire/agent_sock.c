@@ -198,3 +198,20 @@ awire_send(awire_sock_t *s, const void *rid, size_t rid_len, awire_type_t t, jso
 	}
 	return rc;
 }
+
+void
+awire_tcp_liveness(void *zsock, int64_t dead_ms)
+{
+	int maxrt = (int)dead_ms, on = 1, idle = (int)(dead_ms / 2000), intvl, cnt = 3;
+
+	if (idle < 1)
+		idle = 1;
+	intvl = (int)(dead_ms / 1000 - idle) / cnt;
+	if (intvl < 1)
+		intvl = 1;
+	zmq_setsockopt(zsock, ZMQ_TCP_MAXRT, &maxrt, sizeof(maxrt));
+	zmq_setsockopt(zsock, ZMQ_TCP_KEEPALIVE, &on, sizeof(on));
+	zmq_setsockopt(zsock, ZMQ_TCP_KEEPALIVE_IDLE, &idle, sizeof(idle));
+	zmq_setsockopt(zsock, ZMQ_TCP_KEEPALIVE_INTVL, &intvl, sizeof(intvl));
+	zmq_setsockopt(zsock, ZMQ_TCP_KEEPALIVE_CNT, &cnt, sizeof(cnt));
+}

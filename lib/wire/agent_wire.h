@@ -84,6 +84,16 @@ typedef struct awire_sock awire_sock_t;
 awire_sock_t *awire_sock_new(ev_t *ev, void *zsock, bool router, awire_msg_fn *fn,
 			     awire_bad_fn *bad, void *arg);
 void awire_sock_destroy(awire_sock_t **sp);
+/* Lets the kernel, not ZeroMQ's heartbeats, close zsock's TCP connections
+   whose peer vanished (its host gone, the link cut): TCP_USER_TIMEOUT
+   (ZMQ_TCP_MAXRT) for data left unacknowledged dead_ms, keepalive probes
+   for a connection idle half of it. Set before bind or connect. ZeroMQ's
+   heartbeats would cost each side's I/O thread two wakeups and two CURVE
+   messages per connection per interval; the protocol's own heartbeats
+   already say who is alive, and keep data flowing for the timeout to act
+   on. */
+void awire_tcp_liveness(void *zsock, int64_t dead_ms);
+
 /* Sends t with body (taken) to rid (ROUTER) without waiting: 0, or -errno
    (-EAGAIN: no peer to take it now). */
 int awire_send(awire_sock_t *s, const void *rid, size_t rid_len, awire_type_t t, json_t *body);

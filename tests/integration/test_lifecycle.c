@@ -438,6 +438,42 @@ Test(lifecycle, output_can_be_merged_or_discarded, .fini = teardown, .timeout = 
 	cr_assert_eq(drv_http(&d, "GET", "/api/v1/processes/quiet:0/logs", NULL, false, NULL), 404);
 }
 
+/* A worker that has said nothing has no log file, not even after it
+   exits; its first byte makes the file, and the logs call shows its lines. */
+Test(lifecycle, a_silent_worker_makes_no_log_file, .fini = teardown, .timeout = 30)
+{
+	char out[512], err[512], *text;
+	json_t *o;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				   "  silent:\n"
+				   "    command: [sleep, '3600']\n"
+				   "    start_timeout: 0s\n"
+				   "  late:\n"
+				   "    command: \"sleep 0.3; echo at-last; exec sleep 3600\"\n"
+				   "    start_timeout: 0s\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "silent:0", "RUNNING", 5000));
+	cr_assert_eq(drv_http(&d, "POST", "/api/v1/processes/silent:0/restart", NULL, true, NULL),
+		     200);
+	cr_assert(drv_wait_state(&d, "silent:0", "RUNNING", 5000));
+	snprintf(out, sizeof(out), "%s/var/log/silent:0.out", d.dir);
+	snprintf(err, sizeof(err), "%s/var/log/silent:0.err", d.dir);
+	cr_assert_neq(access(out, F_OK), 0, "an exit with nothing said made %s", out);
+	cr_assert_neq(access(err, F_OK), 0, "an exit with nothing said made %s", err);
+	o = drv_get_json(&d, "/api/v1/processes/silent:0/logs");
+	cr_assert_not_null(o);
+	cr_assert_eq(json_array_size(json_object_get(o, "lines")), 0);
+	json_decref(o);
+	snprintf(out, sizeof(out), "%s/var/log/late:0.out", d.dir);
+	for (int i = 0; i < 100 && access(out, F_OK) != 0; i++)
+		drv_sleep_ms(20);
+	drv_sleep_ms(50);
+	text = drv_slurp(out);
+	cr_assert_str_eq(text, "at-last\n");
+	free(text);
+}
+
 /* Reads the hexadecimal mask of a field ("SigIgn:") of /proc/PID/status. */
 static unsigned long long
 status_mask(pid_t pid, const char *field)
@@ -589,6 +625,57 @@ Test(lifecycle, after_a_kill_9_the_next_droverd_never_runs_two_copies, .fini = t
 	cr_assert_neq(drv_pid(&d, "twice:0"), old0);
 	cr_assert_eq(copies_of(d.dir, "twice:0"), 1);
 	cr_assert_eq(copies_of(d.dir, "twice:1"), 1);
+}
+
+/* The state file is rewritten by swapping it with its previous copy: after
+   several saves (restarts) the list read after a kill -9 is the latest one,
+   so a worker started since the first save is stopped too. */
+Test(lifecycle, after_restarts_and_a_kill_9_the_latest_workers_are_stopped, .fini = teardown,
+     .timeout = 40)
+{
+	pid_t first, now0, now1;
+	char path[400];
+	int status, i;
+
+	cr_assert_eq(drv_start(&d, "groups:\n"
+				   "  twice:\n"
+				   "    command: [sleep, '1000']\n"
+				   "    instances: 2\n"
+				   "    start_timeout: 0s\n"),
+		     0);
+	cr_assert(drv_wait_state(&d, "twice:1", "RUNNING", 5000));
+	first = drv_pid(&d, "twice:0");
+	for (i = 0; i < 3; i++) {
+		pid_t before = drv_pid(&d, "twice:0");
+
+		cr_assert_eq(
+		    drv_http(&d, "POST", "/api/v1/processes/twice:0/restart", NULL, true, NULL),
+		    200);
+		for (int w = 0;
+		     w < 100 && (drv_pid(&d, "twice:0") == before || drv_pid(&d, "twice:0") == 0);
+		     w++)
+			drv_sleep_ms(50);
+		cr_assert(drv_wait_state(&d, "twice:0", "RUNNING", 5000));
+		drv_sleep_ms(100); /* a save per loop pass */
+	}
+	now0 = drv_pid(&d, "twice:0");
+	now1 = drv_pid(&d, "twice:1");
+	cr_assert_neq(now0, first);
+	snprintf(path, sizeof(path), "%s/var/workers.state.tmp", d.dir);
+	cr_assert_eq(access(path, F_OK), 0, "the previous list is kept beside the state file");
+	kill(d.pid, SIGKILL);
+	waitpid(d.pid, &status, 0);
+	d.pid = 0;
+	cr_assert(drv_alive(now0) && drv_alive(now1), "the workers died with droverd");
+	cr_assert_eq(drv_launch(&d), 0);
+	cr_assert(drv_wait_state(&d, "twice:0", "RUNNING", 5000));
+	cr_assert(drv_wait_state(&d, "twice:1", "RUNNING", 5000));
+	cr_assert_not(drv_alive(now0), "the restarted twice:0 (pid %d) still runs", now0);
+	cr_assert_not(drv_alive(now1), "the old twice:1 (pid %d) still runs", now1);
+	cr_assert_eq(copies_of(d.dir, "twice:0"), 1);
+	cr_assert_eq(copies_of(d.dir, "twice:1"), 1);
+	cr_assert_eq(drv_stop(&d, 10000), 0);
+	cr_assert_neq(access(path, F_OK), 0, "a clean stop removes both lists");
 }
 
 static char full_dir[300];

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """droverd and drover-agent tell systemd what a Type=notify unit needs, by
-sd_notify: READY=1 only once the API answers and the autostart groups are
-started; WATCHDOG=1 at half of WATCHDOG_USEC; RELOADING=1 then READY=1
-around a SIGHUP reload; STOPPING=1 with EXTEND_TIMEOUT_USEC (the local
-groups' stop timeouts and 5 s) on SIGTERM, then exit 0. A build without
-libsystemd (DROVER_SYSTEMD=OFF) says nothing: then this test is skipped.
+the notification protocol (sd_notify(3), written in drover, without
+libsystemd): READY=1 only once the API answers and the autostart groups are
+started; WATCHDOG=1 at half of WATCHDOG_USEC, and none when WATCHDOG_PID
+names another process; RELOADING=1 then READY=1 around a SIGHUP reload;
+STOPPING=1 with EXTEND_TIMEOUT_USEC (the local groups' stop timeouts and
+5 s) on SIGTERM, then exit 0; to a socket path, and (the agent) to an
+abstract socket ("@name"). Neither program maps libsystemd. A build with
+DROVER_SYSTEMD=OFF says nothing, and CMake does not add this test there.
 
     test_notify.py DROVERD DROVER_AGENT DROVERCTL
 """
@@ -38,12 +41,13 @@ def fail(msg, *logs):
 
 
 class Notify:
-    """systemd's side: a datagram socket; every message, split in fields."""
+    """systemd's side: a datagram socket; every message, split in fields.
+    A path starting with "@" is in the abstract namespace."""
 
     def __init__(self, path):
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)
+        self.sock.bind("\0" + path[1:] if path.startswith("@") else path)
 
     def next(self, timeout):
         self.sock.settimeout(timeout)
@@ -67,9 +71,10 @@ class Notify:
 
 
 def main():
-    if subprocess.run(["sh", "-c", f"ldd {droverd} | grep -q libsystemd"]).returncode != 0:
-        print("droverd is built without libsystemd: nothing to test")
-        return
+    for prog in (droverd, agent):
+        libs = subprocess.run(["ldd", prog], capture_output=True, text=True).stdout
+        if "libsystemd" in libs:
+            fail(f"{prog} links libsystemd (about 1 MiB of RSS with what it pulls in)")
     d = tempfile.mkdtemp(prefix="drover-notify.")
     port = free_port()
     conf = os.path.join(d, "drover.yaml")
@@ -146,8 +151,10 @@ groups:
         subprocess.run([droverctl, "keygen", keys, "--name", name], check=True,
                        stdout=subprocess.DEVNULL)
     alog = os.path.join(d, "agent.log")
-    n2 = Notify(os.path.join(d, "notify2.sock"))
-    env = dict(os.environ, NOTIFY_SOCKET=n2.path)
+    n2 = Notify("@drover-notify-test-%d" % os.getpid())
+    # A watchdog for another process (WATCHDOG_PID): not this agent's to ping.
+    env = dict(os.environ, NOTIFY_SOCKET=n2.path, WATCHDOG_USEC="200000",
+               WATCHDOG_PID=str(os.getpid()))
     with open(alog, "w") as out:
         a = subprocess.Popen([agent, "--connect", f"tcp://127.0.0.1:{free_port()}", "--name", "n1",
                               "--key", os.path.join(keys, "n1.cert_secret"),
@@ -155,8 +162,16 @@ groups:
                               "--state-dir", os.path.join(d, "agent")],
                              stdout=out, stderr=out, env=env)
     try:
-        if n2.wait_for("READY", 30) is None:
+        seen = []
+        if n2.wait_for("READY", 30, seen) is None:
             fail("drover-agent sent no READY=1", alog)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 0.5:
+            m = n2.next(0.5)
+            if m is not None:
+                seen.append(m)
+        if any("WATCHDOG" in m for m in seen):
+            fail("drover-agent pinged a watchdog that WATCHDOG_PID gives another process", alog)
         a.terminate()
         if n2.wait_for("STOPPING", 10) is None:
             fail("drover-agent sent no STOPPING=1", alog)

@@ -1,9 +1,13 @@
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "clock.h"
 #include "ev.h"
+#include "mem.h"
 #include "units.h"
 
 Test(units, durations_in_every_unit)
@@ -100,4 +104,40 @@ Test(ev, idle_loop_makes_no_wakeups, .timeout = 5)
 	cr_assert_eq(ev_run_once(ev, 300), 0); /* nothing armed: sleeps the whole time */
 	cr_assert_eq(ev_wakeups(ev), 1);
 	ev_destroy(&ev);
+}
+
+/* Memory freed in the middle of the heap stays resident until trimmed; the
+   trim gives it back once the process grew by more than the slack. */
+Test(mem, what_a_burst_left_free_goes_back_when_the_process_grew)
+{
+	enum { N = 200, SIZE = 64 * 1024 };
+	static char *blocks[N];
+	size_t before, freed;
+	char *pin;
+	int i;
+
+#if defined(__SANITIZE_ADDRESS__)
+	cr_skip_test("AddressSanitizer's allocator is not glibc's: nothing for malloc_trim");
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	cr_skip_test("AddressSanitizer's allocator is not glibc's: nothing for malloc_trim");
+#endif
+#endif
+	mallopt(M_MMAP_THRESHOLD, 1 << 20); /* the blocks from the heap, not mmap */
+	mem_trim_if_grown(1 << 20);	    /* the baseline */
+	before = mem_rss_bytes();
+	cr_assert_gt(before, 0);
+	for (i = 0; i < N; i++) {
+		blocks[i] = malloc(SIZE);
+		cr_assert_not_null(blocks[i]);
+		memset(blocks[i], 1, SIZE);
+	}
+	cr_assert_eq(mem_trim_if_grown(64u << 20), 0, "grown less than the slack: no trim");
+	pin = blocks[N - 1]; /* the last block keeps the others off the top of the heap */
+	for (i = 0; i < N - 1; i++)
+		free(blocks[i]);
+	freed = mem_trim_if_grown(1 << 20);
+	cr_assert_gt(freed, (size_t)N * SIZE / 2, "gave back %zu bytes", freed);
+	cr_assert_lt(mem_rss_bytes(), before + (size_t)N * SIZE / 2);
+	free(pin);
 }
