@@ -181,6 +181,7 @@ class QueueClient:
         self._starved = set()           # queues whose get waited for the standing GET
         self.max_frame = None           # the server's largest frame, from HELLO
         self._seq = 0                   # of the last request: its id, or id | ASYNC_BIT
+        self._tick = 0                  # puts and completes: every 64th reads what came
         self._replies = {}              # request id -> reply frames that came early
         self._abandoned = {}            # id of a request given up on -> its queue or None
         self._names = {}                # queue name -> its bytes on the wire
@@ -800,7 +801,8 @@ class QueueClient:
         q = self._name(queue)
         data = self._sized(data, q)
         c = self._credit.get(q, 0)
-        if c & 63 == 0:                 # now and then, and whenever credit runs out
+        self._tick = t = (self._tick + 1) & 63
+        if t == 0 or c == 0:            # now and then, and whenever credit runs out
             self._poll()
             c = self._credit.get(q, 0)
         if self._resync:
@@ -860,7 +862,8 @@ class QueueClient:
             q = self._name(queue)
             data = self._sized(data, q)
             c = self._credit.get(q, 0)
-            if c & 63 == 0:
+            self._tick = t = (self._tick + 1) & 63
+            if t == 0 or c == 0:
                 self._poll()
                 c = self._credit.get(q, 0)
             if self._resync:
