@@ -57,6 +57,7 @@ CREDIT_WANT = 1024
 MAX_BATCH = 4096            # messages per PUT in put_many
 MAX_COUNT = 65536           # protocol limit per request
 BATCH_BYTES = 8 << 20       # put_many starts a new request past this many bytes
+SLICE = 0.1                 # seconds a blocking receive waits before the monitor is read
 
 _REQ = struct.Struct("!BBHIiI")     # version, op, flags, request id, timeout_ms, count
 _REP = struct.Struct("!BBhIII")     # version, op, status, request id, count, credit
@@ -180,6 +181,7 @@ class QueueClient:
         self._starved = set()           # queues whose get waited for the standing GET
         self.max_frame = None           # the server's largest frame, from HELLO
         self._seq = 0                   # of the last request: its id, or id | ASYNC_BIT
+        self._tick = 0                  # puts and completes: every 64th reads what came
         self._replies = {}              # request id -> reply frames that came early
         self._abandoned = {}            # id of a request given up on -> its queue or None
         self._names = {}                # queue name -> its bytes on the wire
@@ -227,6 +229,9 @@ class QueueClient:
             s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
             s.setsockopt(zmq.HEARTBEAT_IVL, 5000)
             s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 15000)
+            # A wait for a reply is a blocking receive of at most this long
+            # (one wakeup, no poll of two sockets), then a look at the monitor.
+            s.setsockopt(zmq.RCVTIMEO, int(SLICE * 1000))
             self._sock = s
             self._mon = s.get_monitor_socket(_EVENTS)
             self._items = [(self._sock, _POLLIN), (self._mon, _POLLIN)]
@@ -366,7 +371,12 @@ class QueueClient:
     def _send_leases(self, op, q, frame, n):
         """An ACK or NACK of n lease ids (frame), remembered until a reply
         to a later request shows droverd read it."""
-        self._send(op, q, (frame,), n, 0, reply=False)
+        sock = self._sock
+        if sock is None:
+            raise ConnectionError("the client is closed")
+        _send(sock, _REQ.pack(VERSION, op, 0, 0, 0, n), _SNDMORE)
+        _send(sock, q, _SNDMORE)
+        _send(sock, frame, 0)
         self._alog.append((self._seq, op, q, frame, n))
         self._alog_n += n
         while self._alog_n > ALOG_MAX:
@@ -382,10 +392,11 @@ class QueueClient:
             return
         if rid == self._marker:
             self._marker = 0
-        if not self._proven or _older(self._proven, seq):
-            self._proven = seq
+        proven = self._proven
+        if not proven or 0 < (seq - proven) & SEQ_MASK < SEQ_MASK >> 1:    # _older()
+            self._proven = proven = seq
         alog = self._alog
-        while alog and _older(alog[0][0], self._proven):
+        while alog and 0 < (proven - alog[0][0]) & SEQ_MASK < SEQ_MASK >> 1:
             self._alog_n -= alog.popleft()[4]
 
     def _request(self, op, q, frames, count, ms, queue=None, flags=0):
@@ -619,19 +630,41 @@ class QueueClient:
         sock, mon, poll = self._sock, self._mon, self._pollwait
         while not done():
             if deadline is None:
-                ready = poll(None)
+                if self._recv_one():
+                    continue
             else:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                ready = poll(left)
-            for s, _ in ready:
-                if s is sock:
-                    while _readable(sock):
-                        self._take(_recv_all(sock))
-                elif s is mon and self._events() & _HANDSHAKE_FAILED:
-                    raise AuthError("%s: authentication failed on reconnecting" % self.endpoint)
+                if left > SLICE:
+                    if self._recv_one():
+                        continue
+                else:
+                    for s, _ in poll(left):
+                        if s is sock:
+                            while _readable(sock):
+                                self._take(_recv_all(sock))
+                        elif s is mon and self._events() & _HANDSHAKE_FAILED:
+                            raise AuthError("%s: authentication failed on reconnecting" %
+                                            self.endpoint)
+                    continue
+            # A slice went by without a reply: the monitor may have news.
+            if _readable(mon) and self._events() & _HANDSHAKE_FAILED:
+                raise AuthError("%s: authentication failed on reconnecting" % self.endpoint)
         return True
+
+    def _recv_one(self):
+        """Waits up to SLICE for a reply (a blocking receive: the cheapest
+        wait, one wakeup and no poll of the monitor) and deals with it:
+        its request id (see _take), or None when none came."""
+        sock = self._sock
+        try:
+            frames = [_recv(sock, 0)]
+        except zmq.Again:
+            return None
+        while _getopt(sock, _RCVMORE):
+            frames.append(_recv(sock, 0))
+        return self._take(frames) or -1
 
     def _wait(self, rid, timeout_ms, queue=None, deadline=False):
         """The reply frames of request rid, waiting for the request's own
@@ -651,13 +684,22 @@ class QueueClient:
                 if self._lost:
                     raise _Lost()
                 if deadline is None:
-                    ready = poll(None)
+                    left = None
                 else:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         self._abandon(rid, queue)
                         raise Timeout("%s: no reply within %.1f s" % (
                             self.endpoint, timeout_ms / 1000 + self.timeout))
+                if left is None or left > SLICE:
+                    got = self._recv_one()
+                    if got:
+                        if got == rid and rid in replies:
+                            return replies.pop(rid)
+                        continue
+                    # A slice without a reply: the monitor may have news.
+                    ready = ((mon, _POLLIN),) if _readable(mon) else ()
+                else:
                     ready = poll(left)
                 for s, _ in ready:
                     if s is sock:
@@ -727,14 +769,15 @@ class QueueClient:
         self._wait_until(lambda: credit.get(q, 0) > 0 or not inflight.get(q, 0), deadline)
         return credit.get(q, 0)
 
-    def _send_credited(self, op, q, frames):
-        rid = self._async_id()
+    def _send_credited(self, op, q, frame):
+        """A PUT or COMPLETE of one message frame within credit, not waited
+        for: the hot path of put() and complete(), kept short."""
+        self._seq = seq = self._seq % (SEQ_MASK - 1) + 1    # _async_id(), inline
+        rid = seq | ASYNC_BIT
         sock = self._sock
         _send(sock, _REQ.pack(VERSION, op, F_CREDITED | F_REFILL, rid, 0, 1), _SNDMORE)
         _send(sock, q, _SNDMORE)
-        for f in frames[:-1]:
-            _send(sock, f, _SNDMORE)
-        _send(sock, frames[-1], 0)
+        _send(sock, frame, 0)
         self._credit[q] -= 1
         self._inflight[q] = self._inflight.get(q, 0) + 1
         self._last_put[q] = time.monotonic()
@@ -758,7 +801,8 @@ class QueueClient:
         q = self._name(queue)
         data = self._sized(data, q)
         c = self._credit.get(q, 0)
-        if c & 63 == 0:                 # now and then, and whenever credit runs out
+        self._tick = t = (self._tick + 1) & 63
+        if t == 0 or c == 0:            # now and then, and whenever credit runs out
             self._poll()
             c = self._credit.get(q, 0)
         if self._resync:
@@ -773,7 +817,7 @@ class QueueClient:
             if self._err is not None:
                 self._report()
         if c > 0:
-            rid = self._send_credited(OP_PUT, q, (data,))
+            rid = self._send_credited(OP_PUT, q, data)
             self._pend[rid] = [OP_PUT, q, data, None, 0, True, None, False]
             return
         self._last_put[q] = time.monotonic()
@@ -818,7 +862,8 @@ class QueueClient:
             q = self._name(queue)
             data = self._sized(data, q)
             c = self._credit.get(q, 0)
-            if c & 63 == 0:
+            self._tick = t = (self._tick + 1) & 63
+            if t == 0 or c == 0:
                 self._poll()
                 c = self._credit.get(q, 0)
             if self._resync:
@@ -843,7 +888,7 @@ class QueueClient:
         tq = self._name(task.queue)
         task.settled = True
         frame = b"".join((_U64.pack(task.lease), _LEN[len(tq)], tq, data))
-        rid = self._send_credited(OP_COMPLETE, q, (frame,))
+        rid = self._send_credited(OP_COMPLETE, q, frame)
         self._pend[rid] = [OP_COMPLETE, q, frame, tq, task.lease, True, None, False]
 
     def flush(self, timeout=None):
@@ -855,8 +900,11 @@ class QueueClient:
         messages failed), or Timeout when confirmations are still missing
         (e.undelivered: how many; they stay pending and are resent on
         reconnect)."""
-        self._poll()
         pend = self._pend
+        if not pend:
+            self._poll()
+        # else the wait reads the replies, and the monitor whenever a slice
+        # passes without one (a lost connection sends no replies)
         ok = not pend or self._wait_until(lambda: not pend, self._deadline(timeout))
         if ok:
             self._return_credit(IDLE_CREDIT)
@@ -872,7 +920,7 @@ class QueueClient:
         client has not put into for idle seconds, so that a client that
         stopped putting holds no places."""
         now = time.monotonic()
-        for q, c in list(self._credit.items()):
+        for q, c in self._credit.items():    # values change, keys do not
             if c > 0 and not self._inflight.get(q, 0) and now - self._last_put.get(q, 0) >= idle:
                 self._send(OP_RETURN, q, (), c, 0, reply=False)
                 self._credit[q] = 0
