@@ -288,3 +288,74 @@ put("http", "bad-path", http(GET, 0, 0, b"web%00x"))
 put("http", "bad-slash", http(GET, 1, 0, b"web%2Fx"))
 put("http", "many-args", http(GET, 13, 0, b"", b"a&" * 120))
 put("http", "method", http(DELETE, 2, TOK, b"processes"))
+
+# ---- the hub: a script of steps (see fuzz_hub.c) ----
+reset("hub")
+HTYPES = ["HELLO", "STATE", "EVENT", "SAMPLES", "CMD", "ACK", "LOGREQ", "LOGS", "PING", "PONG",
+          "REGISTER", "REFUSED"]
+HUSERS = ["node-1", "node-2", "node-3", "local", None]
+
+
+def body16(body):
+    b = json.dumps(body, separators=(",", ":")).encode() if not isinstance(body, bytes) else body
+    assert len(b) < 65536
+    return struct.pack(">H", len(b)) + b
+
+
+def hmsg(rid, user, t, body):
+    # rid 0..3, user an index of HUSERS; t a type name
+    return bytes([rid + 4 * user, HTYPES.index(t)]) + body16(body)
+
+
+def hproc(name, state="RUNNING", pid=100, **kw):
+    group, inst = name.split(":")
+    p = dict(proc, name=name, group=group, instance=int(inst), state=state, pid=pid)
+    p.update(kw)
+    return p
+
+
+def hello(name, procs, seq=0, labels=None, protocol=1):
+    return {"protocol": protocol, "name": name, "version": "0.1.0", "hostname": name,
+            "labels": labels or {}, "processes": procs, "cores": 2, "memory_bytes": 1 << 30,
+            "boot_id": "b", "seq": seq}
+
+
+def htime(ms):
+    return bytes([160 + min(31, ms // 250)])
+
+
+HCMD = lambda i, c: bytes([192, i, c])          # c % 4: start stop restart signal
+HGROUP = lambda g, c: bytes([208, g, c])        # g: web db work gpu loc nope; c % 4 == 3: scale
+HLOGS = lambda i, q: bytes([216, i, q])
+HRELOAD = lambda conf, keys: bytes([224 + conf + 2 * keys])
+HREAD = bytes([232])
+
+put("hub", "hello-event", hmsg(0, 0, "HELLO", hello("node-1", [hproc("web:2"), hproc("web:3")])) +
+    hmsg(0, 0, "EVENT", {"seq": 1, "processes": [hproc("web:2", "STOPPING"),
+                                                  dict(hproc("web:3", "EXITED"), removed=True)]}) +
+    hmsg(0, 0, "SAMPLES", {"samples": [["web:2", 0.5, 1048576], ["web:0", 1.0, 1]]}) + HREAD)
+put("hub", "hello-labels", hmsg(1, 1, "HELLO", hello("node-2", [hproc("work:0"), hproc("db:0")],
+                                                  labels={"role": "worker", "zone": "a"})) +
+    hmsg(2, 0, "HELLO", hello("node-1", [hproc("work:2")], labels={"role": "worker"})) +
+    HRELOAD(1, 0) + HREAD)
+put("hub", "lost", hmsg(0, 0, "HELLO", hello("node-1", [hproc("web:2")])) + htime(2000) +
+    hmsg(0, 0, "PING", {"t": 5, "rtt_ms": 3}) + htime(4000) + htime(4000) +
+    hmsg(0, 0, "PONG", {"t": 5}) + HREAD)
+put("hub", "replaced", hmsg(0, 0, "HELLO", hello("node-1", [hproc("web:2")])) +
+    hmsg(3, 0, "HELLO", hello("node-1", [hproc("web:3")], seq=4)) +
+    hmsg(0, 0, "EVENT", {"seq": 1, "processes": [hproc("web:2", "FATAL")]}) +
+    hmsg(3, 0, "EVENT", {"seq": 9, "processes": [hproc("web:3")]}))
+put("hub", "commands", hmsg(0, 0, "HELLO", hello("node-1", [hproc("web:2"), hproc("web:3")])) +
+    HCMD(1, 3 + 4 * 9) + HGROUP(0, 2) + HLOGS(1, 0x10) +
+    hmsg(0, 0, "ACK", {"id": 1, "rc": 0, "message": ""}) +
+    hmsg(0, 0, "ACK", {"id": 2, "rc": -3, "message": "no such process"}) +
+    hmsg(0, 0, "LOGS", {"id": 3, "status": 200, "reply": {"lines": ["a"]}}) +
+    HCMD(2, 1) + htime(6000))
+put("hub", "scale-reload", hmsg(1, 1, "HELLO", hello("node-2", [hproc("db:0")])) +
+    HGROUP(0, 3 + 4 * 1) + HGROUP(1, 3 + 4 * 3) + HRELOAD(1, 1) + HRELOAD(0, 0) +
+    hmsg(0, 2, "HELLO", hello("node-3", [])) + HRELOAD(1, 1))
+put("hub", "refused", hmsg(0, 1, "HELLO", hello("node-1", [])) +
+    hmsg(1, 4, "HELLO", hello("node-2", [])) +
+    hmsg(2, 0, "HELLO", hello("node-1", [], protocol=2)) +
+    hmsg(3, 3, "HELLO", hello("local", [hproc("web:0", "STOPPED")])) +
+    hmsg(2, 0, "EVENT", {"seq": 1, "processes": []}) + HREAD)
