@@ -76,24 +76,25 @@ static auth_zap_t *s_zap; /* answers nothing here: its refusal count is in the m
 
 /* Two configurations: by name on several hosts (local among them), by
    labels, and a group only droverd runs; the second moves things around. */
-#define YAML_A                                                                             \
-	"supervisor:\n"                                                                    \
+#define YAML_A                                                                                     \
+	"supervisor:\n"                                                                            \
 	"  agents: {listen: 'tcp://127.0.0.1:9171', keys_dir: %s, heartbeat: 1s, lost_after: 3}\n" \
-	"groups:\n"                                                                        \
-	"  web: {command: [web, '${PORT}'], instances: 2, hosts: [local, node-1, node-2],\n" \
-	"        env: {PORT: '80${INSTANCE}'}}\n"                                          \
-	"  db: {command: 'exec db', hosts: [node-2, node-4]}\n"                            \
-	"  work: {command: [w], hosts: {labels: {role: worker}, per_host: 2},\n"           \
-	"         ready: {tcp: '127.0.0.1:1'}, queue_access: true}\n"                      \
+	"groups:\n"                                                                                \
+	"  web: {command: [web, '${PORT}'], instances: 2, hosts: [local, node-1, node-2],\n"       \
+	"        env: {PORT: '80${INSTANCE}'}}\n"                                                  \
+	"  db: {command: 'exec db', hosts: [node-2, node-4]}\n"                                    \
+	"  work: {command: [w], hosts: {labels: {role: worker}, per_host: 2},\n"                   \
+	"         ready: {tcp: '127.0.0.1:1'}, queue_access: true}\n"                              \
 	"  loc: {command: [l]}\n"
-#define YAML_B                                                                             \
-	"supervisor:\n"                                                                    \
-	"  agents: {listen: 'tcp://127.0.0.1:9171', keys_dir: %s, heartbeat: 200ms, lost_after: 2}\n" \
-	"  queues: {authkey_file: %s, advertise: 'tcp://10.0.0.1:9172'}\n"                 \
-	"groups:\n"                                                                        \
-	"  web: {command: [web], instances: 1, hosts: [local, node-2, node-1, node-3]}\n"  \
-	"  work: {command: [w2], hosts: {labels: {role: worker, zone: a}, per_host: 1}}\n"  \
-	"  gpu: {command: [g], hosts: {labels: {gpu: 'yes'}, per_host: 3}, autostart: false}\n" \
+#define YAML_B                                                                                     \
+	"supervisor:\n"                                                                            \
+	"  agents: {listen: 'tcp://127.0.0.1:9171', keys_dir: %s, heartbeat: 200ms, lost_after: "  \
+	"2}\n"                                                                                     \
+	"  queues: {authkey_file: %s, advertise: 'tcp://10.0.0.1:9172'}\n"                         \
+	"groups:\n"                                                                                \
+	"  web: {command: [web], instances: 1, hosts: [local, node-2, node-1, node-3]}\n"          \
+	"  work: {command: [w2], hosts: {labels: {role: worker, zone: a}, per_host: 1}}\n"         \
+	"  gpu: {command: [g], hosts: {labels: {gpu: 'yes'}, per_host: 3}, autostart: false}\n"    \
 	"  loc: {command: [l]}\n"
 
 static void
@@ -139,7 +140,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		FUZZ_CHECK(mkdir(s_keys[k], 0700) == 0 || errno == EEXIST);
 		for (i = 0; i < 4; i++)
 			if (k == 0 || strcmp(names[i], "node-3") != 0)
-				FUZZ_CHECK(auth_cert_make(s_keys[k], names[i], true, pk, NULL) == 0);
+				FUZZ_CHECK(auth_cert_make(s_keys[k], names[i], true, pk, NULL) ==
+					   0);
 		FUZZ_CHECK((s_certs[k] = auth_certs_new(s_keys[k])) != NULL);
 	}
 	snprintf(s_authkey, sizeof(s_authkey), "%s/queue.key", s_dir);
@@ -325,6 +327,9 @@ s_check_view(hub_t *h)
 		FUZZ_CHECK(p->host != NULL);
 		if (strcmp(p->host, VIEW_HOST_LOCAL) == 0)
 			continue;
+		if (!s_placed_now(h, p))
+			fprintf(stderr, "fuzz_hub: %s on %s is not placed there\n", p->name,
+				p->host);
 		FUZZ_CHECK(s_placed_now(h, p));
 	}
 	for (k = 0; k < h->n_agents; k++) {
@@ -355,6 +360,9 @@ s_check_view(hub_t *h)
 				snprintf(pname, sizeof(pname), "%s:%u", cg->name,
 					 (unsigned)k * cg->instances + j);
 				q = view_find(h->view, pname);
+				if (q == NULL || strcmp(q->host, cg->hosts[k]) != 0)
+					fprintf(stderr, "fuzz_hub: %s of %s: no placeholder\n",
+						pname, cg->hosts[k]);
 				FUZZ_CHECK(q != NULL && strcmp(q->host, cg->hosts[k]) == 0);
 			}
 		}
@@ -462,8 +470,8 @@ s_read(hub_t *h, uint8_t which)
 	}
 	json_decref(list);
 	if ((a = hub_agent(h, s_users[which % 4])) != NULL)
-		FUZZ_CHECK(strcmp(json_string_value(json_object_get(a, "name")),
-				  s_users[which % 4]) == 0);
+		FUZZ_CHECK(
+		    strcmp(json_string_value(json_object_get(a, "name")), s_users[which % 4]) == 0);
 	json_decref(a);
 	FUZZ_CHECK((m = hub_metrics(h)) != NULL);
 	free(m);
@@ -528,8 +536,8 @@ s_message(hub_t *h, fuzz_in_t *in, uint8_t op)
 	if (t == AWIRE_HELLO) {
 		/* Accepted: a session on this routing id and a new state. */
 		a = s_agent_find(h, name);
-		if (a != NULL && a->generation > gen && a->session &&
-		    a->rid_len == from.rid_len && memcmp(a->rid, from.rid, a->rid_len) == 0)
+		if (a != NULL && a->generation > gen && a->session && a->rid_len == from.rid_len &&
+		    memcmp(a->rid, from.rid, a->rid_len) == 0)
 			s_check_snapshot(h, name, procs);
 		json_decref(procs);
 		json_decref(j);
@@ -618,8 +626,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t op;
 
 	/* Behind the real clock by more than this input can move it. */
-	s_now_ms = real > MAX_STEPS * STEP_MAX_MS + 1000 ? real - MAX_STEPS * STEP_MAX_MS - 1000
-							  : 1;
+	s_now_ms =
+	    real > MAX_STEPS * STEP_MAX_MS + 1000 ? real - MAX_STEPS * STEP_MAX_MS - 1000 : 1;
 	s_n_calls = 0;
 	FUZZ_CHECK((ev = ev_new()) != NULL);
 	FUZZ_CHECK((view = view_new(NULL, NULL)) != NULL);
