@@ -359,3 +359,77 @@ put("hub", "refused", hmsg(0, 1, "HELLO", hello("node-1", [])) +
     hmsg(2, 0, "HELLO", hello("node-1", [], protocol=2)) +
     hmsg(3, 3, "HELLO", hello("local", [hproc("web:0", "STOPPED")])) +
     hmsg(2, 0, "EVENT", {"seq": 1, "processes": []}) + HREAD)
+
+# ---- the agent: a script of steps (see fuzz_agent.c) ----
+reset("agent")
+
+
+def amsg(t, body):
+    return bytes([0, HTYPES.index(t)]) + body16(body)
+
+
+def agroup(name, argv, instances=1, base=0, **kw):
+    g = dict(group, name=name, argv=argv, instances=instances, instance_base=base, env=[],
+             depends_on=[], cwd=None, user=None,
+             backoff={"initial_ms": 10, "max_ms": 1000, "factor": 2.0},
+             ready={"kind": "none", "target": None, "exec": [], "delay_ms": 0,
+                    "timeout_ms": 1000, "interval_ms": 100},
+             stop={"signal": 15, "timeout_ms": 500},
+             limits={"nofile": -1, "core": 0, "memory": -1, "nproc": -1},
+             queue_access=False)
+    g.update(kw)
+    return g
+
+
+def astate(gen, groups, **kw):
+    b = {"generation": gen, "groups": groups, "heartbeat_ms": 1000, "lost_after": 3}
+    b.update(kw)
+    return amsg("STATE", b)
+
+
+def atime(ms):
+    return bytes([160 + min(31, ms // 250)])
+
+
+AHELLO = bytes([192])
+ACHLD = bytes([208])
+ATERM = bytes([240])
+
+put("agent", "state-true", astate(1, [agroup("web", ["true", "${PORT}"], 2, 4,
+                                           env=[["PORT", "80${INSTANCE}"]])]) +
+    ACHLD + atime(500) + ACHLD + atime(2000) + ACHLD + atime(6000))
+put("agent", "commands", astate(1, [agroup("db", ["sleep", "1000"], 1, 0, restart="always")]) +
+    amsg("CMD", {"id": 1, "cmd": "signal", "name": "db:0", "signal": 1}) +
+    amsg("CMD", {"id": 2, "cmd": "restart", "group": "db", "n": 1}) +
+    amsg("CMD", {"id": 3, "cmd": "stop", "name": "db:0"}) +
+    amsg("CMD", {"id": 4, "cmd": "start", "name": "db:9"}) +
+    amsg("LOGREQ", {"id": 5, "name": "db:0", "stream": "stdout", "tail": 10, "offset": -1,
+                    "inode": -1}) +
+    amsg("LOGREQ", {"id": 6, "name": "db:0", "stream": "stdin"}) +
+    amsg("PING", {"t": 42}) + atime(1000) + ACHLD)
+put("agent", "state-changes", astate(1, [agroup("web", ["true"], 3), agroup("db", ["sleep", "9"])]) +
+    atime(250) + astate(2, [agroup("db", ["sleep", "9"], 2), agroup("new", ["x"])]) + ACHLD +
+    atime(1000) + astate(3, []) + atime(1000) + ACHLD)
+put("agent", "refused-silence", amsg("REFUSED", {"reason": "unknown key"}) + atime(6000) +
+    amsg("REGISTER", {}) + amsg("PONG", {"t": 1}) + atime(4000) + atime(4000) + AHELLO +
+    amsg("HELLO", {"protocol": 1}))
+put("agent", "bad-states", astate(1, [agroup("web", ["true"]), agroup("web", ["true"])]) +
+    astate(2, [agroup("web", ["true"], backoff={"initial_ms": 1, "max_ms": 1,
+                                               "factor": 0.5})]) +
+    astate(3, [agroup("web", ["true"], stdout={"mode": "file", "file": "rel", "max_size": 0,
+                                               "keep": 0})]))
+put("agent", "ready-queues", astate(1, [agroup("w", ["true"], 1, queue_access=True,
+                                               ready={"kind": "exec", "target": None,
+                                                      "exec": ["true"], "delay_ms": 0,
+                                                      "timeout_ms": 1000,
+                                                      "interval_ms": 10}),
+                                        agroup("t", ["sleep", "5"], 1, depends_on=["w"],
+                                               ready={"kind": "tcp", "target": "h:${PORT}",
+                                                      "exec": [], "delay_ms": 0,
+                                                      "timeout_ms": 300,
+                                                      "interval_ms": 50})],
+                                        queues={"url": "tcp://10.0.0.1:9172",
+                                                "authkey": base64.b64encode(b"k").decode()}) +
+    atime(100) + ACHLD + atime(400) + ACHLD + atime(1000))
+put("agent", "shutdown", astate(1, [agroup("db", ["sleep", "100"], 2)]) + ATERM +
+    astate(2, [agroup("db", ["sleep", "100"], 3)]) + atime(1000) + ACHLD)
