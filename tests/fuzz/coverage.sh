@@ -27,6 +27,14 @@ agent_wire)
 secret) files=(lib/base/secret.c lib/auth/certfile.c lib/auth/keys.c) ;;
 queue) files=(lib/queue/queue_core.c lib/queue/queue_host.c lib/queue/queue_store.c) ;;
 http) files=(api/api.c api/routes.c api/metrics.c lib/view/view.c lib/logs/logs.c) ;;
+hub)
+	files=(lib/hub/hub.c)
+	funcs='lib/hub/hub.c:s_on_(msg|hello|event|samples|tick|cmd_timer)|s_lose|s_prune|s_placeholders|s_send_state|s_groups_for|s_placed|s_may_report|s_cmd_(send|end)|hub_(apply|proc_cmd|group_cmd|logs|agents|metrics)'
+	;;
+agent)
+	files=(agent/main.c lib/proc/core.c lib/proc/worker.c lib/proc/spawn.c lib/proc/ready.c)
+	funcs='agent/main.c:s_on_(msg|state|cmd|logreq|tick|samples|flush|change|removed)|s_hello|s_flush|s_event|s_write_authkey'
+	;;
 *) echo "coverage.sh: unknown harness $name" >&2; exit 2 ;;
 esac
 cov="-fprofile-instr-generate -fcoverage-mapping"
