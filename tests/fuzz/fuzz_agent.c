@@ -32,13 +32,15 @@
    Checks beyond no crash and no leak:
      - every message the agent sends decodes with awire_decode() and is one
        an agent sends; EVENTs number their changes without a gap from the
-       HELLO before them; every CMD gets one ACK (0 or -errno), every LOGREQ
-       one LOGS (an HTTP status and an object), every PING a PONG with its t;
+       HELLO before them; every CMD gets one ACK (0 or -errno), after the
+       EVENT of what it changed; every LOGREQ one LOGS (an HTTP status and
+       an object), every PING a PONG with its t;
      - a group the agent accepts has a name droverd could send, safe as the
        file name its output goes to (checked before the agent sees it);
      - the agent never runs a group droverd did not place: every worker it
        starts, and every process starting, running or in backoff after each
-       step, is an instance of the last state it accepted;
+       step, is an instance of the last state it accepted; none starts once
+       it is stopping;
      - no worker survives the agent. */
 #include "fuzz.h"
 
@@ -149,6 +151,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* ---- what this input expects ---- */
 
+static agent_t s_a;
+
 static struct {
 	json_t *placed;	     /* group name -> [base, count] of the last accepted STATE */
 	json_t *names;	     /* group names this input has let through */
@@ -181,9 +185,11 @@ s_placed(const proc_t *p)
 static void
 s_on_change_checked(void *ctx, const proc_t *p)
 {
-	/* A worker started: droverd placed it. */
-	if (proc_state(p) == PROC_STARTING && proc_pid(p) > 0)
+	/* A worker started: droverd placed it, and the agent is not stopping. */
+	if (proc_state(p) == PROC_STARTING && proc_pid(p) > 0) {
 		FUZZ_CHECK(s_placed(p));
+		FUZZ_CHECK(!s_a.stopping);
+	}
 	s_on_change(ctx, p);
 }
 
@@ -335,8 +341,6 @@ s_expect_state(json_t *groups)
 }
 
 /* ---- the agent, as main() makes it ---- */
-
-static agent_t s_a;
 
 static void
 s_agent_new(void)
@@ -610,6 +614,9 @@ s_message(fuzz_in_t *in)
 		break;
 	}
 	s_on_msg(&s_a, &from, t, j);
+	/* What a command changed went before its acknowledgement. */
+	if (t == AWIRE_CMD)
+		FUZZ_CHECK(json_array_size(s_a.pending) == 0);
 }
 
 /* SIGCHLD: waits up to 2 ms for a worker to exit (when one runs), then
