@@ -56,7 +56,6 @@ int agent_main(int argc, char **argv);
 #include "proc_internal.h" /* the engine's pid table: who must be gone */
 
 #define MAX_STEPS 64
-#define STEP_MAX_MS 7751
 #define MAX_GROUPS 4	/* a STATE's, as the agent sees it */
 #define MAX_NAMES 8	/* group names of one input */
 #define MAX_INSTANCES 3 /* of a group */
@@ -619,6 +618,33 @@ s_message(fuzz_in_t *in)
 		FUZZ_CHECK(json_array_size(s_a.pending) == 0);
 }
 
+/* How far the script moves the clock. The virtual clock starts that far
+   behind the real one and ends no later than it: the loop's timerfd, armed
+   on the real clock, fires for every deadline the virtual one has passed,
+   and for as few others as can be (each such firing costs a
+   timerfd_settime(), the most of an input's time when the clock started
+   minutes behind). */
+static int64_t
+s_script_ms(fuzz_in_t in)
+{
+	const uint8_t *p;
+	int64_t ms = 0;
+	size_t steps = 0;
+	uint8_t op;
+
+	while (in.n > 0 && steps++ < MAX_STEPS) {
+		op = fuzz_u8(&in);
+		if (op < 160) {
+			if (fuzz_u8(&in) >= AWIRE_N_TYPES)
+				fuzz_field(&in, &p);
+			s_field16(&in, &p);
+		} else if (op < 192) {
+			ms += (int64_t)(op & 31) * 250 + 1;
+		}
+	}
+	return ms;
+}
+
 /* SIGCHLD: waits up to 2 ms for a worker to exit (when one runs), then
    reaps as the agent's signal handler does. */
 static void
@@ -656,8 +682,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t steps = 0;
 	uint8_t op;
 
-	s_now_ms =
-	    real > MAX_STEPS * STEP_MAX_MS + 1000 ? real - MAX_STEPS * STEP_MAX_MS - 1000 : 1;
+	s_now_ms = real > s_script_ms(in) ? real - s_script_ms(in) : 1;
 	s_want.placed = json_object();
 	s_want.names = json_object();
 	s_want.acks = json_object();
