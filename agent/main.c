@@ -466,8 +466,11 @@ s_on_msg(void *arg, const awire_from_t *from, awire_type_t t, json_t *b)
 		s_send(a, AWIRE_PONG, json_pack("{s:O}", "t", json_object_get(b, "t")));
 		break;
 	case AWIRE_PONG:
-		/* The round trip, told to droverd with the next PING. */
-		a->rtt_ms = clock_ms() - json_integer_value(json_object_get(b, "t"));
+		/* The round trip, told to droverd with the next PING: t is this
+		   agent's clock echoed, no later than now. */
+		if (json_integer_value(json_object_get(b, "t")) >= 0 &&
+		    json_integer_value(json_object_get(b, "t")) <= clock_ms())
+			a->rtt_ms = clock_ms() - json_integer_value(json_object_get(b, "t"));
 		break;
 	case AWIRE_REGISTER:
 		s_hello(a);

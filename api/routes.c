@@ -181,9 +181,11 @@ s_wait_result(api_wait_t *w, api_reply_t *r)
 	if (w->is_logs) {
 		if (w->reply != NULL && w->status >= 200 && w->status < 600)
 			api_reply_json(r, w->status, w->reply);
-		else
+		else {
 			api_reply_error(r, 504, "timeout", "logs of %s: %s", w->name,
 					w->msg[0] ? w->msg : "no answer from its host");
+			json_decref(w->reply); /* an answer without a status is not given */
+		}
 		w->reply = NULL;
 		return;
 	}

@@ -161,6 +161,10 @@ void conf_free(conf_t **cp);
 const conf_group_t *conf_group_find(const conf_t *c, const char *name);
 const conf_queue_t *conf_queue_find(const conf_t *c, const char *name);
 
+/* A group, queue or host name: 1 to 64 letters, digits, '_', '.' or '-' (safe
+   in a file name, as a group's captured output is). */
+bool conf_name_ok(const char *s);
+
 /* True when a and b are configured alike in everything but their instance
    count (and autostart): a reload leaves such a group's processes alone. */
 bool conf_group_same(const conf_group_t *a, const conf_group_t *b);

@@ -74,8 +74,8 @@ s_grow(s_parse_t *p, void **arr, size_t n, size_t size)
 	return true;
 }
 
-static bool
-s_name_ok(const char *s)
+bool
+conf_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -1421,7 +1421,7 @@ s_host_names(s_parse_t *p, s_grp_t *a, const conf__node_t *v)
 	for (i = 0; i < n; i++) {
 		old = v->type == CONF__SEQ ? conf__path_push_index(p->x, i) : p->x->path_len;
 		if (conf__str(p->x, items[i], false, &s) == 0) {
-			if (!s_name_ok(s))
+			if (!conf_name_ok(s))
 				conf__err(p->x, items[i], "invalid host name: " NAME_RULE);
 			g->hosts[g->n_hosts++] = s;
 		}
@@ -1525,7 +1525,7 @@ s_group(s_parse_t *p, const conf__node_t *key, const conf__node_t *val, void *o)
 	s_grp_t a = {0};
 	char q[96];
 
-	if (!s_name_ok(key->str))
+	if (!conf_name_ok(key->str))
 		conf__err(p->x, key, "invalid group name: " NAME_RULE);
 	if (!s_grow(p, (void **)&c->groups, c->n_groups, sizeof(*c->groups)) ||
 	    !s_grow(p, (void **)&p->aux, c->n_groups, sizeof(*p->aux)))
@@ -1613,7 +1613,7 @@ s_queue(s_parse_t *p, const conf__node_t *key, const conf__node_t *val, void *o)
 	conf_t *c = p->c;
 	conf_queue_t *q;
 
-	if (!s_name_ok(key->str))
+	if (!conf_name_ok(key->str))
 		conf__err(p->x, key, "invalid queue name: " NAME_RULE);
 	if (!s_grow(p, (void **)&c->queues, c->n_queues, sizeof(*c->queues)))
 		return;

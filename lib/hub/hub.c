@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <netdb.h>
 #include <sodium.h>
@@ -18,6 +19,7 @@
 #include "agent_wire.h"
 #include "auth.h"
 #include "clock.h"
+#include "conf_agent.h"
 #include "log.h"
 #include "mem.h"
 #include "net.h"
@@ -416,6 +418,14 @@ s_placeholders_if_away(hub_t *h, const char *name)
 		s_placeholders(h, name);
 }
 
+/* A host no agent has come from: only the placeholders placed there stay. */
+static void
+s_prune_if_away(hub_t *h, const char *name)
+{
+	if (s_agent_find(h, name) == NULL)
+		s_prune(h, NULL, name);
+}
+
 /* ---- commands ---- */
 
 static void s_arm_cmds(hub_t *h);
@@ -590,9 +600,10 @@ hub_group_cmd(hub_t *h, const char *group, const char *cmd, long n, view_done_fn
 		for (i = 0; i < h->n_agents; i++)
 			if (h->agents[i]->session)
 				s_send_state(h, h->agents[i], false);
-		s_each_named_host(h, s_placeholders_if_away);
 		for (i = 0; i < h->n_agents; i++)
 			s_prune(h, h->agents[i], h->agents[i]->name);
+		s_each_named_host(h, s_prune_if_away);
+		s_each_named_host(h, s_placeholders_if_away);
 		done(arg, 0, NULL);
 		return;
 	}
@@ -714,15 +725,25 @@ s_on_hello(hub_t *h, const awire_from_t *from, json_t *b)
 {
 	const char *name = json_string_value(json_object_get(b, "name"));
 	json_int_t proto = json_integer_value(json_object_get(b, "protocol"));
-	json_t *procs = json_object_get(b, "processes"), *pj;
+	json_t *procs = json_object_get(b, "processes"), *pj, *seen;
 	s_agent_t *a, *old;
 	view_proc_t p;
-	size_t i;
+	size_t i, n;
+	char **names;
 	bool was_lost;
 
 	if (proto != AWIRE_VERSION) {
 		s_refuse(h, from, "agent %s speaks protocol version %lld; this droverd speaks %d",
 			 name, (long long)proto, AWIRE_VERSION);
+		return;
+	}
+	/* "local" is droverd's own host: an agent of that name would take its
+	   processes (keygen makes any name's pair). */
+	if (!conf_agent_name_ok(name)) {
+		s_refuse(h, from,
+			 "\"%s\" cannot be an agent's name (1-64 letters, digits, '-', "
+			 "'_' or '.', not \"local\")",
+			 name);
 		return;
 	}
 	if (from->user == NULL || strcmp(from->user, name) != 0) {
@@ -768,7 +789,10 @@ s_on_hello(hub_t *h, const awire_from_t *from, json_t *b)
 	if (was_lost)
 		log_info("agent %s connected from %s (%s, drover-agent %s)", name, a->address,
 			 a->hostname ? a->hostname : "?", a->version ? a->version : "?");
-	/* The snapshot replaces whatever was missed (the Clone pattern). */
+	if ((seen = json_object()) == NULL)
+		return;
+	/* The snapshot replaces whatever was missed (the Clone pattern): what it
+	   does not hold does not run there, placeholders included. */
 	json_array_foreach(procs, i, pj)
 	{
 		if (view_proc_from_json(pj, &p) != 0)
@@ -777,8 +801,14 @@ s_on_hello(hub_t *h, const awire_from_t *from, json_t *b)
 		if (!s_may_report(h, a, &p)) /* it will stop it once it has its state */
 			continue;
 		view_put(h->view, &p);
+		json_object_set_new(seen, p.name, json_true());
 	}
-	s_prune(h, a, name);
+	names = s_names_on(h, name, &n);
+	for (i = 0; i < n; i++)
+		if (names[i] != NULL && json_object_get(seen, names[i]) == NULL)
+			view_remove(h->view, names[i]);
+	s_free_names(names, n);
+	json_decref(seen);
 	s_send_state(h, a, true);
 }
 
@@ -791,7 +821,8 @@ s_on_event(hub_t *h, s_agent_t *a, json_t *b)
 	view_proc_t p;
 	size_t i;
 
-	if (seq != a->seq + 1) {
+	if (a->seq == LLONG_MAX || seq != a->seq + 1 ||
+	    seq > LLONG_MAX - (json_int_t)json_array_size(list)) {
 		/* Something was missed: a fresh snapshot replaces it all. */
 		log_info("agent %s: event %lld after %lld: asking for a snapshot", a->name,
 			 (long long)seq, (long long)a->seq);
@@ -840,6 +871,7 @@ s_on_msg(void *arg, const awire_from_t *from, awire_type_t t, json_t *b)
 	hub_t *h = arg;
 	s_agent_t *a;
 	s_cmd_t *c;
+	json_int_t n;
 
 	if (t == AWIRE_HELLO) {
 		s_on_hello(h, from, b);
@@ -870,7 +902,9 @@ s_on_msg(void *arg, const awire_from_t *from, awire_type_t t, json_t *b)
 	case AWIRE_ACK:
 		if ((c = s_cmd_take(h, (uint64_t)json_integer_value(json_object_get(b, "id")))) !=
 		    NULL) {
-			s_cmd_end(c, (int)json_integer_value(json_object_get(b, "rc")),
+			n = json_integer_value(json_object_get(b, "rc"));
+			/* The API takes 0 or -errno, nothing else. */
+			s_cmd_end(c, n <= 0 && n > -4096 ? (int)n : -EPROTO,
 				  json_string_value(json_object_get(b, "message")), 0, NULL);
 			s_arm_cmds(h);
 		}
@@ -878,8 +912,13 @@ s_on_msg(void *arg, const awire_from_t *from, awire_type_t t, json_t *b)
 	case AWIRE_LOGS:
 		if ((c = s_cmd_take(h, (uint64_t)json_integer_value(json_object_get(b, "id")))) !=
 		    NULL) {
-			s_cmd_end(c, 0, NULL, (int)json_integer_value(json_object_get(b, "status")),
-				  json_incref(json_object_get(b, "reply")));
+			n = json_integer_value(json_object_get(b, "status"));
+			if (n < 100 || n > 599)
+				s_cmd_end(c, -EPROTO, "the agent's answer has no HTTP status", 0,
+					  NULL);
+			else
+				s_cmd_end(c, 0, NULL, (int)n,
+					  json_incref(json_object_get(b, "reply")));
 			s_arm_cmds(h);
 		}
 		break;
@@ -892,8 +931,10 @@ s_on_msg(void *arg, const awire_from_t *from, awire_type_t t, json_t *b)
 			    (double)json_integer_value(json_object_get(b, "rtt_ms")) / 1000.0;
 		break;
 	case AWIRE_PONG:
-		a->rtt_s =
-		    (double)(clock_ms() - json_integer_value(json_object_get(b, "t"))) / 1000.0;
+		/* t is the hub's own clock echoed: no later than now. */
+		n = json_integer_value(json_object_get(b, "t"));
+		if (n >= 0 && n <= clock_ms())
+			a->rtt_s = (double)(clock_ms() - n) / 1000.0;
 		break;
 	default:
 		log_warn("agent %s: unexpected %s: dropped", a->name, awire_type_name(t));
@@ -1342,7 +1383,6 @@ hub_apply(hub_t *h, const conf_t *conf)
 			s_send_state(h, a, false);
 		s_prune(h, a->session ? a : NULL, a->name);
 	}
-	s_each_named_host(h, s_placeholders_if_away);
 	/* Placeholders of hosts no longer named anywhere. */
 	{
 		size_t n = view_count(h->view), k;
@@ -1369,6 +1409,8 @@ hub_apply(hub_t *h, const conf_t *conf)
 		}
 		free(gone);
 	}
+	/* Then the new ones, which may take a name the old ones held. */
+	s_each_named_host(h, s_placeholders_if_away);
 	return 0;
 }
 

@@ -461,7 +461,8 @@ s_grp_swap(proc_core_t *core, proc__grp_t *g)
 		log_error("group %s: out of memory taking its new settings", g->name);
 		return;
 	}
-	memcpy(old, g->procs, n_old * sizeof(*old));
+	if (n_old > 0) /* a group of no instances has no list */
+		memcpy(old, g->procs, n_old * sizeof(*old));
 	g->n_procs = 0;
 	for (k = 0; k < n_old; k++) {
 		if (core->events.on_removed)

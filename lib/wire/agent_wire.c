@@ -359,6 +359,8 @@ awire_group_decode(const json_t *j, char *why, size_t why_len)
 		return NULL;
 	}
 	g->name = s_str(&d, j, "name", false);
+	if (g->name != NULL && !conf_name_ok(g->name))
+		s_fail(&d, "name", "must be 1 to 64 letters, digits, '_', '.' or '-'");
 	g->argv = s_strv_dec(&d, j, "argv", &g->argc, true);
 	g->shell = s_bool(&d, j, "shell");
 	g->instances = (unsigned)s_int(&d, j, "instances", 0, CONF_MAX_INSTANCES);

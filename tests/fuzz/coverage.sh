@@ -25,8 +25,20 @@ agent_wire)
 	funcs='lib/view/view.c:view_proc_(from_)?json'
 	;;
 secret) files=(lib/base/secret.c lib/auth/certfile.c lib/auth/keys.c) ;;
-queue) files=(lib/queue/queue_core.c lib/queue/queue_host.c lib/queue/queue_store.c) ;;
+queue)
+	files=(lib/queue/queue_core.c lib/queue/queue_host.c lib/queue/queue_store.c)
+	funcs='lib/queue/queue_host.c:(fuzz_queue\.c:)?(s_dispatch|s_end_pass|qh__reply[a-z_]*)'
+	;;
 http) files=(api/api.c api/routes.c api/metrics.c lib/view/view.c lib/logs/logs.c) ;;
+hub)
+	files=(lib/hub/hub.c)
+	# hub.c is compiled into the harness: its statics are fuzz_hub.c:NAME
+	funcs='lib/hub/hub.c:(fuzz_hub\.c:)?(s_on_(msg|hello|event|samples|tick|cmd_timer)|s_lose|s_prune|s_placeholders|s_send_state|s_groups_for|s_placed|s_may_report|s_cmd_(send|end)|hub_(apply|proc_cmd|group_cmd|logs|agents|metrics))'
+	;;
+agent)
+	files=(agent/main.c lib/proc/core.c lib/proc/worker.c lib/proc/spawn.c lib/proc/ready.c)
+	funcs='agent/main.c:(fuzz_agent\.c:)?(s_on_(msg|state|cmd|logreq|tick|samples|flush|change|removed)|s_hello|s_flush|s_event|s_write_authkey)'
+	;;
 *) echo "coverage.sh: unknown harness $name" >&2; exit 2 ;;
 esac
 cov="-fprofile-instr-generate -fcoverage-mapping"

@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
 # A long run of one harness, niced (the machine is shared): RUNS inputs
 # (default 10 million) from its seeds and a corpus kept between runs, then
-# the figures docs/reliability.md gives. Run it again to go on from the
-# corpus.
+# the figures docs/reliability.md gives; at most SECONDS when given (the
+# run then says how far it got). Run it again to go on from the corpus.
 #
-#   tests/fuzz/long.sh BUILD_DIR NAME [RUNS]
+#   tests/fuzz/long.sh BUILD_DIR NAME [RUNS] [SECONDS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-build=$(cd "${1:?usage: long.sh BUILD_DIR NAME [RUNS]}" && pwd)
-name=${2:?usage: long.sh BUILD_DIR NAME [RUNS]}
+usage="usage: long.sh BUILD_DIR NAME [RUNS] [SECONDS]"
+build=$(cd "${1:?$usage}" && pwd)
+name=${2:?$usage}
 runs=${3:-10000000}
 work=$build/fuzz-long/$name
 mkdir -p "$work/corpus"
-dict=()
-[ -f "$here/$name.dict" ] && dict=(-dict="$here/$name.dict")
+args=()
+[ -f "$here/$name.dict" ] && args+=(-dict="$here/$name.dict")
+[ -n "${4:-}" ] && args+=(-max_total_time="$4")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 start=$(date +%s)
 rc=0
-nice -n 19 "$build/tests/fuzz/fuzz_$name" -runs="$runs" "${dict[@]}" -timeout=25 \
+nice -n 19 "$build/tests/fuzz/fuzz_$name" -runs="$runs" "${args[@]}" -timeout=25 \
 	-rss_limit_mb=2048 -artifact_prefix="$work/" -print_final_stats=1 \
 	"$work/corpus" "$here/$name/seeds" >"$work/log" 2>&1 || rc=$?
 echo "fuzz_$name: exit $rc after $(($(date +%s) - start)) s"

@@ -17,7 +17,7 @@ secs=${2:-60}
 shift $(($# > 1 ? 2 : 1))
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
-	names=(conf conf_agent wire agent_wire secret queue http)
+	names=(conf conf_agent wire agent_wire secret queue http hub agent)
 fi
 jobs=${FUZZ_JOBS:-$(nproc)}
 out=${FUZZ_OUT:-$build/fuzz-out}

@@ -288,3 +288,148 @@ put("http", "bad-path", http(GET, 0, 0, b"web%00x"))
 put("http", "bad-slash", http(GET, 1, 0, b"web%2Fx"))
 put("http", "many-args", http(GET, 13, 0, b"", b"a&" * 120))
 put("http", "method", http(DELETE, 2, TOK, b"processes"))
+
+# ---- the hub: a script of steps (see fuzz_hub.c) ----
+reset("hub")
+HTYPES = ["HELLO", "STATE", "EVENT", "SAMPLES", "CMD", "ACK", "LOGREQ", "LOGS", "PING", "PONG",
+          "REGISTER", "REFUSED"]
+HUSERS = ["node-1", "node-2", "node-3", "local", None]
+
+
+def body16(body):
+    b = json.dumps(body, separators=(",", ":")).encode() if not isinstance(body, bytes) else body
+    assert len(b) < 65536
+    return struct.pack(">H", len(b)) + b
+
+
+def hmsg(rid, user, t, body):
+    # rid 0..3, user an index of HUSERS; t a type name
+    return bytes([rid + 4 * user, HTYPES.index(t)]) + body16(body)
+
+
+def hproc(name, state="RUNNING", pid=100, **kw):
+    group, inst = name.split(":")
+    p = dict(proc, name=name, group=group, instance=int(inst), state=state, pid=pid)
+    p.update(kw)
+    return p
+
+
+def hello(name, procs, seq=0, labels=None, protocol=1):
+    return {"protocol": protocol, "name": name, "version": "0.1.0", "hostname": name,
+            "labels": labels or {}, "processes": procs, "cores": 2, "memory_bytes": 1 << 30,
+            "boot_id": "b", "seq": seq}
+
+
+def htime(ms):
+    return bytes([160 + min(31, ms // 250)])
+
+
+HCMD = lambda i, c: bytes([192, i, c])          # c % 4: start stop restart signal
+HGROUP = lambda g, c: bytes([208, g, c])        # g: web db work gpu loc nope; c % 4 == 3: scale
+HLOGS = lambda i, q: bytes([216, i, q])
+HRELOAD = lambda conf, keys: bytes([224 + conf + 2 * keys])
+HREAD = bytes([232])
+
+put("hub", "hello-event", hmsg(0, 0, "HELLO", hello("node-1", [hproc("web:2"), hproc("web:3")])) +
+    hmsg(0, 0, "EVENT", {"seq": 1, "processes": [hproc("web:2", "STOPPING"),
+                                                  dict(hproc("web:3", "EXITED"), removed=True)]}) +
+    hmsg(0, 0, "SAMPLES", {"samples": [["web:2", 0.5, 1048576], ["web:0", 1.0, 1]]}) + HREAD)
+put("hub", "hello-labels", hmsg(1, 1, "HELLO", hello("node-2", [hproc("work:0"), hproc("db:0")],
+                                                  labels={"role": "worker", "zone": "a"})) +
+    hmsg(2, 0, "HELLO", hello("node-1", [hproc("work:2")], labels={"role": "worker"})) +
+    HRELOAD(1, 0) + HREAD)
+put("hub", "lost", hmsg(0, 0, "HELLO", hello("node-1", [hproc("web:2")])) + htime(2000) +
+    hmsg(0, 0, "PING", {"t": 5, "rtt_ms": 3}) + htime(4000) + htime(4000) +
+    hmsg(0, 0, "PONG", {"t": 5}) + HREAD)
+put("hub", "replaced", hmsg(0, 0, "HELLO", hello("node-1", [hproc("web:2")])) +
+    hmsg(3, 0, "HELLO", hello("node-1", [hproc("web:3")], seq=4)) +
+    hmsg(0, 0, "EVENT", {"seq": 1, "processes": [hproc("web:2", "FATAL")]}) +
+    hmsg(3, 0, "EVENT", {"seq": 9, "processes": [hproc("web:3")]}))
+put("hub", "commands", hmsg(0, 0, "HELLO", hello("node-1", [hproc("web:2"), hproc("web:3")])) +
+    HCMD(1, 3 + 4 * 9) + HGROUP(0, 2) + HLOGS(1, 0x10) +
+    hmsg(0, 0, "ACK", {"id": 1, "rc": 0, "message": ""}) +
+    hmsg(0, 0, "ACK", {"id": 2, "rc": -3, "message": "no such process"}) +
+    hmsg(0, 0, "LOGS", {"id": 3, "status": 200, "reply": {"lines": ["a"]}}) +
+    HCMD(2, 1) + htime(6000))
+put("hub", "scale-reload", hmsg(1, 1, "HELLO", hello("node-2", [hproc("db:0")])) +
+    HGROUP(0, 3 + 4 * 1) + HGROUP(1, 3 + 4 * 3) + HRELOAD(1, 1) + HRELOAD(0, 0) +
+    hmsg(0, 2, "HELLO", hello("node-3", [])) + HRELOAD(1, 1))
+put("hub", "refused", hmsg(0, 1, "HELLO", hello("node-1", [])) +
+    hmsg(1, 4, "HELLO", hello("node-2", [])) +
+    hmsg(2, 0, "HELLO", hello("node-1", [], protocol=2)) +
+    hmsg(3, 3, "HELLO", hello("local", [hproc("web:0", "STOPPED")])) +
+    hmsg(2, 0, "EVENT", {"seq": 1, "processes": []}) + HREAD)
+
+# ---- the agent: a script of steps (see fuzz_agent.c) ----
+reset("agent")
+
+
+def amsg(t, body):
+    return bytes([0, HTYPES.index(t)]) + body16(body)
+
+
+def agroup(name, argv, instances=1, base=0, **kw):
+    g = dict(group, name=name, argv=argv, instances=instances, instance_base=base, env=[],
+             depends_on=[], cwd=None, user=None,
+             backoff={"initial_ms": 10, "max_ms": 1000, "factor": 2.0},
+             ready={"kind": "none", "target": None, "exec": [], "delay_ms": 0,
+                    "timeout_ms": 1000, "interval_ms": 100},
+             stop={"signal": 15, "timeout_ms": 500},
+             limits={"nofile": -1, "core": 0, "memory": -1, "nproc": -1},
+             queue_access=False)
+    g.update(kw)
+    return g
+
+
+def astate(gen, groups, **kw):
+    b = {"generation": gen, "groups": groups, "heartbeat_ms": 1000, "lost_after": 3}
+    b.update(kw)
+    return amsg("STATE", b)
+
+
+def atime(ms):
+    return bytes([160 + min(31, ms // 250)])
+
+
+AHELLO = bytes([192])
+ACHLD = bytes([208])
+ATERM = bytes([240])
+
+put("agent", "state-true", astate(1, [agroup("web", ["true", "${PORT}"], 2, 4,
+                                           env=[["PORT", "80${INSTANCE}"]])]) +
+    ACHLD + atime(500) + ACHLD + atime(2000) + ACHLD + atime(6000))
+put("agent", "commands", astate(1, [agroup("db", ["sleep", "1000"], 1, 0, restart="always")]) +
+    amsg("CMD", {"id": 1, "cmd": "signal", "name": "db:0", "signal": 1}) +
+    amsg("CMD", {"id": 2, "cmd": "restart", "group": "db", "n": 1}) +
+    amsg("CMD", {"id": 3, "cmd": "stop", "name": "db:0"}) +
+    amsg("CMD", {"id": 4, "cmd": "start", "name": "db:9"}) +
+    amsg("LOGREQ", {"id": 5, "name": "db:0", "stream": "stdout", "tail": 10, "offset": -1,
+                    "inode": -1}) +
+    amsg("LOGREQ", {"id": 6, "name": "db:0", "stream": "stdin"}) +
+    amsg("PING", {"t": 42}) + atime(1000) + ACHLD)
+put("agent", "state-changes", astate(1, [agroup("web", ["true"], 3), agroup("db", ["sleep", "9"])]) +
+    atime(250) + astate(2, [agroup("db", ["sleep", "9"], 2), agroup("new", ["x"])]) + ACHLD +
+    atime(1000) + astate(3, []) + atime(1000) + ACHLD)
+put("agent", "refused-silence", amsg("REFUSED", {"reason": "unknown key"}) + atime(6000) +
+    amsg("REGISTER", {}) + amsg("PONG", {"t": 1}) + atime(4000) + atime(4000) + AHELLO +
+    amsg("HELLO", {"protocol": 1}))
+put("agent", "bad-states", astate(1, [agroup("web", ["true"]), agroup("web", ["true"])]) +
+    astate(2, [agroup("web", ["true"], backoff={"initial_ms": 1, "max_ms": 1,
+                                               "factor": 0.5})]) +
+    astate(3, [agroup("web", ["true"], stdout={"mode": "file", "file": "rel", "max_size": 0,
+                                               "keep": 0})]))
+put("agent", "ready-queues", astate(1, [agroup("w", ["true"], 1, queue_access=True,
+                                               ready={"kind": "exec", "target": None,
+                                                      "exec": ["true"], "delay_ms": 0,
+                                                      "timeout_ms": 1000,
+                                                      "interval_ms": 10}),
+                                        agroup("t", ["sleep", "5"], 1, depends_on=["w"],
+                                               ready={"kind": "tcp", "target": "h:${PORT}",
+                                                      "exec": [], "delay_ms": 0,
+                                                      "timeout_ms": 300,
+                                                      "interval_ms": 50})],
+                                        queues={"url": "tcp://10.0.0.1:9172",
+                                                "authkey": base64.b64encode(b"k").decode()}) +
+    atime(100) + ACHLD + atime(400) + ACHLD + atime(1000))
+put("agent", "shutdown", astate(1, [agroup("db", ["sleep", "100"], 2)]) + ATERM +
+    astate(2, [agroup("db", ["sleep", "100"], 3)]) + atime(1000) + ACHLD)

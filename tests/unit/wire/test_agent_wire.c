@@ -49,3 +49,40 @@ Test(agent_wire, the_longest_durations_and_largest_factor_cross_the_protocol)
 	roundtrip("groups:\n  g:\n    command: [a]\n"
 		  "    ready: { delay: 2147483647ms }\n");
 }
+
+/* A group's name becomes its processes' names and their output files'
+   (log_dir/NAME:N.out): the agent takes only what drover.yaml allows
+   (fuzz_agent's check: a STATE's group "../../x" was taken, and its
+   output would have gone to log_dir/../../x:0.out). */
+Test(agent_wire, a_group_named_otherwise_than_drover_yaml_allows_is_refused)
+{
+	static const char *const bad[] = {
+	    "../../x",
+	    "a/b",
+	    "web:1",
+	    "a b",
+	    "\xc3\xa9",
+	    "x12345678901234567890123456789012345678901234567890123456"
+	    "78901234"};
+	conf_t *c = NULL;
+	conf_group_t *d;
+	char *errs = NULL, why[256] = "";
+	const char *text = "groups:\n  web-1.x_y: {command: [a]}\n";
+	json_t *j;
+	size_t i;
+
+	cr_assert_eq(conf_parse_string(text, strlen(text), "drover.yaml", "/etc/drover", &c, &errs),
+		     0, "%s", errs ? errs : "");
+	j = awire_group_encode(&c->groups[0]);
+	d = awire_group_decode(j, why, sizeof(why));
+	cr_assert_not_null(d, "%s", why);
+	conf_group_destroy(&d);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_object_set_new(j, "name", json_string(bad[i]));
+		d = awire_group_decode(j, why, sizeof(why));
+		cr_assert_null(d, "group \"%s\" taken", bad[i]);
+		cr_assert_not_null(strstr(why, "\"name\""), "%s", why);
+	}
+	json_decref(j);
+	conf_free(&c);
+}
