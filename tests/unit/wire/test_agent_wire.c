@@ -62,8 +62,7 @@ Test(agent_wire, a_group_named_otherwise_than_drover_yaml_allows_is_refused)
 	    "web:1",
 	    "a b",
 	    "\xc3\xa9",
-	    "x12345678901234567890123456789012345678901234567890123456"
-	    "78901234"};
+	    "x1234567890123456789012345678901234567890123456789012345678901234"};
 	conf_t *c = NULL;
 	conf_group_t *d;
 	char *errs = NULL, why[256] = "";
