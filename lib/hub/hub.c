@@ -460,13 +460,15 @@ s_cmd_end(s_cmd_t *c, int rc, const char *msg, int status, json_t *reply)
 	free(c);
 }
 
+/* The command (or log request, when logs) waiting under id, taken off the
+   list: an answer of the other kind ends nothing. */
 static s_cmd_t *
-s_cmd_take(hub_t *h, uint64_t id)
+s_cmd_take(hub_t *h, uint64_t id, bool logs)
 {
 	s_cmd_t **pp, *c;
 
 	for (pp = &h->cmds; (c = *pp) != NULL; pp = &c->next) {
-		if (c->id == id) {
+		if (c->id == id && (c->logs_done != NULL) == logs) {
 			*pp = c->next;
 			return c;
 		}
@@ -900,8 +902,8 @@ s_on_msg(void *arg, const awire_from_t *from, awire_type_t t, json_t *b)
 		s_on_samples(h, a, b);
 		break;
 	case AWIRE_ACK:
-		if ((c = s_cmd_take(h, (uint64_t)json_integer_value(json_object_get(b, "id")))) !=
-		    NULL) {
+		if ((c = s_cmd_take(h, (uint64_t)json_integer_value(json_object_get(b, "id")),
+				    false)) != NULL) {
 			n = json_integer_value(json_object_get(b, "rc"));
 			/* The API takes 0 or -errno, nothing else. */
 			s_cmd_end(c, n <= 0 && n > -4096 ? (int)n : -EPROTO,
@@ -910,8 +912,8 @@ s_on_msg(void *arg, const awire_from_t *from, awire_type_t t, json_t *b)
 		}
 		break;
 	case AWIRE_LOGS:
-		if ((c = s_cmd_take(h, (uint64_t)json_integer_value(json_object_get(b, "id")))) !=
-		    NULL) {
+		if ((c = s_cmd_take(h, (uint64_t)json_integer_value(json_object_get(b, "id")),
+				    true)) != NULL) {
 			n = json_integer_value(json_object_get(b, "status"));
 			if (n < 100 || n > 599)
 				s_cmd_end(c, -EPROTO, "the agent's answer has no HTTP status", 0,

@@ -354,6 +354,9 @@ put("hub", "commands", hmsg(0, 0, "HELLO", hello("node-1", [hproc("web:2"), hpro
 put("hub", "scale-reload", hmsg(1, 1, "HELLO", hello("node-2", [hproc("db:0")])) +
     HGROUP(0, 3 + 4 * 1) + HGROUP(1, 3 + 4 * 3) + HRELOAD(1, 1) + HRELOAD(0, 0) +
     hmsg(0, 2, "HELLO", hello("node-3", [])) + HRELOAD(1, 1))
+put("hub", "command-times-out", hmsg(0, 0, "HELLO", hello("node-1", [hproc("web:2")])) +
+    HGROUP(0, 0) + htime(2000) + hmsg(0, 0, "PING", {"t": 1}) + htime(2000) +
+    hmsg(0, 0, "PING", {"t": 2}) + htime(2000) + hmsg(0, 0, "ACK", {"id": 1, "rc": 0}))
 put("hub", "refused", hmsg(0, 1, "HELLO", hello("node-1", [])) +
     hmsg(1, 4, "HELLO", hello("node-2", [])) +
     hmsg(2, 0, "HELLO", hello("node-1", [], protocol=2)) +

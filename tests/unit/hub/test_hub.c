@@ -148,7 +148,7 @@ Test(hub, an_agent_named_local_is_refused_and_droverds_own_processes_stay, .fini
 	cr_assert_eq(hub->refused_hello, 1);
 }
 
-static int last_rc = 1;
+static int last_rc = 1, n_done, n_logs;
 static const char *last_err;
 static int last_status = -1;
 
@@ -156,6 +156,7 @@ static void
 on_done(void *arg, int rc, const char *msg)
 {
 	last_rc = rc;
+	n_done++;
 }
 
 static void
@@ -164,6 +165,7 @@ on_logs(void *arg, int status, json_t *reply, const char *err)
 	last_status = status;
 	last_err = err ? "error" : NULL;
 	json_decref(reply);
+	n_logs++;
 }
 
 Test(hub, scaling_moves_the_placeholders_of_hosts_no_agent_came_from, .fini = hub_down)
@@ -215,6 +217,26 @@ Test(hub, a_logs_answer_without_an_http_status_is_an_error, .fini = hub_down)
 	msg("r0", "node-1", "LOGS", "{\"id\": 2, \"status\": 404, \"reply\": {}}");
 	cr_assert_null(last_err);
 	cr_assert_eq(last_status, 404);
+}
+
+/* fuzz_hub's long run: an ACK under a log request's id ended it with no
+   status, no body and no error. */
+Test(hub, an_ack_answers_only_a_command_and_a_logs_only_a_log_request, .fini = hub_down)
+{
+	hub_up("groups: {web: {command: [w], hosts: [node-1]}}\n");
+	msg("r0", "node-1", "HELLO", HELLO("node-1", 0, PROC("web:0", "web", 0, "RUNNING")));
+	hub_logs(hub, view_find(view, "web:0"), json_object(), on_logs, NULL);
+	msg("r0", "node-1", "ACK", "{\"id\": 1, \"rc\": -3}");
+	cr_assert_eq(n_logs, 0, "an ACK ended a log request");
+	hub_proc_cmd(hub, view_find(view, "web:0"), "stop", 0, on_done, NULL);
+	msg("r0", "node-1", "LOGS", "{\"id\": 2, \"status\": 200, \"reply\": {}}");
+	cr_assert_eq(n_done, 0, "a LOGS ended a command");
+	msg("r0", "node-1", "LOGS", "{\"id\": 1, \"status\": 200, \"reply\": {}}");
+	cr_assert_eq(n_logs, 1);
+	cr_assert_eq(last_status, 200);
+	msg("r0", "node-1", "ACK", "{\"id\": 2, \"rc\": 0}");
+	cr_assert_eq(n_done, 1);
+	cr_assert_eq(last_rc, 0);
 }
 
 Test(hub, an_event_numbered_past_the_largest_integer_asks_for_a_snapshot, .fini = hub_down)
