@@ -133,6 +133,7 @@ struct drover_client {
 	unsigned prefetch;
 	bool prefetch_auto; /* not set by drover_set_prefetch: adaptive */
 	uint64_t max_frame;
+	bool pack; /* droverd reads packed requests (revision 3): send them */
 	cqueue_t *queues;
 	struct {
 		uint32_t req_id;
@@ -413,29 +414,58 @@ s_req_id(drover_client *c)
 	return s_seq_next(c);
 }
 
-/* Sends header and queue name; more frames follow when more. */
+/* Sends a request: the header, q's name (none when q is NULL) and n more
+   frames. To a droverd of revision 3 as one packed frame (with CURVE each
+   frame is a box of its own) when it fits in the largest frame droverd
+   takes; else frame by frame. */
 static int
-s_send_head_flags(drover_client *c, uint8_t op, uint16_t flags, uint32_t req_id, int timeout_ms,
-		  uint32_t count, const cqueue_t *q, bool more)
+s_send_req(drover_client *c, uint8_t op, uint16_t flags, uint32_t req_id, int timeout_ms,
+	   uint32_t count, const cqueue_t *q, size_t n, const void *const *parts,
+	   const size_t *lens)
 {
-	uint8_t hdr[WIRE_HDR_LEN];
+	uint8_t hdr[WIRE_HDR_LEN], *o;
 	wire_req_t r = {
 	    .op = op, .flags = flags, .req_id = req_id, .timeout_ms = timeout_ms, .count = count};
+	size_t i, len = WIRE_HDR_LEN + WIRE_PART_LEN + (q != NULL ? q->len : 0);
+	zmq_msg_t m;
 	int rc;
 
+	for (i = 0; i < n; i++)
+		len += WIRE_PART_LEN + lens[i];
+	if (q != NULL && c->pack && (c->max_frame == 0 || len <= c->max_frame)) {
+		r.flags |= WIRE_F_PACKED;
+		if (zmq_msg_init_size(&m, len) != 0)
+			return DROVER_ECONN;
+		o = zmq_msg_data(&m);
+		wire_req_encode(o, &r);
+		o = wire_part_put(o + WIRE_HDR_LEN, q->name, q->len);
+		for (i = 0; i < n; i++)
+			o = wire_part_put(o, parts[i], lens[i]);
+		while (zmq_msg_send(&m, c->sock, 0) < 0)
+			if (errno != EINTR) {
+				zmq_msg_close(&m);
+				return DROVER_ECONN;
+			}
+		return DROVER_OK;
+	}
 	wire_req_encode(hdr, &r);
-	if (q == NULL)
-		return s_send(c, hdr, sizeof(hdr), more ? ZMQ_SNDMORE : 0);
-	if ((rc = s_send(c, hdr, sizeof(hdr), ZMQ_SNDMORE)) != 0)
+	if ((rc = s_send(c, hdr, sizeof(hdr), q != NULL ? ZMQ_SNDMORE : 0)) != 0 || q == NULL)
 		return rc;
-	return s_send(c, q->name, q->len, more ? ZMQ_SNDMORE : 0);
+	if ((rc = s_send(c, q->name, q->len, n > 0 ? ZMQ_SNDMORE : 0)) != 0)
+		return rc;
+	for (i = 0; i < n; i++)
+		if ((rc = s_send(c, lens[i] ? parts[i] : "", lens[i],
+				 i + 1 < n ? ZMQ_SNDMORE : 0)) != 0)
+			return rc;
+	return DROVER_OK;
 }
 
+/* A request of header and queue name alone. */
 static int
 s_send_head(drover_client *c, uint8_t op, uint32_t req_id, int timeout_ms, uint32_t count,
-	    const cqueue_t *q, bool more)
+	    const cqueue_t *q)
 {
-	return s_send_head_flags(c, op, 0, req_id, timeout_ms, count, q, more);
+	return s_send_req(c, op, 0, req_id, timeout_ms, count, q, 0, NULL, NULL);
 }
 
 /* ---- acks and nacks not proven read ---- */
@@ -482,7 +512,7 @@ s_alog_add(drover_client *c, uint8_t op, cqueue_t *q, const uint64_t *ids, size_
 	if (c->alog_len >= ALOG_PROOF && c->marker == 0 && c->resync == 0 && c->connected) {
 		uint32_t id = s_req_id(c);
 
-		if (s_send_head(c, WIRE_HELLO, id, 0, 0, NULL, false) == 0)
+		if (s_send_head(c, WIRE_HELLO, id, 0, 0, NULL) == 0)
 			c->marker = id;
 	}
 }
@@ -507,20 +537,20 @@ s_prove(drover_client *c, uint32_t id)
 static int
 s_send_leases(drover_client *c, uint8_t op, cqueue_t *q, const uint64_t *ids, size_t n)
 {
-	zmq_msg_t f;
-	size_t i;
+	uint8_t one[8], *buf = n == 1 ? one : malloc(n * 8);
+	const void *parts[1] = {buf};
+	size_t i, len = n * 8;
 	int rc;
 
-	if ((rc = s_send_head(c, op, 0, 0, (uint32_t)n, q, true)) != 0)
-		return rc;
-	zmq_msg_init_size(&f, n * 8);
+	if (buf == NULL)
+		return DROVER_ECONN;
 	for (i = 0; i < n; i++)
-		wire_put_u64((uint8_t *)zmq_msg_data(&f) + 8 * i, ids[i]);
-	while (zmq_msg_send(&f, c->sock, 0) < 0)
-		if (errno != EINTR) {
-			zmq_msg_close(&f);
-			return DROVER_ECONN;
-		}
+		wire_put_u64(buf + 8 * i, ids[i]);
+	rc = s_send_req(c, op, 0, 0, 0, (uint32_t)n, q, 1, parts, &len);
+	if (buf != one)
+		free(buf);
+	if (rc != 0)
+		return rc;
 	c->unsynced = true;
 	s_alog_add(c, op, q, ids, n);
 	return DROVER_OK;
@@ -537,7 +567,7 @@ s_return_credit(drover_client *c, int64_t idle_ms)
 
 	for (q = c->queues; q != NULL; q = q->next)
 		if (q->credit > 0 && q->inflight == 0 && now - q->last_put_ms >= idle_ms &&
-		    s_send_head(c, WIRE_RETURN, 0, 0, q->credit, q, false) == 0) {
+		    s_send_head(c, WIRE_RETURN, 0, 0, q->credit, q) == 0) {
 			q->credit = 0;
 			c->unsynced = true;
 		}
@@ -580,7 +610,7 @@ s_resync_start(drover_client *c)
 
 	for (q = c->queues; q != NULL; q = q->next)
 		q->credit = 0;
-	if (s_send_head(c, WIRE_HELLO, id, 0, 0, NULL, false) == 0)
+	if (s_send_head(c, WIRE_HELLO, id, 0, 0, NULL) == 0)
 		c->resync = id;
 }
 
@@ -589,20 +619,15 @@ s_resync_start(drover_client *c)
 static void
 s_pend_resend(drover_client *c, pend_t *e)
 {
-	zmq_msg_t f;
+	const void *parts[1] = {zmq_msg_data(&e->data)};
+	size_t len = zmq_msg_size(&e->data);
 	int rc;
 
 	e->id = s_async_id(c);
 	e->credited = false;
 	e->resent = e->op == WIRE_COMPLETE;
-	zmq_msg_init(&f);
-	zmq_msg_copy(&f, &e->data);
-	rc = s_send_head_flags(c, e->op, WIRE_F_REFILL, e->id, e->op == WIRE_PUT ? -1 : 0, 1, e->q,
-			       true);
-	while (rc == 0 && zmq_msg_send(&f, c->sock, 0) < 0)
-		if (errno != EINTR)
-			rc = DROVER_ECONN;
-	zmq_msg_close(&f);
+	rc = s_send_req(c, e->op, WIRE_F_REFILL, e->id, e->op == WIRE_PUT ? -1 : 0, 1, e->q, 1,
+			parts, &len);
 	if (rc != 0) {
 		e->id = 0;
 		c->n_out--;
@@ -813,6 +838,63 @@ s_pending_owner(drover_client *c, uint32_t req_id)
 	return NULL;
 }
 
+/* The frames of a reply after its header: those ZeroMQ delivers after it,
+   or the parts of a packed reply's one frame (revision 3). */
+typedef struct {
+	drover_client *c;
+	zmq_msg_t head; /* the header frame, parts and all */
+	int more;	/* frame by frame: more follow */
+	bool packed;
+	wire_parts_t it;
+} rd_t;
+
+/* Starts reading the reply whose first frame is f (taken). */
+static void
+s_rd_start(rd_t *rd, drover_client *c, zmq_msg_t *f)
+{
+	rd->c = c;
+	rd->more = zmq_msg_more(f);
+	rd->packed = zmq_msg_size(f) > WIRE_HDR_LEN;
+	zmq_msg_init(&rd->head);
+	zmq_msg_move(&rd->head, f);
+	if (rd->packed)
+		wire_parts_init(&rd->it, zmq_msg_data(&rd->head), zmq_msg_size(&rd->head));
+}
+
+static bool
+s_rd_more(const rd_t *rd)
+{
+	return rd->packed ? rd->it.left > 0 : rd->more != 0;
+}
+
+/* The next frame into f (which it initializes): 0, or DROVER_ECONN when
+   the connection failed under it, DROVER_EINVAL when a packed reply's
+   parts do not fill its frame (the rest is dropped). */
+static int
+s_rd_next(rd_t *rd, zmq_msg_t *f)
+{
+	const uint8_t *data;
+	size_t len;
+
+	if (rd->packed) {
+		if (wire_parts_next(&rd->it, &data, &len) != 1 || zmq_msg_init_size(f, len) != 0) {
+			rd->it.left = 0;
+			zmq_msg_init(f);
+			return DROVER_EINVAL;
+		}
+		if (len)
+			memcpy(zmq_msg_data(f), data, len);
+		return 0;
+	}
+	zmq_msg_init(f);
+	if (zmq_msg_recv(f, rd->c->sock, 0) < 0) {
+		rd->more = 0;
+		return DROVER_ECONN;
+	}
+	rd->more = zmq_msg_more(f);
+	return 0;
+}
+
 /* A message of queue q made of data frame f (whose content it takes) and
    the i-th lease id of the ids frame; NULL when out of memory. */
 static drover_msg *
@@ -832,7 +914,7 @@ s_msg_take(zmq_msg_t *f, zmq_msg_t *ids, size_t i, cqueue_t *q)
 /* The rest of a reply to q's standing GET: its messages go to q's prefetch
    buffer. Returns 1 if req_id was awaited (mine), else 0, or an error. */
 static int
-s_read_prefetch(drover_client *c, cqueue_t *q, reply_t *r, int more, bool mine)
+s_read_prefetch(drover_client *c, cqueue_t *q, reply_t *r, rd_t *rd, bool mine)
 {
 	zmq_msg_t f, ids;
 	size_t idx = 0, nids = 0;
@@ -854,14 +936,13 @@ s_read_prefetch(drover_client *c, cqueue_t *q, reply_t *r, int more, bool mine)
 	if (!ok || q->received >= q->asked)
 		q->pending = 0;
 	zmq_msg_init(&ids);
-	while (more) {
-		zmq_msg_init(&f);
-		if (zmq_msg_recv(&f, c->sock, 0) < 0) {
+	while (s_rd_more(rd)) {
+		if ((rc = s_rd_next(rd, &f)) != 0) {
 			zmq_msg_close(&f);
-			rc = DROVER_ECONN;
+			if (rc != DROVER_ECONN)
+				rc = 0;
 			break;
 		}
-		more = zmq_msg_more(&f);
 		if (ok && idx == 0) {
 			zmq_msg_move(&ids, &f);
 			nids = zmq_msg_size(&ids) / 8;
@@ -880,39 +961,31 @@ s_read_prefetch(drover_client *c, cqueue_t *q, reply_t *r, int more, bool mine)
 	return rc != 0 ? rc : mine ? 1 : 0;
 }
 
-/* Reads one whole reply. Returns 1 if it is the one for req_id (filled in
-   *r, with GET messages made into drover_msg of q), 0 if it was another
-   (dropped), or an error. */
+/* The rest of s_read_one(): the reply whose header rd holds. */
 static int
-s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
+s_read_rest(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r, rd_t *rd)
 {
 	zmq_msg_t f, ids;
-	int more, rc = 0;
+	int rc = 0;
 	bool mine = false, get_ok = false;
 	size_t idx = 0, nids = 0;
 	cqueue_t *pq;
 
-	zmq_msg_init(&f);
 	zmq_msg_init(&ids);
-	if (zmq_msg_recv(&f, c->sock, ZMQ_DONTWAIT) < 0) {
-		zmq_msg_close(&f);
-		return errno == EAGAIN || errno == EINTR ? 0 : DROVER_ECONN;
-	}
-	more = zmq_msg_more(&f);
-	if (wire_rep_decode(zmq_msg_data(&f), zmq_msg_size(&f), &r->rep) == 0 &&
+	if (wire_rep_decode(zmq_msg_data(&rd->head),
+			    rd->packed ? WIRE_HDR_LEN : zmq_msg_size(&rd->head), &r->rep) == 0 &&
 	    r->rep.req_id == req_id)
 		mine = true;
 	get_ok = r->rep.op == WIRE_GET && r->rep.status == WIRE_OK;
-	zmq_msg_close(&f);
 	if (r->rep.op == WIRE_HELLO && c->resync != 0 && r->rep.req_id == c->resync) {
-		while (more) {
-			zmq_msg_init(&f);
-			if (zmq_msg_recv(&f, c->sock, 0) < 0)
-				more = 0;
-			else
-				more = zmq_msg_more(&f);
+		/* [max frame][revision]: the droverd now there may be another */
+		for (idx = 0; s_rd_more(rd) && s_rd_next(rd, &f) == 0; idx++) {
+			if (idx == 1 && zmq_msg_size(&f) == 4)
+				c->pack = wire_get_u32(zmq_msg_data(&f)) >= 3;
 			zmq_msg_close(&f);
 		}
+		if (idx < 2)
+			c->pack = false;
 		s_resync_done(c, r->rep.status == WIRE_OK && r->rep.count == 1);
 		return 0;
 	}
@@ -922,20 +995,19 @@ s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
 	if (r->rep.op != WIRE_HELLO || r->rep.req_id == c->marker)
 		s_prove(c, r->rep.req_id);
 	if (r->rep.op == WIRE_GET && (pq = s_pending_owner(c, r->rep.req_id)) != NULL)
-		return s_read_prefetch(c, pq, r, more, mine);
+		return s_read_prefetch(c, pq, r, rd, mine);
 	if ((r->rep.op == WIRE_PUT || r->rep.op == WIRE_COMPLETE) &&
 	    (r->rep.req_id & ASYNC_BIT) != 0 && !mine)
 		s_async_reply(c, &r->rep);
 	r->nfr = 0;
 	r->nmsgs = 0;
-	while (more) {
-		zmq_msg_init(&f);
-		if (zmq_msg_recv(&f, c->sock, 0) < 0) {
+	while (s_rd_more(rd)) {
+		if ((rc = s_rd_next(rd, &f)) != 0) {
 			zmq_msg_close(&f);
-			rc = DROVER_ECONN;
+			if (rc != DROVER_ECONN)
+				rc = 0;
 			break;
 		}
-		more = zmq_msg_more(&f);
 		if (get_ok && idx == 0) {
 			zmq_msg_move(&ids, &f);
 			nids = zmq_msg_size(&ids) / 8;
@@ -964,6 +1036,31 @@ s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
 		return rc;
 	}
 	return 1;
+}
+
+/* Reads one whole reply. Returns 1 if it is the one for req_id (filled in
+   *r, with GET messages made into drover_msg of q), 0 if it was another
+   (dropped), or an error. */
+static int
+s_read_one(drover_client *c, uint32_t req_id, cqueue_t *q, reply_t *r)
+{
+	zmq_msg_t f;
+	rd_t rd;
+	int rc;
+
+	zmq_msg_init(&f);
+	if (zmq_msg_recv(&f, c->sock, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&f);
+		return errno == EAGAIN || errno == EINTR ? 0 : DROVER_ECONN;
+	}
+	s_rd_start(&rd, c, &f);
+	zmq_msg_close(&f);
+	rc = s_read_rest(c, req_id, q, r, &rd);
+	/* what is left of a reply that ended early */
+	while (!rd.packed && rd.more && s_rd_next(&rd, &f) == 0)
+		zmq_msg_close(&f);
+	zmq_msg_close(&rd.head);
+	return rc;
 }
 
 enum { W_REPLY, W_FLUSH, W_CREDIT, W_RESYNC };
@@ -1173,7 +1270,7 @@ drover_connect(const char *endpoint, const void *authkey, size_t authkey_len, in
 		goto fail;
 	}
 	id = s_req_id(c);
-	if (s_send_head(c, WIRE_HELLO, id, 0, 0, NULL, false) != 0)
+	if (s_send_head(c, WIRE_HELLO, id, 0, 0, NULL) != 0)
 		goto fail;
 	err = s_wait(c, id, NULL, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms, &r);
 	if (err == DROVER_ETIMEOUT)
@@ -1186,6 +1283,8 @@ drover_connect(const char *endpoint, const void *authkey, size_t authkey_len, in
 		goto fail;
 	}
 	c->max_frame = wire_get_u64(zmq_msg_data(&r.fr[0]));
+	/* revision 3 reads packed requests */
+	c->pack = r.nfr >= 2 && zmq_msg_size(&r.fr[1]) == 4 && wire_get_u32(zmq_msg_data(&r.fr[1])) >= 3;
 	s_reply_clear(&r);
 	c->connected = true;
 	memset(&client, 0, sizeof(client));
@@ -1242,7 +1341,7 @@ drover_close(drover_client *c)
 		while (rc == S_RESEND) {
 			uint32_t id = s_req_id(c);
 
-			if (s_send_head(c, WIRE_HELLO, id, 0, 0, NULL, false) != 0)
+			if (s_send_head(c, WIRE_HELLO, id, 0, 0, NULL) != 0)
 				break;
 			if ((rc = s_wait(c, id, NULL, deadline, &r)) == DROVER_OK)
 				s_reply_clear(&r);
@@ -1309,12 +1408,9 @@ s_put_flags(drover_client *c, cqueue_t *q, const void *const *data, const size_t
 		return rc;
 	for (int ms = timeout_ms;; ms = s_left_ms(end)) { /* again if it was not applied */
 		id = s_req_id(c);
-		if ((rc = s_send_head_flags(c, WIRE_PUT, flags, id, ms, (uint32_t)n, q, true)) != 0)
+		if ((rc = s_send_req(c, WIRE_PUT, flags, id, ms, (uint32_t)n, q, n, data, sizes)) !=
+		    0)
 			return rc;
-		for (i = 0; i < n; i++)
-			if ((rc = s_send(c, sizes[i] ? data[i] : "", sizes[i],
-					 i + 1 < n ? ZMQ_SNDMORE : 0)) != 0)
-				return rc;
 		if ((rc = s_wait(c, id, q, deadline, &r)) != S_RESEND)
 			break;
 		s_abandon(c, id, q); /* a droverd of revision 1 may answer it still */
@@ -1363,7 +1459,7 @@ s_get_credit(drover_client *c, cqueue_t *q, int64_t deadline_ms)
 	wait_until = s_deadline(ms);
 	for (;; ms = s_left_ms(deadline_ms)) { /* again if it was not applied */
 		id = s_req_id(c);
-		if ((rc = s_send_head(c, WIRE_CREDIT, id, ms, CREDIT_WANT, q, false)) != 0)
+		if ((rc = s_send_head(c, WIRE_CREDIT, id, ms, CREDIT_WANT, q)) != 0)
 			return rc;
 		if ((rc = s_wait(c, id, q, wait_until, &r)) != S_RESEND)
 			break;
@@ -1406,29 +1502,27 @@ s_send_credited(drover_client *c, cqueue_t *q, const void *data, size_t size, cq
 		if (size)
 			memcpy(zmq_msg_data(&e->data), data, size);
 	}
-	rc = s_send_head_flags(c, e->op, WIRE_F_CREDITED | WIRE_F_REFILL, e->id, 0, 1, q, true);
-	if (rc == 0 && tq != NULL) {
-		/* one frame: the lease id, the task's queue, the result */
-		zmq_msg_t f;
+	if (tq != NULL) {
+		/* one frame: the lease id, the task's queue, the result; kept
+		   to send again after a reconnect */
+		uint8_t *f;
 
-		zmq_msg_init_size(&f, 9 + tq->len + size);
-		wire_put_u64(zmq_msg_data(&f), lease);
-		((uint8_t *)zmq_msg_data(&f))[8] = (uint8_t)tq->len;
-		memcpy((uint8_t *)zmq_msg_data(&f) + 9, tq->name, tq->len);
-		if (size)
-			memcpy((uint8_t *)zmq_msg_data(&f) + 9 + tq->len, data, size);
-		zmq_msg_copy(&e->data, &f); /* to send again after a reconnect */
-		while ((rc = zmq_msg_send(&f, c->sock, 0)) < 0 && errno == EINTR)
-			;
-		if (rc < 0) {
-			zmq_msg_close(&f);
-			rc = DROVER_ECONN;
-		} else {
-			rc = 0;
+		zmq_msg_close(&e->data);
+		if (zmq_msg_init_size(&e->data, 9 + tq->len + size) != 0) {
+			zmq_msg_init(&e->data);
+			s_pend_done(c, e);
+			return DROVER_ECONN;
 		}
-	} else if (rc == 0) {
-		rc = s_send(c, size ? data : "", size, 0);
+		f = zmq_msg_data(&e->data);
+		wire_put_u64(f, lease);
+		f[8] = (uint8_t)tq->len;
+		memcpy(f + 9, tq->name, tq->len);
+		if (size)
+			memcpy(f + 9 + tq->len, data, size);
+		data = f;
+		size = zmq_msg_size(&e->data);
 	}
+	rc = s_send_req(c, e->op, WIRE_F_CREDITED | WIRE_F_REFILL, e->id, 0, 1, q, 1, &data, &size);
 	if (rc != 0) {
 		s_pend_done(c, e);
 		return rc;
@@ -1473,9 +1567,8 @@ s_put_waited(drover_client *c, cqueue_t *q, const void *data, size_t size, int t
 	zmq_msg_init_size(&e->data, size);
 	if (size)
 		memcpy(zmq_msg_data(&e->data), data, size);
-	if ((rc = s_send_head_flags(c, WIRE_PUT, WIRE_F_REFILL, e->id, timeout_ms, 1, q, true)) !=
-		0 ||
-	    (rc = s_send(c, size ? data : "", size, 0)) != 0) {
+	if ((rc = s_send_req(c, WIRE_PUT, WIRE_F_REFILL, e->id, timeout_ms, 1, q, 1, &data,
+			     &size)) != 0) {
 		s_pend_done(c, e);
 		return rc;
 	}
@@ -1691,7 +1784,7 @@ s_get(drover_client *c, cqueue_t *q, size_t max, int timeout_ms, drover_msg **ou
 	r.msgs = out;
 	for (int ms = timeout_ms;; ms = s_left_ms(end)) { /* again if it was not applied */
 		id = s_req_id(c);
-		if ((rc = s_send_head(c, WIRE_GET, id, ms, (uint32_t)max, q, false)) != 0)
+		if ((rc = s_send_head(c, WIRE_GET, id, ms, (uint32_t)max, q)) != 0)
 			return rc;
 		if ((rc = s_wait(c, id, q, deadline, &r)) != S_RESEND)
 			break;
@@ -1727,8 +1820,8 @@ s_rearm(drover_client *c, cqueue_t *q)
 	if (w <= 1 || q->pending != 0 || q->n > w / 2)
 		return;
 	id = s_req_id(c);
-	if (s_send_head_flags(c, WIRE_GET, WIRE_F_STANDING, id, -1, (uint32_t)(w - q->n), q,
-			      false) == 0) {
+	if (s_send_req(c, WIRE_GET, WIRE_F_STANDING, id, -1, (uint32_t)(w - q->n), q, 0, NULL,
+		       NULL) == 0) {
 		q->pending = id;
 		q->asked = (uint32_t)(w - q->n);
 		q->received = 0;
@@ -2009,7 +2102,7 @@ drover_stats(drover_client *c, const char *queue, drover_stats_t *st)
 		return rc;
 	do {
 		id = s_req_id(c);
-		if ((rc = s_send_head(c, WIRE_STATS, id, 0, 0, q, false)) != 0)
+		if ((rc = s_send_head(c, WIRE_STATS, id, 0, 0, q)) != 0)
 			return rc;
 		rc = s_wait(c, id, q, deadline, &r);
 		if (rc == S_RESEND) /* a droverd of revision 1 may answer it still */

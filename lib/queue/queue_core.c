@@ -780,6 +780,7 @@ s_put_reply(qh_t *h, waiter_t *w, int16_t status, uint32_t count, bool grant)
 {
 	uint32_t credit = 0;
 
+	h->pack = (w->flags & WIRE_F_PACKED) != 0;
 	if (status == WIRE_OK && (w->flags & WIRE_F_REFILL)) {
 		if (grant)
 			credit = s_grant(w->peer, w->q, false, UINT32_MAX);
@@ -810,6 +811,7 @@ s_pump(qh_t *h, queue_t *q)
 
 			s_waiter_unlink(h, w);
 			progress = true;
+			h->pack = (w->flags & WIRE_F_PACKED) != 0;
 			if (!w->peer->dead)
 				got = s_serve_get(h, w->peer, q, w->req_id, w->count);
 			if ((w->flags & WIRE_F_STANDING) && got > 0 && got < w->count &&
@@ -831,6 +833,7 @@ s_pump(qh_t *h, queue_t *q)
 
 				s_waiter_unlink(h, w);
 				g = s_grant(w->peer, q, true, w->count);
+				h->pack = (w->flags & WIRE_F_PACKED) != 0;
 				qh__reply_grant(h, w->peer->rid, w->peer->rid_len, WIRE_CREDIT,
 						w->req_id, g, g, q->max_message, false);
 				s_waiter_free(w);
@@ -875,6 +878,7 @@ qh__settle(qh_t *h)
 			break;
 		}
 	}
+	h->pack = false; /* the waiting requests answered set it */
 }
 
 /* ---- requests ---- */
@@ -914,7 +918,7 @@ qh__do_put(qh_t *h, peer_t *p, const uint8_t *rid, size_t rid_len, const wire_re
 	if (done == n) {
 		if (r->flags & WIRE_F_REFILL)
 			credit = s_grant(p, q, false, UINT32_MAX);
-		if (r->flags == WIRE_F_REFILL) { /* waited for: tell max_message */
+		if ((r->flags & WIRE_F_KNOWN) == WIRE_F_REFILL) { /* waited for: tell max_message */
 			qh__reply_grant(h, rid, rid_len, WIRE_PUT, r->req_id, (uint32_t)n, credit,
 					q->max_message, later);
 			return;
@@ -1135,6 +1139,7 @@ qh__expire(qh_t *h, int64_t now)
 			waiter_t *w = (waiter_t *)d;
 
 			s_waiter_unlink(h, w);
+			h->pack = (w->flags & WIRE_F_PACKED) != 0;
 			if (!w->peer->dead) {
 				if (w->op == WIRE_GET)
 					qh__reply(h, w->peer->rid, w->peer->rid_len, WIRE_GET,
@@ -1154,6 +1159,7 @@ qh__expire(qh_t *h, int64_t now)
 		log_debug("queues: %zu lease%s ran out; the messages are back at the head", n,
 			  n == 1 ? "" : "s");
 	free(exp);
+	h->pack = false;
 }
 
 /* Frees q with its messages and leases. With notify, its waiting requests
@@ -1171,11 +1177,13 @@ qh__queue_free(qh_t *h, queue_t *q)
 		return;
 	while ((w = q->gets_head) != NULL || (w = q->puts_head) != NULL) {
 		s_waiter_unlink(h, w);
+		h->pack = (w->flags & WIRE_F_PACKED) != 0;
 		if (!w->peer->dead)
 			qh__reply(h, w->peer->rid, w->peer->rid_len, w->op, w->req_id,
 				  WIRE_ENOQUEUE, 0, "the queue was removed");
 		s_waiter_free(w);
 	}
+	h->pack = false;
 	for (i = 0; i < h->n_slots; i++)
 		if (h->slots[i] != NULL && h->slots[i]->q == q) {
 			free(h->slots[i]->msg);

@@ -46,8 +46,9 @@ enum { QH_STATS, QH_METRICS, QH_APPLY, QH_EXPORT };
 #define QH_ASK_MS 1000	  /* stats and metrics: the loop never waits longer */
 #define QH_APPLY_MS 10000 /* a reload may open SQLite files */
 #define QH_EXPORT_MS 120000 /* a commit, the linger, and the writing of every message */
-/* The protocol's revision, in HELLO replies: 2 has sessions. */
-#define QH_REVISION 2
+/* The protocol's revision, in HELLO replies: 2 has sessions, 3 packed
+   requests and replies. */
+#define QH_REVISION 3
 
 static void s_end_pass(qh_t *h);
 static void s_flush(qh_t *h);
@@ -61,6 +62,39 @@ s_send_rid(qh_t *h, const uint8_t *rid, size_t rid_len)
 	return zmq_send(h->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
 
+/* Sends a reply, header and then n frames (n <= 2); packed into one frame
+   when h->pack. */
+static int
+s_send_reply(qh_t *h, const uint8_t *rid, size_t rid_len, const uint8_t *hdr, size_t n,
+	     const void *const *data, const size_t *lens)
+{
+	zmq_msg_t m;
+	uint8_t *o;
+	size_t i, len = WIRE_HDR_LEN;
+
+	if (s_send_rid(h, rid, rid_len) != 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		len += WIRE_PART_LEN + lens[i];
+	/* out of memory: the frames one by one, which a client that packs
+	   reads too */
+	if (n == 0 || !h->pack || zmq_msg_init_size(&m, len) != 0) {
+		zmq_send(h->router, hdr, WIRE_HDR_LEN, (n > 0 ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
+		for (i = 0; i < n; i++)
+			zmq_send(h->router, data[i], lens[i],
+				 (i + 1 < n ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
+		return 0;
+	}
+	o = zmq_msg_data(&m);
+	memcpy(o, hdr, WIRE_HDR_LEN);
+	o += WIRE_HDR_LEN;
+	for (i = 0; i < n; i++)
+		o = wire_part_put(o, data[i], lens[i]);
+	if (zmq_msg_send(&m, h->router, ZMQ_DONTWAIT) < 0)
+		zmq_msg_close(&m);
+	return 0;
+}
+
 int
 qh__reply_credit(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t req_id,
 		 int16_t status, uint32_t count, uint32_t credit, const char *text)
@@ -68,17 +102,12 @@ qh__reply_credit(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32
 	uint8_t hdr[WIRE_HDR_LEN];
 	wire_rep_t r = {
 	    .op = op, .status = status, .req_id = req_id, .count = count, .credit = credit};
+	const void *data[1] = {text};
+	size_t len = text != NULL ? strlen(text) : 0;
 
 	wire_rep_encode(hdr, &r);
-	if (s_send_rid(h, rid, rid_len) != 0)
-		return -1;
-	if (status != WIRE_OK && text != NULL) {
-		zmq_send(h->router, hdr, sizeof(hdr), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-		zmq_send(h->router, text, strlen(text), ZMQ_DONTWAIT);
-	} else {
-		zmq_send(h->router, hdr, sizeof(hdr), ZMQ_DONTWAIT);
-	}
-	return 0;
+	return s_send_reply(h, rid, rid_len, hdr, status != WIRE_OK && text != NULL ? 1 : 0, data,
+			    &len);
 }
 
 int
@@ -95,6 +124,8 @@ qh__reply_grant(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_
 	uint8_t hdr[WIRE_HDR_LEN], mm[8];
 	wire_rep_t r = {
 	    .op = op, .status = WIRE_OK, .req_id = req_id, .count = count, .credit = credit};
+	const void *data[1] = {mm};
+	size_t len = sizeof(mm);
 
 	if (deferred) {
 		qh__reply_after_commit(h, rid, rid_len, op, req_id, WIRE_OK, count, credit);
@@ -104,10 +135,7 @@ qh__reply_grant(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_
 	}
 	wire_rep_encode(hdr, &r);
 	wire_put_u64(mm, (uint64_t)max_message);
-	if (s_send_rid(h, rid, rid_len) != 0)
-		return;
-	zmq_send(h->router, hdr, sizeof(hdr), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-	zmq_send(h->router, mm, sizeof(mm), ZMQ_DONTWAIT);
+	s_send_reply(h, rid, rid_len, hdr, 1, data, &len);
 }
 
 /* A reply with one data frame. */
@@ -117,13 +145,10 @@ s_reply_frame(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, uint32_t 
 {
 	uint8_t hdr[WIRE_HDR_LEN];
 	wire_rep_t r = {.op = op, .status = WIRE_OK, .req_id = req_id, .count = count};
+	const void *d[1] = {data};
 
 	wire_rep_encode(hdr, &r);
-	if (s_send_rid(h, rid, rid_len) != 0)
-		return -1;
-	zmq_send(h->router, hdr, sizeof(hdr), ZMQ_SNDMORE | ZMQ_DONTWAIT);
-	zmq_send(h->router, data, len, ZMQ_DONTWAIT);
-	return 0;
+	return s_send_reply(h, rid, rid_len, hdr, 1, d, &len);
 }
 
 void
@@ -156,6 +181,7 @@ qh__reply_after_commit(qh_t *h, const uint8_t *rid, size_t rid_len, uint8_t op, 
 	d->count = count;
 	d->credit = credit;
 	d->max_message = 0;
+	d->packed = h->pack;
 }
 
 void
@@ -209,14 +235,36 @@ qh__confirm(qh_t *h, const uint8_t *rid, size_t rid_len, const queue_t *q, uint8
 int
 qh__send_msgs(qh_t *h, peer_t *p, uint32_t req_id, lease_t **leases, size_t n)
 {
-	uint8_t hdr[WIRE_HDR_LEN];
+	uint8_t hdr[WIRE_HDR_LEN], *o;
 	wire_rep_t r = {.op = WIRE_GET, .status = WIRE_OK, .req_id = req_id, .count = (uint32_t)n};
 	zmq_msg_t ids, m;
-	size_t i;
+	size_t i, len;
 
 	wire_rep_encode(hdr, &r);
 	if (s_send_rid(h, p->rid, p->rid_len) != 0)
 		return -1;
+	if (h->pack) {
+		/* [header][ids][message]...: one frame */
+		len = WIRE_HDR_LEN + WIRE_PART_LEN + 8 * n;
+		for (i = 0; i < n; i++)
+			len += WIRE_PART_LEN + leases[i]->msg->len;
+		if (zmq_msg_init_size(&m, len) == 0) {
+			o = zmq_msg_data(&m);
+			memcpy(o, hdr, WIRE_HDR_LEN);
+			o += WIRE_HDR_LEN;
+			wire_put_u32(o, (uint32_t)(8 * n));
+			o += WIRE_PART_LEN;
+			for (i = 0; i < n; i++, o += 8)
+				wire_put_u64(o, leases[i]->id);
+			for (i = 0; i < n; i++)
+				o = wire_part_put(o, leases[i]->msg->data, leases[i]->msg->len);
+			if (zmq_msg_send(&m, h->router, ZMQ_DONTWAIT) < 0)
+				zmq_msg_close(&m);
+			return 0;
+		}
+		/* out of memory: the frames one by one, which a client that
+		   packs reads too */
+	}
 	zmq_send(h->router, hdr, sizeof(hdr), ZMQ_SNDMORE | ZMQ_DONTWAIT);
 	zmq_msg_init_size(&ids, n * 8);
 	for (i = 0; i < n; i++)
@@ -478,6 +526,57 @@ s_recv(qh_t *h, bool *overflow)
 	return n;
 }
 
+/* A packed request (revision 3, frame 1 longer than a header and flagged
+   WIRE_F_PACKED): its parts become frames 2.. as if they had been sent one
+   by one, so that everything after reads one form. Returns the number of
+   frames now; *why when the parts do not fill the frame exactly or other
+   frames came after it (the request is then refused). */
+static size_t
+s_unpack(qh_t *h, size_t n, bool *overflow, const char **why)
+{
+	const uint8_t *hdr = zmq_msg_data(&h->fr[1]), *data;
+	size_t len, max = WIRE_MAX_COUNT + 4;
+	wire_parts_t it;
+	int rc;
+
+	*why = NULL;
+	if (zmq_msg_size(&h->fr[1]) <= WIRE_HDR_LEN || !((hdr[2] << 8 | hdr[3]) & WIRE_F_PACKED))
+		return n;
+	h->pack = true;
+	if (n != 2) {
+		*why = "a packed request is one frame";
+		return n;
+	}
+	wire_parts_init(&it, hdr, zmq_msg_size(&h->fr[1]));
+	while ((rc = wire_parts_next(&it, &data, &len)) == 1) {
+		if (n == max) {
+			*overflow = true;
+			return n;
+		}
+		if (n == h->fr_cap) {
+			size_t cap = h->fr_cap * 2;
+			zmq_msg_t *fr = realloc(h->fr, cap * sizeof(*fr));
+
+			if (fr == NULL) {
+				*overflow = true;
+				return n;
+			}
+			h->fr = fr;
+			h->fr_cap = cap;
+		}
+		if (zmq_msg_init_size(&h->fr[n], len) != 0) {
+			*overflow = true;
+			return n;
+		}
+		if (len)
+			memcpy(zmq_msg_data(&h->fr[n]), data, len);
+		n++;
+	}
+	if (rc < 0)
+		*why = "the parts of a packed request do not fill its frame";
+	return n;
+}
+
 static void
 s_stats_of(const queue_t *q, wire_stats_t *st)
 {
@@ -579,7 +678,7 @@ s_session_hello(qh_t *h, const uint8_t *rid, size_t rid_len, int fd, const wire_
 
 /* Handles the request in h->fr[0..n): [routing id][header][queue]... */
 static void
-s_dispatch(qh_t *h, size_t n, bool overflow)
+s_dispatch(qh_t *h, size_t n, bool overflow, const char *bad_parts)
 {
 	const uint8_t *rid = zmq_msg_data(&h->fr[0]);
 	size_t rid_len = zmq_msg_size(&h->fr[0]), i;
@@ -624,7 +723,14 @@ s_dispatch(qh_t *h, size_t n, bool overflow)
 		return;
 	}
 	if (rc != 0) {
-		s_einval(h, rid, rid_len, &r, r.timeout_ms < -1 ? "bad timeout" : "unknown op");
+		s_einval(h, rid, rid_len, &r,
+			 r.timeout_ms < -1		? "bad timeout"
+			 : (r.flags & ~WIRE_F_ALL) != 0 ? "unknown flags"
+							: "unknown op");
+		return;
+	}
+	if (bad_parts != NULL) {
+		s_einval(h, rid, rid_len, &r, bad_parts);
 		return;
 	}
 	expect = wire_req_frames(&r);
@@ -808,6 +914,8 @@ s_flush(qh_t *h)
 		for (i = 0; i < h->n_deferred; i++) {
 			deferred_t *d = &h->deferred[i];
 
+			h->pack = d->packed;
+
 			if (rc == 0 && d->status == WIRE_OK && d->max_message > 0) {
 				qh__reply_grant(h, d->rid, d->rid_len, d->op, d->req_id, d->count,
 						d->credit, d->max_message, false);
@@ -823,6 +931,7 @@ s_flush(qh_t *h)
 				qh__peer_kill(h, p);
 		}
 		h->n_deferred = 0;
+		h->pack = false; /* a confirmation is a header alone anyway */
 		/* One reply per client and queue for the credited requests of
 		   the pass; with count > 1, a failure covers all of them. */
 		for (i = 0; i < h->n_confirms; i++) {
@@ -848,16 +957,21 @@ s_read_requests(qh_t *h)
 {
 	size_t n, i, k;
 	bool overflow;
+	const char *bad_parts = NULL;
 	peer_t *p;
 
 	s_drain_monitor(h);
 	for (i = 0; i < QH_BUDGET; i++) {
 		if ((n = s_recv(h, &overflow)) == 0)
 			break;
-		s_dispatch(h, n, overflow);
+		if (n >= 2)
+			n = s_unpack(h, n, &overflow, &bad_parts);
+		s_dispatch(h, n, overflow, bad_parts);
 		for (k = 0; k < n; k++)
 			zmq_msg_close(&h->fr[k]);
+		h->pack = false;
 		qh__settle(h);
+		h->pack = false;
 	}
 	if (i < QH_BUDGET && h->n_closing > 0) {
 		for (i = 0; i < h->n_buckets; i++)

@@ -144,6 +144,7 @@ typedef struct {
 	uint8_t op;
 	int16_t status;
 	int64_t max_message; /* > 0: sent in frame 1 (a reply that grants credit) */
+	bool packed;	     /* sent packed (its request was) */
 } deferred_t;
 
 /* The OK replies of a pass to the credited requests of one client on one
@@ -211,6 +212,9 @@ typedef struct qh {
 
 	zmq_msg_t *fr; /* frames of the request being read */
 	size_t fr_cap;
+	/* Replies being sent now go packed (revision 3): set from the request
+	   or the waiting request answered, false between them. */
+	bool pack;
 
 	deferred_t *deferred;
 	size_t n_deferred, cap_deferred;

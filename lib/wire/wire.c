@@ -26,13 +26,16 @@ wire_req_decode(const void *buf, size_t len, wire_req_t *r)
 		r->req_id = wire_get_u32(p + 4);
 	if (len >= 2)
 		r->op = p[1];
-	if (len != WIRE_HDR_LEN || p[0] != WIRE_VERSION)
+	if (len < WIRE_HDR_LEN || p[0] != WIRE_VERSION)
 		return -EPROTO;
 	r->flags = (uint16_t)(p[2] << 8 | p[3]);
+	/* only a packed request has more than its header in frame 0 */
+	if (len != WIRE_HDR_LEN && !(r->flags & WIRE_F_PACKED))
+		return -EPROTO;
 	r->timeout_ms = (int32_t)wire_get_u32(p + 8);
 	r->count = wire_get_u32(p + 12);
 	if (r->op < WIRE_HELLO || r->op > WIRE_OP_MAX || r->timeout_ms < -1 ||
-	    (r->flags & ~WIRE_F_KNOWN) != 0)
+	    (r->flags & ~WIRE_F_ALL) != 0)
 		return -EINVAL;
 	return 0;
 }
@@ -94,6 +97,34 @@ wire_req_frames(const wire_req_t *r)
 	default:
 		return -1;
 	}
+}
+
+int
+wire_parts_next(wire_parts_t *it, const uint8_t **data, size_t *len)
+{
+	uint32_t n;
+
+	if (it->left == 0)
+		return 0;
+	if (it->left < WIRE_PART_LEN)
+		return -1;
+	n = wire_get_u32(it->p);
+	if (n > it->left - WIRE_PART_LEN)
+		return -1;
+	*data = it->p + WIRE_PART_LEN;
+	*len = n;
+	it->p += WIRE_PART_LEN + n;
+	it->left -= WIRE_PART_LEN + n;
+	return 1;
+}
+
+uint8_t *
+wire_part_put(uint8_t *out, const void *data, size_t len)
+{
+	wire_put_u32(out, (uint32_t)len);
+	if (len)
+		memcpy(out + WIRE_PART_LEN, data, len);
+	return out + WIRE_PART_LEN + len;
 }
 
 void

@@ -23,6 +23,12 @@
 #define WIRE_F_REFILL 0x0002   /* PUT, COMPLETE: grant credit in the reply */
 #define WIRE_F_STANDING 0x0004 /* GET with timeout -1: stays until count messages came */
 #define WIRE_F_KNOWN (WIRE_F_CREDITED | WIRE_F_REFILL | WIRE_F_STANDING)
+/* Revision 3: the request is packed (see wire_parts_next), and so are its
+   replies. Not one of WIRE_F_KNOWN: it says how the request is framed, not
+   what it asks. */
+#define WIRE_F_PACKED 0x0008
+#define WIRE_F_ALL (WIRE_F_KNOWN | WIRE_F_PACKED)
+#define WIRE_PART_LEN 4 /* the length before each part of a packed frame */
 
 typedef enum {
 	WIRE_HELLO = 1,
@@ -102,7 +108,8 @@ wire_get_u64(const uint8_t *p)
 void wire_req_encode(uint8_t *out, const wire_req_t *r);
 
 /* Reads a request header. Returns 0, or -EPROTO when buf is not a version 1
-   header of the right length, -EINVAL when a field is out of range (unknown
+   header of the right length (16 bytes; more only with WIRE_F_PACKED, the
+   parts following), -EINVAL when a field is out of range (unknown
    op, timeout below -1). *r is filled as far as the bytes allow, so that even
    a refused request's id can be answered; r->req_id is 0 if buf is shorter
    than 8 bytes. */
@@ -126,6 +133,32 @@ int wire_req_frames(const wire_req_t *r);
 void wire_stats_encode(uint8_t *out, const wire_stats_t *s);
 /* 0 or -EPROTO when len != WIRE_STATS_LEN. */
 int wire_stats_decode(const void *buf, size_t len, wire_stats_t *s);
+
+/* A packed request or reply (revision 3) is one ZeroMQ frame: the 16-byte
+   header, then each of the frames that would follow it as a u32 length and
+   that many bytes, filling the frame exactly. With CURVE every frame is a
+   box of its own, so a request of three frames costs three; packed, one. */
+typedef struct {
+	const uint8_t *p;
+	size_t left;
+} wire_parts_t;
+
+/* Starts reading the parts of a packed frame of len bytes (len >
+   WIRE_HDR_LEN: the parts begin after the header). */
+static inline void
+wire_parts_init(wire_parts_t *it, const void *frame, size_t len)
+{
+	it->p = (const uint8_t *)frame + WIRE_HDR_LEN;
+	it->left = len > WIRE_HDR_LEN ? len - WIRE_HDR_LEN : 0;
+}
+
+/* The next part: 1 (*data, *len set), 0 when there are no more, -1 when the
+   rest of the frame is not a whole part. */
+int wire_parts_next(wire_parts_t *it, const uint8_t **data, size_t *len);
+
+/* Writes one part (its length, then its bytes) at out; returns the byte
+   after it. */
+uint8_t *wire_part_put(uint8_t *out, const void *data, size_t len);
 
 /* A short name of an op for messages ("PUT"), "?" if unknown. */
 const char *wire_op_name(int op);

@@ -11,7 +11,8 @@
    The host is the real one (queue_host.c is compiled into this harness for
    its static functions), with three queues, one durable in an in-memory
    SQLite store; a new host for every input, without CURVE and sockets but
-   the ROUTER's. Lease ids the client received can be named in a frame by
+   the ROUTER's. The three clients have sessions and say HELLO before the
+   script; a request may be packed (revision 3). Lease ids the client received can be named in a frame by
    the bytes FF FF and an index, so that acks and completes find leases. */
 #include "fuzz.h"
 
@@ -103,15 +104,30 @@ s_host_free(qh_t *h)
 	s_qh_free(h);
 }
 
+/* One frame after a reply's header: lease ids of GET replies are kept. */
+static void
+s_reply_part(const wire_rep_t *rep, int i, const uint8_t *data, size_t len)
+{
+	size_t n;
+
+	if (rep->op == WIRE_GET && rep->status == WIRE_OK && i == 0) {
+		FUZZ_CHECK(len == 8 * (size_t)rep->count);
+		for (n = 0; n < rep->count && s_n_leases < MAX_LEASES; n++)
+			s_leases[s_n_leases++] = wire_get_u64(data + 8 * n);
+	}
+}
+
 /* Reads every reply the connected client got: each must be a reply header
-   and its frames; lease ids of GET replies are kept. */
+   and its frames, or a packed reply whose parts fill its frame exactly. */
 static void
 s_drain(void)
 {
 	zmq_msg_t m;
 	wire_rep_t rep;
-	int more, i;
-	size_t n;
+	wire_parts_t it;
+	const uint8_t *data;
+	size_t len;
+	int more, i, rc;
 
 	for (;;) {
 		zmq_msg_init(&m);
@@ -119,20 +135,24 @@ s_drain(void)
 			zmq_msg_close(&m);
 			return;
 		}
-		FUZZ_CHECK(wire_rep_decode(zmq_msg_data(&m), zmq_msg_size(&m), &rep) == 0);
+		len = zmq_msg_size(&m);
+		FUZZ_CHECK(len >= WIRE_HDR_LEN &&
+			   wire_rep_decode(zmq_msg_data(&m), WIRE_HDR_LEN, &rep) == 0);
 		FUZZ_CHECK(rep.status <= 0 && rep.status >= WIRE_ETIMEOUT);
 		more = zmq_msg_more(&m);
+		if (len > WIRE_HDR_LEN) {
+			FUZZ_CHECK(!more);
+			wire_parts_init(&it, zmq_msg_data(&m), len);
+			for (i = 0; (rc = wire_parts_next(&it, &data, &len)) == 1; i++)
+				s_reply_part(&rep, i, data, len);
+			FUZZ_CHECK(rc == 0);
+		}
 		zmq_msg_close(&m);
 		for (i = 0; more; i++) {
 			zmq_msg_init(&m);
 			FUZZ_CHECK(zmq_msg_recv(&m, s_client, 0) >= 0);
 			more = zmq_msg_more(&m);
-			if (rep.op == WIRE_GET && rep.status == WIRE_OK && i == 0) {
-				FUZZ_CHECK(zmq_msg_size(&m) == 8 * (size_t)rep.count);
-				for (n = 0; n < rep.count && s_n_leases < MAX_LEASES; n++)
-					s_leases[s_n_leases++] =
-					    wire_get_u64((uint8_t *)zmq_msg_data(&m) + 8 * n);
-			}
+			s_reply_part(&rep, i, zmq_msg_data(&m), zmq_msg_size(&m));
 			zmq_msg_close(&m);
 		}
 	}
@@ -146,6 +166,8 @@ s_request(qh_t *h, fuzz_in_t *in, uint8_t step)
 	static const uint8_t rids[3][1] = {{'A'}, {'B'}, {'C'}};
 	size_t n = 1 + (size_t)(fuzz_u8(in) % MAX_FRAMES), k, len;
 	const uint8_t *p;
+	const char *bad_parts;
+	bool overflow = false;
 	uint8_t *d;
 
 	if (h->fr_cap < MAX_FRAMES + 1) {
@@ -157,16 +179,39 @@ s_request(qh_t *h, fuzz_in_t *in, uint8_t step)
 	for (k = 1; k <= n; k++) {
 		len = fuzz_field(in, &p);
 		zmq_msg_init_size(&h->fr[k], len);
-		d = zmq_msg_data(&h->fr[k]);
-		memcpy(d, p, len);
+		memcpy(zmq_msg_data(&h->fr[k]), p, len);
+	}
+	/* a packed request's parts become frames here, as in the actor */
+	n = s_unpack(h, n + 1, &overflow, &bad_parts) - 1;
+	for (k = 2; k <= n; k++) {
 		/* FF FF i: the i-th lease id the client was given. */
-		if (len >= 8 && d[0] == 0xff && d[1] == 0xff && s_n_leases > 0)
+		d = zmq_msg_data(&h->fr[k]);
+		if (zmq_msg_size(&h->fr[k]) >= 8 && d[0] == 0xff && d[1] == 0xff &&
+		    s_n_leases > 0)
 			wire_put_u64(d, s_leases[d[2] % s_n_leases]);
 	}
-	s_dispatch(h, n + 1, false);
+	s_dispatch(h, n + 1, overflow, bad_parts);
 	for (k = 0; k <= n; k++)
 		zmq_msg_close(&h->fr[k]);
+	h->pack = false;
 	qh__settle(h);
+}
+
+/* Client rid says HELLO, as clients do first (the requests of a session
+   before its HELLO are dropped unread). */
+static void
+s_hello(qh_t *h, uint8_t rid)
+{
+	uint8_t hdr[WIRE_HDR_LEN];
+
+	wire_req_encode(hdr, &(wire_req_t){.op = WIRE_HELLO, .req_id = 1});
+	zmq_msg_init_size(&h->fr[0], 1);
+	memcpy(zmq_msg_data(&h->fr[0]), &rid, 1);
+	zmq_msg_init_size(&h->fr[1], sizeof(hdr));
+	memcpy(zmq_msg_data(&h->fr[1]), hdr, sizeof(hdr));
+	s_dispatch(h, 2, false, NULL);
+	zmq_msg_close(&h->fr[0]);
+	zmq_msg_close(&h->fr[1]);
 }
 
 int
@@ -180,6 +225,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	peer_t *p;
 
 	s_n_leases = 0;
+	if (h->fr_cap < MAX_FRAMES + 1) {
+		FUZZ_CHECK((h->fr = realloc(h->fr, (MAX_FRAMES + 1) * sizeof(*h->fr))) != NULL);
+		h->fr_cap = MAX_FRAMES + 1;
+	}
+	s_hello(h, 'A');
+	s_hello(h, 'B');
+	s_hello(h, 'C');
+	s_drain();
 	while (in.n > 0 && steps++ < MAX_STEPS) {
 		step = fuzz_u8(&in);
 		switch (step >> 5) {

@@ -25,7 +25,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(rc == 0 || rc == -EPROTO || rc == -EINVAL);
 	if (rc == 0) {
 		FUZZ_CHECK(req.op >= WIRE_HELLO && req.op <= WIRE_OP_MAX);
-		FUZZ_CHECK(req.timeout_ms >= -1 && (req.flags & ~WIRE_F_KNOWN) == 0);
+		FUZZ_CHECK(req.timeout_ms >= -1 && (req.flags & ~WIRE_F_ALL) == 0);
 		wire_req_encode(out, &req);
 		FUZZ_CHECK(memcmp(out, buf, WIRE_HDR_LEN) == 0);
 		frames = wire_req_frames(&req);

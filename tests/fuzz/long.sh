@@ -5,6 +5,9 @@
 # run then says how far it got). Run it again to go on from the corpus.
 #
 #   tests/fuzz/long.sh BUILD_DIR NAME [RUNS] [SECONDS]
+#
+# FUZZ_TIMEOUT (seconds, default 25) is how long one input may take; make
+# it long when the run is to be paused (kill -STOP) for a benchmark.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 usage="usage: long.sh BUILD_DIR NAME [RUNS] [SECONDS]"
@@ -20,7 +23,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 start=$(date +%s)
 rc=0
-nice -n 19 "$build/tests/fuzz/fuzz_$name" -runs="$runs" "${args[@]}" -timeout=25 \
+nice -n 19 "$build/tests/fuzz/fuzz_$name" -runs="$runs" "${args[@]}" -timeout="${FUZZ_TIMEOUT:-25}" \
 	-rss_limit_mb=2048 -artifact_prefix="$work/" -print_final_stats=1 \
 	"$work/corpus" "$here/$name/seeds" >"$work/log" 2>&1 || rc=$?
 echo "fuzz_$name: exit $rc after $(($(date +%s) - start)) s"

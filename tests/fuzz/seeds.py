@@ -247,6 +247,26 @@ put("queue", "credit-return", request(0, [hdr(8, req_id=1, timeout=1000, count=4
 put("queue", "full-wait", request(1, [hdr(2, req_id=1), b"one", b"a"]) +
     request(1, [hdr(2, req_id=2, timeout=1000), b"one", b"b"]) +
     request(0, [hdr(3, req_id=3, timeout=1000), b"one"]) + GONE_B + TIME)
+def packed(op, parts, flags=0, req_id=1, timeout=0, count=1):
+    # revision 3: one frame, the header and each part as u32 length + bytes
+    return hdr(op, flags | 8, req_id, timeout, count) + \
+        b"".join(struct.pack(">I", len(p)) + p for p in parts)
+
+
+put("queue", "packed-put-get-complete", request(0, [packed(2, [b"tasks", b"t1"], flags=2)]) +
+    request(0, [packed(3, [b"tasks"], req_id=2, timeout=-1, flags=4, count=2)]) +
+    request(0, [packed(7, [b"results", LEASE0 + bytes([5]) + b"tasks" + b"r1"], flags=3,
+                       req_id=3)]) +
+    request(1, [packed(2, [b"tasks", b"t2"], req_id=4)]) +
+    request(0, [packed(4, [b"results", LEASE0], req_id=0)]) + TIME)
+put("queue", "packed-durable-credit", request(0, [packed(8, [b"tasks"], timeout=1000, count=2)]) +
+    request(0, [packed(2, [b"tasks", b"a"], flags=3, req_id=2)]) +
+    request(0, [packed(2, [b"tasks", b"b", b"c"], flags=2, req_id=3, count=2)]) +
+    request(2, [packed(6, [b"tasks"], req_id=4)]))
+put("queue", "packed-malformed", request(0, [packed(2, [b"tasks", b"x"])[:-1]]) +
+    request(0, [packed(2, [b"tasks", b"x"]), b"more"]) +
+    request(0, [hdr(2) + b"\x00\x00\x00\x01q"]) +
+    request(0, [packed(3, [b"nope"], req_id=9)]))
 put("queue", "errors", request(0, [b"\x02short"]) + request(0, [hdr(99)]) +
     request(0, [hdr(2, count=5), b"tasks", b"a"]) + request(0, [hdr(6), b"nope"]) +
     request(0, [hdr(2), b"tasks", b"x" * 100]) + request(2, [hdr(4, count=2), b"tasks", b"1234"]))

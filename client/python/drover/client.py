@@ -45,6 +45,7 @@ OP_NAMES = {OP_HELLO: "hello", OP_PUT: "put", OP_GET: "get", OP_ACK: "ack", OP_N
             OP_STATS: "stats", OP_COMPLETE: "complete", OP_CREDIT: "credit"}
 F_CREDITED, F_REFILL = 1, 2     # request flags: within credit; grant credit in the reply
 F_STANDING = 4                  # a GET that stays until all it asked for came
+F_PACKED = 8                    # revision 3: the request is one frame, and so are its replies
 ASYNC_BIT = 0x80000000          # request ids of puts and completes not waited for
 SEQ_MASK = 0x7FFFFFFF           # request ids come from one sequence (see _older)
 ALOG_PROOF = 4096               # acks not shown read past which a HELLO asks for proof
@@ -63,6 +64,8 @@ _REQ = struct.Struct("!BBHIiI")     # version, op, flags, request id, timeout_ms
 _REP = struct.Struct("!BBhIII")     # version, op, status, request id, count, credit
 _STATS = struct.Struct("!7Q")
 _U64 = struct.Struct("!Q")
+_U32 = struct.Struct("!I")
+_HDR = 16
 _LEN = [bytes((i,)) for i in range(256)]
 
 # The hot path calls libzmq through pyzmq's Cython socket methods with plain
@@ -78,6 +81,22 @@ def _recv_all(sock):
     frames = [_recv(sock, 0)]
     while _getopt(sock, _RCVMORE):
         frames.append(_recv(sock, 0))
+    return frames
+
+
+def _unpack(f):
+    """A packed reply (revision 3: the header, then each further frame as a
+    u32 length and its bytes) as the frames it stands for."""
+    frames, i, n, u = [f[:_HDR]], _HDR, len(f), _U32.unpack_from
+    while i < n:
+        if n - i < 4:
+            raise InvalidRequest("malformed packed reply")
+        size = u(f, i)[0]
+        i += 4
+        if size > n - i:
+            raise InvalidRequest("malformed packed reply")
+        frames.append(f[i:i + size])
+        i += size
     return frames
 
 
@@ -180,6 +199,8 @@ class QueueClient:
         self._received = {}             # ... and how many of those came
         self._starved = set()           # queues whose get waited for the standing GET
         self.max_frame = None           # the server's largest frame, from HELLO
+        self._pack = False              # droverd reads packed requests (revision 3)
+        self._qparts = {}               # queue (bytes) -> its part of a packed request
         self._seq = 0                   # of the last request: its id, or id | ASYNC_BIT
         self._tick = 0                  # puts and completes: every 64th reads what came
         self._replies = {}              # request id -> reply frames that came early
@@ -266,6 +287,7 @@ class QueueClient:
             self._raise(frames, status, OP_HELLO)
         if len(frames) > 1 and len(frames[1]) == 8:
             self.max_frame = _U64.unpack(frames[1])[0]
+        self._pack = self._revision(frames) >= 3
         self._connected = True
 
     def close(self, timeout=5.0):
@@ -333,6 +355,18 @@ class QueueClient:
 
     # ---------------------------------------------------------------- wire
 
+    @staticmethod
+    def _revision(frames):
+        """The protocol revision a HELLO reply names (1 when it names none)."""
+        return _U32.unpack(frames[2])[0] if len(frames) > 2 and len(frames[2]) == 4 else 1
+
+    def _qpart(self, queue):
+        """A queue name as a part of a packed request, made once."""
+        p = self._qparts.get(queue)
+        if p is None:
+            p = self._qparts[queue] = _U32.pack(len(queue)) + queue
+        return p
+
     def _send(self, op, queue, frames, count, timeout_ms, reply=True, flags=0, rid=None):
         """Sends one request; returns its id (0 when no reply is wanted)."""
         sock = self._sock
@@ -344,6 +378,18 @@ class QueueClient:
             rid = self._seq_next()
         else:
             rid = 0
+        if queue is not None and self._pack:
+            # one frame (with CURVE every frame is a box of its own), when
+            # it fits in what droverd takes
+            parts = [self._qpart(queue)]
+            for f in frames:
+                parts.append(_U32.pack(len(f)))
+                parts.append(f)
+            body = b"".join(parts)
+            if not self.max_frame or _HDR + len(body) <= self.max_frame:
+                _send(sock, _REQ.pack(VERSION, op, flags | F_PACKED, rid, timeout_ms, count) +
+                      body, 0)
+                return rid
         head = _REQ.pack(VERSION, op, flags, rid, timeout_ms, count)
         if queue is None:
             _send(sock, head, 0)
@@ -374,9 +420,13 @@ class QueueClient:
         sock = self._sock
         if sock is None:
             raise ConnectionError("the client is closed")
-        _send(sock, _REQ.pack(VERSION, op, 0, 0, 0, n), _SNDMORE)
-        _send(sock, q, _SNDMORE)
-        _send(sock, frame, 0)
+        if self._pack and (not self.max_frame or len(frame) + 280 <= self.max_frame):
+            _send(sock, _REQ.pack(VERSION, op, F_PACKED, 0, 0, n) + self._qpart(q) +
+                  _U32.pack(len(frame)) + frame, 0)
+        else:
+            _send(sock, _REQ.pack(VERSION, op, 0, 0, 0, n), _SNDMORE)
+            _send(sock, q, _SNDMORE)
+            _send(sock, frame, 0)
         self._alog.append((self._seq, op, q, frame, n))
         self._alog_n += n
         while self._alog_n > ALOG_MAX:
@@ -425,10 +475,17 @@ class QueueClient:
         """Files a reply under its request id (returns the id), or deals
         with it: the confirmation of a put or complete, the messages of a
         standing GET, a reply to a request given up on."""
-        if len(frames[0]) != _REP.size:
-            return 0
+        if len(frames[0]) != _HDR:
+            if len(frames[0]) < _HDR or len(frames) > 1:
+                return 0
+            try:
+                frames = _unpack(frames[0])
+            except InvalidRequest:
+                return 0
         _, op, status, rid, count, credit = _REP.unpack(frames[0])
         if op == OP_HELLO and self._resync and rid == self._resync:
+            # the droverd now there may be another (an upgrade)
+            self._pack = self._revision(frames) >= 3
             self._resync_done(status == 0 and count == 1)
             return 0
         # Any reply but a HELLO's (one after a reconnect does not count: the
@@ -775,9 +832,13 @@ class QueueClient:
         self._seq = seq = self._seq % (SEQ_MASK - 1) + 1    # _async_id(), inline
         rid = seq | ASYNC_BIT
         sock = self._sock
-        _send(sock, _REQ.pack(VERSION, op, F_CREDITED | F_REFILL, rid, 0, 1), _SNDMORE)
-        _send(sock, q, _SNDMORE)
-        _send(sock, frame, 0)
+        if self._pack:      # the frame is within max_message: it fits
+            _send(sock, _REQ.pack(VERSION, op, F_CREDITED | F_REFILL | F_PACKED, rid, 0, 1) +
+                  self._qpart(q) + _U32.pack(len(frame)) + frame, 0)
+        else:
+            _send(sock, _REQ.pack(VERSION, op, F_CREDITED | F_REFILL, rid, 0, 1), _SNDMORE)
+            _send(sock, q, _SNDMORE)
+            _send(sock, frame, 0)
         self._credit[q] -= 1
         self._inflight[q] = self._inflight.get(q, 0) + 1
         self._last_put[q] = time.monotonic()

@@ -149,6 +149,21 @@ class ClientTest(unittest.TestCase):
         self.assertGreaterEqual(st["put_total"], 10)
         self.assertFalse(st["durable"])
 
+    def test_requests_go_packed_to_this_droverd_and_messages_of_any_size_cross(self):
+        # droverd names revision 3 in its HELLO reply: the client sends one
+        # frame per request (docs/queue-protocol.md, "Packed requests")
+        c = self.client()
+        self.assertTrue(c._pack)
+        sizes = [0, 1, 15, 16, 17, 255, 4096, 100000]
+        for n in sizes:
+            c.put("fifo", bytes([n % 251]) * n, timeout=5)
+        c.flush(5)
+        for n in sizes:
+            m = c.get("fifo", timeout=5)
+            self.assertEqual(m.data, bytes([n % 251]) * n)
+            m.ack()
+        self.assertEqual(c.size("fifo"), 0)
+
     def test_messages_are_opaque_bytes(self):
         c = self.client()
         blobs = [b"", b"\x00\xff" * 100, bytes(range(256)), "héllo".encode()]

@@ -634,7 +634,10 @@ Test(queue_e2e, workers_killed_with_completes_in_flight_leave_exactly_one_result
 	/* Kill them in the middle of the stream: each dies with completes sent
 	   and not yet confirmed, and with prefetched tasks. */
 	while (got < N / 3 && (m = drover_get(c, "results", 20000, &rc)) != NULL) {
-		i = atoi((const char *)drover_msg_data(m) + 1);
+		/* the data has no NUL of its own */
+		snprintf(body, sizeof(body), "%.*s", (int)drover_msg_size(m),
+			 (const char *)drover_msg_data(m));
+		i = atoi(body + 1);
 		cr_assert(i >= 0 && i < N);
 		cr_assert_eq(seen[i], 0, "a second result for task %d", i);
 		seen[i] = 1;

@@ -1298,3 +1298,151 @@ Test(queue, a_standing_get_stays_until_all_it_asked_for_came)
 	zmq_ctx_term(ctx);
 	drover_close(c);
 }
+
+/* ---- revision 3: packed requests and replies ---- */
+
+/* A packed request: header (flags | WIRE_F_PACKED), then the parts. */
+static void
+packed_send(void *sock, wire_req_t r, int n, const char *const *parts)
+{
+	uint8_t buf[512], *o = buf + WIRE_HDR_LEN;
+
+	r.flags |= WIRE_F_PACKED;
+	wire_req_encode(buf, &r);
+	for (int i = 0; i < n; i++)
+		o = wire_part_put(o, parts[i], strlen(parts[i]));
+	cr_assert_eq(zmq_send(sock, buf, (size_t)(o - buf), 0), (int)(o - buf));
+}
+
+/* One reply, which must be a single frame: its header and parts (at most
+   8, each copied NUL-terminated into part[i]); the number of parts, or -1
+   when none came within ms. */
+static int
+packed_recv(void *sock, int ms, wire_rep_t *rep, char part[8][64], size_t *len)
+{
+	zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+	const uint8_t *d;
+	wire_parts_t p;
+	zmq_msg_t f;
+	size_t l;
+	int n = 0, rc;
+
+	if (zmq_poll(&it, 1, ms) <= 0)
+		return -1;
+	zmq_msg_init(&f);
+	cr_assert_geq(zmq_msg_recv(&f, sock, 0), WIRE_HDR_LEN);
+	cr_assert_not(zmq_msg_more(&f), "a reply to a packed request is one frame");
+	cr_assert_eq(wire_rep_decode(zmq_msg_data(&f), WIRE_HDR_LEN, rep), 0);
+	wire_parts_init(&p, zmq_msg_data(&f), zmq_msg_size(&f));
+	while ((rc = wire_parts_next(&p, &d, &l)) == 1) {
+		cr_assert_lt(n, 8);
+		cr_assert_lt(l, 64);
+		memcpy(part[n], d, l);
+		part[n][l] = '\0';
+		len[n++] = l;
+	}
+	cr_assert_eq(rc, 0, "the parts fill the frame");
+	zmq_msg_close(&f);
+	return n;
+}
+
+Test(queue, packed_requests_get_packed_replies_and_other_clients_are_served_as_before)
+{
+	void *ctx = zmq_ctx_new(), *s, *old;
+	uint8_t hdr[WIRE_HDR_LEN];
+	char part[8][64];
+	size_t len[8];
+	wire_rep_t rep;
+	drover_client *c;
+
+	start("  q: {}\n  d: { durable: true }\n");
+	c = client();
+	s = raw_socket(ctx);
+
+	/* a PUT of two messages waited for (REFILL alone): granted credit and
+	   max_message in one frame */
+	packed_send(s, (wire_req_t){.op = WIRE_PUT, .flags = WIRE_F_REFILL, .req_id = 5, .count = 2},
+		    3, (const char *[]){"q", "a", "bc"});
+	cr_assert_eq(packed_recv(s, 5000, &rep, part, len), 1);
+	cr_assert_eq(rep.status, DROVER_OK);
+	cr_assert_eq(rep.req_id, 5);
+	cr_assert_eq(rep.count, 2);
+	cr_assert_eq(len[0], 8, "max_message");
+	/* the same into a durable queue: the reply after the commit, packed */
+	packed_send(s, (wire_req_t){.op = WIRE_PUT, .flags = WIRE_F_REFILL, .req_id = 6, .count = 1},
+		    2, (const char *[]){"d", "durable"});
+	cr_assert_eq(packed_recv(s, 5000, &rep, part, len), 1);
+	cr_assert_eq(rep.req_id, 6);
+	cr_assert_eq(rep.count, 1);
+	/* a GET of both: header, lease ids, messages, in one frame */
+	packed_send(s, (wire_req_t){.op = WIRE_GET, .req_id = 7, .count = 5}, 1,
+		    (const char *[]){"q"});
+	cr_assert_eq(packed_recv(s, 5000, &rep, part, len), 3);
+	cr_assert_eq(rep.count, 2);
+	cr_assert_eq(len[0], 16, "two lease ids");
+	cr_assert_str_eq(part[1], "a");
+	cr_assert_str_eq(part[2], "bc");
+	/* a standing GET: what droverd pushes later is packed too */
+	packed_send(s,
+		    (wire_req_t){.op = WIRE_GET, .flags = WIRE_F_STANDING, .req_id = 8,
+				 .timeout_ms = -1, .count = 1},
+		    1, (const char *[]){"q"});
+	wait_stat(c, "q", 1);
+	put_str(c, "q", "pushed");
+	cr_assert_eq(packed_recv(s, 5000, &rep, part, len), 2);
+	cr_assert_eq(rep.req_id, 8);
+	cr_assert_str_eq(part[1], "pushed");
+	/* an error reply carries its text as a part */
+	packed_send(s, (wire_req_t){.op = WIRE_STATS, .req_id = 9}, 1, (const char *[]){"nope"});
+	cr_assert_eq(packed_recv(s, 5000, &rep, part, len), 1);
+	cr_assert_eq(rep.status, DROVER_ENOQUEUE);
+	cr_assert_str_eq(part[0], "no queue \"nope\"");
+
+	/* a client that does not pack, beside it, gets frames as before */
+	old = raw_socket(ctx);
+	put_str(c, "q", "plain");
+	wire_req_encode(hdr, &(wire_req_t){.op = WIRE_GET, .req_id = 10, .count = 1});
+	raw_send(old, 2, (const void *[]){hdr, "q"}, (size_t[]){sizeof(hdr), 1});
+	cr_assert_eq(raw_get_reply(old, 5000, &rep), 3, "header, ids, message: three frames");
+	cr_assert_eq(rep.req_id, 10);
+
+	/* malformed: parts that do not fill the frame, a packed frame with
+	   another after it, more than a header without the flag */
+	{
+		uint8_t buf[64];
+		wire_req_t r = {.op = WIRE_PUT, .flags = WIRE_F_PACKED, .req_id = 11, .count = 1};
+
+		wire_req_encode(buf, &r);
+		wire_part_put(buf + WIRE_HDR_LEN, "q", 1);
+		wire_put_u32(buf + WIRE_HDR_LEN + 5, 100); /* says 100 bytes, has 3 */
+		memcpy(buf + WIRE_HDR_LEN + 9, "abc", 3);
+		zmq_send(s, buf, WIRE_HDR_LEN + 12, 0);
+		cr_assert_eq(packed_recv(s, 5000, &rep, part, len), 1);
+		cr_assert_eq(rep.status, DROVER_EINVAL);
+		cr_assert_eq(rep.req_id, 11);
+		cr_assert_str_eq(part[0], "the parts of a packed request do not fill its frame");
+		r.req_id = 12;
+		wire_req_encode(buf, &r);
+		wire_part_put(wire_part_put(buf + WIRE_HDR_LEN, "q", 1), "m", 1);
+		zmq_send(s, buf, WIRE_HDR_LEN + 10, ZMQ_SNDMORE);
+		zmq_send(s, "m", 1, 0);
+		cr_assert_eq(packed_recv(s, 5000, &rep, part, len), 1);
+		cr_assert_eq(rep.status, DROVER_EINVAL);
+		cr_assert_str_eq(part[0], "a packed request is one frame");
+		r.flags = 0;
+		r.req_id = 13;
+		wire_req_encode(buf, &r);
+		zmq_send(s, buf, WIRE_HDR_LEN + 10, 0);
+		cr_assert_eq(raw_status(s, 5000, NULL), DROVER_EINVAL);
+	}
+
+	/* nothing was put by the refused requests, and everyone is served */
+	put_str(c, "q", "still here");
+	drover_ack(c, get_is(c, "q", "still here"));
+	cr_assert_eq(size_of(c, "q"), 0);
+	cr_assert_eq(size_of(c, "d"), 1);
+	zmq_close(s);
+	zmq_close(old);
+	zmq_ctx_term(ctx);
+	drover_close(c);
+}

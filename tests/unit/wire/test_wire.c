@@ -137,7 +137,7 @@ Test(wire, credit_ops_flags_and_the_reply_credit_field)
 	cr_assert_eq(b[3], 3);
 	cr_assert_eq(wire_req_decode(b, sizeof(b), &out), 0);
 	cr_assert_eq(out.flags, WIRE_F_CREDITED | WIRE_F_REFILL);
-	in.flags = 8; /* unknown bit */
+	in.flags = 0x10; /* unknown bit */
 	wire_req_encode(b, &in);
 	cr_assert_eq(wire_req_decode(b, sizeof(b), &out), -EINVAL);
 	wire_rep_encode(b, &rep);
@@ -160,4 +160,45 @@ Test(wire, a_frame_of_the_most_lease_ids_fits_the_frame_limit)
 {
 	cr_assert_eq(WIRE_MAX_IDS_FRAME, 8 * WIRE_MAX_COUNT);
 	cr_assert_geq(WIRE_FRAME_SLACK, WIRE_HDR_LEN + WIRE_MAX_QUEUE_NAME);
+}
+
+Test(wire, packed_requests_and_their_parts)
+{
+	uint8_t f[WIRE_HDR_LEN + 4 + 5 + 4 + 3 + 4], *o;
+	wire_req_t in = {.op = WIRE_PUT, .flags = WIRE_F_CREDITED | WIRE_F_PACKED, .count = 1}, out;
+	wire_parts_t it;
+	const uint8_t *d;
+	size_t len;
+
+	/* [header][5 "tasks"][3 "abc"][0 ""] */
+	wire_req_encode(f, &in);
+	o = wire_part_put(f + WIRE_HDR_LEN, "tasks", 5);
+	o = wire_part_put(o, "abc", 3);
+	o = wire_part_put(o, NULL, 0);
+	cr_assert_eq(o, f + sizeof(f));
+	cr_assert_eq(wire_req_decode(f, sizeof(f), &out), 0);
+	cr_assert_eq(out.flags, WIRE_F_CREDITED | WIRE_F_PACKED);
+	wire_parts_init(&it, f, sizeof(f));
+	cr_assert_eq(wire_parts_next(&it, &d, &len), 1);
+	cr_assert(len == 5 && memcmp(d, "tasks", 5) == 0);
+	cr_assert_eq(wire_parts_next(&it, &d, &len), 1);
+	cr_assert(len == 3 && memcmp(d, "abc", 3) == 0);
+	cr_assert_eq(wire_parts_next(&it, &d, &len), 1);
+	cr_assert_eq(len, 0);
+	cr_assert_eq(wire_parts_next(&it, &d, &len), 0, "no more");
+
+	/* a part longer than what is left, or a length cut short */
+	wire_parts_init(&it, f, sizeof(f) - 1);
+	cr_assert_eq(wire_parts_next(&it, &d, &len), 1);
+	cr_assert_eq(wire_parts_next(&it, &d, &len), 1);
+	cr_assert_eq(wire_parts_next(&it, &d, &len), -1);
+	wire_put_u32(f + WIRE_HDR_LEN, 0xffffffffu);
+	wire_parts_init(&it, f, sizeof(f));
+	cr_assert_eq(wire_parts_next(&it, &d, &len), -1);
+
+	/* more than a header without the flag is not a request header */
+	in.flags = WIRE_F_CREDITED;
+	wire_req_encode(f, &in);
+	cr_assert_eq(wire_req_decode(f, sizeof(f), &out), -EPROTO);
+	cr_assert_eq(wire_req_decode(f, WIRE_HDR_LEN, &out), 0);
 }
