@@ -304,7 +304,9 @@ class Harness:
     def example_flow(self, kind, workers):
         """The examples as shipped (kind c or python), or the managers'
         classic example: workers started and waiting, then the master;
-        returns the master process's seconds from start to exit."""
+        returns the master process's seconds from start to exit, and the
+        server's CPU seconds meanwhile (droverd's, or the manager process's):
+        a figure the load of the machine barely moves."""
         end = now() + 30
         while kind != "managers" and self.consumers("tasks") != 0:   # the last run's are gone
             if now() > end:
@@ -324,7 +326,8 @@ class Harness:
                     if now() > end:
                         raise RuntimeError("the example workers did not connect")
                     time.sleep(0.02)
-            t0 = now()
+            server = self.mgr.pid if kind == "managers" else self.d.pid
+            cpu0, t0 = cpu_seconds(server), now()
             if kind == "managers":
                 m = self.spawn(self.node("managers", "master", "--tasks", str(self.ex_tasks),
                                          "--workers", str(workers)))
@@ -338,6 +341,7 @@ class Harness:
                 ok = m.returncode == 0 and out.rstrip().endswith("ok")
                 self.finish(m)
             seconds = now() - t0
+            cpu = cpu_seconds(server) - cpu0
             if not ok:
                 self.notes.append("%s example: the master failed or the sum was WRONG" % LABEL[kind])
         finally:
@@ -352,7 +356,7 @@ class Harness:
                 except OSError:
                     pass
                 self.finish(w, 5)
-        return seconds
+        return seconds, cpu
 
     def probe(self, kind, role, *extra):
         p = self.spawn(self.node(kind, role, *extra))
@@ -400,10 +404,11 @@ def run_examples(h, res):
     kinds = [k for k in ("managers", "c", "python") if k in h.a.only]
     for workers in (h.workers, 1):
         times = {k: [] for k in kinds}
+        cpus = {k: [] for k in kinds}
         for run in range(h.runs):
             for kind in kinds:
                 try:
-                    t = h.example_flow(kind, workers)
+                    t, cpu = h.example_flow(kind, workers)
                 except KeyboardInterrupt:
                     raise
                 except Exception as e:
@@ -413,12 +418,14 @@ def run_examples(h, res):
                     res.setdefault(kind, {}).setdefault("errors", []).append(msg)
                     continue
                 times[kind].append(t)
-                say("%s example: %d tasks, %d workers: %.2f s (%.0f tasks/s)" %
-                    (LABEL[kind], h.ex_tasks, workers, t, h.ex_tasks / t))
+                cpus[kind].append(cpu)
+                say("%s example: %d tasks, %d workers: %.2f s (%.0f tasks/s), server CPU %.3f s" %
+                    (LABEL[kind], h.ex_tasks, workers, t, h.ex_tasks / t, cpu))
         for kind in kinds:
             if times[kind]:
                 res.setdefault(kind, {})["example_%d" % workers] = {
-                    "runs": times[kind], "median_s": median(times[kind])}
+                    "runs": times[kind], "median_s": median(times[kind]),
+                    "server_cpu_runs": cpus[kind], "server_cpu_s": median(cpus[kind])}
         # Each run's ratio against the managers' run beside it: a change of
         # load during the run hits both sides of one ratio.
         m = times.get("managers") or []
@@ -791,6 +798,8 @@ def table(h, res):
             judge(("C", ratio(c, m, False), 10), ("Py", ratio(p, m, False), 5)))
         if c and p and m:
             row("  same in tasks/s", h.ex_tasks / c, h.ex_tasks / p, h.ex_tasks / m, 0, True)
+        row("  server CPU per run (s: droverd, the manager)",
+            *(get(R, "example_%d" % nw, "server_cpu_s") for R in (C, P, M)), 3, False)
     m = get(M, "flow_single_%d" % w, "median")
     c, p = get(C, "flow_batch_%d" % w, "median"), get(P, "flow_batch_%d" % w, "median")
     row("tasks/s, master + %d workers, %d tasks, batches of %d" % (w, h.tasks, h.batch),

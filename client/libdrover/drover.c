@@ -134,6 +134,7 @@ struct drover_client {
 	bool prefetch_auto; /* not set by drover_set_prefetch: adaptive */
 	uint64_t max_frame;
 	bool pack; /* droverd reads packed requests (revision 3): send them */
+	unsigned tick; /* puts and completes since replies were last read */
 	cqueue_t *queues;
 	struct {
 		uint32_t req_id;
@@ -1189,6 +1190,19 @@ s_poll_replies(drover_client *c)
 	return s_monitor(c) == DROVER_EAUTH ? DROVER_EAUTH : DROVER_OK;
 }
 
+/* Whether a put or complete into q reads the replies that came first.
+   Not on every call: a read that finds nothing costs libzmq a poll(2) and a
+   getpid(2) on the socket and again on its monitor, more than the rest of a
+   put. Every 64th call does, and any call that finds q's credit used up
+   (replies bring credit); a failure is reported by the first call after it
+   was read, a dropped connection noticed within 64 calls (the requests
+   sent meanwhile go again after its HELLO, as every unanswered one does). */
+static bool
+s_poll_due(drover_client *c, const cqueue_t *q)
+{
+	return (++c->tick & 63) == 0 || q->credit == 0;
+}
+
 /* A reply's error status, with the server's text ignored. */
 static int
 s_status(const reply_t *r)
@@ -1612,7 +1626,8 @@ drover_put(drover_client *c, const char *queue, const void *data, size_t size, i
 	if ((c->max_frame > 0 && size > c->max_frame) ||
 	    (q->max_message > 0 && size > q->max_message))
 		return DROVER_ETOOBIG;
-	if ((rc = s_poll_replies(c)) != DROVER_OK || (rc = s_take_err(c)) != DROVER_OK)
+	if ((s_poll_due(c, q) && (rc = s_poll_replies(c)) != DROVER_OK) ||
+	    (rc = s_take_err(c)) != DROVER_OK)
 		return rc;
 	/* After a reconnect, the puts not applied go first (order); if that
 	   takes longer than this put may wait, it goes after them anyway. */
@@ -1657,7 +1672,7 @@ drover_complete(drover_client *c, drover_msg *m, const char *queue, const void *
 		rc = DROVER_ETOOBIG;
 		goto fail;
 	}
-	if ((rc = s_poll_replies(c)) != DROVER_OK)
+	if (s_poll_due(c, q) && (rc = s_poll_replies(c)) != DROVER_OK)
 		goto fail;
 	if (c->resync != 0 &&
 	    (rc = s_await_resync(c, s_deadline(timeout_ms))) == DROVER_EAUTH)
