@@ -807,8 +807,10 @@ class QueueClient:
         return q
 
     def _sized(self, data, q=None):
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError("a message is bytes, not %s" % type(data).__name__)
+        if type(data) is not bytes:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError("a message is bytes, not %s" % type(data).__name__)
+            data = bytes(data)  # its bytes (a memoryview's len counts items)
         if self.max_frame is not None and len(data) > self.max_frame:
             raise TooBig("message of %d bytes is larger than the server accepts (%d)" %
                          (len(data), self.max_frame))

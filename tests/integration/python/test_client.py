@@ -163,6 +163,16 @@ class ClientTest(unittest.TestCase):
             self.assertEqual(m.data, bytes([n % 251]) * n)
             m.ack()
         self.assertEqual(c.size("fifo"), 0)
+        # any bytes-like message goes as its bytes (a memoryview of ints
+        # counts 4 bytes an item)
+        import array
+        ints = array.array("i", [1, 2, 3])
+        for data in (bytearray(b"ba"), memoryview(b"mv"), memoryview(ints)):
+            c.put("fifo", data, timeout=5)
+        for want in (b"ba", b"mv", ints.tobytes()):
+            m = c.get("fifo", timeout=5)
+            self.assertEqual(m.data, want)
+            m.ack()
 
     def test_messages_are_opaque_bytes(self):
         c = self.client()
