@@ -62,8 +62,8 @@ s_send_rid(qh_t *h, const uint8_t *rid, size_t rid_len)
 	return zmq_send(h->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
 
-/* Sends a reply, header and then n frames (n <= 2); packed into one frame
-   when h->pack. */
+/* Sends a reply: the header and then n frames, or all of it packed into
+   one frame when h->pack (the request was packed). */
 static int
 s_send_reply(qh_t *h, const uint8_t *rid, size_t rid_len, const uint8_t *hdr, size_t n,
 	     const void *const *data, const size_t *lens)
