@@ -87,8 +87,9 @@ int  drover_nack(drover_client *c, drover_msg *m);   /* back to the queue now; f
    DROVER_EFULL. Takes m in every case: on success the task is done; on a
    failure the task is nacked (back to its queue for another try). A
    complete that droverd refuses later (the results queue was full after
-   all, or removed) also nacks its task; the failure is reported by the next
-   put, get or flush. */
+   all, or removed) also nacks its task; the failure is reported by the
+   first put, get or flush after its answer was read (replies are read when
+   a call waits, when credit runs out, and on every 64th put or complete). */
 int  drover_complete(drover_client *c, drover_msg *m, const char *queue, const void *data,
                      size_t size, int timeout_ms);
 
