@@ -351,7 +351,10 @@ class AgentTests(unittest.TestCase):
         new = [c.wait_state(n, "RUNNING")["pid"] for n in ("web:0", "web:1")]
         self.assertTrue(all(p not in pids for p in new))
         # One copy of each instance of this cluster runs, nowhere a second.
+        # (A worker is RUNNING from its fork; the environment copies() reads
+        # is its own once it has exec'd: wait for that.)
         for name in ("web:0", "web:1", "web:2", "web:3"):
+            wait_for("%s exec'd" % name, lambda: copies(c.dir, name), timeout=5)
             self.assertEqual(len(copies(c.dir, name)), 1, name)
         time.sleep(0.5)
         self.assertEqual([c.process(n)["pid"] for n in ("web:0", "web:1")], new)
