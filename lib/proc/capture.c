@@ -169,19 +169,25 @@ s_pump(proc__cap_t *cap, size_t slice)
 			if (n > 0)
 				cap->dropped += n;
 		} else {
-			int pending = 0;
-
-			if (cap->max_size > 0 && cap->offset >= cap->max_size &&
-			    ioctl(cap->io.fd, FIONREAD, &pending) == 0 && pending > 0) {
+			if (cap->max_size > 0 && cap->offset >= cap->max_size) {
+				/* Full: the next byte, if one comes, goes to a new
+				   file. It is read to know: asking FIONREAD and then
+				   splicing raced a writer, and a byte went past the
+				   limit. */
+				n = read(cap->io.fd, sink, 1);
+				if (n <= 0)
+					return n == 0 || !(errno == EAGAIN || errno == EINTR);
 				s_rotate(cap);
-				if (cap->file_fd < 0)
-					continue; /* the new file did not open: dropped */
+				if (cap->file_fd >= 0)
+					s_write_all(cap, sink, 1);
+				else
+					cap->dropped++; /* the new file did not open */
+				moved++;
+				continue;
 			}
 			want = (size_t)cap->pipe_size;
 			if (cap->max_size > 0 && cap->offset + (int64_t)want > cap->max_size)
-				want = cap->offset < cap->max_size
-					   ? (size_t)(cap->max_size - cap->offset)
-					   : 1; /* full, and nothing was waiting a moment ago */
+				want = (size_t)(cap->max_size - cap->offset);
 			n = splice(cap->io.fd, NULL, cap->file_fd, &cap->offset, want,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n == -1 && errno == EINVAL) {
