@@ -853,18 +853,6 @@ class QueueClient:
         self._last_put[q] = time.monotonic()
         return rid
 
-    def _send_packed(self, op, q, frame):
-        """_send_credited() to a droverd that reads packed requests: one
-        frame, one call into libzmq."""
-        self._seq = seq = self._seq % (SEQ_MASK - 1) + 1
-        rid = seq | ASYNC_BIT
-        _send(self._sock, _REQ.pack(VERSION, op, F_CREDITED | F_REFILL | F_PACKED, rid, 0, 1) +
-              self._qpart(q) + _U32.pack(len(frame)) + frame, 0)
-        self._credit[q] -= 1
-        self._inflight[q] = self._inflight.get(q, 0) + 1
-        self._last_put[q] = time.monotonic()
-        return rid
-
     # ---------------------------------------------------------------- API
 
     def put(self, queue, data, timeout=None):
@@ -890,7 +878,7 @@ class QueueClient:
             if t and self._credit.get(q, 0) > 0 and not self._resync and self._err is None and \
                     mm is not None and len(data) <= mm:
                 self._tick = t
-                self._pend[self._send_packed(OP_PUT, q, data)] = \
+                self._pend[self._send_credited(OP_PUT, q, data)] = \
                     [OP_PUT, q, data, None, 0, True, None, False]
                 return
         q = self._name(queue)
@@ -961,7 +949,7 @@ class QueueClient:
                 tq = self._names.get(task.queue) or self._name(task.queue)
                 task.settled = True
                 frame = _U64.pack(task.lease) + _LEN[len(tq)] + tq + data
-                self._pend[self._send_packed(OP_COMPLETE, q, frame)] = \
+                self._pend[self._send_credited(OP_COMPLETE, q, frame)] = \
                     [OP_COMPLETE, q, frame, tq, task.lease, True, None, False]
                 return
         if task.client is not self:
