@@ -76,7 +76,14 @@ struct drover_msg {
 
 #define ASYNC_BIT 0x80000000u /* request ids of puts and completes not waited for */
 #define DEFAULT_PREFETCH 16
-#define PREFETCH_AUTO_MAX 256
+/* The adaptive window grows to PREFETCH_AUTO_MAX messages, as long as that
+   many of the messages the queue gives are within PREFETCH_AUTO_BYTES: a
+   consumer of small messages that is faster than a round trip per half
+   window needs a deep one (a round trip on a loaded 2-core host is several
+   milliseconds, in which such a consumer handles hundreds), one of large
+   messages does not. */
+#define PREFETCH_AUTO_MAX 1024
+#define PREFETCH_AUTO_BYTES (8u << 20)
 #define CREDIT_WANT 1024 /* places a CREDIT request asks for */
 #define CLOSE_FLUSH_MS 5000
 #define IDLE_CREDIT_MS 1000 /* credit not used this long goes back */
@@ -918,8 +925,8 @@ static int
 s_read_prefetch(drover_client *c, cqueue_t *q, reply_t *r, rd_t *rd, bool mine)
 {
 	zmq_msg_t f, ids;
-	size_t idx = 0, nids = 0;
-	bool ok = r->rep.status == WIRE_OK;
+	size_t idx = 0, nids = 0, bytes = 0;
+	bool ok = r->rep.status == WIRE_OK, grow;
 	int rc = 0;
 
 	if (!ok && !mine && r->rep.status != WIRE_EEMPTY)
@@ -927,9 +934,8 @@ s_read_prefetch(drover_client *c, cqueue_t *q, reply_t *r, rd_t *rd, bool mine)
 	/* Everything asked for at once, to a get that had to wait: the queue
 	   has plenty and this consumer is faster than a round trip per window:
 	   a larger window keeps it busy. */
-	if (ok && c->prefetch_auto && q->starved && r->rep.count >= q->asked - q->received &&
-	    q->window < PREFETCH_AUTO_MAX)
-		q->window *= 2;
+	grow = ok && c->prefetch_auto && q->starved && r->rep.count > 0 &&
+	       r->rep.count >= q->asked - q->received && q->window < PREFETCH_AUTO_MAX;
 	if (ok)
 		q->starved = false;
 	/* A standing GET stays at droverd until all it asked for came. */
@@ -948,8 +954,10 @@ s_read_prefetch(drover_client *c, cqueue_t *q, reply_t *r, rd_t *rd, bool mine)
 			zmq_msg_move(&ids, &f);
 			nids = zmq_msg_size(&ids) / 8;
 		} else if (ok && idx - 1 < nids) {
-			drover_msg *m = s_msg_take(&f, &ids, idx - 1, q);
+			drover_msg *m;
 
+			bytes += zmq_msg_size(&f);
+			m = s_msg_take(&f, &ids, idx - 1, q);
 			if (m != NULL && s_buf_push(q, m) != 0)
 				s_msg_free(m); /* leased: back after the lease */
 		}
@@ -957,6 +965,8 @@ s_read_prefetch(drover_client *c, cqueue_t *q, reply_t *r, rd_t *rd, bool mine)
 		idx++;
 	}
 	zmq_msg_close(&ids);
+	if (grow && bytes / r->rep.count * q->window * 2 <= PREFETCH_AUTO_BYTES)
+		q->window *= 2;
 	r->nfr = 0;
 	r->nmsgs = 0;
 	return rc != 0 ? rc : mine ? 1 : 0;

@@ -69,8 +69,8 @@ int  drover_put(drover_client *c, const char *queue, const void *data, size_t si
    The message is leased to this client: ack it when done, or nack it. Caller
    owns the result (drover_ack, drover_nack, drover_complete or
    drover_msg_free frees it). Messages come from a prefetch buffer that
-   droverd fills ahead (drover_set_prefetch; by default 16, growing to 256
-   for a fast consumer of a long queue). An earlier put or
+   droverd fills ahead (drover_set_prefetch; by default 16, growing to 1024
+   for a fast consumer of a long queue of small messages). An earlier put or
    complete that failed is reported here first (NULL, *rc its error). */
 drover_msg *drover_get(drover_client *c, const char *queue, int timeout_ms, int *rc);
 const void *drover_msg_data(const drover_msg *m);
@@ -166,7 +166,8 @@ void drover_msg_free(drover_msg *m);
    down to half. n = 1 turns prefetch off. Prefetched messages are leased to
    this client meanwhile, so keep n small beside the lease time and the work
    per message. Messages held back when the client closes go back to the
-   queue. Without this call the window is adaptive: 16, doubled (up to 256)
+   queue. Without this call the window is adaptive: 16, doubled (up to 1024,
+   and while that many of the queue's messages come to 8 MiB at most)
    whenever a get had to wait for a full window, which happens only when
    the queue has plenty and this consumer is faster than a round trip per
    window. Returns DROVER_OK or DROVER_EINVAL. */

@@ -52,7 +52,13 @@ ALOG_MAX = 1 << 20              # past which the oldest are forgotten
 DEFAULT_PREFETCH = 16
 IDLE_CREDIT = 1.0               # seconds: credit not used this long goes back at flush
 GET_IDLE = 0.2                  # seconds: a get that waits this long gives back all credit
-PREFETCH_AUTO_MAX = 256
+# The adaptive window grows to PREFETCH_AUTO_MAX messages while that many
+# of the messages the queue gives fit in PREFETCH_AUTO_BYTES: a consumer of
+# small messages faster than a round trip per half window needs a deep one
+# (on a loaded 2-core host a round trip takes milliseconds), one of large
+# messages does not.
+PREFETCH_AUTO_MAX = 1024
+PREFETCH_AUTO_BYTES = 8 << 20
 CREDIT_WANT = 1024
 MAX_BATCH = 4096            # messages per PUT in put_many
 MAX_COUNT = 65536           # protocol limit per request
@@ -515,7 +521,9 @@ class QueueClient:
                         if q in self._starved:
                             self._starved.discard(q)
                             w = self._window.get(q, self.prefetch)
-                            if self._auto and count >= left and w < PREFETCH_AUTO_MAX:
+                            if self._auto and count >= left and w < PREFETCH_AUTO_MAX and \
+                                    count and sum(map(len, frames[2:])) // count * 2 * w <= \
+                                    PREFETCH_AUTO_BYTES:
                                 self._window[q] = 2 * w
                         # It stands at droverd until all it asked for came.
                         self._received[q] = self._received.get(q, 0) + count

@@ -47,6 +47,8 @@ QUEUES = {
     "gone": "{}",
     "ptasks": "{}",
     "presults": "{ capacity: 100000 }",
+    "pf_small": "{ capacity: 10000 }",
+    "pf_big": "{ capacity: 400 }",
 }
 
 
@@ -220,6 +222,41 @@ class ClientTest(unittest.TestCase):
             got.append(m.data)
             m.ack()
         self.assertEqual(got, [b"p%d" % i for i in range(20)])
+
+    def _starve(self, c, queue, rounds):
+        """A consumer faster than a round trip per half window: after the
+        get that renews its standing GET, it takes everything it holds
+        before the reply can come, so that its next get waits for that
+        reply. Returns droverd's in_flight (what the client holds: its
+        window) once the GET is renewed after the last round."""
+        q = queue.encode()
+        for _ in range(rounds + 1):
+            while q not in c._standing:
+                c.get(queue, timeout=5).ack()
+            n = len(c._held[queue])
+            if n:
+                c.ack_many(c.get_many(queue, max=n))
+            c.get(queue, timeout=5).ack()
+        while q not in c._standing:
+            c.get(queue, timeout=5).ack()
+        return c.stats(queue)["in_flight"]
+
+    def test_the_prefetch_window_grows_deep_for_small_messages_and_not_for_large(self):
+        c = self.client()
+        self.assertEqual(c.put_many("pf_small", [b"%d" % i for i in range(8000)]), 8000)
+        # 16 doubled on every starved get, up to 1,024 (256 before: too
+        # shallow for a worker of the examples on a loaded host).
+        held = self._starve(c, "pf_small", 8)
+        self.assertGreater(held, 1000)
+        self.assertLessEqual(held, 1024)
+        # 300 KB messages: 16 of them are 4.7 MB; 32 would pass 8 MiB.
+        for i in range(250):
+            c.put("pf_big", bytes([i % 256]) * 300000)
+        c.flush(timeout=10)
+        held = self._starve(c, "pf_big", 2)
+        self.assertLessEqual(held, 16)
+        self.assertGreater(held, 8)
+        c.close()
 
     # ------------------------------------------------------------ waiting
 

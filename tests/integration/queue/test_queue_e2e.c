@@ -675,3 +675,68 @@ Test(queue_e2e, workers_killed_with_completes_in_flight_leave_exactly_one_result
 	}
 	drover_close(c);
 }
+
+/* A consumer faster than a round trip per half window: it takes everything
+   its buffer holds (drover_get_many, which renews the standing GET), then
+   waits in drover_get for that GET's reply. Returns droverd's in_flight
+   (what the client holds: its window) once the GET is renewed after the
+   last round. */
+static long
+starved_window(drover_client *c, const char *q, int rounds)
+{
+	static drover_msg *msgs[4096];
+	drover_stats_t st;
+	drover_msg *m;
+	size_t n;
+	int rc, i;
+
+	m = drover_get(c, q, 5000, &rc);
+	cr_assert_not_null(m, "get %s: %s", q, drover_strerror(rc));
+	drover_ack(c, m);
+	for (i = 0; i <= rounds; i++) {
+		rc = drover_get_many(c, q, msgs, 4096, 5000, &n);
+		cr_assert_eq(rc, DROVER_OK, "get_many %s: %s", q, drover_strerror(rc));
+		cr_assert_eq(drover_ack_many(c, msgs, n), DROVER_OK);
+		m = drover_get(c, q, 5000, &rc);
+		cr_assert_not_null(m, "get %s: %s", q, drover_strerror(rc));
+		drover_ack(c, m);
+	}
+	rc = drover_get_many(c, q, msgs, 4096, 5000, &n);
+	cr_assert_eq(rc, DROVER_OK, "get_many %s: %s", q, drover_strerror(rc));
+	cr_assert_eq(drover_ack_many(c, msgs, n), DROVER_OK);
+	cr_assert_eq(drover_stats(c, q, &st), DROVER_OK);
+	return (long)st.in_flight;
+}
+
+Test(queue_e2e, the_prefetch_window_grows_deep_for_small_messages_and_not_for_large,
+     .fini = teardown, .timeout = 60)
+{
+	static char big[300000];
+	char s[16];
+	drover_client *c;
+	long held;
+	int rc, i;
+
+	start("queues:\n"
+	      "  small: { capacity: 10000 }\n"
+	      "  big: { capacity: 400 }\n");
+	c = drover_connect(ep, DRV_AUTHKEY, strlen(DRV_AUTHKEY), 5000, &rc);
+	cr_assert_not_null(c, "connect %s: %s", ep, drover_strerror(rc));
+	for (i = 0; i < 8000; i++) {
+		snprintf(s, sizeof(s), "%d", i);
+		cr_assert_eq(drover_put(c, "small", s, strlen(s), 5000), DROVER_OK);
+	}
+	for (i = 0; i < 250; i++) {
+		memset(big, i, sizeof(big));
+		cr_assert_eq(drover_put(c, "big", big, sizeof(big), 5000), DROVER_OK);
+	}
+	cr_assert_eq(drover_flush(c, 10000), DROVER_OK);
+	/* 16 doubled on every starved get, up to 1,024 (256 before: too
+	   shallow for a worker of the examples on a loaded host) */
+	held = starved_window(c, "small", 8);
+	cr_assert(held > 1000 && held <= 1024, "small messages: a window of %ld", held);
+	/* 300 KB messages: 16 of them are 4.7 MB, 32 would pass 8 MiB */
+	held = starved_window(c, "big", 2);
+	cr_assert(held > 8 && held <= 16, "300 KB messages: a window of %ld", held);
+	drover_close(c);
+}
