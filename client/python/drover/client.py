@@ -1070,7 +1070,8 @@ class QueueClient:
         held = self._held.get(queue)
         if held:
             m = held.popleft()
-            if len(held) <= (PREFETCH_AUTO_MAX if self._auto else self.prefetch) >> 1:
+            if len(held) <= (PREFETCH_AUTO_MAX if self._auto else self.prefetch) >> 1 and \
+                    self._names.get(queue) not in self._standing:
                 self._rearm(queue)
             return m
         if self._err is not None:
