@@ -388,6 +388,10 @@ class QueueClient:
             rid = self._seq_next()
         else:
             rid = 0
+        if queue is not None and self._pack and not frames:
+            _send(sock, _REQ.pack(VERSION, op, flags | F_PACKED, rid, timeout_ms, count) +
+                  self._qpart(queue), 0)
+            return rid
         if queue is not None and self._pack:
             # one frame (with CURVE every frame is a box of its own), when
             # it fits in what droverd takes
@@ -459,7 +463,7 @@ class QueueClient:
         while alog and 0 < (proven - alog[0][0]) & SEQ_MASK < SEQ_MASK >> 1:
             self._alog_n -= alog.popleft()[4]
 
-    def _request(self, op, q, frames, count, ms, queue=None, flags=0):
+    def _request(self, op, q, frames, count, ms, queue=None, flags=0, resynced=False):
         """Sends a request and returns its reply's frames, and its status,
         count and credit from the header. queue: the request's queue
         (bytes): a GET's leases are nacked, credit granted is kept, if the
@@ -468,7 +472,8 @@ class QueueClient:
         end = None if ms < 0 else time.monotonic() + ms / 1000
         deadline = None if end is None else end + self.timeout
         # After a reconnect, the requests sent before go again first.
-        self._await_resync(deadline)
+        if not resynced:
+            self._await_resync(deadline)
         left = ms                       # then what is left of it, if sent again
         while True:
             rid = self._send(op, q, frames, count, left, flags=flags)
@@ -1087,7 +1092,7 @@ class QueueClient:
                 self._rearm(queue)
                 return m
         if self.prefetch == 1:
-            return self._get(queue, 1, _ms(timeout))[0]
+            return self._get(queue, 1, _ms(timeout), True)[0]
         q = self._name(queue)
         rid = self._standing.get(q)
         if rid is None:
@@ -1159,9 +1164,9 @@ class QueueClient:
             self._report()
         return self._get(queue, max, _ms(timeout))
 
-    def _get(self, queue, count, ms):
+    def _get(self, queue, count, ms, resynced=False):
         q = self._name(queue)
-        frames, status, n, _ = self._request(OP_GET, q, (), count, ms, q)
+        frames, status, n, _ = self._request(OP_GET, q, (), count, ms, q, resynced=resynced)
         if status:
             self._raise(frames, status, OP_GET, queue)
         return self._messages(queue, frames, n)
