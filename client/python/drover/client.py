@@ -388,10 +388,6 @@ class QueueClient:
             rid = self._seq_next()
         else:
             rid = 0
-        if queue is not None and self._pack and not frames:
-            _send(sock, _REQ.pack(VERSION, op, flags | F_PACKED, rid, timeout_ms, count) +
-                  self._qpart(queue), 0)
-            return rid
         if queue is not None and self._pack:
             # one frame (with CURVE every frame is a box of its own), when
             # it fits in what droverd takes
