@@ -732,9 +732,12 @@ class QueueClient:
         its request id (see _take), or None when none came."""
         sock = self._sock
         try:
-            frames = [_recv(sock, 0)]
+            f = _recv(sock, 0)
         except zmq.Again:
             return None
+        if len(f) > _HDR:               # packed: a reply of one frame
+            return self._take((f,)) or -1
+        frames = [f]
         while _getopt(sock, _RCVMORE):
             frames.append(_recv(sock, 0))
         return self._take(frames) or -1
@@ -1077,6 +1080,12 @@ class QueueClient:
             return m
         if self._err is not None:
             self._report()
+        if self.prefetch == 1 and not self._resync:
+            # Nothing is prefetched, so nothing waits on news of the
+            # session: the GET goes at once (a disconnect not read yet
+            # shows when the wait for its reply reads the monitor, and the
+            # GET goes again then).
+            return self._get(queue, 1, _ms(timeout), True)[0]
         if self._resync or _readable(self._mon):
             # After a reconnect: whether the session (the prefetched
             # messages) is still ours comes first; waited for as a reply is.
