@@ -171,30 +171,22 @@ Test(queue_e2e, a_wrong_key_is_refused_fast_logged_and_others_keep_working, .fin
 	free(body);
 }
 
-/* A worker process: takes n messages, tells the parent, and sits on them. */
+/* A worker process (queue_worker: a program of its own, see its comment):
+   takes n messages, tells the parent, and sits on them. */
 static pid_t
 greedy_worker(const char *q, size_t n)
 {
 	int p[2];
 	pid_t pid;
-	char ok;
+	char ok, num[16];
 
+	snprintf(num, sizeof(num), "%zu", n);
 	cr_assert_eq(pipe(p), 0);
 	if ((pid = fork()) == 0) {
-		drover_msg *m[16];
-		size_t got = 0, k;
-		int rc;
-		drover_client *c = drover_connect(ep, DRV_AUTHKEY, strlen(DRV_AUTHKEY), 5000, &rc);
-
-		while (c != NULL && got < n) {
-			if (drover_get_many(c, q, m + got, n - got, 5000, &k) != DROVER_OK)
-				_exit(1);
-			got += k;
-		}
-		if (write(p[1], "y", 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
+		dup2(p[1], 1);
+		execl(QUEUE_WORKER, QUEUE_WORKER, "greedy", ep, d.authkey_path, q, num,
+		      (char *)NULL);
+		_exit(127);
 	}
 	close(p[1]);
 	cr_assert_eq(read(p[0], &ok, 1), 1, "the worker got no messages");
@@ -256,37 +248,20 @@ Test(queue_e2e, a_worker_killed_holding_leases_loses_none, .fini = teardown, .ti
 }
 
 /* Puts numbered messages one by one and writes each confirmed number to fd,
-   until killed or droverd goes away. */
+   until killed or droverd goes away (queue_worker put: pipelined within
+   credit, a flush every PUTTER_WINDOW puts). */
 static pid_t
 putter(int fd)
 {
-	pid_t pid = fork();
+	char window[16];
+	pid_t pid;
 
-	if (pid == 0) {
-		char body[32], done[PUTTER_WINDOW * 12];
-		size_t len = 0;
-		int rc, k = 0;
-		drover_client *c = drover_connect(ep, DRV_AUTHKEY, strlen(DRV_AUTHKEY), 5000, &rc);
-
-		/* Puts one at a time, pipelined within credit; every
-		   PUTTER_WINDOW a flush, after which they are confirmed. */
-		for (unsigned i = 0; c != NULL; i++) {
-			int n = snprintf(body, sizeof(body), "%u\n", i);
-
-			if (drover_put(c, "jobs", body, (size_t)n, 2000) != DROVER_OK)
-				break;
-			memcpy(done + len, body, (size_t)n);
-			len += (size_t)n;
-			if (++k < PUTTER_WINDOW)
-				continue;
-			if (drover_flush(c, 2000) != DROVER_OK)
-				break;
-			if (write(fd, done, len) != (ssize_t)len)
-				break;
-			len = 0;
-			k = 0;
-		}
-		_exit(0);
+	snprintf(window, sizeof(window), "%d", PUTTER_WINDOW);
+	if ((pid = fork()) == 0) {
+		dup2(fd, 1);
+		execl(QUEUE_WORKER, QUEUE_WORKER, "put", ep, d.authkey_path, "jobs", window,
+		      (char *)NULL);
+		_exit(127);
 	}
 	return pid;
 }
@@ -583,29 +558,20 @@ Test(queue_e2e, sighup_adds_resizes_and_removes_queues, .fini = teardown, .timeo
 	drover_close(c);
 }
 
-/* A worker process as the examples write it: get a task, complete it with
-   its result ("r" and the task), one at a time, with the default prefetch;
-   stops after idle_ms without a task. */
+/* A worker process as the examples write it (queue_worker complete): get a
+   task, complete it with its result ("r" and the task), one at a time, with
+   the default prefetch; stops after idle_ms without a task. */
 static pid_t
 completing_worker(int idle_ms)
 {
-	pid_t pid = fork();
+	char idle[16];
+	pid_t pid;
 
-	if (pid == 0) {
-		int rc;
-		drover_client *c = drover_connect(ep, DRV_AUTHKEY, strlen(DRV_AUTHKEY), 5000, &rc);
-		drover_msg *m;
-		char body[40];
-
-		while (c != NULL && (m = drover_get(c, "tasks", idle_ms, &rc)) != NULL) {
-			int n = snprintf(body, sizeof(body), "r%.*s", (int)drover_msg_size(m),
-					 (const char *)drover_msg_data(m));
-
-			if (drover_complete(c, m, "results", body, (size_t)n, 10000) != DROVER_OK)
-				break;
-		}
-		drover_close(c);
-		_exit(0);
+	snprintf(idle, sizeof(idle), "%d", idle_ms);
+	if ((pid = fork()) == 0) {
+		execl(QUEUE_WORKER, QUEUE_WORKER, "complete", ep, d.authkey_path, "tasks",
+		      "results", idle, (char *)NULL);
+		_exit(127);
 	}
 	return pid;
 }
