@@ -73,6 +73,10 @@ int  drover_put(drover_client *c, const char *queue, const void *data, size_t si
    for a fast consumer of a long queue of small messages). An earlier put or
    complete that failed is reported here first (NULL, *rc its error). */
 drover_msg *drover_get(drover_client *c, const char *queue, int timeout_ms, int *rc);
+/* A message's bytes, exactly as put: not NUL-terminated (the bytes after
+   them may be the next message's), so read them by drover_msg_size, e.g.
+   printf("%.*s", (int)drover_msg_size(m), (const char *)drover_msg_data(m)).
+   Valid until m is freed. */
 const void *drover_msg_data(const drover_msg *m);
 size_t      drover_msg_size(const drover_msg *m);
 int  drover_ack(drover_client *c, drover_msg *m);    /* done with it; frees m */
