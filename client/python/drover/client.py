@@ -731,17 +731,22 @@ class QueueClient:
         """Waits up to SLICE for a reply (a blocking receive: the cheapest
         wait, one wakeup and no poll of the monitor) and deals with it:
         its request id (see _take), or None when none came."""
-        sock = self._sock
         try:
-            f = _recv(sock, 0)
+            f = _recv(self._sock, 0)
         except zmq.Again:
             return None
+        return self._take_first(f) or -1
+
+    def _take_first(self, f):
+        """_take of the reply whose first frame f was just received: its
+        other frames, if it has some, are read first."""
         if len(f) > _HDR:               # packed: a reply of one frame
-            return self._take((f,)) or -1
+            return self._take((f,))
         frames = [f]
+        sock = self._sock
         while _getopt(sock, _RCVMORE):
             frames.append(_recv(sock, 0))
-        return self._take(frames) or -1
+        return self._take(frames)
 
     def _wait(self, rid, timeout_ms, queue=None, deadline=False):
         """The reply frames of request rid, waiting for the request's own
@@ -1021,14 +1026,7 @@ class QueueClient:
             # general wait reads the monitor).
             try:
                 while pend:
-                    f = _recv(sock, 0)
-                    if len(f) > _HDR:
-                        self._take((f,))
-                    else:
-                        frames = [f]
-                        while _getopt(sock, _RCVMORE):
-                            frames.append(_recv(sock, 0))
-                        self._take(frames)
+                    self._take_first(_recv(sock, 0))
             except zmq.Again:
                 pass
         # else the wait reads the replies, and the monitor whenever a slice
@@ -1219,13 +1217,7 @@ class QueueClient:
                         f[16:20] == _EIGHT and _U32.unpack_from(f, 28)[0] == n - 32:
                     self._prove(rid)
                     return Message(self, queue, _U64.unpack_from(f, 20)[0], f[32:])
-            if n > _HDR:
-                self._take((f,))
-            else:
-                frames = [f]
-                while _getopt(sock, _RCVMORE):
-                    frames.append(_recv(sock, 0))
-                self._take(frames)
+            self._take_first(f)
         try:
             frames = self._wait(rid, ms, q, None if end is None else end + self.timeout)
             _, _, status, _, n, _ = _REP.unpack(frames[0])
