@@ -1017,18 +1017,8 @@ class QueueClient:
         (e.undelivered: how many; they stay pending and are resent on
         reconnect)."""
         pend = self._pend
-        sock = self._sock
         if not pend:
             self._poll()
-        elif timeout is None and not self._resync and sock is not None:
-            # The common case in one piece: the confirmations are the next
-            # replies to come. A slice without one goes on below (the
-            # general wait reads the monitor).
-            try:
-                while pend:
-                    self._take_first(_recv(sock, 0))
-            except zmq.Again:
-                pass
         # else the wait reads the replies, and the monitor whenever a slice
         # passes without one (a lost connection sends no replies)
         ok = not pend or self._wait_until(lambda: not pend, self._deadline(timeout))
