@@ -1128,9 +1128,7 @@ api_new(ev_t *ev, view_t *view, const api_config_t *cfg, const api_hooks_t *hook
 	if (cfg->inherit != NULL) {
 		s_inherit(api, cfg->inherit);
 	} else if ((api->listen_fd = net_listen(api->listen, "http.listen", api->token == NULL,
-						"without a token: set supervisor.http.token_file, "
-						"or listen on 127.0.0.1",
-						err)) < 0) {
+						API_NO_TOKEN_WHY, err)) < 0) {
 		goto fail;
 	}
 	api->mhd = MHD_start_daemon(

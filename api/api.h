@@ -57,8 +57,11 @@ typedef struct {
 	json_t *inherit;
 } api_config_t;
 
+/* Why a listen address other than loopback is refused without a token. */
+#define API_NO_TOKEN_WHY "without a token: set supervisor.http.token_file, or listen on 127.0.0.1"
+
 /* Binds and starts serving on ev. Refuses a non-loopback listen address
-   without a token. Returns NULL and sets *err (malloc'd, caller frees) on
+   without a token (API_NO_TOKEN_WHY). Returns NULL and sets *err (malloc'd, caller frees) on
    failure. The API keeps pointers to view and hooks ctx (both must outlive
    it) and publishes the view's changes as "process" events; cfg strings are
    copied. */

@@ -413,6 +413,9 @@ s_group_result(api_t *api, api_reply_t *r, const s_outcome_t *o, const char *gro
 	else if (o->rc == -EINVAL)
 		api_reply_error(r, 400, "bad_request", "%s %s: %s", what, group,
 				*o->msg ? o->msg : strerror(-o->rc));
+	else if (o->rc == -ETIMEDOUT || o->rc == -EHOSTUNREACH) /* an agent LOST or silent */
+		api_reply_error(r, 504, "timeout", "%s %s: %s", what, group,
+				*o->msg ? o->msg : strerror(-o->rc));
 	else if (o->rc != 0)
 		api_reply_error(r, 409, "conflict", "%s %s: %s", what, group,
 				*o->msg ? o->msg : strerror(-o->rc));

@@ -23,6 +23,7 @@
 #include "fleet.h"
 #include "history.h"
 #include "log.h"
+#include "net.h"
 #include "proc.h"
 #include "sdnotify.h"
 #include "secret.h"
@@ -90,6 +91,90 @@ s_inherited_fd(const json_t *inherit, const char *part)
 	json_t *fd = json_object_get(json_object_get(inherit, part), "listen_fd");
 
 	return json_is_integer(fd) ? (int)json_integer_value(fd) : -1;
+}
+
+/* ---- what a start needs beyond the file's syntax ---- */
+
+/* Checked alike by --check, the start and a reload (which keeps the running
+   configuration when they fail), so that --check passes only what droverd
+   runs: secret files private and readable, queues with their authkey, the
+   API on loopback unless it has a token, no group placed on agents when
+   none can connect (agents.keys_dir unset). Returns 0, or -1 with *err
+   (malloc'd: a line a problem, each after the file's name; NULL when out
+   of memory). */
+static int
+s_preflight(const conf_t *c, char **err)
+{
+	const char *secrets[][2] = {{"token_file", c->http_token_file},
+				    {"authkey_file", c->queues_authkey_file}};
+	char msg[512], *v;
+	const char *why;
+	size_t len = 0, vlen, i, k;
+	FILE *out;
+	int n = 0;
+
+	*err = NULL;
+	if ((out = open_memstream(err, &len)) == NULL)
+		return -1;
+	for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+		if (secrets[i][1] == NULL)
+			continue;
+		if (secret_check_private(secrets[i][1], msg, sizeof(msg)) != 0) {
+			fprintf(out, "%s: %s %s: %s\n", c->path, secrets[i][0], secrets[i][1], msg);
+			n++;
+		} else if (secret_read(secrets[i][1], &v, &vlen, &why) != 0) {
+			fprintf(out, "%s: %s %s: %s\n", c->path, secrets[i][0], secrets[i][1], why);
+			n++;
+		} else {
+			secret_free(v, vlen);
+		}
+	}
+	if (c->n_queues > 0 && c->queues_authkey_file == NULL) {
+		fprintf(out,
+			"%s: supervisor.queues.authkey_file is not set: the queues need a shared "
+			"authkey\n",
+			c->path);
+		n++;
+	}
+	if (c->http_token_file == NULL &&
+	    net_check_listen(c->http_listen, "http.listen", true, API_NO_TOKEN_WHY, &v) != 0) {
+		fprintf(out, "%s: %s\n", c->path, v ? v : "http.listen: out of memory");
+		free(v);
+		n++;
+	}
+	for (i = 0; i < c->n_groups && c->agents_keys_dir == NULL; i++) {
+		const conf_group_t *g = &c->groups[i];
+
+		if (g->n_host_labels > 0) {
+			fprintf(out,
+				"%s: groups.%s.hosts: placed by labels on agents, but "
+				"supervisor.agents.keys_dir is not set: no agent can connect\n",
+				c->path, g->name);
+			n++;
+			continue;
+		}
+		for (k = 0; k < g->n_hosts; k++) {
+			if (strcmp(g->hosts[k], "local") == 0)
+				continue;
+			fprintf(out,
+				"%s: groups.%s.hosts: %s is an agent, but "
+				"supervisor.agents.keys_dir is not set: no agent can connect\n",
+				c->path, g->name, g->hosts[k]);
+			n++;
+			break;
+		}
+	}
+	if (fclose(out) != 0) {
+		free(*err);
+		*err = NULL;
+		return -1;
+	}
+	if (n == 0) {
+		free(*err);
+		*err = NULL;
+		return 0;
+	}
+	return -1;
 }
 
 #ifdef DROVER_HAVE_QUEUE
@@ -375,6 +460,19 @@ s_reload_file(sup_t *s, char **errors)
 			*errors = errs;
 		else
 			free(errs);
+		return -1;
+	}
+	if (s_preflight(next, &errs) != 0) {
+		log_error("reload: keeping the running configuration:\n%s",
+			  errs ? errs : "out of memory");
+		if (errs == NULL)
+			errs = str_printf("out of memory\n");
+		s_publish_config(s, false, errs);
+		if (errors != NULL)
+			*errors = errs;
+		else
+			free(errs);
+		conf_free(&next);
 		return -1;
 	}
 	if (strcmp(next->http_listen, s->conf->http_listen) != 0)
@@ -755,7 +853,7 @@ main(int argc, char **argv)
 	api_hooks_t hooks = {.reload = s_reload, .history = s_history};
 	api_config_t acfg;
 	proc_run_t run;
-	char state_file[PATH_MAX], msg[PATH_MAX + 256];
+	char state_file[PATH_MAX];
 	char *errs = NULL, *token = NULL, *aerr = NULL;
 	size_t token_len = 0;
 	const char *why = "unreadable";
@@ -828,6 +926,24 @@ main(int argc, char **argv)
 	}
 	if (realpath("/proc/self/exe", sup.exe) == NULL)
 		snprintf(sup.exe, sizeof(sup.exe), "%s", argv[0]);
+	rc = s_preflight(sup.conf, &errs);
+	if (rc != 0 && sup.inherit != NULL) {
+		/* An upgrade in place: the workers are ours now, so droverd runs
+		   on with what it can start, as the previous one did. */
+		log_error("upgrade: %s", errs ? errs : "out of memory");
+		free(errs);
+		errs = NULL;
+	} else if (rc != 0) {
+		if (check) {
+			fputs(errs ? errs : "out of memory\n", stderr);
+			free(errs);
+			conf_free(&sup.conf);
+			return 1;
+		}
+		if (errs != NULL)
+			errs[strlen(errs) - 1] = '\0'; /* die() ends the line */
+		die(EX_CONFIG, "%s", errs ? errs : "out of memory");
+	}
 	if (check) {
 		printf("%s: OK (%zu groups, %zu queues)\n", sup.conf_path, sup.conf->n_groups,
 		       sup.conf->n_queues);
@@ -849,13 +965,6 @@ main(int argc, char **argv)
 		die(EX_CANTCREAT, "state_dir %s: %s", sup.conf->state_dir, strerror(-rc));
 	if ((rc = str_mkdirs(sup.conf->log_dir)) != 0)
 		die(EX_CANTCREAT, "log_dir %s: %s", sup.conf->log_dir, strerror(-rc));
-	/* Secrets that others may read are refused, as ssh refuses such keys. */
-	if (sup.conf->http_token_file != NULL &&
-	    secret_check_private(sup.conf->http_token_file, msg, sizeof(msg)) != 0)
-		die(EX_CONFIG, "token_file %s: %s", sup.conf->http_token_file, msg);
-	if (sup.conf->queues_authkey_file != NULL &&
-	    secret_check_private(sup.conf->queues_authkey_file, msg, sizeof(msg)) != 0)
-		die(EX_CONFIG, "authkey_file %s: %s", sup.conf->queues_authkey_file, msg);
 	if (sup.conf->http_token_file != NULL &&
 	    secret_read(sup.conf->http_token_file, &token, &token_len, &why) != 0)
 		die(EX_CONFIG, "token_file %s: %s", sup.conf->http_token_file, why);

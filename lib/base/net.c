@@ -33,14 +33,17 @@ net_is_listener(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v != 0;
 }
 
-int
-net_listen(const char *host_port, const char *what, bool loopback_only, const char *why_not,
-	   char **err)
+/* host_port resolved for a passive socket into *res, loopback_only
+   checked; 0, or -1 with *err. */
+static int
+s_resolve(const char *host_port, const char *what, bool loopback_only, const char *why_not,
+	  struct addrinfo **res, char **err)
 {
 	char host[256], *port;
-	struct addrinfo hints = {0}, *res = NULL, *ai;
-	int fd = -1, one = 1, rc, e = 0;
+	struct addrinfo hints = {0}, *ai;
+	int rc;
 
+	*res = NULL;
 	if (strlen(host_port) >= sizeof(host)) {
 		*err = str_printf("%s: address too long", what);
 		return -1;
@@ -64,18 +67,47 @@ net_listen(const char *host_port, const char *what, bool loopback_only, const ch
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((rc = getaddrinfo(*host && strcmp(host, "*") != 0 ? host : NULL, port, &hints, &res)) !=
+	if ((rc = getaddrinfo(*host && strcmp(host, "*") != 0 ? host : NULL, port, &hints, res)) !=
 	    0) {
 		*err = str_printf("%s %s: %s", what, host_port, gai_strerror(rc));
+		*res = NULL;
 		return -1;
 	}
-	for (ai = res; loopback_only && ai != NULL; ai = ai->ai_next) {
+	for (ai = *res; loopback_only && ai != NULL; ai = ai->ai_next) {
 		if (!net_is_loopback(ai->ai_addr)) {
 			*err = str_printf("refusing to listen on %s %s", host_port, why_not);
-			freeaddrinfo(res);
+			freeaddrinfo(*res);
+			*res = NULL;
 			return -1;
 		}
 	}
+	return 0;
+bad:
+	*err = str_printf("%s: expected HOST:PORT, got \"%s\"", what, host_port);
+	return -1;
+}
+
+int
+net_check_listen(const char *host_port, const char *what, bool loopback_only, const char *why_not,
+		 char **err)
+{
+	struct addrinfo *res;
+
+	if (s_resolve(host_port, what, loopback_only, why_not, &res, err) != 0)
+		return -1;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int
+net_listen(const char *host_port, const char *what, bool loopback_only, const char *why_not,
+	   char **err)
+{
+	struct addrinfo *res, *ai;
+	int fd = -1, one = 1, e = 0;
+
+	if (s_resolve(host_port, what, loopback_only, why_not, &res, err) != 0)
+		return -1;
 	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
@@ -93,9 +125,6 @@ net_listen(const char *host_port, const char *what, bool loopback_only, const ch
 	if (fd < 0)
 		*err = str_printf("%s %s: %s", what, host_port, strerror(e));
 	return fd;
-bad:
-	*err = str_printf("%s: expected HOST:PORT, got \"%s\"", what, host_port);
-	return -1;
 }
 
 int

@@ -17,6 +17,12 @@
 int net_listen(const char *host_port, const char *what, bool loopback_only, const char *why_not,
 	       char **err);
 
+/* What net_listen checks before it binds (the address resolves; when
+   loopback_only, only to loopback), without binding: droverd --check. 0, or
+   -1 with *err. */
+int net_check_listen(const char *host_port, const char *what, bool loopback_only,
+		     const char *why_not, char **err);
+
 /* The same for a ZeroMQ endpoint "tcp://HOST:PORT" ("tcp://0.0.0.0:7000", or a star host for every
  * address). */
 int net_listen_zmq(const char *endpoint, const char *what, char **err);

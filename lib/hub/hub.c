@@ -588,6 +588,7 @@ hub_group_cmd(hub_t *h, const char *group, const char *cmd, long n, view_done_fn
 	s_cmd_t *c;
 	unsigned base, count;
 	size_t i;
+	char msg[300];
 
 	if (g == NULL) {
 		done(arg, 0, NULL); /* not on any agent: nothing to do here */
@@ -628,6 +629,16 @@ hub_group_cmd(hub_t *h, const char *group, const char *cmd, long n, view_done_fn
 		    h, h->agents[i], AWIRE_CMD,
 		    json_pack("{s:s, s:s, s:I}", "cmd", cmd, "group", group, "n", (json_int_t)n),
 		    c);
+	}
+	/* A named host no agent has come from: its instances (placeholders)
+	   get nothing, which the answer says, as for one of them. */
+	for (i = 0; g->cg->n_host_labels == 0 && g->cg->instances > 0 && i < g->cg->n_hosts; i++) {
+		if (strcmp(g->cg->hosts[i], "local") != 0 &&
+		    s_agent_find(h, g->cg->hosts[i]) == NULL) {
+			snprintf(msg, sizeof(msg), "agent %s is not connected", g->cg->hosts[i]);
+			f->pending++;
+			s_fan_done(f, -EHOSTUNREACH, msg);
+		}
 	}
 	s_fan_done(f, 0, NULL);
 }

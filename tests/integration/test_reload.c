@@ -132,6 +132,29 @@ Test(reload, invalid_file_changes_nothing, .fini = teardown, .timeout = 40)
 	cr_assert(drv_alive(keep) && drv_alive(change));
 }
 
+/* A file that parses but that droverd could not start with (droverd
+   --check says the same) is refused as a whole: here a group placed on an
+   agent while no agent can connect (agents.keys_dir unset). */
+Test(reload, a_file_droverd_could_not_start_with_changes_nothing, .fini = teardown, .timeout = 40)
+{
+	pid_t keep, s0, s1, change, gone;
+	char *body = NULL;
+
+	start_v1(&keep, &s0, &s1, &change, &gone);
+	cr_assert_eq(drv_rewrite(&d, "groups:\n" BASE_GROUPS
+				     "  change:\n    command: [sleep, '3003']\n    hosts: [node1]\n"),
+		     0);
+	cr_assert_eq(drv_http(&d, "POST", "/api/v1/reload", NULL, true, &body), 422);
+	cr_assert(strstr(body, "groups.change.hosts: node1 is an agent, but "
+			       "supervisor.agents.keys_dir is not set") != NULL,
+		  "%s", body);
+	free(body);
+	drv_sleep_ms(300);
+	cr_assert_eq(drv_pid(&d, "change:0"), change);
+	cr_assert_eq(drv_pid(&d, "gone:0"), gone);
+	cr_assert(drv_alive(change) && drv_alive(gone));
+}
+
 static bool
 maps_have(pid_t pid, const char *what)
 {

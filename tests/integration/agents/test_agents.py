@@ -215,6 +215,14 @@ class AgentTests(unittest.TestCase):
     def test_actions_on_remote_processes_and_groups(self):
         c = self.cluster(SLEEP_GROUP)
         c.agent("node1")
+        # A group action while one of its hosts has no agent yet: done where
+        # it can be, and a 504 that names the host missing.
+        old = c.wait_state("web:0", "RUNNING")["pid"]
+        status, g = c.request("POST", "/api/v1/groups/web/restart")
+        self.assertEqual(status, 504, g)
+        self.assertEqual(g["error"]["code"], "timeout")
+        self.assertIn("agent node2 is not connected", g["error"]["message"])
+        wait_for("web:0 restarted on node1", lambda: c.process("web:0")["pid"] not in (None, old))
         c.agent("node2")
         pid = c.wait_state("web:2", "RUNNING")["pid"]
         status, p = c.request("POST", "/api/v1/processes/web:2/restart")
@@ -270,6 +278,17 @@ class AgentTests(unittest.TestCase):
         self.assertEqual(c.process("web:2")["state"], "RUNNING")
         status, _ = c.request("POST", "/api/v1/processes/web:0/restart")
         self.assertEqual(status, 504)
+        # The same for the group, and droverctl says why at once (a 504, not
+        # "already in that state" and then half a minute of waiting).
+        status, g = c.request("POST", "/api/v1/groups/web/restart")
+        self.assertEqual(status, 504, g)
+        self.assertIn("agent node1 is lost", g["error"]["message"])
+        t0 = time.monotonic()
+        r = subprocess.run([os.environ["DROVERCTL"], "-s", "http://127.0.0.1:%d" % c.http_port,
+                            "restart", "web"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("agent node1 is lost", r.stderr)
+        self.assertLess(time.monotonic() - t0, 10)
         a.kill(signal.SIGCONT)
         c.wait_agent("node1", "CONNECTED")
         wait_for("agent events", lambda: ev.first(

@@ -95,6 +95,70 @@ Test(secrets, an_authkey_file_that_others_may_write_is_refused, .fini = teardown
 	cr_assert_eq(drv_launch(&d), 0);
 }
 
+/* droverd --check on the prepared directory: its exit status, its output. */
+static int
+s_check(char **out)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "timeout 10 %s --check -c %s 2>&1", drv_bin("droverd"),
+		 d.conf_path);
+	return drv_sh(cmd, out);
+}
+
+/* What droverd refuses to start with, --check refuses with the same words:
+   an operator who checks a file before a restart learns then, not at the
+   restart. */
+Test(check, refuses_what_the_start_refuses_and_passes_what_it_runs, .fini = teardown,
+     .timeout = 120)
+{
+	static const struct {
+		const char *yaml, *want;
+	} cases[] = {
+	    {"supervisor:\n  http: { listen: '127.0.0.1:{PORT}' }\n  state_dir: '{DIR}/var'\n"
+	     "queues:\n  q: {}\ngroups: {}\n",
+	     "supervisor.queues.authkey_file is not set: the queues need a shared authkey"},
+	    {"supervisor:\n  http: { listen: '0.0.0.0:{PORT}' }\n  state_dir: '{DIR}/var'\n"
+	     "groups: {}\n",
+	     "refusing to listen on 0.0.0.0:"},
+	    {"supervisor:\n  http: { listen: '127.0.0.1:{PORT}' }\n  state_dir: '{DIR}/var'\n"
+	     "groups:\n  web: { command: [sleep, '9'], hosts: [local, node1] }\n",
+	     "groups.web.hosts: node1 is an agent, but supervisor.agents.keys_dir is not set"},
+	    {"supervisor:\n  http: { listen: '127.0.0.1:{PORT}' }\n  state_dir: '{DIR}/var'\n"
+	     "groups:\n  web: { command: [sleep, '9'], hosts: { labels: { role: w } } }\n",
+	     "groups.web.hosts: placed by labels on agents, but supervisor.agents.keys_dir is "
+	     "not set"},
+	};
+	char *out = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(drv_prepare(&d, cases[i].yaml), 0);
+		cr_assert_eq(s_check(&out), 1, "case %zu: %s", i, out);
+		cr_assert(strstr(out, cases[i].want) != NULL, "case %zu: %s", i, out);
+		cr_assert(strstr(out, d.conf_path) != NULL, "case %zu names the file: %s", i, out);
+		free(out);
+		cr_assert_eq(s_droverd(&out), 78, "case %zu: %s", i, out); /* EX_CONFIG */
+		cr_assert(strstr(out, cases[i].want) != NULL, "case %zu: %s", i, out);
+		free(out);
+		drv_cleanup(&d);
+	}
+	/* A secret others may read: the same words as at the start. */
+	cr_assert_eq(drv_prepare(&d, "queues:\n  q: {}\ngroups: {}\n"), 0);
+	cr_assert_eq(chmod(d.authkey_path, 0644), 0);
+	cr_assert_eq(s_check(&out), 1, "%s", out);
+	s_assert_refused(out, "authkey_file", d.authkey_path, "0644",
+			 "group can read it, others can read it");
+	cr_assert_null(strstr(out, DRV_AUTHKEY), "%s", out);
+	free(out);
+	/* Fixed: --check passes it, and droverd runs it. */
+	cr_assert_eq(chmod(d.authkey_path, 0600), 0);
+	cr_assert_eq(s_check(&out), 0, "%s", out);
+	cr_assert(strstr(out, ": OK (0 groups, 1 queues)") != NULL, "%s", out);
+	free(out);
+	cr_assert_eq(drv_launch(&d), 0);
+}
+
 #ifdef DROVER_HAVE_AGENTS
 /* droverctl keygen DIR --name NAME */
 static void
