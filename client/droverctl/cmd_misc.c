@@ -39,6 +39,7 @@ static int
 s_list(ctl_t *c, const char *path, const char *what, void (*fill)(ctl_t *, json_t *))
 {
 	json_t *list;
+	int rc = CTL_OK;
 
 	if (ctl_call(c, "GET", path, NULL, NULL, &list, NULL) != 0)
 		return CTL_FAILED;
@@ -51,14 +52,15 @@ s_list(ctl_t *c, const char *path, const char *what, void (*fill)(ctl_t *, json_
 	}
 	if (c->json)
 		ctl_print_json(list);
-	else if (!json_is_array(list))
+	else if (!json_is_array(list)) {
 		ctl_err("GET %s: droverd's answer is not a list", path);
-	else if (json_array_size(list) == 0)
+		rc = CTL_FAILED;
+	} else if (json_array_size(list) == 0)
 		printf("no %s\n", what);
 	else
 		fill(c, list);
 	json_decref(list);
-	return CTL_OK;
+	return rc;
 }
 
 static void

@@ -117,6 +117,24 @@ s_key_ok(conf__ctx_t *x, const conf__node_t *k)
 	return true;
 }
 
+/* Is the key at map->kids[i] one seen before in map? Says so, as drover.yaml's
+   parser does (a key given twice is an error, not the last one winning). */
+static bool
+s_dup(conf__ctx_t *x, const conf__node_t *map, size_t i)
+{
+	const conf__node_t *k = map->kids[i];
+	size_t j;
+
+	for (j = 0; j < i; j += 2) {
+		if (map->kids[j]->type == CONF__SCALAR && !map->kids[j]->bad &&
+		    strcmp(map->kids[j]->str, k->str) == 0) {
+			conf__err(x, k, "duplicate key (first at line %d)", map->kids[j]->line);
+			return true;
+		}
+	}
+	return false;
+}
+
 static void
 s_build(conf__ctx_t *x, const conf__node_t *root, const char *dir, conf_agent_t *a)
 {
@@ -132,7 +150,7 @@ s_build(conf__ctx_t *x, const conf__node_t *root, const char *dir, conf_agent_t 
 		return;
 	for (i = 0; i + 1 < root->n; i += 2) {
 		k = root->kids[i];
-		if (!s_key_ok(x, k))
+		if (!s_key_ok(x, k) || s_dup(x, root, i))
 			continue;
 		if (strcmp(k->str, "agent") == 0)
 			agent = root->kids[i + 1];
@@ -154,6 +172,10 @@ s_build(conf__ctx_t *x, const conf__node_t *root, const char *dir, conf_agent_t 
 		if (!s_key_ok(x, k))
 			continue;
 		mark2 = conf__path_push(x, k->str);
+		if (s_dup(x, agent, i)) {
+			conf__path_pop(x, mark2);
+			continue;
+		}
 		if (strcmp(k->str, "connect") == 0) {
 			if (conf__str(x, v, false, &s) == 0) {
 				if (strncmp(s, "tcp://", 6) != 0 || strchr(s + 6, ':') == NULL)
@@ -186,7 +208,8 @@ s_build(conf__ctx_t *x, const conf__node_t *root, const char *dir, conf_agent_t 
 			for (j = 0; j + 1 < v->n; j += 2) {
 				lk = v->kids[j];
 				lv = v->kids[j + 1];
-				if (!s_key_ok(x, lk) || conf__str(x, lv, true, &s) != 0)
+				if (!s_key_ok(x, lk) || s_dup(x, v, j) ||
+				    conf__str(x, lv, true, &s) != 0)
 					continue;
 				if (conf_agent_add_label(a, lk->str, s) != 0)
 					x->oom = true;

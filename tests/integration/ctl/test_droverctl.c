@@ -592,3 +592,40 @@ Test(droverctl_queue, wrong_authkey_is_one_line, .fini = teardown, .timeout = 30
 }
 
 #endif
+
+/* Something that is not droverd answers 200 with an object where a list
+   belongs: one line, and exit 1 (a script must not take it for "no agents"). */
+Test(droverctl, an_answer_that_is_not_a_list_exits_1, .timeout = 30)
+{
+	char cmd[2048], *err = NULL;
+	int port = drv_free_port(), i, rc;
+
+	snprintf(cmd, sizeof(cmd),
+		 "/usr/bin/python3 -c 'import http.server as h\n"
+		 "class H(h.BaseHTTPRequestHandler):\n"
+		 "  def do_GET(s):\n"
+		 "    b = b\"{\\\"x\\\": 1}\"\n"
+		 "    s.send_response(200); s.send_header(\"Content-Type\", \"application/json\")\n"
+		 "    s.send_header(\"Content-Length\", str(len(b))); s.end_headers(); s.wfile.write(b)\n"
+		 "  def log_message(s, *a): pass\n"
+		 "h.HTTPServer((\"127.0.0.1\", %d), H).serve_forever()' >/dev/null 2>&1 &\n"
+		 "echo $! > /tmp/ctl-notalist.%d",
+		 port, port);
+	cr_assert_eq(drv_sh(cmd, NULL), 0);
+	for (i = 0; i < 100; i++) { /* until it listens */
+		snprintf(cmd, sizeof(cmd), "bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d' 2>/dev/null", port);
+		if (drv_sh(cmd, NULL) == 0)
+			break;
+		drv_sleep_ms(50);
+	}
+	snprintf(cmd, sizeof(cmd), "NO_COLOR= DROVER_TOKEN_FILE= '%s' -s http://127.0.0.1:%d agents 2>&1",
+		 drv_bin("droverctl"), port);
+	rc = drv_sh(cmd, &err);
+	snprintf(cmd, sizeof(cmd), "kill $(cat /tmp/ctl-notalist.%d); rm -f /tmp/ctl-notalist.%d",
+		 port, port);
+	drv_sh(cmd, NULL);
+	cr_assert_eq(rc, 1, "%s", err);
+	cr_assert(strstr(err, "droverd's answer is not a list") != NULL, "%s", err);
+	cr_assert_eq(count_lines(err), 1, "%s", err);
+	free(err);
+}

@@ -78,3 +78,25 @@ Test(conf_agent, a_mapping_or_list_as_a_key_is_an_error_not_a_crash)
 	cr_assert_not_null(strstr(e, "agent.yaml:1:2: "), "%s", e);
 	free(e);
 }
+
+/* A key given twice is an error, as in drover.yaml, not the last one
+   silently winning (a second name: would make the agent another). */
+Test(conf_agent, a_key_given_twice_is_an_error_with_both_lines)
+{
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+	    {OK_AGENT "  name: node-2\n", ":6:3: agent.name: duplicate key (first at line 3)"},
+	    {OK_AGENT "  labels: { role: a, zone: b, role: c }\n",
+	     ":6:31: agent.labels: duplicate key (first at line 6)"},
+	    {OK_AGENT "agent: {}\n", ":6:1: (top): duplicate key (first at line 1)"},
+	};
+	size_t i;
+	char *e;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		e = errors_of(cases[i].text);
+		cr_assert_not_null(strstr(e, cases[i].want), "case %zu: %s", i, e);
+		free(e);
+	}
+}
