@@ -19,6 +19,7 @@
 #include "api.h"
 #include "clock.h"
 #include "conf.h"
+#include "conf_agent.h"
 #include "ev.h"
 #include "fleet.h"
 #include "history.h"
@@ -99,7 +100,7 @@ s_inherited_fd(const json_t *inherit, const char *part)
    configuration when they fail), so that --check passes only what droverd
    runs: secret files private and readable, queues with their authkey, the
    API on loopback unless it has a token, no group placed on agents when
-   none can connect (agents.keys_dir unset). Returns 0, or -1 with *err
+   none can connect (agents.keys_dir unset) or on a name no agent can have. Returns 0, or -1 with *err
    (malloc'd: a line a problem, each after the file's name; NULL when out
    of memory). */
 static int
@@ -162,6 +163,19 @@ s_preflight(const conf_t *c, char **err)
 				c->path, g->name, g->hosts[k]);
 			n++;
 			break;
+		}
+	}
+	for (i = 0; i < c->n_groups; i++) {
+		for (k = 0; k < c->groups[i].n_hosts; k++) {
+			const char *h = c->groups[i].hosts[k];
+
+			if (strcmp(h, "local") != 0 && !conf_agent_name_ok(h)) {
+				fprintf(out,
+					"%s: groups.%s.hosts: \"%s\" cannot be an agent's name (1 to 64 "
+					"letters, digits, '-', '_' or '.', not first '-' or '.')\n",
+					c->path, c->groups[i].name, h);
+				n++;
+			}
 		}
 	}
 	if (fclose(out) != 0) {

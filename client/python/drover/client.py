@@ -186,8 +186,8 @@ class QueueClient:
     calls (1 turns prefetch off): droverd pushes them as they are put, and
     get() hands them out without a round trip. Their leases run meanwhile,
     so keep prefetch small beside the lease time and the work per message.
-    By default (None) it is adaptive: 16, doubled up to 256 whenever a get
-    had to wait for a full window (the queue has plenty and this consumer is
+    By default (None) it is adaptive: 16, doubled up to 1024 messages (and
+    8 MiB of them) whenever a get had to wait for a full window (the queue has plenty and this consumer is
     faster than a round trip per window).
 
     Raises AuthError for a wrong key (within milliseconds to a few seconds),

@@ -125,6 +125,10 @@ Test(check, refuses_what_the_start_refuses_and_passes_what_it_runs, .fini = tear
 	     "groups:\n  web: { command: [sleep, '9'], hosts: [local, node1] }\n",
 	     "groups.web.hosts: node1 is an agent, but supervisor.agents.keys_dir is not set"},
 	    {"supervisor:\n  http: { listen: '127.0.0.1:{PORT}' }\n  state_dir: '{DIR}/var'\n"
+	     "  agents: { keys_dir: '{DIR}/keys' }\n"
+	     "groups:\n  web: { command: [sleep, '9'], hosts: [node1, -node2] }\n",
+	     "groups.web.hosts: \"-node2\" cannot be an agent's name"},
+	    {"supervisor:\n  http: { listen: '127.0.0.1:{PORT}' }\n  state_dir: '{DIR}/var'\n"
 	     "groups:\n  web: { command: [sleep, '9'], hosts: { labels: { role: w } } }\n",
 	     "groups.web.hosts: placed by labels on agents, but supervisor.agents.keys_dir is "
 	     "not set"},

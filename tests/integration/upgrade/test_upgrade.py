@@ -55,7 +55,7 @@ def wait_for(what, cond, timeout=10.0, step=0.02):
 class Droverd:
     """droverd on a config of groups, from a binary (a copy when asked)."""
 
-    def __init__(self, groups, binary=None, extra="", env=None, queues=None):
+    def __init__(self, groups, binary=None, extra="", env=None, queues=None, token=None):
         self.dir = tempfile.mkdtemp(prefix="drover-upgrade-")
         self.authkey = b"upgrade-queue-key-31f7"
         self.endpoint = "tcp://127.0.0.1:%d" % free_port()
@@ -67,10 +67,17 @@ class Droverd:
             extra += "  queues: { listen: \"%s\", authkey_file: %s }\n" % (self.endpoint, key)
         self.port = free_port()
         self.base = "http://127.0.0.1:%d" % self.port
+        tokfile = ""
+        if token is not None:
+            self.token_file = os.path.join(self.dir, "api.token")
+            with open(self.token_file, "w") as f:
+                f.write(token + "\n")
+            os.chmod(self.token_file, 0o600)
+            tokfile = ", token_file: %s" % self.token_file
         self.conf = os.path.join(self.dir, "drover.yaml")
         self.binary = binary or os.environ["DROVERD"]
         self.head = ("supervisor:\n  state_dir: ./var\n  log_dir: ./var/log\n"
-                     "  http: { listen: \"127.0.0.1:%d\" }\n%s" % (self.port, extra))
+                     "  http: { listen: \"127.0.0.1:%d\"%s }\n%s" % (self.port, tokfile, extra))
         self.queues = "queues:\n" + queues if queues else None
         self.write(groups)
         self.out = open(os.path.join(self.dir, "droverd.out"), "ab")
@@ -88,9 +95,11 @@ class Droverd:
         with open(os.path.join(self.dir, "droverd.out"), "rb") as f:
             return f.read().decode(errors="replace")
 
-    def call(self, method, path, body=None):
+    def call(self, method, path, body=None, token=None):
         req = urllib.request.Request(self.base + path, method=method,
                                      data=None if body is None else json.dumps(body).encode())
+        if token is not None:
+            req.add_header("Authorization", "Bearer " + token)
         if body is not None:
             req.add_header("Content-Type", "application/json")
         try:
@@ -466,6 +475,37 @@ class UpgradeTest(unittest.TestCase):
         other.close()
         c.close()
         self.assertEqual(d.upgrades(), 3)
+
+    def test_an_upgrade_reads_the_token_and_the_authkey_again(self):
+        """Secrets are rotated without stopping a worker (docs/security.md):
+        the upgraded droverd reads both files again."""
+        import drover
+        d = self.d = Droverd("  idle:\n    command: [sleep, \"1000\"]\n    start_timeout: 0s\n",
+                             queues="  q: {}\n", token="token-one")
+        pid = wait_for("idle:0", lambda: d.procs().get("idle:0", {}).get("pid"))
+        c = drover.QueueClient(d.endpoint, authkey=d.authkey, timeout=10)
+        c.put("q", b"kept")
+        c.flush()
+        c.close()
+        with open(d.token_file, "w") as f:
+            f.write("token-two\n")
+        with open(os.path.join(d.dir, "queue.key"), "w") as f:
+            f.write("the-new-queue-key\n")
+        # Until the upgrade the old ones hold.
+        self.assertEqual(d.call("POST", "/api/v1/processes/idle:0/start", token="token-one")[0],
+                         409)
+        d.upgrade_signal()
+        self.assertEqual(d.call("POST", "/api/v1/processes/idle:0/start", token="token-one")[0],
+                         401)
+        self.assertEqual(d.call("POST", "/api/v1/processes/idle:0/start", token="token-two")[0],
+                         409)  # allowed: it is already RUNNING
+        with self.assertRaises(drover.AuthError):
+            drover.QueueClient(d.endpoint, authkey=d.authkey, timeout=5)
+        c = drover.QueueClient(d.endpoint, authkey=b"the-new-queue-key", timeout=10)
+        self.assertEqual(c.get("q", timeout=5).data, b"kept")
+        c.close()
+        self.assertEqual(d.procs()["idle:0"]["pid"], pid)
+        self.assertTrue(alive(pid))
 
     def test_a_binary_that_does_not_run_changes_nothing(self):
         tmp = tempfile.mkdtemp(prefix="drover-upgrade-bin-")
