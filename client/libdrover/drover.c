@@ -1786,6 +1786,22 @@ s_abandon(drover_client *c, uint32_t req_id, cqueue_t *q)
 }
 
 /* One GET of up to max messages into out[]; *n = how many. */
+/* Waits for a GET's answer (s_wait); once it has waited GET_IDLE_MS this
+   client is not putting, and its credit goes back, as for a standing GET. */
+static int
+s_wait_get(drover_client *c, uint32_t id, cqueue_t *q, int64_t deadline, reply_t *r)
+{
+	int64_t idle = s_now_ms() + GET_IDLE_MS;
+	int rc;
+
+	if (deadline >= 0 && deadline <= idle)
+		return s_wait(c, id, q, deadline, r);
+	if ((rc = s_wait(c, id, q, idle, r)) != DROVER_ETIMEOUT)
+		return rc;
+	s_return_credit(c, 0);
+	return s_wait(c, id, q, deadline, r);
+}
+
 static int
 s_get(drover_client *c, cqueue_t *q, size_t max, int timeout_ms, drover_msg **out, size_t *n)
 {
@@ -1811,7 +1827,7 @@ s_get(drover_client *c, cqueue_t *q, size_t max, int timeout_ms, drover_msg **ou
 		id = s_req_id(c);
 		if ((rc = s_send_head(c, WIRE_GET, id, ms, (uint32_t)max, q)) != 0)
 			return rc;
-		if ((rc = s_wait(c, id, q, deadline, &r)) != S_RESEND)
+		if ((rc = s_wait_get(c, id, q, deadline, &r)) != S_RESEND)
 			break;
 		s_abandon(c, id, q); /* a droverd of revision 1 may answer it still */
 	}

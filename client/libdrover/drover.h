@@ -25,7 +25,9 @@
    again. After an upgrade droverd kept the session, so messages leased to
    this client stay leased to it; after a plain disconnect they went back
    to their queues (docs/queue-protocol.md, "Sessions"). DROVER_ECONN is
-   only returned by drover_connect. */
+   drover_connect's when nothing answered; a later call returns it only as
+   the failure of a put or complete that ZeroMQ refused to send again after
+   a reconnect (drover_undelivered counts it). */
 #ifndef DROVER_H
 #define DROVER_H
 

@@ -693,14 +693,23 @@ qh__append(qh_t *h, queue_t *q, const void *data, size_t len)
 {
 	qmsg_t *m = qh__msg_new(data, len);
 
-	if (m == NULL || qh__ring_push_back(&q->ready, m) != 0) {
-		free(m);
+	if (m == NULL)
 		return -ENOMEM;
-	}
+	/* A durable message that is not in the store is not taken at all:
+	   its put is answered as one that found no room, never confirmed. */
 	if (q->durable && h->store != NULL) {
 		m->id = ++h->next_id;
-		if (store_insert(h->store, q->store_id, m->id, data, len) != 0)
+		if (store_insert(h->store, q->store_id, m->id, data, len) != 0) {
 			log_error("queues: %s: durable store: %s", q->name, store_error(h->store));
+			free(m);
+			return -EIO;
+		}
+	}
+	if (qh__ring_push_back(&q->ready, m) != 0) {
+		if (m->id != 0)
+			store_delete(h->store, m->id);
+		free(m);
+		return -ENOMEM;
 	}
 	q->put_total++;
 	return 0;

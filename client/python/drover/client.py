@@ -201,6 +201,10 @@ class QueueClient:
             raise ValueError("authkey must not be empty")
         if prefetch is not None and not 1 <= prefetch <= MAX_COUNT:
             raise ValueError("prefetch must be 1..%d" % MAX_COUNT)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or \
+                not 0 < timeout < 1e9:
+            raise ValueError("timeout must be seconds, more than 0 (the handshake's bound and "
+                             "the margin over each request's own timeout), not %r" % (timeout,))
         self.endpoint = endpoint
         self.timeout = timeout
         self._auto = prefetch is None
@@ -460,7 +464,8 @@ class QueueClient:
         while alog and 0 < (proven - alog[0][0]) & SEQ_MASK < SEQ_MASK >> 1:
             self._alog_n -= alog.popleft()[4]
 
-    def _request(self, op, q, frames, count, ms, queue=None, flags=0, resynced=False):
+    def _request(self, op, q, frames, count, ms, queue=None, flags=0, resynced=False,
+                 idle=False):
         """Sends a request and returns its reply's frames, and its status,
         count and credit from the header. queue: the request's queue
         (bytes): a GET's leases are nacked, credit granted is kept, if the
@@ -475,7 +480,7 @@ class QueueClient:
         while True:
             rid = self._send(op, q, frames, count, left, flags=flags)
             try:
-                frames = self._wait(rid, ms, queue, deadline)
+                frames = self._wait(rid, ms, queue, deadline, idle)
                 break
             except _Lost:
                 self._abandon(rid, queue)   # a droverd of revision 1 may answer it still
@@ -700,7 +705,9 @@ class QueueClient:
 
     def _wait_until(self, done, deadline):
         """Reads replies until done() or the deadline (None: none); False on
-        the deadline. A lost connection is waited out (ZeroMQ reconnects)."""
+        the deadline, once what had come by then is read (a timeout of 0
+        still takes the replies already there). A lost connection is waited
+        out (ZeroMQ reconnects)."""
         sock, mon, poll = self._sock, self._mon, self._pollwait
         while not done():
             if deadline is None:
@@ -709,7 +716,8 @@ class QueueClient:
             else:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return False
+                    self._poll()
+                    return done()
                 if left > SLICE:
                     if self._recv_one():
                         continue
@@ -748,14 +756,17 @@ class QueueClient:
             frames.append(_recv(sock, 0))
         return self._take(frames)
 
-    def _wait(self, rid, timeout_ms, queue=None, deadline=False):
+    def _wait(self, rid, timeout_ms, queue=None, deadline=False, idle=False):
         """The reply frames of request rid, waiting for the request's own
         timeout plus the client's margin (or until deadline). A lost
         connection is waited out; raises _Lost when the request was not
-        applied (send it again), Timeout when nothing came."""
+        applied (send it again), Timeout when nothing came. idle (a GET's
+        wait): past GET_IDLE this client is not putting, and its credit goes
+        back, as for a standing GET."""
         replies = self._replies
         if rid in replies:
             return replies.pop(rid)
+        idle_at = time.monotonic() + GET_IDLE if idle else None
         sock, mon, poll = self._sock, self._mon, self._pollwait
         if deadline is False:
             deadline = None if timeout_ms < 0 else \
@@ -765,6 +776,9 @@ class QueueClient:
             while True:
                 if self._lost:
                     raise _Lost()
+                if idle_at is not None and time.monotonic() >= idle_at:
+                    idle_at = None
+                    self._return_credit(0)
                 if deadline is None:
                     left = None
                 else:
@@ -1024,6 +1038,8 @@ class QueueClient:
         ok = not pend or self._wait_until(lambda: not pend, self._deadline(timeout))
         if ok:
             self._return_credit(IDLE_CREDIT)
+        elif self._err is not None:
+            self._err_count += len(pend)  # as libdrover: what failed and what is unconfirmed
         self._report()
         if not ok:
             e = Timeout("%s: %d puts or completes not confirmed within %.1f s" %
@@ -1077,6 +1093,8 @@ class QueueClient:
         (a queue.Empty). Served from the prefetch buffer, which a standing
         GET at droverd keeps filled. Reports the failure of an earlier put
         or complete first."""
+        if self._err is not None:
+            self._report()
         held = self._held.get(queue)
         if held:
             m = held.popleft()
@@ -1084,8 +1102,6 @@ class QueueClient:
                     self._names.get(queue) not in self._standing:
                 self._rearm(queue)
             return m
-        if self._err is not None:
-            self._report()
         if self.prefetch == 1 and not self._resync:
             # Nothing is prefetched, so nothing waits on news of the
             # session: the GET goes at once (a disconnect not read yet
@@ -1168,16 +1184,22 @@ class QueueClient:
         Prefetched messages, if any, are returned first without waiting."""
         if not 1 <= max <= MAX_COUNT:
             raise ValueError("max must be 1..%d" % MAX_COUNT)
-        held = self._held.get(queue)
-        if held:
-            return [held.popleft() for _ in range(min(max, len(held)))]
         if self._err is not None:
             self._report()
+        held = self._held.get(queue)
+        if not held and self._names.get(queue) in self._standing:
+            # A GET of ours stands at droverd: it is served before any
+            # other, so wait for it as get() does, then take what it brought.
+            held = self._held[queue]
+            held.appendleft(self.get(queue, timeout))
+        if held:
+            return [held.popleft() for _ in range(min(max, len(held)))]
         return self._get(queue, max, _ms(timeout))
 
     def _get(self, queue, count, ms, resynced=False):
         q = self._name(queue)
-        frames, status, n, _ = self._request(OP_GET, q, (), count, ms, q, resynced=resynced)
+        frames, status, n, _ = self._request(OP_GET, q, (), count, ms, q, resynced=resynced,
+                                             idle=True)
         if status:
             self._raise(frames, status, OP_GET, queue)
         return self._messages(queue, frames, n)
@@ -1209,12 +1231,13 @@ class QueueClient:
                     return Message(self, queue, _U64.unpack_from(f, 20)[0], f[32:])
             self._take_first(f)
         try:
-            frames = self._wait(rid, ms, q, None if end is None else end + self.timeout)
+            frames = self._wait(rid, ms, q, None if end is None else end + self.timeout,
+                                idle=True)
             _, _, status, _, n, _ = _REP.unpack(frames[0])
         except _Lost:
             self._abandon(rid, q)   # a droverd of revision 1 may answer it still
             frames, status, n, _ = self._request(OP_GET, q, (), 1, self._left_ms(end), q,
-                                                 resynced=True)
+                                                 resynced=True, idle=True)
         if status:
             self._raise(frames, status, OP_GET, queue)
         return self._messages(queue, frames, n)[0]

@@ -61,11 +61,21 @@ class Droverd:
             "groups: {}",
             "queues:",
         ]
-        lines += ["  %s: %s" % (name, settings) for name, settings in queues.items()]
-        with open(self.conf, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        self.head = lines
+        self.write(queues)
         self.proc = None
         self.out = None
+
+    def write(self, queues):
+        """Writes the configuration with these queues."""
+        lines = self.head + ["  %s: %s" % (name, settings) for name, settings in queues.items()]
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def reload(self, queues):
+        """Reloads droverd on a configuration with these queues."""
+        self.write(queues)
+        self.proc.send_signal(signal.SIGHUP)
 
     def start(self, timeout=20.0):
         droverd = program("DROVERD")

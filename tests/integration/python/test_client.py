@@ -49,6 +49,12 @@ QUEUES = {
     "presults": "{ capacity: 100000 }",
     "pf_small": "{ capacity: 10000 }",
     "pf_big": "{ capacity: 400 }",
+    "first": "{}",
+    "vanish": "{}",
+    "zero": "{}",
+    "standing": "{}",
+    "held": "{ capacity: 64 }",
+    "nothing": "{}",
 }
 
 
@@ -458,6 +464,79 @@ class ClientTest(unittest.TestCase):
         self.drain(c, "gone")
         self.drain(c, "tiny")
 
+    def test_an_earlier_failure_comes_before_prefetched_messages(self):
+        c, other = self.client(), self.client(prefetch=1)
+        for i in range(4):
+            other.put("first", b"%d" % i)
+        other.flush(5)
+        self.assertEqual(c.get("first", timeout=5).data, b"0")   # the rest come prefetched
+        c.put("vanish", b"a", timeout=5)                          # waited for: credit
+        without = {k: v for k, v in QUEUES.items() if k != "vanish"}
+        self.d.reload(without)
+        self.addCleanup(self.d.reload, QUEUES)
+        end = time.monotonic() + 10
+        while True:
+            try:
+                other.stats("vanish")
+            except drover.NoSuchQueue:
+                break
+            self.assertLess(time.monotonic(), end, "the reload did not remove the queue")
+            time.sleep(0.05)
+        c.put("vanish", b"b")                 # within credit: refused later
+        c.stats("first")                      # a call that waits reads the refusal
+        with self.assertRaises(drover.NoSuchQueue) as e:
+            c.get("first", timeout=5)
+        self.assertEqual(e.exception.undelivered, 1)
+        self.assertEqual([c.get("first", timeout=5).data for _ in range(3)], [b"1", b"2", b"3"])
+
+    def test_a_timeout_of_0_takes_what_has_come(self):
+        c, other = self.client(), self.client(prefetch=1)
+        c.put("zero", b"x", timeout=5)        # waited for: credit
+        c.put("zero", b"y")                   # within credit
+        time.sleep(0.3)                       # its confirmation comes meanwhile
+        c.flush(timeout=0)                    # read, not a Timeout
+        with self.assertRaises(queue.Empty):
+            c.get("standing", timeout=0.05)   # a GET now stands at droverd
+        other.put("standing", b"s1")
+        other.put("standing", b"s2")
+        other.flush(5)
+        time.sleep(0.3)                       # pushed to the standing GET meanwhile
+        self.assertEqual([c.get("standing", timeout=0).data for _ in range(2)], [b"s1", b"s2"])
+        with self.assertRaises(queue.Empty):
+            c.get("standing", timeout=0.05)   # stands again
+        other.put("standing", b"s3")
+        other.flush(5)
+        t0 = time.monotonic()
+        got = c.get_many("standing", 10, timeout=5)   # waits for the standing GET
+        self.assertLess(time.monotonic() - t0, 2)
+        self.assertEqual([m.data for m in got][-1:], [b"s3"])
+        c.ack_many(got)
+        self.drain(c, "zero")
+        self.drain(c, "standing")
+
+    def test_credit_goes_back_while_a_get_waits(self):
+        """A consumer waiting in a get is not putting: after 0.2 s its
+        credit goes back, whichever way the get waits."""
+        b = self.client(prefetch=1)
+        for way in ("get, prefetch off", "get, first GET", "get_many"):
+            a = self.client(prefetch=1 if way == "get, prefetch off" else None)
+            a.put("held", b"a", timeout=5)          # waited for: a holds places
+            with self.assertRaises(queue.Full):
+                for _ in range(64):
+                    b.put("held", b"b", timeout=0.1)
+            b.flush(5)
+            self.assertLess(b.size("held"), 64, way)
+            with self.assertRaises(queue.Empty):
+                if way == "get_many":
+                    a.get_many("nothing", 4, timeout=0.5)
+                else:
+                    a.get("nothing", timeout=0.5)
+            while b.size("held") < 64:             # a's places are free again
+                b.put("held", b"b", timeout=1)
+            b.flush(5)
+            a.close()
+            self.drain(b, "held")
+
     def test_complete_against_a_full_results_queue_leaves_the_task_for_redelivery(self):
         w, other = self.client(prefetch=1), self.client(prefetch=1)
         other.put("ctasks", b"t1")
@@ -588,6 +667,12 @@ class ClientTest(unittest.TestCase):
 
 class OfflineTest(unittest.TestCase):
     """What needs no server: keys, the authkey file, the exceptions."""
+
+    def test_a_timeout_that_is_not_seconds_is_a_clear_error(self):
+        for bad in (None, 0, -1, "5", True):
+            with self.assertRaises(ValueError) as e:
+                QueueClient("tcp://127.0.0.1:1", authkey=b"k", timeout=bad)
+            self.assertIn("timeout must be seconds", str(e.exception))
 
     def test_keys_match_the_vectors_of_the_protocol_document(self):
         from drover.keys import keypair

@@ -1051,6 +1051,53 @@ Test(queue, puts_within_credit_never_see_full_and_all_arrive)
 	drover_close(b);
 }
 
+/* A consumer that waits in a get is not putting: after 0.2 s of waiting
+   its credit goes back, whichever way the get waits (a plain GET with
+   prefetch off, a first GET, get_many), so that the places it held are
+   others' again. */
+Test(queue, credit_goes_back_while_a_get_waits)
+{
+	drover_client *a, *b, *p;
+	drover_msg *msgs[4];
+	size_t n;
+	unsigned i;
+	int rc, round;
+
+	start("  q: { capacity: 64 }\n  e: {}\n");
+	b = client();
+	for (round = 0; round < 3; round++) {
+		a = round == 0 ? client() : prefetch_client();
+		put_str(a, "q", "a"); /* waited for: droverd grants a some places */
+		for (i = 0; i < 64; i++)
+			if ((rc = drover_put(b, "q", "b", 1, 100)) != DROVER_OK)
+				break;
+		cr_assert_eq(rc, DROVER_EFULL, "round %d", round);
+		cr_assert_eq(drover_flush(b, 5000), DROVER_OK);
+		cr_assert_lt(size_of(b, "q"), 64, "round %d: a holds places", round);
+		if (round < 2) { /* get with prefetch off; a first GET with prefetch */
+			cr_assert_null(drover_get(a, "e", 500, &rc));
+		} else {
+			rc = drover_get_many(a, "e", msgs, 4, 500, &n);
+		}
+		cr_assert_eq(rc, DROVER_EEMPTY, "round %d", round);
+		/* a's places are free again: b fills them */
+		while (size_of(b, "q") < 64)
+			cr_assert_eq(drover_put(b, "q", "b", 1, 1000), DROVER_OK, "round %d", round);
+		cr_assert_eq(drover_flush(b, 5000), DROVER_OK);
+		drover_close(a);
+		p = prefetch_client();
+		cr_assert_eq(drover_get_many(p, "q", msgs, 4, 1000, &n), DROVER_OK);
+		while (n > 0) { /* empty q again */
+			cr_assert_eq(drover_ack_many(p, msgs, n), DROVER_OK);
+			if (drover_get_many(p, "q", msgs, 4, 0, &n) != DROVER_OK)
+				n = 0;
+		}
+		cr_assert_eq(drover_flush(p, 5000), DROVER_OK);
+		drover_close(p);
+	}
+	drover_close(b);
+}
+
 typedef struct {
 	int id, n, rc;
 } producer_t;
