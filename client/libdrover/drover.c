@@ -1690,6 +1690,10 @@ drover_complete(drover_client *c, drover_msg *m, const char *queue, const void *
 	if (q->credit == 0 &&
 	    (rc = s_get_credit(c, q, timeout_ms < 0 ? -1 : s_now_ms() + timeout_ms)) != DROVER_OK)
 		goto fail;
+	if (q->max_message > 0 && size > q->max_message) { /* known since the grant */
+		rc = DROVER_ETOOBIG;
+		goto fail;
+	}
 	if ((rc = s_send_credited(c, q, data, size, m->q, m->lease)) != DROVER_OK)
 		goto fail;
 	s_msg_free(m);

@@ -1098,6 +1098,31 @@ Test(queue, credit_goes_back_while_a_get_waits)
 	drover_close(b);
 }
 
+/* A result larger than its queue's max_message is ETOOBIG at once, also on
+   a client's first complete into that queue (the limit comes with the
+   credit), and its task goes back at once. */
+Test(queue, a_result_over_max_message_is_too_big_at_once_and_its_task_returns)
+{
+	drover_client *a, *w;
+	char big[2048];
+	drover_msg *m;
+
+	start("  t: {}\n  r: { max_message: 1KB }\n");
+	a = client();
+	w = client();
+	put_str(a, "t", "task");
+	cr_assert_eq(drover_flush(a, 5000), DROVER_OK);
+	m = get_is(w, "t", "task");
+	memset(big, 'x', sizeof(big));
+	cr_assert_eq(drover_complete(w, m, "r", big, sizeof(big), 1000), DROVER_ETOOBIG);
+	m = get_is(a, "t", "task"); /* nacked: here at once */
+	cr_assert_eq(drover_complete(a, m, "r", "ok", 2, 1000), DROVER_OK);
+	cr_assert_eq(drover_flush(a, 5000), DROVER_OK);
+	cr_assert_eq(size_of(a, "r"), 1);
+	drover_close(a);
+	drover_close(w);
+}
+
 typedef struct {
 	int id, n, rc;
 } producer_t;
