@@ -40,8 +40,10 @@ docs/queues.md, "Coming from multiprocessing.managers", has the details.
 """
 
 import atexit
+import builtins
 import collections
 import multiprocessing
+import multiprocessing.util
 import os
 import pickle
 import sys
@@ -51,9 +53,11 @@ import weakref
 
 from .client import QueueClient
 from .errors import AuthError, NoSuchQueue
+from .errors import ConnectionError as _DroverConnectionError
 from .keys import read_authkey
 
-__all__ = ["BaseManager", "QueueProxy", "AuthenticationError", "UnknownQueue", "EncodeError",
+__all__ = ["BaseManager", "QueueProxy", "AuthenticationError", "ConnectionRefused", "UnknownQueue",
+           "EncodeError",
            "DecodeError", "PickleRefused", "encode", "decode", "CODECS"]
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:9172"
@@ -68,6 +72,12 @@ class AuthenticationError(AuthError, multiprocessing.AuthenticationError):
     """droverd refused the authkey. Caught by `except
     multiprocessing.AuthenticationError` as well as by `except
     drover.AuthError`."""
+
+
+class ConnectionRefused(_DroverConnectionError, builtins.ConnectionRefusedError):
+    """Nothing answered at the address within the timeout. Caught by
+    `except ConnectionRefusedError` (what the managers' connect() raises
+    when nothing listens) as well as by `except drover.ConnectionError`."""
 
 
 class UnknownQueue(NoSuchQueue):
@@ -311,16 +321,40 @@ def _excepthook(t, v, tb):
     _prev_excepthook(t, v, tb)
 
 
+def _thread_excepthook(args):
+    """An uncaught exception ends a thread: what it got goes back at exit
+    (the process's managers give back then, as for the main thread's)."""
+    global _crashed
+    if args.exc_type is not SystemExit:
+        _crashed = True
+    _prev_thread_excepthook(args)
+
+
+_prev_thread_excepthook = None
+
+
 def _hook_exits():
     """At the first connection: at exit, close every manager (ack what
-    was gotten) unless an uncaught exception is killing the process (then
-    give it back)."""
-    global _prev_excepthook
+    was gotten) unless an uncaught exception is killing the process or one
+    of its threads (then give it back). A multiprocessing.Process child
+    ends with os._exit, without atexit: its finalizers (which run at the
+    end of the target, with its exception in flight if it raised) close
+    them there."""
+    global _prev_excepthook, _prev_thread_excepthook
     if _prev_excepthook is not None:
         return
     _prev_excepthook = sys.excepthook
     sys.excepthook = _excepthook
+    _prev_thread_excepthook = threading.excepthook
+    threading.excepthook = _thread_excepthook
     atexit.register(_at_exit)
+    _finalize_here()
+    # A forked Process child starts with no finalizers: register it there too.
+    multiprocessing.util.register_after_fork(_hook_exits, _finalize_here)
+
+
+def _finalize_here(_=None):
+    multiprocessing.util.Finalize(None, _at_process_exit, exitpriority=100)
 
 
 def _after_fork_in_child():
@@ -346,12 +380,20 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _at_exit():
+def _at_exit(crashed=False):
     for m in list(_managers):
         try:
-            m._close(done=not _crashed)
+            m._close(done=not (_crashed or crashed))
         except Exception as e:      # too late to raise: say it
             print("drover.managers: at exit: %s: %s" % (type(e).__name__, e), file=sys.stderr)
+
+
+def _at_process_exit():
+    """multiprocessing's finalizers: at the end of a Process's target (the
+    exception that ends it, if any, in flight), and at a normal exit after
+    atexit (nothing left to close then)."""
+    e = sys.exc_info()[1]
+    _at_exit(crashed=e is not None and not (isinstance(e, SystemExit) and e.code in (None, 0)))
 
 
 # ---------------------------------------------------------------- connections
@@ -529,8 +571,9 @@ class BaseManager:
 
     def connect(self):
         """Connects to droverd (this thread's connection): raises
-        AuthenticationError for a wrong authkey, drover.ConnectionError when
-        nothing answers within the timeout."""
+        AuthenticationError for a wrong authkey, ConnectionRefused (a
+        ConnectionRefusedError, as the managers' connect() raises, and a
+        drover.ConnectionError) when nothing answers within the timeout."""
         self._session()
         self._connected = True
 
@@ -603,6 +646,8 @@ class BaseManager:
         except AuthError as e:
             raise AuthenticationError("%s (the authkey is not the one in droverd's "
                                       "queues.authkey_file)" % e) from None
+        except _DroverConnectionError as e:
+            raise ConnectionRefused(str(e)) from None
         s = self._local.s = _Session(client)
         with self._lock:
             self._sessions.append(s)

@@ -33,7 +33,8 @@ from drover.managers import BaseManager  # noqa: E402
 
 QUEUES = {name: "{}" for name in ("get_task_queue", "get_result_queue", "mapped", "leases",
                                   "explicit", "exits", "codec", "pickled", "raw", "threads",
-                                  "joined", "ctasks", "cresults", "forked", "window")}
+                                  "joined", "ctasks", "cresults", "forked", "window",
+                                  "mptasks", "mpresults")}
 QUEUES["pair"] = "{ capacity: 2 }"
 
 
@@ -331,6 +332,39 @@ class ManagersTest(unittest.TestCase):
             self.assertEqual(m.exits().get(timeout=5), 7)
         self.assertEqual(self.stats("exits"), (0, 0))
 
+    def test_a_multiprocessing_child_flushes_and_acks_or_gives_its_task_back(self):
+        """A multiprocessing.Process child ends with os._exit, without
+        atexit: its results still reach droverd and its task is acked when
+        the target returns, given back when it raises."""
+        self.addCleanup(self.drain, "mptasks")
+        self.addCleanup(self.drain, "mpresults")
+        m = self.manager()
+        for v in (5, 6):
+            m.mptasks().put(v)
+        ctx = multiprocessing.get_context("fork")
+
+        def works():
+            m.mpresults().put(m.mptasks().get(timeout=10) * 10)    # never task_done()
+
+        def fails():
+            m.mptasks().get(timeout=10)
+            raise RuntimeError("boom in the child")
+
+        p = ctx.Process(target=works)
+        p.start()
+        p.join(30)
+        self.assertEqual(p.exitcode, 0)
+        self.assertEqual(m.mpresults().get(timeout=5), 50)      # its result was not lost
+        m.mpresults().task_done()
+        self.assertEqual(self.stats("mptasks"), (1, 0))        # 5 acked, 6 waits
+        p = ctx.Process(target=fails)
+        p.start()
+        p.join(30)
+        self.assertEqual(p.exitcode, 1)
+        self.assertEqual(self.stats("mptasks"), (1, 0))        # 6 given back
+        self.assertEqual(m.mptasks().get(timeout=5), 6)
+        m.mptasks().task_done()
+
     def test_each_thread_has_its_own_connection_and_leases(self):
         m = self.manager()
         q = m.threads()
@@ -520,7 +554,7 @@ class ManagersTest(unittest.TestCase):
     def test_start_says_when_droverd_is_not_there(self):
         port = free_port()
         m = QueueManager(address=("127.0.0.1", port), authkey=b"abc", timeout=0.5)
-        with self.assertRaises(ConnectionError) as e:       # the builtin, as the managers'
+        with self.assertRaises(ConnectionRefusedError) as e:    # as the managers' connect()
             m.start()
         self.assertIsInstance(e.exception, drover.ConnectionError)
         self.assertIn("127.0.0.1:%d" % port, str(e.exception))
