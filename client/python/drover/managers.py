@@ -57,8 +57,7 @@ from .errors import ConnectionError as _DroverConnectionError
 from .keys import read_authkey
 
 __all__ = ["BaseManager", "QueueProxy", "AuthenticationError", "ConnectionRefused", "UnknownQueue",
-           "EncodeError",
-           "DecodeError", "PickleRefused", "encode", "decode", "CODECS"]
+           "EncodeError", "DecodeError", "PickleRefused", "encode", "decode", "CODECS"]
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:9172"
 MAX_DEPTH = 100             # nesting of lists, tuples and dicts the safe codec accepts
