@@ -1274,6 +1274,10 @@ drover_connect(const char *endpoint, const void *authkey, size_t authkey_len, in
 	s_setopt(c->sock, ZMQ_RECONNECT_IVL_MAX, 2000);
 	s_setopt(c->sock, ZMQ_HEARTBEAT_IVL, TIMING_QUEUE_HEARTBEAT_MS);
 	s_setopt(c->sock, ZMQ_HEARTBEAT_TIMEOUT, TIMING_QUEUE_HEARTBEAT_TIMEOUT_MS);
+	/* An IPv6 address (tcp://[::1]:9172) needs ZeroMQ's IPv6 on; only then,
+	   so that a host name still resolves to its IPv4 address as before. */
+	if (strncmp(endpoint, "tcp://[", 7) == 0)
+		s_setopt(c->sock, ZMQ_IPV6, 1);
 	zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, server.public_key, AUTH_KEY_LEN);
 	zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, client.public_key, AUTH_KEY_LEN);
 	if (zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, client.secret_key, AUTH_KEY_LEN) != 0)

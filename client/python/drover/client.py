@@ -265,6 +265,10 @@ class QueueClient:
             s.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
             s.setsockopt(zmq.HEARTBEAT_IVL, 5000)
             s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 15000)
+            if endpoint.startswith("tcp://["):
+                # an IPv6 address needs ZeroMQ's IPv6 on (only then: a host
+                # name still resolves to its IPv4 address as before)
+                s.setsockopt(zmq.IPV6, 1)
             # A wait for a reply is a blocking receive of at most this long
             # (one wakeup, no poll of two sockets), then a look at the monitor.
             s.setsockopt(zmq.RCVTIMEO, int(SLICE * 1000))

@@ -22,9 +22,9 @@ sys.path.insert(0, os.path.join(ROOT, "client", "python"))
 from drover import ConnectionError, QueueClient, Timeout  # noqa: E402,A004
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+def free_port(family=socket.AF_INET):
+    with socket.socket(family) as s:
+        s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
         return s.getsockname()[1]
 
 
@@ -37,15 +37,19 @@ def program(var):
 class Droverd:
     """droverd with the given queues (name -> settings in YAML flow style)."""
 
-    def __init__(self, queues, authkey=b"  drover-test-key-5f2c9a7e \nsecond line\n"):
+    def __init__(self, queues, authkey=b"  drover-test-key-5f2c9a7e \nsecond line\n", ipv6=False):
         self.dir = tempfile.mkdtemp(prefix="drover-pytest-")
         self.authkey = authkey.split(b"\n")[0].strip(b" \t\r")  # as droverd reads it
         self.key_file = os.path.join(self.dir, "queue.key")
         with open(self.key_file, "wb") as f:
             f.write(authkey)
         os.chmod(self.key_file, 0o600)
-        self.port = free_port()
-        self.endpoint = "tcp://127.0.0.1:%d" % self.port
+        if ipv6:                        # the queues on [::1] (the API stays on IPv4)
+            self.port = free_port(socket.AF_INET6)
+            self.endpoint = "tcp://[::1]:%d" % self.port
+        else:
+            self.port = free_port()
+            self.endpoint = "tcp://127.0.0.1:%d" % self.port
         self.http_port = free_port()
         self.conf = os.path.join(self.dir, "drover.yaml")
         lines = [

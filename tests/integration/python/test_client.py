@@ -665,6 +665,59 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(c.size("restart"), 0)
 
 
+def _has_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@unittest.skipUnless(_has_ipv6_loopback(), "this host has no IPv6 loopback (::1)")
+class IPv6Test(unittest.TestCase):
+    """droverd's queues on an IPv6 address (queues.listen: tcp://[::1]:PORT):
+    the Python client, drover.managers and libdrover (droverctl) reach it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Droverd({"six": "{}"}, ipv6=True).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+
+    def test_every_client_reaches_queues_on_an_ipv6_address(self):
+        self.assertTrue(self.d.endpoint.startswith("tcp://[::1]:"), self.d.endpoint)
+        with QueueClient(self.d.endpoint, authkey=self.d.authkey, timeout=5) as c:
+            c.put("six", b"from python")
+            c.flush(5)
+        from drover.managers import BaseManager
+
+        class M(BaseManager):
+            pass
+        M.register("six")
+        m = M(address=("::1", self.d.port), authkey=self.d.authkey, codec="raw")
+        m.connect()
+        self.assertEqual(m.six().get(timeout=5), b"from python")
+        m.six().put(b"from managers")
+        m.shutdown()
+        ctl = program("DROVERCTL")
+        if ctl is None:
+            self.skipTest("droverctl is not built")
+        env = dict(os.environ, DROVER_AUTHKEY_FILE=self.d.key_file)
+        got = []
+        for url in (self.d.endpoint, "[::1]:%d" % self.d.port):
+            r = subprocess.run([ctl, "-q", url, "get", "six", "--timeout", "5"], env=env,
+                               capture_output=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            got.append(r.stdout.rstrip(b"\n"))
+            r = subprocess.run([ctl, "-q", url, "put", "six", "from droverctl"], env=env,
+                               capture_output=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(got, [b"from managers", b"from droverctl"])
+
+
 class OfflineTest(unittest.TestCase):
     """What needs no server: keys, the authkey file, the exceptions."""
 
