@@ -609,6 +609,10 @@ s_link(agent_t *a, const uint8_t *pk, const uint8_t *sk, const uint8_t *server_p
 	zmq_setsockopt(a->sock, ZMQ_HANDSHAKE_IVL, &hbt, sizeof(hbt));
 	awire_tcp_liveness(a->sock, hbt);
 	zmq_setsockopt(a->sock, ZMQ_MAXMSGSIZE, &max, sizeof(max));
+	/* droverd at an IPv6 address (tcp://[fd00::1]:9171) needs ZeroMQ's IPv6
+	   on; only then, so that a host name still resolves to IPv4 as before. */
+	if (strncmp(a->cfg->connect, "tcp://[", 7) == 0)
+		zmq_setsockopt(a->sock, ZMQ_IPV6, &one, sizeof(one));
 	if (zmq_socket_monitor(a->sock, AGENT_MON_ENDPOINT,
 			       ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
 				   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |

@@ -19,9 +19,9 @@ import urllib.error
 import urllib.request
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+def free_port(family=socket.AF_INET):
+    with socket.socket(family) as s:
+        s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
         return s.getsockname()[1]
 
 
@@ -104,15 +104,20 @@ class Agent:
 class Cluster:
     """droverd with agents.keys_dir; groups is the YAML text under groups:."""
 
-    def __init__(self, groups, heartbeat="200ms", agent_names=(), extra_supervisor=""):
+    def __init__(self, groups, heartbeat="200ms", agent_names=(), extra_supervisor="",
+                 ipv6=False):
         self.dir = tempfile.mkdtemp(prefix="drover-agents-")
         self.keys = os.path.join(self.dir, "keys")
         os.makedirs(self.keys)
         for n in agent_names:
             self.keygen(n)
         self.http_port = free_port()
-        self.agents_port = free_port()
-        self.agents_url = "tcp://127.0.0.1:%d" % self.agents_port
+        if ipv6:                        # the agents' listener on [::1]
+            self.agents_port = free_port(socket.AF_INET6)
+            self.agents_url = "tcp://[::1]:%d" % self.agents_port
+        else:
+            self.agents_port = free_port()
+            self.agents_url = "tcp://127.0.0.1:%d" % self.agents_port
         self.heartbeat = heartbeat
         self.extra_supervisor = extra_supervisor
         self.conf = os.path.join(self.dir, "drover.yaml")

@@ -35,6 +35,15 @@ SLEEP_GROUP = """\
 """
 
 
+def has_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def copies(root, name):
     """Pids of live processes whose cwd is under root and DROVER_NAME is name."""
     found = []
@@ -100,6 +109,18 @@ class AgentTests(unittest.TestCase):
     def cluster(self, groups, names=("node1", "node2"), **kw):
         self.c = Cluster(groups, agent_names=names, **kw).start()
         return self.c
+
+    @unittest.skipUnless(has_ipv6_loopback(), "this host has no IPv6 loopback (::1)")
+    def test_an_agent_reaches_droverd_at_an_ipv6_address(self):
+        c = self.cluster(SLEEP_GROUP, ipv6=True)
+        self.assertTrue(c.agents_url.startswith("tcp://[::1]:"), c.agents_url)
+        c.agent("node1")
+        c.agent("node2")
+        for i, host in enumerate(["node1", "node1", "node2", "node2"]):
+            self.assertIsNotNone(c.wait_state("web:%d" % i, "RUNNING", host=host)["pid"])
+        agents = {a["name"]: a for a in c.get("/api/v1/agents")}
+        self.assertEqual(agents["node1"]["state"], "CONNECTED")
+        self.assertIn("::1", agents["node1"]["address"])
 
     def test_placement_by_names_numbers_instances_across_hosts(self):
         c = self.cluster(SLEEP_GROUP + "  here:\n    command: [sleep, '1000']\n"
