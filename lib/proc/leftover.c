@@ -104,11 +104,34 @@ s_save(ev_t *ev, ev_timer_t *t)
 	}
 }
 
-/* Is pid still the process that started at starttime? */
+/* Has pid exited without being reaped yet (a zombie: its stat is still
+   there, with its start time)? A leftover's parent is PID 1 or a subreaper
+   now, which may reap late or, in a container, never. */
+static bool
+s_zombie(pid_t pid)
+{
+	char path[64], buf[1024], *s;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return (s = strrchr(buf, ')')) != NULL && (s[1] == ' ' && (s[2] == 'Z' || s[2] == 'X'));
+}
+
+/* Is pid still the process that started at starttime, and not a zombie
+   (which no signal moves: waiting for it to end would only wait out the
+   timeout)? */
 static bool
 s_same(pid_t pid, unsigned long long starttime)
 {
-	return proc__starttime(pid) == starttime;
+	return proc__starttime(pid) == starttime && !s_zombie(pid);
 }
 
 int

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -49,4 +50,53 @@ Test(proc_core, a_changed_group_of_no_instances_takes_its_new_settings)
 	rmdir(log_dir);
 	conf_free(&a);
 	conf_free(&b);
+}
+
+/* The start time (field 22) and state (field 3) of pid from /proc. */
+static unsigned long long
+stat_of(pid_t pid, char *state)
+{
+	char path[64], buf[1024], *s;
+	unsigned long long t = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	cr_assert_not_null(f = fopen(path, "r"));
+	cr_assert_not_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	cr_assert_not_null(s = strrchr(buf, ')'));
+	cr_assert_eq(sscanf(s + 2,
+			    "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+			    "%*d %*d %llu",
+			    state, &t),
+		     2);
+	return t;
+}
+
+/* A worker of the last run that has exited but is not reaped yet (its new
+   parent, PID 1 or a subreaper, reaps late or never) is not running: the
+   next start does not count it as a leftover, signal it or wait out the
+   timeout for it to end (it showed as "still runs", then "ignored TERM"). */
+Test(proc_core, a_zombie_of_the_last_run_is_not_a_leftover_to_stop)
+{
+	char path[128], state = '?';
+	unsigned long long start;
+	pid_t pid;
+	FILE *f;
+	int i, status;
+
+	log_set_level(DLOG_ERROR);
+	cr_assert_geq(pid = fork(), 0);
+	if (pid == 0)
+		_exit(0);
+	for (i = 0; i < 500 && (start = stat_of(pid, &state), state != 'Z'); i++)
+		usleep(10000);
+	cr_assert_eq(state, 'Z', "pid %d did not become a zombie", (int)pid);
+	snprintf(path, sizeof(path), "/tmp/drover-test-leftover-%d.state", (int)getpid());
+	cr_assert_not_null(f = fopen(path, "w"));
+	fprintf(f, "drover-workers 1\n%d %llu gone:0\n", (int)pid, start);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(proc_leftovers_stop(path, 2000), 0, "the zombie was taken for a running worker");
+	unlink(path);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
 }
