@@ -134,6 +134,20 @@ s_same(pid_t pid, unsigned long long starttime)
 	return proc__starttime(pid) == starttime && !s_zombie(pid);
 }
 
+/* A listed worker that exited but is not reaped yet: what it left in its
+   process group gets TERM, and nothing is waited for. */
+static bool
+s_exited(pid_t pid, unsigned long long starttime, const char *name)
+{
+	if (proc__starttime(pid) != starttime || !s_zombie(pid))
+		return false;
+	log_info("%s: pid %d of a previous run has exited (not reaped yet): stopping what is "
+		 "left of its process group",
+		 name, pid);
+	kill(-pid, SIGTERM);
+	return true;
+}
+
 int
 proc_leftovers_stop(const char *state_file, int64_t timeout_ms)
 {
@@ -157,7 +171,7 @@ proc_leftovers_stop(const char *state_file, int64_t timeout_ms)
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
 		if (sscanf(line, "%d %llu %511s", &pid, &start, name) != 3 || pid <= 1 ||
-		    !s_same(pid, start))
+		    s_exited(pid, start, name) || !s_same(pid, start))
 			continue;
 		log_warn("%s: pid %d of a previous run still runs: stopping it before starting",
 			 name, pid);

@@ -3,6 +3,8 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,20 +77,33 @@ stat_of(pid_t pid, char *state)
 
 /* A worker of the last run that has exited but is not reaped yet (its new
    parent, PID 1 or a subreaper, reaps late or never) is not running: the
-   next start does not count it as a leftover, signal it or wait out the
-   timeout for it to end (it showed as "still runs", then "ignored TERM"). */
-Test(proc_core, a_zombie_of_the_last_run_is_not_a_leftover_to_stop)
+   next start does not count it as a leftover or wait out the timeout for it
+   to end (it showed as "still runs", then "ignored TERM"); what it left in
+   its process group still gets TERM. */
+Test(proc_core, a_zombie_of_the_last_run_is_not_a_leftover_to_wait_for, .timeout = 30)
 {
 	char path[128], state = '?';
 	unsigned long long start;
-	pid_t pid;
+	pid_t pid, left = 0;
 	FILE *f;
-	int i, status;
+	int i, status, fds[2];
 
 	log_set_level(DLOG_ERROR);
+	/* What the worker leaves comes back to this process when it exits. */
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	cr_assert_eq(pipe(fds), 0);
 	cr_assert_geq(pid = fork(), 0);
-	if (pid == 0)
+	if (pid == 0) {
+		setpgid(0, 0);
+		if ((left = fork()) == 0) {
+			for (;;)
+				pause();
+		}
+		(void)!write(fds[1], &left, sizeof(left));
 		_exit(0);
+	}
+	cr_assert_eq(read(fds[0], &left, sizeof(left)), (ssize_t)sizeof(left));
+	cr_assert_gt(left, 0);
 	for (i = 0; i < 500 && (start = stat_of(pid, &state), state != 'Z'); i++)
 		usleep(10000);
 	cr_assert_eq(state, 'Z', "pid %d did not become a zombie", (int)pid);
@@ -98,5 +113,13 @@ Test(proc_core, a_zombie_of_the_last_run_is_not_a_leftover_to_stop)
 	cr_assert_eq(fclose(f), 0);
 	cr_assert_eq(proc_leftovers_stop(path, 2000), 0, "the zombie was taken for a running worker");
 	unlink(path);
+	for (i = 0; i < 500 && waitpid(left, &status, WNOHANG) == 0; i++)
+		usleep(10000);
+	if (i == 500)
+		kill(left, SIGKILL);
+	cr_assert(i < 500 && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM,
+		  "what the worker left in its process group did not get TERM");
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	close(fds[0]);
+	close(fds[1]);
 }
