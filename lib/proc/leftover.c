@@ -122,7 +122,7 @@ s_zombie(pid_t pid)
 	if (n <= 0)
 		return false;
 	buf[n] = '\0';
-	return (s = strrchr(buf, ')')) != NULL && (s[1] == ' ' && (s[2] == 'Z' || s[2] == 'X'));
+	return (s = strrchr(buf, ')')) != NULL && s[1] == ' ' && (s[2] == 'Z' || s[2] == 'X');
 }
 
 /* Is pid still the process that started at starttime, and not a zombie
