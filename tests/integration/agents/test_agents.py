@@ -24,7 +24,9 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 from cluster import Cluster, alive, wait_for, zcert_keys  # noqa: E402
+from droverd_fixture import has_ipv6_loopback  # noqa: E402
 
 SLEEP_GROUP = """\
   web:
@@ -33,15 +35,6 @@ SLEEP_GROUP = """\
     start_timeout: 0s
     hosts: [node1, node2]
 """
-
-
-def has_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
 
 
 def copies(root, name):

@@ -28,6 +28,16 @@ def free_port(family=socket.AF_INET):
         return s.getsockname()[1]
 
 
+def has_ipv6_loopback():
+    """Can this host bind ::1 (some hosts turn IPv6 off)?"""
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def program(var):
     """The path in $var if it names an executable, else None."""
     p = os.environ.get(var)

@@ -21,7 +21,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from droverd_fixture import ROOT, Droverd, program  # noqa: E402
+from droverd_fixture import ROOT, Droverd, has_ipv6_loopback, program  # noqa: E402
 
 import drover  # noqa: E402
 from drover import AuthError, QueueClient  # noqa: E402
@@ -665,16 +665,7 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(c.size("restart"), 0)
 
 
-def _has_ipv6_loopback():
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@unittest.skipUnless(_has_ipv6_loopback(), "this host has no IPv6 loopback (::1)")
+@unittest.skipUnless(has_ipv6_loopback(), "this host has no IPv6 loopback (::1)")
 class IPv6Test(unittest.TestCase):
     """droverd's queues on an IPv6 address (queues.listen: tcp://[::1]:PORT):
     the Python client, drover.managers and libdrover (droverctl) reach it."""
