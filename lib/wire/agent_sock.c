@@ -47,6 +47,44 @@ s_later(awire_sock_t *s)
 		ev_timer_start(s->ev, &s->again, clock_ms(), s_on_again, s);
 }
 
+/* One part of a message, without waiting. A signal caught meanwhile
+   (EINTR, before the part is queued) is no reason to lose the message, nor
+   to leave its first parts queued for the next message to complete. */
+static int
+s_send_part(void *zsock, const void *p, size_t n, int flags)
+{
+	int rc;
+
+	while ((rc = zmq_send(zsock, p, n, flags | ZMQ_DONTWAIT)) < 0 && errno == EINTR)
+		;
+	return rc;
+}
+
+/* One part of a message, without waiting; EINTR as in s_send_part(): a
+   message's later parts are there once its first is. */
+static int
+s_recv_part(zmq_msg_t *m, void *zsock)
+{
+	int rc;
+
+	while ((rc = zmq_msg_recv(m, zsock, ZMQ_DONTWAIT)) < 0 && errno == EINTR)
+		;
+	return rc;
+}
+
+/* ZMQ_EVENTS. Stopping at an EINTR would leave messages unread with no
+   edge on ZMQ_FD to come for them. */
+static int
+s_events(void *zsock, uint32_t *ev)
+{
+	size_t el = sizeof(*ev);
+	int rc;
+
+	while ((rc = zmq_getsockopt(zsock, ZMQ_EVENTS, ev, &el)) != 0 && errno == EINTR)
+		;
+	return rc;
+}
+
 /* Receives the rest of a message that has more parts, and drops it. */
 static void
 s_drain(void *zsock)
@@ -57,7 +95,7 @@ s_drain(void *zsock)
 
 	while (more) {
 		zmq_msg_init(&m);
-		if (zmq_msg_recv(&m, zsock, ZMQ_DONTWAIT) < 0) {
+		if (s_recv_part(&m, zsock) < 0) {
 			zmq_msg_close(&m);
 			return;
 		}
@@ -81,7 +119,7 @@ s_recv_one(awire_sock_t *s)
 
 	while (more && n < want) {
 		zmq_msg_init(&f[n]);
-		if (zmq_msg_recv(&f[n], s->zsock, ZMQ_DONTWAIT) < 0) {
+		if (s_recv_part(&f[n], s->zsock) < 0) {
 			zmq_msg_close(&f[n]);
 			for (i = 0; i < n; i++)
 				zmq_msg_close(&f[i]);
@@ -118,14 +156,12 @@ static void
 s_pump(awire_sock_t *s)
 {
 	uint32_t ev = 0;
-	size_t el = sizeof(ev);
 	int n = 0;
 
 	if (s->pumping) /* a handler sent something: we look again anyway */
 		return;
 	s->pumping = true;
-	while (n < AWIRE_PUMP_MAX && zmq_getsockopt(s->zsock, ZMQ_EVENTS, &ev, &el) == 0 &&
-	       (ev & ZMQ_POLLIN)) {
+	while (n < AWIRE_PUMP_MAX && s_events(s->zsock, &ev) == 0 && (ev & ZMQ_POLLIN)) {
 		if (s_recv_one(s) == 0)
 			break;
 		n++;
@@ -181,9 +217,9 @@ awire_send(awire_sock_t *s, const void *rid, size_t rid_len, awire_type_t t, jso
 
 	if (text == NULL)
 		return -ENOMEM;
-	if ((s->router && zmq_send(s->zsock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) ||
-	    zmq_send(s->zsock, type, strlen(type), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-	    zmq_send(s->zsock, text, len, ZMQ_DONTWAIT) < 0)
+	if ((s->router && s_send_part(s->zsock, rid, rid_len, ZMQ_SNDMORE) < 0) ||
+	    s_send_part(s->zsock, type, strlen(type), ZMQ_SNDMORE) < 0 ||
+	    s_send_part(s->zsock, text, len, 0) < 0)
 		rc = -errno;
 	free(text);
 	/* A send can swallow the fd's edge for a message that came meanwhile:
@@ -191,9 +227,8 @@ awire_send(awire_sock_t *s, const void *rid, size_t rid_len, awire_type_t t, jso
 	   case costs no timer and no extra wakeup). */
 	if (!s->pumping) {
 		uint32_t ev = 0;
-		size_t el = sizeof(ev);
 
-		if (zmq_getsockopt(s->zsock, ZMQ_EVENTS, &ev, &el) != 0 || (ev & ZMQ_POLLIN))
+		if (s_events(s->zsock, &ev) != 0 || (ev & ZMQ_POLLIN))
 			s_later(s);
 	}
 	return rc;

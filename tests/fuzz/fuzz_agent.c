@@ -466,6 +466,16 @@ s_check_procs_json(json_t *procs)
 	}
 }
 
+static int
+s_recv(zmq_msg_t *m, int flags)
+{
+	int rc;
+
+	while ((rc = zmq_msg_recv(m, s_hub, flags)) < 0 && errno == EINTR)
+		;
+	return rc;
+}
+
 /* Every message the agent sent since the last step. */
 static void
 s_drain(void)
@@ -478,15 +488,16 @@ s_drain(void)
 	int k;
 
 	for (;;) {
+		/* libFuzzer's SIGALRM (its -timeout) may interrupt a receive. */
 		zmq_msg_init(&f[0]);
-		if (zmq_msg_recv(&f[0], s_hub, ZMQ_DONTWAIT) < 0) {
+		if (s_recv(&f[0], ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(&f[0]);
 			return;
 		}
 		for (k = 1; k < 3; k++) {
 			FUZZ_CHECK(zmq_msg_more(&f[k - 1]));
 			zmq_msg_init(&f[k]);
-			FUZZ_CHECK(zmq_msg_recv(&f[k], s_hub, 0) >= 0);
+			FUZZ_CHECK(s_recv(&f[k], 0) >= 0);
 		}
 		FUZZ_CHECK(!zmq_msg_more(&f[2]));
 		if (awire_decode(zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), zmq_msg_data(&f[2]),
