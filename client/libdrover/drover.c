@@ -895,7 +895,9 @@ s_rd_next(rd_t *rd, zmq_msg_t *f)
 		return 0;
 	}
 	zmq_msg_init(f);
-	if (zmq_msg_recv(f, rd->c->sock, 0) < 0) {
+	while (zmq_msg_recv(f, rd->c->sock, 0) < 0) {
+		if (errno == EINTR) /* a signal caught: the part is still there */
+			continue;
 		rd->more = 0;
 		return DROVER_ECONN;
 	}
