@@ -16,12 +16,23 @@
 
 typedef struct api api_t;
 
+/* How a reload failed. */
+enum {
+	API_RELOAD_INVALID = -1,     /* the file is invalid, or droverd could not start
+					with it: nothing changed (422) */
+	API_RELOAD_NOT_APPLIED = -2, /* valid, but applying it failed: the running
+					configuration is kept (500) */
+	API_RELOAD_PARTIAL = -3,     /* the new configuration runs, except what the
+					errors say (500) */
+};
+
 /* What droverd provides beyond the view. Every hook is optional;
    a missing list hook means an empty list. Returned json_t are owned by the
    caller (the API). */
 typedef struct {
-	/* Re-reads the config file. 0 on success; else -1 and *errors set to a
-	   malloc'd text, one problem per line (the API frees it). */
+	/* Re-reads the config file. 0 on success; else one of API_RELOAD_* and
+	   *errors set to a malloc'd text, one problem per line (the API frees
+	   it). */
 	int (*reload)(void *ctx, char **errors);
 	/* Array of queue objects {name,size,capacity,in_flight,durable,put_total,
 	   get_total,consumers}. */

@@ -492,26 +492,39 @@ s_reload(api_t *api, api_reply_t *r)
 	char *errors = NULL;
 	json_t *list, *o;
 	char *line, *save = NULL;
+	int rc, status = 500;
+	const char *code, *message;
 
 	if (api->hooks.reload == NULL) {
 		api_reply_error(r, 501, "not_implemented", "reload is not available");
 		return;
 	}
-	if (api->hooks.reload(api->ctx, &errors) == 0) {
+	if ((rc = api->hooks.reload(api->ctx, &errors)) == 0) {
 		free(errors);
 		api_reply_json(r, 200,
 			       json_pack("{s:b, s:s}", "ok", 1, "config_file", api->config_file));
 		return;
 	}
+	if (rc == API_RELOAD_NOT_APPLIED) {
+		code = "reload_failed";
+		message = "the configuration could not be applied; the running configuration is "
+			  "kept";
+	} else if (rc == API_RELOAD_PARTIAL) {
+		code = "reload_incomplete";
+		message = "the new configuration is running, except what errors lists";
+	} else {
+		status = 422;
+		code = "invalid_config";
+		message = "the configuration file is invalid; the running configuration is kept";
+	}
 	list = json_array();
 	for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line != NULL;
 	     line = strtok_r(NULL, "\n", &save))
-		json_array_append_new(list, json_string(line));
-	o = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", "invalid_config", "message",
-		      "the configuration file is invalid; the running configuration is kept",
-		      "errors", list);
+		json_array_append_new(list, logs_json_text(line, strlen(line)));
+	o = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", message, "errors",
+		      list);
 	free(errors);
-	api_reply_json(r, 422, o);
+	api_reply_json(r, status, o);
 }
 
 /* ---- routing ---- */

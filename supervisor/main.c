@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "fleet.h"
 #include "history.h"
 #include "log.h"
+#include "logs.h"
 #include "net.h"
 #include "proc.h"
 #include "sdnotify.h"
@@ -443,21 +445,48 @@ s_apply_local(sup_t *s, const conf_t *conf)
 
 /* ---- reload ---- */
 
+/* The config event of a reload: ok when all of it was applied, applied
+   when the new configuration runs (ok, or all but what errors says). */
 static void
-s_publish_config(sup_t *s, bool ok, const char *errors)
+s_publish_config(sup_t *s, bool ok, bool applied, const char *errors)
 {
 	json_t *ev;
 
 	if (s->api == NULL)
 		return;
-	ev = json_pack("{s:b, s:s}", "ok", ok, "config_file", s->conf->path);
+	ev = json_pack("{s:b, s:b, s:s}", "ok", ok, "applied", applied, "config_file",
+		       s->conf->path);
 	if (errors != NULL)
-		json_object_set_new(ev, "errors", json_string(errors));
+		json_object_set_new(ev, "errors", logs_json_text(errors, strlen(errors)));
 	api_publish(s->api, "config", ev);
 }
 
+/* Adds a line (a problem of a reload) to *errs. */
+static void s_reload_err(char **errs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+s_reload_err(char **errs, const char *fmt, ...)
+{
+	char line[2048], *all;
+	size_t n;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	n = strlen(line);
+	all = str_printf("%s%s%s", *errs ? *errs : "", line, n > 0 && line[n - 1] == '\n' ? "" : "\n");
+	if (all != NULL) {
+		free(*errs);
+		*errs = all;
+	}
+}
+
 /* Re-reads the config file: an invalid one keeps the running config and
-   returns its errors; a valid one is applied by difference. */
+   returns its errors (API_RELOAD_INVALID); a valid one is applied by
+   difference (0), or not at all when the processes' part fails
+   (API_RELOAD_NOT_APPLIED), or all but what failed of the agents' and
+   queues' parts (API_RELOAD_PARTIAL, with what). */
 static int
 s_reload_file(sup_t *s, char **errors)
 {
@@ -469,67 +498,84 @@ s_reload_file(sup_t *s, char **errors)
 	if (conf_load(s->conf_path, &next, &errs) != 0) {
 		log_error("reload: %s is invalid, keeping the running configuration:\n%s",
 			  s->conf_path, errs ? errs : "");
-		s_publish_config(s, false, errs);
+		s_publish_config(s, false, false, errs);
 		if (errors != NULL)
 			*errors = errs;
 		else
 			free(errs);
-		return -1;
+		return API_RELOAD_INVALID;
 	}
 	if (s_preflight(next, &errs) != 0) {
 		log_error("reload: keeping the running configuration:\n%s",
 			  errs ? errs : "out of memory");
 		if (errs == NULL)
 			errs = str_printf("out of memory\n");
-		s_publish_config(s, false, errs);
+		s_publish_config(s, false, false, errs);
 		if (errors != NULL)
 			*errors = errs;
 		else
 			free(errs);
 		conf_free(&next);
-		return -1;
+		return API_RELOAD_INVALID;
 	}
 	if (strcmp(next->http_listen, s->conf->http_listen) != 0)
 		log_warn("reload: http.listen changed; it takes effect when droverd restarts");
 	rc = s_apply_local(s, next);
 	if (rc != 0) {
+		errs = str_printf("the processes: %s; nothing was changed\n", strerror(-rc));
 		log_error("reload: applying the new configuration: %s", strerror(-rc));
+		s_publish_config(s, false, false, errs);
 		if (errors != NULL)
-			*errors = str_printf("apply: %s\n", strerror(-rc));
+			*errors = errs;
+		else
+			free(errs);
 		conf_free(&next);
-		return -1;
+		return API_RELOAD_NOT_APPLIED;
 	}
+	/* The processes run by the new configuration from here: what fails
+	   below is said, and the rest stays applied. */
 #ifdef DROVER_HAVE_HUB
 	if (s->hub != NULL) {
-		if (s->hmod->hub_apply(s->hub, next) != 0)
-			log_error("reload: the agent changes could not all be applied");
+		if ((rc = s->hmod->hub_apply(s->hub, next)) != 0)
+			s_reload_err(&errs, "agents: the placements were not changed: %s",
+				     strerror(-rc));
 	} else if (next->agents_keys_dir != NULL) {
 		char *herr = NULL;
 
-		if (s_hub_start(s, next, -1, &herr) != 0) {
-			log_error("reload: agents: %s", herr ? herr : "cannot start");
-			free(herr);
-		}
+		if (s_hub_start(s, next, -1, &herr) != 0)
+			s_reload_err(&errs, "agents: %s", herr ? herr : "cannot start");
+		free(herr);
 	}
 #endif
 #ifdef DROVER_HAVE_QUEUE
 	if (s->queues != NULL) {
-		if (s->qmod->host_apply(s->queues, next) != 0)
-			log_error("reload: the queue changes could not all be applied");
+		char *qerr = NULL;
+
+		if (s->qmod->host_apply(s->queues, next, &qerr) != 0)
+			s_reload_err(&errs, "%s", qerr ? qerr : "queues: not every change was applied");
+		free(qerr);
 	} else if (s_wants_queues(next)) {
 		char *qerr = NULL;
 
-		if (s_queues_start(s, next, -1, -1, &qerr) != 0) {
-			log_error("reload: queues: %s", qerr ? qerr : "cannot start");
-			free(qerr);
-		}
+		if (s_queues_start(s, next, -1, -1, &qerr) != 0)
+			s_reload_err(&errs, "queues: %s", qerr ? qerr : "cannot start");
+		free(qerr);
 	}
 #endif
 	old = s->conf;
 	s->conf = next;
 	conf_free(&old);
+	if (errs != NULL) {
+		log_error("reloaded %s, except:\n%s", s->conf_path, errs);
+		s_publish_config(s, false, true, errs);
+		if (errors != NULL)
+			*errors = errs;
+		else
+			free(errs);
+		return API_RELOAD_PARTIAL;
+	}
 	log_info("reloaded %s", s->conf_path);
-	s_publish_config(s, true, NULL);
+	s_publish_config(s, true, true, NULL);
 	return 0;
 }
 

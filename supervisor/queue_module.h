@@ -25,7 +25,7 @@ typedef struct {
 	queue_host_t *(*host_new)(const conf_t *conf, int listen_fd, int import_fd, char **err);
 	int (*host_listen_fd)(queue_host_t *h);
 	int (*host_export)(queue_host_t *h, int fd, char **err);
-	int (*host_apply)(queue_host_t *h, const conf_t *next);
+	int (*host_apply)(queue_host_t *h, const conf_t *next, char **err);
 	json_t *(*host_stats)(queue_host_t *h);
 	char *(*host_metrics)(queue_host_t *h);
 	void (*host_destroy)(queue_host_t **hp);

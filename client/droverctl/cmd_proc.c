@@ -596,6 +596,7 @@ int
 cmd_reload(ctl_t *c, int argc, char **argv)
 {
 	json_t *j, *e, *errs;
+	const char *code, *what = NULL;
 	ctl_resp_t r;
 
 	(void)argv;
@@ -613,18 +614,25 @@ cmd_reload(ctl_t *c, int argc, char **argv)
 		ctl_resp_free(&r);
 		return CTL_OK;
 	}
-	if (r.status != 422 || j == NULL) {
+	e = json_object_get(j, "error");
+	code = json_string_value(json_object_get(e, "code"));
+	if (r.status == 422)
+		what = "reload refused, droverd keeps the running configuration:";
+	else if (r.status == 500 && code != NULL && strcmp(code, "reload_failed") == 0)
+		what = "reload failed, droverd keeps the running configuration:";
+	else if (r.status == 500 && code != NULL && strcmp(code, "reload_incomplete") == 0)
+		what = "reloaded the configuration, except:";
+	if (what == NULL || j == NULL) {
 		ctl_http_error(c, &r, "reload");
 		json_decref(j);
 		ctl_resp_free(&r);
 		return CTL_FAILED;
 	}
 	/* The errors may sit beside or inside "error"; print every one. */
-	e = json_object_get(j, "error");
 	if (c->json) {
 		ctl_print_json(j);	/* the errors are the answer: on stdout */
 	} else {
-		ctl_err("reload refused, droverd keeps the running configuration:");
+		ctl_err("%s", what);
 		if ((errs = json_object_get(e, "errors")) != NULL ||
 		    (errs = json_object_get(j, "errors")) != NULL)
 			s_print_errors(errs);

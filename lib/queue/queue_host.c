@@ -1204,9 +1204,30 @@ s_str_differ(const char *a, const char *b)
 	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
 }
 
-/* Applies next's queues. 0, or -1 if something failed (logged). */
+/* Adds a line to *errs (what a reload did not apply) and logs it. */
+static void s_apply_err(char **errs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+s_apply_err(char **errs, const char *fmt, ...)
+{
+	char line[1024], *all;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_error("reload: %s", line);
+	all = str_printf("%s%s\n", *errs ? *errs : "", line);
+	if (all != NULL) {
+		free(*errs);
+		*errs = all;
+	}
+}
+
+/* Applies next's queues. 0, or -1 if something failed: *errs (caller
+   frees) says what, a line each, also logged. */
 static int
-s_apply(qh_t *h, const conf_t *next)
+s_apply(qh_t *h, const conf_t *next, char **errs)
 {
 	queue_t **qs = calloc(next->n_queues + 1, sizeof(*qs)), *q;
 	char *err = NULL;
@@ -1214,8 +1235,10 @@ s_apply(qh_t *h, const conf_t *next)
 	int rc = 0;
 	int64_t max;
 
-	if (qs == NULL)
+	if (qs == NULL) {
+		s_apply_err(errs, "queues: out of memory, no queue changed");
 		return -1;
+	}
 	if (s_str_differ(h->listen, next->queues_listen))
 		log_warn("reload: supervisor.queues.listen changed; it takes effect when droverd "
 			 "restarts");
@@ -1228,13 +1251,15 @@ s_apply(qh_t *h, const conf_t *next)
 		q = qh__queue_find(h, cq->name, strlen(cq->name));
 		if (q == NULL) {
 			if ((q = qh__queue_new(cq)) == NULL) {
+				s_apply_err(errs, "queue %s: out of memory, not added", cq->name);
 				rc = -1;
 				continue;
 			}
 			if (q->durable &&
 			    (s_make_durable(h, q, &err) != 0 ||
 			     store_load(h->store, q->store_id, s_load_row_into, q, &err) != 0)) {
-				log_error("reload: queue %s: %s", q->name, err);
+				s_apply_err(errs, "queue %s: not added: %s", q->name,
+					    err ? err : "out of memory");
 				free(err);
 				err = NULL;
 				qh__queue_free(h, q);
@@ -1247,7 +1272,8 @@ s_apply(qh_t *h, const conf_t *next)
 		} else {
 			if (cq->durable && !q->durable) {
 				if (s_make_durable(h, q, &err) != 0) {
-					log_error("reload: queue %s: %s", q->name, err);
+					s_apply_err(errs, "queue %s: not made durable: %s", q->name,
+						    err ? err : "out of memory");
 					free(err);
 					err = NULL;
 					rc = -1;
@@ -1502,15 +1528,16 @@ s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
 	} else if (streq(cmd, "METRICS")) {
 		zsock_send(pipe, "ipii", seq, s_metrics_text(h), 0, QH_METRICS);
 	} else if (streq(cmd, "APPLY")) {
+		char *errs = NULL;
 		int ok = -1;
 
 		if (h->exported) {
-			log_warn("reload: the queue host was exported: nothing applied");
+			s_apply_err(&errs, "queues: droverd is being upgraded, no queue changed");
 		} else {
-			ok = s_apply(h, ptr);
+			ok = s_apply(h, ptr, &errs);
 			s_end_pass(h);
 		}
-		zsock_send(pipe, "ipii", seq, NULL, ok, QH_APPLY);
+		zsock_send(pipe, "ipii", seq, errs, ok, QH_APPLY);
 	} else if (streq(cmd, "EXPORT")) {
 		char *err = NULL;
 		int ok = s_export(h, (int)(intptr_t)ptr, &err);
@@ -1751,7 +1778,7 @@ s_ask(queue_host_t *qh, const char *cmd, void *arg, int timeout_ms, void **ptr, 
 		}
 		if (kind == QH_STATS) /* late: nobody waits for it any more */
 			json_decref(p);
-		else if (kind == QH_METRICS || kind == QH_EXPORT)
+		else if (kind == QH_METRICS || kind == QH_EXPORT || kind == QH_APPLY)
 			free(p);
 	}
 	zsock_set_rcvtimeo(qh->actor, -1); /* zactor_destroy() waits without one */
@@ -1763,13 +1790,22 @@ s_ask(queue_host_t *qh, const char *cmd, void *arg, int timeout_ms, void **ptr, 
 }
 
 int
-queue_host_apply(queue_host_t *qh, const conf_t *next)
+queue_host_apply(queue_host_t *qh, const conf_t *next, char **err)
 {
 	void *p = NULL;
 	int ok = -1;
 
-	if (qh == NULL || s_ask(qh, "APPLY", (void *)next, QH_APPLY_MS, &p, &ok) != 0)
+	*err = NULL;
+	if (qh == NULL || s_ask(qh, "APPLY", (void *)next, QH_APPLY_MS, &p, &ok) != 0) {
+		*err = str_printf("queues: the queue thread did not answer within %d s; the "
+				  "changes may take effect later\n",
+				  QH_APPLY_MS / 1000);
 		return -1;
+	}
+	if (ok != 0)
+		*err = p != NULL ? p : str_printf("queues: not every change was applied\n");
+	else
+		free(p);
 	return ok;
 }
 

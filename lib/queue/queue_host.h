@@ -79,9 +79,9 @@ int queue_host_export(queue_host_t *h, int fd, char **err);
 /* Applies a reloaded configuration: adds and removes queues, changes
    capacity, lease, max_message and durable. A changed listen address or
    authkey file takes effect only at the next start (logged). Returns 0, or
-   -1 when something could not be applied (logged). next is only read during
-   the call. */
-int queue_host_apply(queue_host_t *h, const conf_t *next);
+   -1 with *err (caller frees), what could not be applied, a line each (also
+   logged); what could be is. next is only read during the call. */
+int queue_host_apply(queue_host_t *h, const conf_t *next, char **err);
 
 /* A JSON array, one object per queue in config order: {name, size,
    capacity, in_flight, durable, put_total, get_total, consumers}. Caller

@@ -430,6 +430,49 @@ Test(droverctl, reload_applies_a_file_or_prints_its_errors, .fini = teardown, .t
 	cr_assert(drv_wait_state(&d, "extra:0", "RUNNING", 0));
 }
 
+/* A valid file whose new durable queue cannot be stored (queues.db is
+   not a database): the rest of it runs, and the API, droverctl and the
+   exit status say what did not. */
+Test(droverctl, a_reload_applied_in_part_says_what_was_not, .fini = teardown, .timeout = 30)
+{
+	char path[400], *out, *err, *body = NULL;
+	json_t *j, *e;
+	FILE *f;
+
+	cr_assert_eq(drv_start(&d, "queues:\n  a: {}\n"), 0);
+	snprintf(path, sizeof(path), "%s/var/queues.db", d.dir);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs("not a database\n", f);
+	fclose(f);
+	cr_assert_eq(drv_rewrite(&d, "queues:\n  a: {}\n  d: { durable: true }\n  b: {}\n"
+				     "groups:\n  extra:\n    command: [sleep, '1001']\n"),
+		     0);
+	cr_assert_eq(drv_http(&d, "POST", "/api/v1/reload", NULL, true, &body), 500, "%s", body);
+	j = json_loads(body, 0, NULL);
+	e = json_object_get(j, "error");
+	cr_assert_str_eq(json_string_value(json_object_get(e, "code")), "reload_incomplete");
+	cr_assert_eq(json_array_size(json_object_get(e, "errors")), 1, "%s", body);
+	cr_assert_not_null(strstr(json_string_value(json_array_get(json_object_get(e, "errors"), 0)),
+				  "queue d: not added"),
+			   "%s", body);
+	json_decref(j);
+	free(body);
+	/* What could be applied is. */
+	cr_assert(drv_wait_state(&d, "extra:0", "RUNNING", 5000));
+	cr_assert_eq(ctl(&out, &err, "queues"), 0, "%s", err);
+	cr_assert_not_null(strstr(out, "\nb "), "%s", out);
+	cr_assert_null(strstr(out, "\nd "), "%s", out);
+	free(out);
+	free(err);
+
+	cr_assert_eq(ctl(&out, &err, "reload"), 1);
+	cr_assert_not_null(strstr(err, "reloaded the configuration, except:"), "%s", err);
+	cr_assert_not_null(strstr(err, "queue d: not added"), "%s", err);
+	cr_assert_not_null(strstr(err, "queues.db"), "%s", err);
+	free(out);
+	free(err);
+}
+
 Test(droverctl, agents_and_queues_answer_with_empty_lists, .fini = teardown, .timeout = 30)
 {
 	char *out;

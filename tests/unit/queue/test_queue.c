@@ -117,7 +117,7 @@ static void
 reload(const char *queues)
 {
 	conf_t *old = fx.conf;
-	char *yaml, *errs = NULL;
+	char *yaml, *errs = NULL, *apply_err = NULL;
 
 	cr_assert(asprintf(&yaml,
 			   "supervisor:\n  state_dir: %s/var\n  queues:\n    listen: %s\n"
@@ -126,7 +126,7 @@ reload(const char *queues)
 	fx.conf = NULL;
 	cr_assert_eq(conf_parse_string(yaml, strlen(yaml), "t.yaml", fx.dir, &fx.conf, &errs), 0,
 		     "%s", errs ? errs : "");
-	cr_assert_eq(queue_host_apply(fx.h, fx.conf), 0);
+	cr_assert_eq(queue_host_apply(fx.h, fx.conf, &apply_err), 0, "%s", apply_err);
 	conf_free(&old);
 	free(yaml);
 }
@@ -703,7 +703,7 @@ Test(queue, reload_adds_removes_and_resizes_queues)
 	/* a grows: the waiting put goes in; b goes: its waiting get hears so; c
 	   is new. */
 	conf_t *old = fx.conf;
-	char *err = NULL, *errs = NULL;
+	char *err = NULL, *errs = NULL, *apply_err = NULL;
 	char *yaml;
 
 	cr_assert(
@@ -712,7 +712,7 @@ Test(queue, reload_adds_removes_and_resizes_queues)
 		     "    authkey_file: %s/queue.key\nqueues:\n  a: { capacity: 5 }\n  c: {}\n",
 		     fx.dir, fx.ep, fx.dir) > 0);
 	cr_assert_eq(conf_parse_string(yaml, strlen(yaml), "t.yaml", fx.dir, &fx.conf, &errs), 0);
-	cr_assert_eq(queue_host_apply(fx.h, fx.conf), 0);
+	cr_assert_eq(queue_host_apply(fx.h, fx.conf, &apply_err), 0, "%s", apply_err);
 	conf_free(&old);
 	free(yaml);
 	free(err);
@@ -786,6 +786,43 @@ Test(queue, a_corrupt_store_stops_the_start_and_is_left_alone)
 	cr_assert_not_null(fgets(buf, sizeof(buf), f));
 	fclose(f);
 	cr_assert_str_eq(buf, "this is not a database, but it is someone's data\n");
+}
+
+/* A reload whose new durable queue cannot be stored (queues.db is not a
+   database) applies what it can and says what it did not. */
+Test(queue, a_reload_says_which_queue_it_could_not_add_and_applies_the_rest)
+{
+	conf_t *old;
+	char path[128], *yaml, *errs = NULL, *apply_err = NULL;
+	drover_client *c;
+
+	start("  a: { capacity: 2 }\n");
+	snprintf(path, sizeof(path), "%s/var/queues.db", fx.dir);
+	write_file(path, "this is not a database\n");
+	old = fx.conf;
+	fx.conf = NULL;
+	cr_assert(asprintf(&yaml,
+			   "supervisor:\n  state_dir: %s/var\n  queues:\n    listen: %s\n"
+			   "    authkey_file: %s/queue.key\nqueues:\n  a: { capacity: 5 }\n"
+			   "  d: { durable: true }\n  b: {}\n",
+			   fx.dir, fx.ep, fx.dir) > 0);
+	cr_assert_eq(conf_parse_string(yaml, strlen(yaml), "t.yaml", fx.dir, &fx.conf, &errs), 0);
+	cr_assert_eq(queue_host_apply(fx.h, fx.conf, &apply_err), -1);
+	cr_assert_not_null(apply_err);
+	cr_assert_not_null(strstr(apply_err, "queue d: not added"), "%s", apply_err);
+	cr_assert_not_null(strstr(apply_err, "queues.db"), "%s", apply_err);
+	cr_assert_null(strstr(apply_err, "queue a"), "%s", apply_err);
+	free(apply_err);
+	conf_free(&old);
+	free(yaml);
+
+	c = client();
+	put_str(c, "a", "1"); /* a now holds 5 */
+	put_str(c, "a", "2");
+	put_str(c, "a", "3");
+	put_str(c, "b", "x"); /* b was added */
+	cr_assert_eq(drover_put(c, "d", "y", 1, 0), DROVER_ENOQUEUE);
+	drover_close(c);
 }
 
 Test(queue, no_authkey_or_a_busy_port_stops_the_start)

@@ -16,7 +16,7 @@ function summary(e) {
 		case 'queue':
 			return `queue ${d.name}: size ${d.size}, in flight ${d.in_flight}, ${d.consumers} consumers`;
 		case 'config':
-			return d.ok ? `configuration reloaded (${d.config_file})` : `reload refused: ${d.errors || 'invalid configuration'}`;
+			return d.ok ? `configuration reloaded (${d.config_file})` : d.applied ? `configuration reloaded, except: ${d.errors}` : `reload refused: ${d.errors || 'invalid configuration'}`;
 		case 'agent':
 			return `agent ${d.name}: ${d.state}`;
 		default:
