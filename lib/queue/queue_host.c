@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1592,7 +1594,14 @@ static void
 s_actor(zsock_t *pipe, void *args)
 {
 	qh_t *h = args;
+	sigset_t all;
 
+	/* No signal is this thread's, as none is ZeroMQ's own threads': a
+	   handler run in zloop's zmq_poll() makes it fail with EINTR, which
+	   ends the loop for good (zloop stops on any error). droverd blocks
+	   its signals anyway; a program that embeds the host may not. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	h->loop = zloop_new();
 	zloop_set_nonstop(h->loop, true);
 	zloop_reader(h->loop, pipe, s_on_pipe, h);

@@ -9,11 +9,13 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -822,6 +824,56 @@ Test(queue, a_reload_says_which_queue_it_could_not_add_and_applies_the_rest)
 	put_str(c, "a", "3");
 	put_str(c, "b", "x"); /* b was added */
 	cr_assert_eq(drover_put(c, "d", "y", 1, 0), DROVER_ENOQUEUE);
+	drover_close(c);
+}
+
+static volatile sig_atomic_t alarms;
+
+static void
+on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+/* A program that embeds the queue host and catches signals (droverd
+   blocks its own): ZeroMQ's calls fail with EINTR when a handler ran
+   inside them, and no reply may be lost or garbled for it. The signals go
+   to whichever thread does not block them: the host's, the client's or
+   ZeroMQ's I/O threads' (these block every signal). */
+Test(queue, a_storm_of_signals_loses_and_garbles_no_reply, .timeout = 120)
+{
+	struct sigaction sa = {0};
+	struct itimerval storm = {{0, 50}, {0, 50}}, off = {{0, 0}, {0, 0}};
+	drover_client *c;
+	drover_msg *m;
+	char want[32];
+	int rc = DROVER_OK, i, n = 50000;
+
+	start("  s: { capacity: 50000 }\n");
+	c = prefetch_client();
+	sa.sa_handler = on_alarm;
+	cr_assert_eq(sigaction(SIGALRM, &sa, NULL), 0);
+	cr_assert_eq(setitimer(ITIMER_REAL, &storm, NULL), 0);
+	for (i = 0; i < n && rc == DROVER_OK; i++) {
+		snprintf(want, sizeof(want), "m%d", i);
+		rc = drover_put(c, "s", want, strlen(want), 5000);
+	}
+	cr_assert_eq(rc, DROVER_OK, "put %d of %d: %s", i, n, drover_strerror(rc));
+	for (i = 0; i < n && rc == DROVER_OK; i++) {
+		snprintf(want, sizeof(want), "m%d", i);
+		if ((m = drover_get(c, "s", 5000, &rc)) == NULL)
+			break;
+		cr_expect(drover_msg_size(m) == strlen(want) &&
+			      memcmp(drover_msg_data(m), want, strlen(want)) == 0,
+			  "got %.*s, want %s", (int)drover_msg_size(m),
+			  (const char *)drover_msg_data(m), want);
+		rc = drover_ack(c, m);
+	}
+	cr_assert_eq(rc, DROVER_OK, "get or ack %d of %d: %s", i + 1, n, drover_strerror(rc));
+	setitimer(ITIMER_REAL, &off, NULL);
+	signal(SIGALRM, SIG_DFL);
+	cr_assert_gt(alarms, 1000, "the storm: %d signals", (int)alarms);
 	drover_close(c);
 }
 
