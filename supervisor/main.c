@@ -475,7 +475,8 @@ s_reload_err(char **errs, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	n = strlen(line);
-	all = str_printf("%s%s%s", *errs ? *errs : "", line, n > 0 && line[n - 1] == '\n' ? "" : "\n");
+	all = str_printf("%s%s%s", *errs ? *errs : "", line,
+			 n > 0 && line[n - 1] == '\n' ? "" : "\n");
 	if (all != NULL) {
 		free(*errs);
 		*errs = all;
@@ -552,7 +553,8 @@ s_reload_file(sup_t *s, char **errors)
 		char *qerr = NULL;
 
 		if (s->qmod->host_apply(s->queues, next, &qerr) != 0)
-			s_reload_err(&errs, "%s", qerr ? qerr : "queues: not every change was applied");
+			s_reload_err(&errs, "%s",
+				     qerr ? qerr : "queues: not every change was applied");
 		free(qerr);
 	} else if (s_wants_queues(next)) {
 		char *qerr = NULL;

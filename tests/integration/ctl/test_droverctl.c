@@ -452,9 +452,10 @@ Test(droverctl, a_reload_applied_in_part_says_what_was_not, .fini = teardown, .t
 	e = json_object_get(j, "error");
 	cr_assert_str_eq(json_string_value(json_object_get(e, "code")), "reload_incomplete");
 	cr_assert_eq(json_array_size(json_object_get(e, "errors")), 1, "%s", body);
-	cr_assert_not_null(strstr(json_string_value(json_array_get(json_object_get(e, "errors"), 0)),
-				  "queue d: not added"),
-			   "%s", body);
+	cr_assert_not_null(
+	    strstr(json_string_value(json_array_get(json_object_get(e, "errors"), 0)),
+		   "queue d: not added"),
+	    "%s", body);
 	json_decref(j);
 	free(body);
 	/* What could be applied is. */

@@ -721,8 +721,8 @@ on_alarm(int sig)
    while it uses the queues: ZeroMQ's calls fail with EINTR when a handler
    ran inside them, and that is no error of the connection. Every put and
    get succeeds, and every message arrives once, in order. */
-Test(queue_e2e, a_client_catching_a_storm_of_signals_loses_no_message_and_no_call,
-     .fini = teardown, .timeout = 120)
+Test(queue_e2e, a_client_catching_a_storm_of_signals_loses_no_message_and_no_call, .fini = teardown,
+     .timeout = 120)
 {
 	struct sigaction sa = {0};
 	struct itimerval storm = {{0, 50}, {0, 50}}, off = {{0, 0}, {0, 0}};
