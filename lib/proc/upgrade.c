@@ -279,6 +279,14 @@ proc__adopt_group(proc_core_t *core, proc__grp_t *g)
 	for (k = 0; k < g->n_procs; k++) {
 		p = g->procs[k];
 		if ((r = s_record(core, p->name)) != NULL && s_adopt(p, r)) {
+			if (p->child.pid == 0 && p->start_after_stop && !p->removing) {
+				/* Down already, waiting for the others of its changed
+				   group when the last program left: it has the new
+				   settings now, and nobody else would start it. */
+				p->start_after_stop = false;
+				p->failures = 0;
+				proc__step(p, PEV_START, NULL);
+			}
 			if (core->events.on_change)
 				core->events.on_change(core->ctx, p);
 			continue;

@@ -384,19 +384,35 @@ class UpgradeTest(unittest.TestCase):
         self.assertEqual(status, 200)
         wait_for("added", lambda: d.state("added:0") == "RUNNING")
 
-    def test_a_reload_under_way_completes(self):
-        stubborn = ("  svc:\n    command: [\"/bin/sh\", \"-c\", \"trap '' TERM; "
-                    "while :; do sleep 0.1; done; # %s\"]\n"
-                    "    start_timeout: 0s\n    stop: { timeout: 2s }\n"
-                    "    instances: 2\n")
-        d = self.d = Droverd(stubborn % "v1")
-        wait_for("svc", lambda: all(d.state("svc:%d" % i) == "RUNNING" for i in (0, 1)))
+    def stubborn_svc(self, version, traps):
+        """Two instances of svc whose command line holds version; those in
+        traps ignore TERM. Each says it is up (its trap set) in a file."""
+        self.marks = tempfile.mkdtemp(prefix="drover-upgrade-marks-")
+        self.addCleanup(shutil.rmtree, self.marks, True)
+        script = os.path.join(self.marks, "svc.sh")
+        with open(script, "w") as f:
+            f.write('case " $2 " in *" $DROVER_INSTANCE "*) trap "" TERM;; esac\n'
+                    'touch "%s/up.$DROVER_INSTANCE"\n'
+                    'while :; do sleep 0.1; done\n' % self.marks)
+        return lambda v: ("  svc:\n    command: [/bin/sh, %s, %s, \"%s\"]\n"
+                          "    start_timeout: 0s\n    stop: { timeout: 2s }\n"
+                          "    instances: 2\n" % (script, v, traps))
+
+    def reload_then_upgrade(self, traps):
+        svc = self.stubborn_svc("v1", traps)
+        d = self.d = Droverd(svc("v1"))
+        wait_for("svc up", lambda: all(d.state("svc:%d" % i) == "RUNNING" and
+                                       os.path.exists(os.path.join(self.marks, "up.%d" % i))
+                                       for i in (0, 1)))
         old = {n: p["pid"] for n, p in d.procs().items()}
-        # The command changes: the instances go down (slowly), then start anew.
-        d.write(stubborn % "v2")
+        # The command changes: the instances go down (those that ignore
+        # TERM slowly), then start anew.
+        d.write(svc("v2"))
         status, _ = d.call("POST", "/api/v1/reload")
         self.assertEqual(status, 200)
         wait_for("svc stopping", lambda: d.state("svc:0") == "STOPPING")
+        if "1" not in traps:
+            wait_for("svc:1 down", lambda: d.state("svc:1") == "STOPPED")
         d.upgrade_signal()
         self.assertEqual(d.procs()["svc:0"]["pid"], old["svc:0"])
         wait_for("svc with the new command", lambda: all(
@@ -404,8 +420,17 @@ class UpgradeTest(unittest.TestCase):
             d.procs()["svc:%d" % i]["pid"] != old["svc:%d" % i] for i in (0, 1)), timeout=15)
         for i in (0, 1):
             with open("/proc/%d/cmdline" % d.procs()["svc:%d" % i]["pid"], "rb") as f:
-                self.assertIn(b"# v2", f.read())
+                self.assertIn(b"\0v2\0", f.read())
             self.assertFalse(alive(old["svc:%d" % i]))
+
+    def test_a_reload_under_way_completes(self):
+        self.reload_then_upgrade("0 1")
+
+    def test_a_reload_under_way_completes_with_an_instance_already_down(self):
+        """svc:1 went down at once, svc:0 is still stopping: the upgraded
+        droverd starts svc:1 with the new command too (it waited for svc:0
+        to be down, and the last droverd was gone by then)."""
+        self.reload_then_upgrade("0")
 
     def test_queues_keep_their_contents_and_leases(self):
         import drover
