@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -705,61 +704,5 @@ Test(queue_e2e, the_prefetch_window_grows_deep_for_small_messages_and_not_for_la
 	/* 300 KB messages: 16 of them are 4.7 MB, 32 would pass 8 MiB */
 	held = starved_window(c, "big", 2);
 	cr_assert(held > 8 && held <= 16, "300 KB messages: a window of %ld", held);
-	drover_close(c);
-}
-
-static volatile sig_atomic_t alarms;
-
-static void
-on_alarm(int sig)
-{
-	(void)sig;
-	alarms++;
-}
-
-/* A program that catches signals (a timer, SIGCHLD of its own children)
-   while it uses the queues: ZeroMQ's calls fail with EINTR when a handler
-   ran inside them, and that is no error of the connection. Every put and
-   get succeeds, and every message arrives once, in order. */
-Test(queue_e2e, a_client_catching_a_storm_of_signals_loses_no_message_and_no_call, .fini = teardown,
-     .timeout = 120)
-{
-	struct sigaction sa = {0};
-	struct itimerval storm = {{0, 50}, {0, 50}}, off = {{0, 0}, {0, 0}};
-	drover_client *c;
-	drover_msg *m;
-	char want[32];
-	int rc, i, n = 50000;
-
-	start("queues:\n"
-	      "  tasks: { capacity: 50000 }\n");
-	c = drover_connect(ep, DRV_AUTHKEY, strlen(DRV_AUTHKEY), 5000, &rc);
-	cr_assert_not_null(c, "connect %s: %s", ep, drover_strerror(rc));
-	/* No SA_RESTART: the handler interrupts whatever ZeroMQ does in this
-	   thread (its own threads block every signal). */
-	sa.sa_handler = on_alarm;
-	cr_assert_eq(sigaction(SIGALRM, &sa, NULL), 0);
-	cr_assert_eq(setitimer(ITIMER_REAL, &storm, NULL), 0);
-	for (i = 0; i < n; i++) {
-		snprintf(want, sizeof(want), "task %d", i);
-		rc = drover_put(c, "tasks", want, strlen(want), 5000);
-		if (rc != DROVER_OK)
-			break;
-	}
-	cr_assert_eq(rc, DROVER_OK, "put %d of %d: %s", i + 1, n, drover_strerror(rc));
-	for (i = 0; rc == DROVER_OK && i < n; i++) {
-		snprintf(want, sizeof(want), "task %d", i);
-		if ((m = drover_get(c, "tasks", 5000, &rc)) == NULL)
-			break;
-		cr_expect(drover_msg_size(m) == strlen(want) &&
-			      memcmp(drover_msg_data(m), want, strlen(want)) == 0,
-			  "got %.*s, want %s", (int)drover_msg_size(m),
-			  (const char *)drover_msg_data(m), want);
-		rc = drover_ack(c, m);
-	}
-	cr_assert_eq(rc, DROVER_OK, "get or ack %d of %d: %s", i + 1, n, drover_strerror(rc));
-	setitimer(ITIMER_REAL, &off, NULL);
-	signal(SIGALRM, SIG_DFL);
-	cr_assert_gt(alarms, 1000, "the storm: %d signals", (int)alarms);
 	drover_close(c);
 }

@@ -836,11 +836,13 @@ on_alarm(int sig)
 	alarms++;
 }
 
-/* A program that embeds the queue host and catches signals (droverd
-   blocks its own): ZeroMQ's calls fail with EINTR when a handler ran
-   inside them, and no reply may be lost or garbled for it. The signals go
-   to whichever thread does not block them: the host's, the client's or
-   ZeroMQ's I/O threads' (these block every signal). */
+/* A program that catches signals while it uses libdrover, or embeds the
+   queue host (droverd blocks its own): ZeroMQ's calls fail with EINTR when
+   a handler ran inside them, and no call may fail nor any reply be lost or
+   garbled for it. The signals go to whichever thread does not block them:
+   the client's (this one) or the host's (ZeroMQ's I/O threads block
+   every signal). Fails when the host's thread takes signals, or when the
+   client does not retry its sends. */
 Test(queue, a_storm_of_signals_loses_and_garbles_no_reply, .timeout = 120)
 {
 	struct sigaction sa = {0};
